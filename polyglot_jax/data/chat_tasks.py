@@ -1,0 +1,144 @@
+"""SeqIO tasks over chat datasets: one task per (dataset, language).
+
+A :class:`ChatDataset` names the files of one dataset per (split, language). Its records feed a
+``seqio.FunctionDataSource`` with the raw conversation (``id``, ``lang``, ``roles``,
+``contents``), so any consumer (training, inference, judges) reads the same source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import pathlib
+from collections.abc import Callable, Collection, Sequence
+
+import seqio
+import tensorflow as tf
+
+from polyglot_jax import languages
+from polyglot_jax.data import preprocessors, sources
+
+Records = list[dict]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChatDataset:
+    """Files of one chat dataset.
+
+    Attributes:
+      name: dataset name, the prefix of its task names (``demo`` → ``demo_en``).
+      files: ``(split, lang) → path`` of JSONL files with ``{id, lang, messages}`` lines.
+    """
+
+    name: str
+    files: dict[tuple[str, str], pathlib.Path]
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(sorted({lang for _, lang in self.files}))
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return tuple(sorted({split for split, _ in self.files}))
+
+    def records(self, split: str, lang: str) -> Records:
+        """All records of one split and language, validated and cached."""
+        languages.get(lang)
+        if (split, lang) not in self.files:
+            raise KeyError(f"dataset {self.name!r} has no split {split!r} in language {lang!r}")
+        return _read_cached(self.files[(split, lang)], lang)
+
+    def task_name(self, lang: str) -> str:
+        return f"{self.name}_{lang}"
+
+
+@functools.lru_cache(maxsize=256)
+def _read_cached(path: pathlib.Path, lang: str) -> Records:
+    return list(sources.read_jsonl(path, lang=lang))
+
+
+def records_to_dataset(records: Sequence[dict]) -> tf.data.Dataset:
+    """Conversations as a ``tf.data.Dataset`` of ``id``, ``lang``, ``roles``, ``contents``."""
+    return tf.data.Dataset.from_tensor_slices(
+        {
+            "id": tf.constant([r["id"] for r in records], dtype=tf.string),
+            "lang": tf.constant([r["lang"] for r in records], dtype=tf.string),
+            "roles": tf.ragged.constant(
+                [[m["role"] for m in r["messages"]] for r in records], dtype=tf.string
+            ),
+            "contents": tf.ragged.constant(
+                [[m["content"] for m in r["messages"]] for r in records], dtype=tf.string
+            ),
+        }
+    )
+
+
+def chat_source(
+    records_fn: Callable[[str], Records], splits: Collection[str]
+) -> seqio.FunctionDataSource:
+    """A SeqIO source over ``records_fn(split)``, shuffled with the pipeline's seed."""
+
+    def dataset_fn(split: str, shuffle_files: bool, seed: int | None = None) -> tf.data.Dataset:
+        del shuffle_files  # one in-memory "file"; example shuffling is SeqIO's job
+        return records_to_dataset(records_fn(split))
+
+    return seqio.FunctionDataSource(
+        dataset_fn,
+        splits=list(splits),
+        num_input_examples={split: len(records_fn(split)) for split in splits},
+    )
+
+
+def add_chat_task(
+    name: str,
+    records_fn: Callable[[str], Records],
+    splits: Collection[str],
+    vocabulary: seqio.Vocabulary,
+) -> seqio.Task:
+    """Registers (or replaces) a chat fine-tuning task and returns it."""
+    seqio.TaskRegistry.remove(name)
+    return seqio.TaskRegistry.add(
+        name,
+        source=chat_source(records_fn, splits),
+        preprocessors=[
+            preprocessors.render_chat,
+            preprocessors.tokenize_segments,
+            seqio.CacheDatasetPlaceholder(),
+        ],
+        output_features={
+            "targets": seqio.Feature(vocabulary, add_eos=True),
+            "loss_mask": seqio.Feature(seqio.PassThroughVocabulary(2), add_eos=False),
+        },
+    )
+
+
+def register_dataset(dataset: ChatDataset, vocabulary: seqio.Vocabulary) -> list[str]:
+    """Registers one task per language of ``dataset``; returns their names."""
+    names = []
+    for lang in dataset.languages:
+        splits = [s for s in dataset.splits if (s, lang) in dataset.files]
+        add_chat_task(
+            dataset.task_name(lang),
+            functools.partial(lambda split, lang: dataset.records(split, lang), lang=lang),
+            splits,
+            vocabulary,
+        )
+        names.append(dataset.task_name(lang))
+    return names
+
+
+def task_records(task: seqio.Task, split: str) -> Records:
+    """Reads a chat task's raw conversations back from its SeqIO source, in file order."""
+    out = []
+    for ex in task.source.get_dataset(split=split, shuffle=False).as_numpy_iterator():
+        out.append(
+            {
+                "id": ex["id"].decode("utf-8"),
+                "lang": ex["lang"].decode("utf-8"),
+                "messages": [
+                    {"role": r.decode("utf-8"), "content": c.decode("utf-8")}
+                    for r, c in zip(ex["roles"], ex["contents"], strict=True)
+                ],
+            }
+        )
+    return out

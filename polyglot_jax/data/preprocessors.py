@@ -1,0 +1,136 @@
+"""SeqIO preprocessors and the feature converter for chat fine-tuning.
+
+Pipeline per task: ``render_chat`` (template, per-segment target flag) → ``tokenize_segments``
+(ids and a per-token loss mask) → :class:`ChatFeatureConverter` (pack to a fixed length with
+segment ids and positions; the decoder input is the target shifted right within each segment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import seqio
+import tensorflow as tf
+
+from polyglot_jax.data import templates
+
+CONTEXT = 1  # loss_mask value of a token that is not trained on
+TARGET = 2  # loss_mask value of a trained token
+
+
+def _render_numpy(roles: np.ndarray, contents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    messages = [
+        {"role": r.decode("utf-8"), "content": c.decode("utf-8")}
+        for r, c in zip(roles, contents, strict=True)
+    ]
+    segments = templates.render(messages)
+    texts = np.array([t.encode("utf-8") for t, _ in segments], dtype=object)
+    flags = np.array([int(target) for _, target in segments], dtype=np.int32)
+    return texts, flags
+
+
+def render_chat(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``roles``/``contents`` → ``segments`` (strings) and ``segment_targets`` (0/1).
+
+    The template and loss selection come from gin (``templates.render.template`` and
+    ``templates.render.loss_on``) at the time the dataset is built.
+    """
+
+    def fn(ex: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        texts, flags = tf.numpy_function(
+            _render_numpy, [ex["roles"], ex["contents"]], [tf.string, tf.int32], stateful=False
+        )
+        texts.set_shape([None])
+        flags.set_shape([None])
+        return {"id": ex["id"], "lang": ex["lang"], "segments": texts, "segment_targets": flags}
+
+    return dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def tokenize_segments(
+    dataset: tf.data.Dataset, output_features: Mapping[str, seqio.Feature]
+) -> tf.data.Dataset:
+    """Tokenizes each segment and builds ``targets`` and a matching ``loss_mask``.
+
+    ``loss_mask`` is :data:`TARGET` (2) on trained tokens and :data:`CONTEXT` (1) elsewhere: SeqIO's
+    packer treats 0 as padding and drops it, so a mask needs nonzero values to survive packing.
+    EOS is appended (when the ``targets`` feature adds EOS) and is a target exactly when the
+    last segment is one, so the model learns to stop after a response.
+    """
+    feature = output_features["targets"]
+    vocabulary, add_eos = feature.vocabulary, feature.add_eos
+
+    def fn(ex: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        pieces = vocabulary.encode_tf(ex["segments"])  # ragged [segments, tokens]
+        targets = tf.cast(pieces.flat_values, tf.int32)
+        flags = ex["segment_targets"] + CONTEXT
+        mask = tf.repeat(flags, pieces.row_lengths())
+        if add_eos:
+            targets = tf.concat([targets, [vocabulary.eos_id]], axis=0)
+            mask = tf.concat([mask, flags[-1:]], axis=0)
+        return {"id": ex["id"], "lang": ex["lang"], "targets": targets, "loss_mask": mask}
+
+    return dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+class ChatFeatureConverter(seqio.FeatureConverter):
+    """Packs ``targets`` with their ``loss_mask`` for a decoder-only model.
+
+    Model features, each ``[batch, length]``:
+      decoder_target_tokens: the token to predict at each position.
+      decoder_input_tokens: targets shifted right within each packed segment (0 starts).
+      decoder_loss_weights: 1 where the target token is trained on, else 0.
+      decoder_segment_ids: 1, 2, ... per packed example; 0 is padding (packed only).
+      decoder_positions: position within the example (packed only).
+    """
+
+    TASK_FEATURES = {  # noqa: RUF012 (seqio's class attribute protocol)
+        "targets": seqio.FeatureConverter.FeatureSpec(dtype=tf.int32),
+        "loss_mask": seqio.FeatureConverter.FeatureSpec(dtype=tf.int32),
+    }
+    MODEL_FEATURES = {  # noqa: RUF012
+        "decoder_target_tokens": seqio.FeatureConverter.FeatureSpec(dtype=tf.int32),
+        "decoder_input_tokens": seqio.FeatureConverter.FeatureSpec(dtype=tf.int32),
+        "decoder_loss_weights": seqio.FeatureConverter.FeatureSpec(dtype=tf.int32),
+    }
+    PACKING_FEATURE_DTYPES = {  # noqa: RUF012
+        "decoder_segment_ids": tf.int32,
+        "decoder_positions": tf.int32,
+    }
+
+    def __call__(
+        self, ds: tf.data.Dataset, task_feature_lengths: Mapping[str, int]
+    ) -> tf.data.Dataset:
+        """Converts ``ds``; ``loss_mask`` takes the length of ``targets`` unless given."""
+        lengths = {"loss_mask": task_feature_lengths["targets"], **task_feature_lengths}
+        return super().__call__(ds, lengths)
+
+    def _convert_features(
+        self, ds: tf.data.Dataset, task_feature_lengths: Mapping[str, int]
+    ) -> tf.data.Dataset:
+        length = task_feature_lengths["targets"]
+        ds = self._pack_or_pad(ds, {"targets": length, "loss_mask": length})
+
+        def fn(ex: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+            segment_ids = ex.get("targets_segment_ids")
+            out = {
+                "decoder_target_tokens": ex["targets"],
+                "decoder_input_tokens": seqio.utils.make_autoregressive_inputs(
+                    ex["targets"], sequence_id=segment_ids, bos_id=self.bos_id
+                ),
+                "decoder_loss_weights": tf.cast(tf.equal(ex["loss_mask"], TARGET), tf.int32),
+            }
+            if self.pack:
+                out["decoder_segment_ids"] = segment_ids
+                out["decoder_positions"] = ex["targets_positions"]
+            return out
+
+        return ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def get_model_feature_lengths(self, task_feature_lengths: Mapping[str, int]) -> dict[str, int]:
+        length = task_feature_lengths["targets"]
+        lengths = {k: length for k in self.MODEL_FEATURES}
+        if self.pack:
+            lengths.update({k: length for k in self.PACKING_FEATURE_DTYPES})
+        return lengths

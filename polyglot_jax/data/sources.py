@@ -1,0 +1,154 @@
+"""Readers that turn dataset files into chat examples ``{id, lang, messages}``.
+
+Every reader yields plain dicts with a stable ``id`` (a content hash when the file has none),
+a registry language code and a list of ``{"role", "content"}`` messages. Bad records raise
+:class:`DataError` naming the file and line, or are skipped and counted when ``skip_bad`` is set.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import json
+import pathlib
+from collections.abc import Iterator
+
+from polyglot_jax import languages
+
+ROLES = ("system", "user", "assistant")
+
+
+class DataError(ValueError):
+    """A record that cannot be used, with its file and line in the message."""
+
+
+@dataclasses.dataclass
+class SkipCounter:
+    """Counts records skipped per reason, for runs that set ``skip_bad``."""
+
+    counts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+
+    def add(self, reason: str) -> None:
+        self.counts[reason] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def content_id(messages: list[dict]) -> str:
+    """A stable id from the messages' roles and contents."""
+    digest = hashlib.sha256(
+        json.dumps(messages, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    ).hexdigest()
+    return f"sha-{digest[:16]}"
+
+
+def validate_example(record: object, where: str, lang: str | None = None) -> dict:
+    """Checks one decoded record and returns it normalised to ``{id, lang, messages}``.
+
+    Args:
+      record: the decoded JSON value.
+      where: ``file:line`` used in error messages.
+      lang: the expected language; the record's own ``lang`` must match when both are set.
+
+    Raises:
+      DataError: with ``where`` and the problem in one line.
+    """
+    if not isinstance(record, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    messages = record.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise DataError(f"{where}: field 'messages' must be a non-empty list")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise DataError(f"{where}: messages[{i}] must be an object")
+        role, content = message.get("role"), message.get("content")
+        if role not in ROLES:
+            raise DataError(f"{where}: messages[{i}].role {role!r} is not one of {ROLES}")
+        if not isinstance(content, str):
+            raise DataError(f"{where}: messages[{i}].content must be a string")
+        if not content.strip():
+            raise DataError(f"{where}: messages[{i}].content is empty")
+    record_lang = record.get("lang", lang)
+    if record_lang is None:
+        raise DataError(f"{where}: field 'lang' is missing")
+    try:
+        languages.get(record_lang)
+    except languages.UnknownLanguageError as e:
+        raise DataError(f"{where}: {e}") from None
+    if lang is not None and record_lang != lang:
+        raise DataError(f"{where}: record language {record_lang!r} but file is {lang!r}")
+    record_id = record.get("id")
+    if record_id is None:
+        record_id = content_id(messages)
+    elif not isinstance(record_id, str | int):
+        raise DataError(f"{where}: field 'id' must be a string or integer")
+    return {"id": str(record_id), "lang": record_lang, "messages": messages}
+
+
+def read_jsonl(
+    path: str | pathlib.Path,
+    lang: str | None = None,
+    skip_bad: bool = False,
+    skipped: SkipCounter | None = None,
+) -> Iterator[dict]:
+    """Yields validated chat examples from a JSONL file.
+
+    Args:
+      path: file with one JSON object per line (blank lines are ignored).
+      lang: the language every record must have (or gets, when the record has none).
+      skip_bad: skip bad lines and count them in ``skipped`` instead of raising.
+      skipped: counter for skipped lines.
+
+    Raises:
+      DataError: naming ``path:line`` for invalid UTF-8, malformed JSON or a bad record.
+    """
+    path = pathlib.Path(path)
+    with path.open("rb") as f:
+        for line_number, raw in enumerate(f, start=1):
+            where = f"{path}:{line_number}"
+            try:
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DataError(f"{where}: invalid UTF-8 ({e.reason})") from None
+                if not text.strip():
+                    continue
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{where}: malformed JSON ({e.msg})") from None
+                yield validate_example(record, where, lang)
+            except DataError as e:
+                if not skip_bad:
+                    raise
+                if skipped is not None:
+                    skipped.add(str(e).split(": ", 1)[1].split(" (")[0])
+
+
+def read_prompts_jsonl(path: str | pathlib.Path, lang: str) -> Iterator[dict]:
+    """Yields prompt-only examples from ``{"id", "prompt"}`` lines (OASST test prompts).
+
+    Each prompt becomes a one-message conversation with no reference answer.
+    """
+    languages.get(lang)
+    path = pathlib.Path(path)
+    with path.open(encoding="utf-8") as f:
+        for line_number, text in enumerate(f, start=1):
+            if not text.strip():
+                continue
+            where = f"{path}:{line_number}"
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{where}: malformed JSON ({e.msg})") from None
+            prompt = record.get("prompt") if isinstance(record, dict) else None
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise DataError(f"{where}: field 'prompt' must be a non-empty string")
+            yield {
+                "id": str(record.get("id", content_id([{"role": "user", "content": prompt}]))),
+                "lang": lang,
+                "messages": [{"role": "user", "content": prompt}],
+            }

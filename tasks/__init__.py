@@ -1,0 +1,6 @@
+"""SeqIO task and mixture registrations; importing a module registers its tasks.
+
+``import tasks`` registers everything; gin files import the modules they need by name.
+"""
+
+from tasks import demo  # noqa: F401
