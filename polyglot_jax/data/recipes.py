@@ -75,7 +75,7 @@ def pinch(
         )
     selection: Selection = {base: ids[n_multilingual:total]}
     for i, lang in enumerate(languages_):
-        selection[lang] = ids[i:n_multilingual : len(languages_)]
+        selection[lang] = ids[i : n_multilingual : len(languages_)]
     return selection
 
 

@@ -94,7 +94,9 @@ def render(
             segments.append((content + t.assistant_suffix, target))
         else:
             prefix, suffix = (
-                (t.user_prefix, t.user_suffix) if role == "user" else (t.system_prefix, t.system_suffix)
+                (t.user_prefix, t.user_suffix)
+                if role == "user"
+                else (t.system_prefix, t.system_suffix)
             )
             segments.append((prefix + content + suffix, loss_on == "all"))
     if add_generation_prompt:

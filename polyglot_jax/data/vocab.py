@@ -73,9 +73,9 @@ def train_sentencepiece(
 def demo_vocabulary() -> seqio.SentencePieceVocabulary:
     """The demo SentencePiece vocabulary, trained on first use and cached by content hash."""
     sentences = _demo_sentences()
-    key = hashlib.sha256(
-        "\n".join([str(DEMO_VOCAB_SIZE), *sentences]).encode("utf-8")
-    ).hexdigest()[:12]
+    key = hashlib.sha256("\n".join([str(DEMO_VOCAB_SIZE), *sentences]).encode("utf-8")).hexdigest()[
+        :12
+    ]
     path = cache_dir() / f"demo_spm_{key}.model"
     if not path.exists():
         train_sentencepiece(sentences, DEMO_VOCAB_SIZE, path, extra_symbols=("###",))

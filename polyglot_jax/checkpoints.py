@@ -1,0 +1,125 @@
+"""Orbax checkpoints in ``MODEL_DIR/checkpoint_<step>``: train state plus the data position.
+
+Each checkpoint has three items: ``params`` (what inference restores alone), ``train_state``
+(step, optimizer state, RNG) and ``data`` (JSON: the input pipeline position). Saves are asynchronous; :meth:`Checkpointer.restore_latest` restores onto the target sharding
+and falls back to the previous checkpoint, with a warning, when the latest cannot be read.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+from typing import Any
+
+import gin
+import orbax.checkpoint as ocp
+
+from polyglot_jax.trainer import TrainState
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointError(RuntimeError):
+    """No usable checkpoint where one was required."""
+
+
+@gin.configurable
+class Checkpointer:
+    """Saves and restores a :class:`~polyglot_jax.trainer.TrainState` and data position.
+
+    Args:
+      model_dir: run directory; checkpoints go to ``model_dir/checkpoint_<step>``.
+      max_to_keep: newest checkpoints kept on disk.
+      async_save: write in a background thread while training continues.
+    """
+
+    def __init__(
+        self, model_dir: str | pathlib.Path, max_to_keep: int = 3, async_save: bool = True
+    ) -> None:
+        self.directory = pathlib.Path(model_dir).absolute()
+        self.manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=max_to_keep,
+                step_prefix="checkpoint",
+                enable_async_checkpointing=async_save,
+                create=True,
+            ),
+        )
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, step: int, state: TrainState, data: dict[str, Any], force: bool = False) -> bool:
+        """Starts saving ``state`` and the JSON-able ``data`` position at ``step``."""
+        return self.manager.save(
+            step,
+            args=ocp.args.Composite(
+                params=ocp.args.StandardSave(state.params),
+                train_state=ocp.args.StandardSave(_rest(state)),
+                data=ocp.args.JsonSave(data),
+            ),
+            force=force,
+        )
+
+    def restore(self, step: int, abstract_state: TrainState) -> tuple[TrainState, dict[str, Any]]:
+        """Restores ``checkpoint_<step>`` onto ``abstract_state``'s shapes and shardings."""
+        restored = self.manager.restore(
+            step,
+            args=ocp.args.Composite(
+                params=ocp.args.StandardRestore(abstract_state.params),
+                train_state=ocp.args.StandardRestore(_rest(abstract_state)),
+                data=ocp.args.JsonRestore(),
+            ),
+        )
+        rest = restored["train_state"]
+        state = abstract_state.replace(
+            params=restored["params"],
+            step=rest["step"],
+            opt_state=rest["opt_state"],
+            rng=rest["rng"],
+        )
+        return state, dict(restored["data"] or {})
+
+    def restore_params(self, step: int, abstract_params: Any) -> Any:
+        """Restores only the parameters of ``checkpoint_<step>`` (for inference)."""
+        restored = self.manager.restore(
+            step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params))
+        )
+        return restored["params"]
+
+    def restore_latest(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]] | None:
+        """The newest readable checkpoint as ``(step, state, data)``, or None if there is none.
+
+        Unreadable checkpoints (truncated, corrupt, wrong shapes) are skipped with a warning;
+        if checkpoints exist but none is readable, :class:`CheckpointError` is raised.
+        """
+        steps = sorted(self.manager.all_steps(), reverse=True)
+        for step in steps:
+            try:
+                state, data = self.restore(step, abstract_state)
+            except Exception as e:  # orbax raises many types for damaged files
+                reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+                log.warning(
+                    "checkpoint %s/checkpoint_%d is unreadable (%s); trying an older one",
+                    self.directory,
+                    step,
+                    reason[:200],
+                )
+                continue
+            return step, state, data
+        if steps:
+            raise CheckpointError(f"no readable checkpoint in {self.directory} (tried {steps})")
+        return None
+
+    def wait(self) -> None:
+        """Blocks until pending asynchronous saves are on disk."""
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.wait_until_finished()
+        self.manager.close()
+
+
+def _rest(state: TrainState) -> dict[str, Any]:
+    return {"step": state.step, "opt_state": state.opt_state, "rng": state.rng}

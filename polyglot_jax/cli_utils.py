@@ -1,0 +1,54 @@
+"""Shared plumbing of the entry points: gin flags and one-line errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from polyglot_jax import gin_utils
+
+# Errors that are the user's input, not a bug: reported as one line, exit status 2.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    KeyError,
+    FileNotFoundError,
+    FloatingPointError,
+    RuntimeError,
+)
+
+
+def setup_logging() -> None:
+    """Progress lines on stderr with a timestamp; library chatter kept at warning level."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", force=True
+    )
+    for noisy in ("absl", "orbax", "jax", "tensorflow", "seqio", "clu"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def configure_gin(argv: Sequence[str]) -> gin_utils.GinArgs:
+    """Parses and applies the gin flags of ``argv``; other arguments are an error."""
+    args = gin_utils.parse_args(argv)
+    if args.rest:
+        raise gin_utils.GinError(f"unknown arguments: {' '.join(args.rest)}")
+    gin_utils.configure(args)
+    return args
+
+
+def run(main: Callable[[], int]) -> int:
+    """Runs ``main`` and turns user errors into ``error: <one line>`` and exit status 2.
+
+    Set ``POLYGLOT_JAX_TRACEBACK=1`` to see the full traceback instead.
+    """
+    setup_logging()
+    try:
+        return main()
+    except USER_ERRORS as e:
+        if os.environ.get("POLYGLOT_JAX_TRACEBACK"):
+            raise
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 2

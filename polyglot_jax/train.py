@@ -1,0 +1,30 @@
+"""Training entry point: ``python -m polyglot_jax.train --gin_file=... --gin.MACRO=value``.
+
+Example::
+
+  python -m polyglot_jax.train --gin_file=models/tiny.gin --gin_file=runs/finetune.gin \\
+      --gin.MODEL_DIR=\\"/tmp/pinch\\" --gin.MIXTURE_OR_TASK_NAME=\\"demo_pinch\\"
+
+The gin files bind :func:`polyglot_jax.train_lib.train`; see ``gin_configs/runs/finetune.gin``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from polyglot_jax import cli_utils, train_lib
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parses gin flags and trains; ``MODEL_DIR/config.gin`` holds the operative config."""
+    cli_utils.configure_gin(sys.argv[1:] if argv is None else argv)
+    result = train_lib.train()
+    print(
+        f"trained {result.model_dir} to step {result.step}; config: {result.model_dir}/config.gin"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli_utils.run(main))

@@ -1,0 +1,150 @@
+"""The training loop: a gin-configurable ``train()`` over a SeqIO mixture on a device mesh.
+
+A run writes ``MODEL_DIR/config.gin``, ``MODEL_DIR/model_config.json``, orbax checkpoints
+``MODEL_DIR/checkpoint_<step>`` and TensorBoard scalars in ``MODEL_DIR/train``; started again
+with the same ``MODEL_DIR`` it resumes from the latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import pathlib
+import time
+from collections.abc import Mapping
+
+import gin
+import jax
+import numpy as np
+import optax
+from clu import metric_writers
+
+from polyglot_jax import checkpoints, gin_utils, partitioning, trainer
+from polyglot_jax.data import pipeline
+from polyglot_jax.models import Decoder, DecoderConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a finished run reports: its final step, last metrics and where it wrote."""
+
+    step: int
+    metrics: dict[str, float]
+    model_dir: pathlib.Path
+    state: trainer.TrainState
+
+
+@gin.configurable(denylist=["progress"])
+def train(
+    model_dir: str = gin.REQUIRED,
+    mixture_or_task_name: str = gin.REQUIRED,
+    task_feature_lengths: Mapping[str, int] = gin.REQUIRED,
+    train_steps: int = gin.REQUIRED,
+    batch_size: int = gin.REQUIRED,
+    model_config: DecoderConfig = gin.REQUIRED,
+    optimizer: optax.GradientTransformation | None = None,
+    seed: int = 0,
+    checkpoint_every: int = 100,
+    keep_checkpoints: int = 3,
+    log_every: int = 25,
+    pack: bool = True,
+    mesh_shape: tuple[int, int, int] = (-1, 1, 1),
+    axis_rules: partitioning.AxisRules | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Trains ``model_config`` on a SeqIO mixture and checkpoints to ``model_dir``.
+
+    Args:
+      model_dir: run directory (``MODEL_DIR``); an existing run there is resumed.
+      mixture_or_task_name: registered task or mixture (``MIXTURE_OR_TASK_NAME``).
+      task_feature_lengths: ``{"targets": length}`` (``TASK_FEATURE_LENGTHS``).
+      train_steps: total optimizer steps (``TRAIN_STEPS``), counting resumed ones.
+      batch_size: global batch size in packed rows (``BATCH_SIZE``).
+      model_config: the decoder.
+      optimizer: optax transformation; defaults to :func:`trainer.make_optimizer`.
+      seed: parameter init and data order seed.
+      checkpoint_every: steps between checkpoints (the last step is always saved).
+      keep_checkpoints: newest checkpoints kept.
+      log_every: steps between progress lines and TensorBoard points.
+      pack: pack examples into rows.
+      mesh_shape: ``(data, fsdp, model)`` sizes, -1 fills.
+      axis_rules: logical axis rules; defaults to the standard rules.
+      progress: print a progress line every ``log_every`` steps.
+    """
+    model_dir_path = pathlib.Path(model_dir)
+    model_dir_path.mkdir(parents=True, exist_ok=True)
+    vocab_size = pipeline.vocabulary_of(mixture_or_task_name).vocab_size
+    if vocab_size > model_config.vocab_size:
+        raise ValueError(
+            f"{mixture_or_task_name}: vocabulary has {vocab_size} ids but "
+            f"DecoderConfig.vocab_size is {model_config.vocab_size}"
+        )
+    if jax.process_index() == 0:
+        gin_utils.write_config(model_dir_path)
+        (model_dir_path / "model_config.json").write_text(
+            json.dumps(dataclasses.asdict(model_config), indent=2) + "\n"
+        )
+    length = task_feature_lengths["targets"]
+    steps = trainer.ShardedSteps(
+        Decoder(model_config),
+        optimizer or trainer.make_optimizer(decay_steps=train_steps),
+        partitioning.create_mesh(*mesh_shape),
+        axis_rules or partitioning.standard_logical_axis_rules(),
+        length,
+    )
+    ckpt = checkpoints.Checkpointer(model_dir_path, max_to_keep=keep_checkpoints)
+    restored = ckpt.restore_latest(steps.abstract_state)
+    if restored is None:
+        state, start = steps.init(seed), 0
+    else:
+        start, state, data = restored
+        if data.get("seed", seed) != seed or data.get("batch_size", batch_size) != batch_size:
+            raise ValueError(
+                f"{model_dir}: checkpoint_{start} was written with seed/batch size "
+                f"{data.get('seed')}/{data.get('batch_size')}, this run has {seed}/{batch_size}"
+            )
+        log.info("resuming %s from step %d", model_dir, start)
+    data_position = {"seed": seed, "batch_size": batch_size}
+    batches = pipeline.train_batches(
+        mixture_or_task_name, task_feature_lengths, batch_size, seed, start_step=start, pack=pack
+    )
+    writer = metric_writers.create_default_writer(
+        str(model_dir_path / "train"), just_logging=jax.process_index() > 0
+    )
+    metrics: dict[str, float] = {}
+    tokens, tick = 0.0, time.perf_counter()
+    step = start
+    for step in range(start + 1, train_steps + 1):
+        state, step_metrics = steps.train(state, steps.place_batch(next(batches)))
+        if step % log_every == 0 or step == train_steps:
+            metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
+            if not np.isfinite(metrics["loss"]):
+                raise FloatingPointError(
+                    f"{model_dir}: loss is {metrics['loss']} at step {step}; "
+                    f"the last good checkpoint is kept"
+                )
+            tokens += metrics["num_tokens"] * log_every
+            elapsed = time.perf_counter() - tick
+            metrics["target_tokens_per_second"] = tokens / max(elapsed, 1e-9)
+            tokens, tick = 0.0, time.perf_counter()
+            writer.write_scalars(step, metrics)
+            if progress:
+                log.info(
+                    "%s step %d/%d loss %.4f accuracy %.3f target tokens/s %.0f",
+                    model_dir_path.name,
+                    step,
+                    train_steps,
+                    metrics["loss"],
+                    metrics["accuracy"],
+                    metrics["target_tokens_per_second"],
+                )
+        if step % checkpoint_every == 0 or step == train_steps:
+            ckpt.save(step, state, data_position, force=step == train_steps)
+    ckpt.close()
+    writer.flush()
+    if jax.process_index() == 0:
+        gin_utils.write_config(model_dir_path)
+    return TrainResult(step=step, metrics=metrics, model_dir=model_dir_path, state=state)

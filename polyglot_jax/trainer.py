@@ -1,0 +1,194 @@
+"""Train state, optimizer, and the pure train/eval steps; :class:`ShardedSteps` jits them on a mesh.
+
+``train_step(state, batch) -> (state, metrics)`` is a plain function of arrays. Sharding lives in
+one place: the state's shardings come from the parameters' logical axes, the batch is split over
+``batch`` → ``(data, fsdp)``, and both steps are jitted with those shardings and donation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import flax
+import flax.linen as nn
+import gin
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh
+
+from polyglot_jax import partitioning
+
+Batch = Mapping[str, jax.Array]  # each [batch, length]
+Metrics = dict[str, jax.Array]
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything a run needs to continue: step, parameters, optimizer state and RNG key."""
+
+    step: jax.Array  # int32 scalar
+    params: Any
+    opt_state: Any
+    rng: jax.Array  # uint32[2]
+
+
+@gin.configurable
+def make_optimizer(
+    learning_rate: float = 1e-3,
+    warmup_steps: int = 100,
+    decay_steps: int | None = None,
+    schedule: str = "linear",
+    weight_decay: float = 0.0,
+    b1: float = 0.9,
+    b2: float = 0.95,
+    eps: float = 1e-8,
+    max_grad_norm: float | None = 1.0,
+) -> optax.GradientTransformation:
+    """AdamW with linear warmup, then constant, linear or cosine decay to zero.
+
+    Args:
+      learning_rate: peak learning rate.
+      warmup_steps: steps of linear warmup from 0.
+      decay_steps: total steps of the schedule (warmup included); needed for linear/cosine.
+      schedule: ``"constant"``, ``"linear"`` or ``"cosine"``.
+      weight_decay: decoupled weight decay on matrices (not on norms or vectors).
+      b1, b2, eps: Adam moments.
+      max_grad_norm: global-norm clipping, or None.
+    """
+    if schedule == "constant" or decay_steps is None:
+        after = optax.constant_schedule(learning_rate)
+    elif schedule == "linear":
+        after = optax.linear_schedule(learning_rate, 0.0, max(decay_steps - warmup_steps, 1))
+    elif schedule == "cosine":
+        after = optax.cosine_decay_schedule(learning_rate, max(decay_steps - warmup_steps, 1))
+    else:
+        raise ValueError(f"make_optimizer: unknown schedule {schedule!r}")
+    lr = optax.join_schedules(
+        [optax.linear_schedule(0.0, learning_rate, max(warmup_steps, 1)), after], [warmup_steps]
+    )
+    decay_mask = functools.partial(jax.tree.map, lambda p: p.ndim >= 2)
+    chain = [optax.clip_by_global_norm(max_grad_norm)] if max_grad_norm else []
+    chain.append(optax.adamw(lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, mask=decay_mask))
+    return optax.chain(*chain)
+
+
+def loss_fn(params: Any, batch: Batch, model: nn.Module) -> tuple[jax.Array, Metrics]:
+    """Token-weighted cross entropy over ``decoder_loss_weights``; returns (loss, metrics)."""
+    logits, _ = model.apply(
+        {"params": params},
+        batch["decoder_input_tokens"],
+        batch.get("decoder_positions"),
+        batch.get("decoder_segment_ids"),
+    )  # [batch, length, vocab]
+    targets = batch["decoder_target_tokens"]
+    weights = batch["decoder_loss_weights"].astype(jnp.float32)
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, targets)  # [batch, length]
+    num_tokens = jnp.sum(weights)
+    loss = jnp.sum(ce * weights) / jnp.maximum(num_tokens, 1.0)
+    correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
+    metrics = {
+        "loss": loss,
+        "accuracy": jnp.sum(correct * weights) / jnp.maximum(num_tokens, 1.0),
+        "num_tokens": num_tokens,
+    }
+    return loss, metrics
+
+
+def train_step(
+    state: TrainState, batch: Batch, *, model: nn.Module, optimizer: optax.GradientTransformation
+) -> tuple[TrainState, Metrics]:
+    """One optimizer step on ``batch``."""
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch, model)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics["grad_norm"] = optax.global_norm(grads)
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+    return new_state, metrics
+
+
+def eval_step(params: Any, batch: Batch, *, model: nn.Module) -> Metrics:
+    """Loss and accuracy on ``batch`` without updating anything."""
+    return loss_fn(params, batch, model)[1]
+
+
+@dataclasses.dataclass
+class ShardedSteps:
+    """Init, train and eval steps jitted for a mesh with logical-axis shardings.
+
+    Attributes:
+      model: the Flax module.
+      optimizer: the optax transformation.
+      mesh: the device mesh.
+      rules: logical axis rules.
+      seq_length: sequence length used to trace parameter shapes.
+    """
+
+    model: nn.Module
+    optimizer: optax.GradientTransformation
+    mesh: Mesh
+    rules: partitioning.AxisRules
+    seq_length: int
+
+    def __post_init__(self) -> None:
+        rng = jax.random.PRNGKey(0)
+        with self.context():
+            boxed = jax.eval_shape(self._init_boxed, rng)
+        self.state_sharding = partitioning.logical_to_sharding(boxed, self.mesh, self.rules)
+        self.abstract_state = jax.tree.map(
+            lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+            nn.unbox(boxed),
+            self.state_sharding,
+        )
+        self.batch_sharding = partitioning.batch_sharding(self.mesh, self.rules)
+        replicated = partitioning.replicated(self.mesh)
+        self._init = jax.jit(
+            lambda rng: nn.unbox(self._init_boxed(rng)), out_shardings=self.state_sharding
+        )
+        self._train = jax.jit(
+            functools.partial(train_step, model=self.model, optimizer=self.optimizer),
+            in_shardings=(self.state_sharding, self.batch_sharding),
+            out_shardings=(self.state_sharding, replicated),
+            donate_argnums=(0,),
+        )
+        self._eval = jax.jit(
+            functools.partial(eval_step, model=self.model),
+            in_shardings=(self.state_sharding.params, self.batch_sharding),
+            out_shardings=replicated,
+        )
+
+    @contextlib.contextmanager
+    def context(self) -> Iterator[None]:
+        """Mesh and axis-rule context for tracing and running the steps."""
+        with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
+            yield
+
+    def _init_boxed(self, rng: jax.Array) -> TrainState:
+        tokens = jnp.ones((1, self.seq_length), jnp.int32)
+        params = self.model.init(rng, tokens)["params"]
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state=self.optimizer.init(params),
+            rng=rng,
+        )
+
+    def init(self, seed: int) -> TrainState:
+        """A fresh state, created directly with its sharding."""
+        with self.context():
+            return self._init(jax.random.PRNGKey(seed))
+
+    def train(self, state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
+        with self.context():
+            return self._train(state, batch)
+
+    def evaluate(self, params: Any, batch: Batch) -> Metrics:
+        with self.context():
+            return self._eval(params, batch)
+
+    def place_batch(self, batch: Mapping[str, Any]) -> Batch:
+        return partitioning.shard_batch(dict(batch), self.batch_sharding)
