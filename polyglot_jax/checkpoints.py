@@ -1,8 +1,9 @@
 """Orbax checkpoints in ``MODEL_DIR/checkpoint_<step>``: train state plus the data position.
 
 Each checkpoint has three items: ``params`` (what inference restores alone), ``train_state``
-(step, optimizer state, RNG) and ``data`` (JSON: the input pipeline position). Saves are asynchronous; :meth:`Checkpointer.restore_latest` restores onto the target sharding
-and falls back to the previous checkpoint, with a warning, when the latest cannot be read.
+(step, optimizer state, RNG) and ``data`` (JSON: the input pipeline position). Saves are
+asynchronous; :meth:`Checkpointer.restore_latest` restores onto the target sharding and falls
+back to the previous checkpoint, with a warning, when the latest cannot be read.
 """
 
 from __future__ import annotations

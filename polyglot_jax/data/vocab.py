@@ -11,11 +11,10 @@ import io
 import os
 import pathlib
 
-import seqio
 import sentencepiece as spm
+import seqio
 
-from polyglot_jax.data import demo_build
-from polyglot_jax.data import sources
+from polyglot_jax.data import demo_build, sources
 
 DEMO_VOCAB_SIZE = 1024
 

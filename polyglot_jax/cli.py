@@ -1,0 +1,39 @@
+"""``polyglot-jax``: one command with a subcommand per pipeline stage.
+
+polyglot-jax demo [--quick]           the whole pipeline on the embedded demo data
+polyglot-jax train --gin_file=...     same as python -m polyglot_jax.train
+polyglot-jax infer --gin_file=...     same as python -m polyglot_jax.infer
+polyglot-jax judge --outputs=...      same as python -m polyglot_jax.judge
+polyglot-jax report JUDGE_DIR ...     same as python -m polyglot_jax.report
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+from polyglot_jax import cli_utils
+
+COMMANDS = ("demo", "train", "infer", "judge", "report")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatches ``argv[0]`` to the stage's ``main`` with the remaining arguments."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(
+            f"error: unknown command {command!r}; choose from {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    module = importlib.import_module(f"polyglot_jax.{command}")
+    return cli_utils.run(lambda: module.main(rest))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The judge stage: language identification, reference metrics and (later) LLM judges."""

@@ -1,0 +1,143 @@
+"""Report: per-(run, language) tables and heatmaps from judge outputs.
+
+``python -m polyglot_jax.report RUN_A/judge RUN_B/judge --output_dir=report`` writes
+``report.md`` (tables with bootstrap 95% intervals), ``lang_agree.png`` and ``chrf.png``
+(heatmaps, run × evaluation language) and ``scores.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import json
+import math
+import pathlib
+import sys
+from collections.abc import Iterable, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from polyglot_jax import cli_utils
+from polyglot_jax.evaluation import metrics
+
+METRICS = {"lang_agree": ("Language agreement (%)", 100.0), "chrf": ("chrF", 1.0)}
+
+
+def load_judgments(paths: Iterable[str | pathlib.Path]) -> list[dict]:
+    """Judgments from ``judgments.jsonl`` files or the folders that hold them."""
+    out = []
+    for path in map(pathlib.Path, paths):
+        file = path / "judgments.jsonl" if path.is_dir() else path
+        if not file.exists():
+            raise FileNotFoundError(f"{file} does not exist: run the judge stage first")
+        with file.open(encoding="utf-8") as f:
+            out.extend(json.loads(line) for line in f if line.strip())
+    return out
+
+
+def score_table(judgments: Sequence[dict]) -> dict[tuple[str, str], dict[str, float]]:
+    """``(run, lang) → {n, <metric>, <metric>_low, <metric>_high}``, scaled for display."""
+    groups: dict[tuple[str, str], list[dict]] = collections.defaultdict(list)
+    for j in judgments:
+        groups[(j["run"], j["lang"])].append(j)
+    table = {}
+    for key, items in sorted(groups.items()):
+        row: dict[str, float] = {"n": len(items)}
+        for name, (_, scale) in METRICS.items():
+            values = [float(j[name]) * scale for j in items if j.get(name) is not None]
+            row[name] = float(np.mean(values)) if values else math.nan
+            row[f"{name}_low"], row[f"{name}_high"] = metrics.bootstrap_ci(values)
+        table[key] = row
+    return table
+
+
+def heatmap(
+    table: dict[tuple[str, str], dict[str, float]], metric: str, path: pathlib.Path
+) -> pathlib.Path:
+    """Writes a run × language heatmap of ``metric`` as PNG."""
+    runs = sorted({r for r, _ in table})
+    langs = sorted({lang for _, lang in table})
+    grid = np.full((len(runs), len(langs)), np.nan)
+    for (run, lang), row in table.items():
+        grid[runs.index(run), langs.index(lang)] = row[metric]
+    title, scale = METRICS[metric]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(langs), 1.2 + 0.5 * len(runs)))
+    image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=100 if scale == 100 else None)
+    ax.set_xticks(range(len(langs)), langs)
+    ax.set_yticks(range(len(runs)), runs)
+    ax.set_xlabel("evaluation language")
+    ax.set_title(title)
+    for i in range(len(runs)):
+        for j in range(len(langs)):
+            if not np.isnan(grid[i, j]):
+                color = "white" if grid[i, j] < np.nanmax(grid) * 0.6 else "black"
+                ax.text(
+                    j, i, f"{grid[i, j]:.0f}", ha="center", va="center", color=color, fontsize=8
+                )
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def markdown(table: dict[tuple[str, str], dict[str, float]], plots: Sequence[str]) -> str:
+    """The summary: one table per metric (runs as rows, languages as columns) and plot links."""
+    runs = sorted({r for r, _ in table})
+    langs = sorted({lang for _, lang in table})
+    lines = ["# polyglot_jax report", ""]
+    for metric, (title, _) in METRICS.items():
+        lines += [f"## {title}", "", "| run | mean | " + " | ".join(langs) + " |"]
+        lines.append("|---" * (len(langs) + 2) + "|")
+        for run in runs:
+            cells = [table.get((run, lang), {}).get(metric, math.nan) for lang in langs]
+            mean = np.nanmean(cells) if not np.all(np.isnan(cells)) else math.nan
+            lines.append(f"| {run} | {mean:.1f} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
+        lines.append("")
+    lines += ["## Per run and language, with bootstrap 95% intervals", ""]
+    lines += ["| run | lang | n | agreement % | chrF |", "|---|---|---|---|---|"]
+    for (run, lang), row in table.items():
+        cells = [f"{row[m]:.1f} [{row[m + '_low']:.1f}, {row[m + '_high']:.1f}]" for m in METRICS]
+        lines.append(f"| {run} | {lang} | {row['n']:.0f} | " + " | ".join(cells) + " |")
+    lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(
+    judge_paths: Iterable[str | pathlib.Path], output_dir: str | pathlib.Path
+) -> pathlib.Path:
+    """Writes ``report.md``, ``scores.csv`` and the heatmaps; returns the markdown path."""
+    out = pathlib.Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table = score_table(load_judgments(judge_paths))
+    if not table:
+        raise ValueError(f"no judgments found in {list(map(str, judge_paths))}")
+    plots = [heatmap(table, m, out / f"{m}.png").name for m in METRICS]
+    with (out / "scores.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        fields = sorted(next(iter(table.values())))
+        writer.writerow(["run", "lang", *fields])
+        for (run, lang), row in table.items():
+            writer.writerow([run, lang, *(row[k] for k in fields)])
+    path = out / "report.md"
+    path.write_text(markdown(table, plots), encoding="utf-8")
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="polyglot-jax report", description=__doc__.split("\n")[0])
+    parser.add_argument("judge_dirs", nargs="+", help="judge folders or judgments.jsonl files")
+    parser.add_argument("--output_dir", default="report")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    path = write_report(args.judge_dirs, args.output_dir)
+    print(f"report: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli_utils.run(main))
