@@ -128,10 +128,16 @@ def read_jsonl(
                     skipped.add(str(e).split(": ", 1)[1].split(" (")[0])
 
 
-def read_prompts_jsonl(path: str | pathlib.Path, lang: str) -> Iterator[dict]:
+def read_prompts_jsonl(
+    path: str | pathlib.Path,
+    lang: str,
+    skip_bad: bool = False,
+    skipped: SkipCounter | None = None,
+) -> Iterator[dict]:
     """Yields prompt-only examples from ``{"id", "prompt"}`` lines (OASST test prompts).
 
-    Each prompt becomes a one-message conversation with no reference answer.
+    Each prompt becomes a one-message conversation with no reference answer. Bad lines raise
+    :class:`DataError` naming ``path:line``, or are skipped and counted with ``skip_bad``.
     """
     languages.get(lang)
     path = pathlib.Path(path)
@@ -141,14 +147,19 @@ def read_prompts_jsonl(path: str | pathlib.Path, lang: str) -> Iterator[dict]:
                 continue
             where = f"{path}:{line_number}"
             try:
-                record = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{where}: malformed JSON ({e.msg})") from None
-            prompt = record.get("prompt") if isinstance(record, dict) else None
-            if not isinstance(prompt, str) or not prompt.strip():
-                raise DataError(f"{where}: field 'prompt' must be a non-empty string")
-            yield {
-                "id": str(record.get("id", content_id([{"role": "user", "content": prompt}]))),
-                "lang": lang,
-                "messages": [{"role": "user", "content": prompt}],
-            }
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{where}: malformed JSON ({e.msg})") from None
+                prompt = record.get("prompt") if isinstance(record, dict) else None
+                if not isinstance(prompt, str) or not prompt.strip():
+                    raise DataError(f"{where}: field 'prompt' must be a non-empty string")
+            except DataError:
+                if not skip_bad:
+                    raise
+                if skipped is not None:
+                    skipped.add("bad prompt line")
+                continue
+            messages = [{"role": "user", "content": prompt}]
+            yield {"id": str(record.get("id", content_id(messages))), "lang": lang,
+                   "messages": messages}  # fmt: skip

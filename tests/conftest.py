@@ -1,0 +1,46 @@
+"""Shared fixtures: a private cache folder, the demo tasks, a tiny model config."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    os.environ["POLYGLOT_JAX_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def demo_tasks():
+    """The demo module after registration (tasks, mixtures, vocabulary)."""
+    import tasks.demo
+
+    return tasks.demo
+
+
+@pytest.fixture()
+def tiny_config():
+    from polyglot_jax.models import DecoderConfig
+
+    return DecoderConfig(
+        vocab_size=64, embed_dim=32, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=8,
+        mlp_dim=64, max_length=64,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> pathlib.Path:
+    """``../shared/data``; absent → skip, unless the run requires it (CI sets the variable)."""
+    if SHARED_DATA.exists():
+        return SHARED_DATA
+    if os.environ.get("POLYGLOT_JAX_REQUIRE_SHARED_DATA"):
+        pytest.fail(f"{SHARED_DATA} is missing but POLYGLOT_JAX_REQUIRE_SHARED_DATA is set")
+    pytest.skip(f"{SHARED_DATA} not present (the shared evaluation data lives beside the repo)")

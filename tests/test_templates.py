@@ -1,0 +1,42 @@
+import pytest
+
+from polyglot_jax.data import templates
+
+CHAT = [
+    {"role": "user", "content": "Hi"},
+    {"role": "assistant", "content": "Hello"},
+    {"role": "user", "content": "Bye"},
+    {"role": "assistant", "content": "Ciao"},
+]
+
+
+def test_guanaco_text_and_targets():
+    segments = templates.render(CHAT[:2])
+    assert "".join(t for t, _ in segments) == "### Human: Hi\n### Assistant: Hello\n"
+    assert [t for t, target in segments if target] == ["Hello\n"]
+
+
+@pytest.mark.parametrize(
+    ("loss_on", "targets"),
+    [("last_assistant", ["Ciao\n"]), ("all_assistant", ["Hello\n", "Ciao\n"])],
+)
+def test_loss_on_multi_turn(loss_on, targets):
+    segments = templates.render(CHAT, loss_on=loss_on)
+    assert [t for t, target in segments if target] == targets
+
+
+def test_loss_on_all_marks_every_segment():
+    assert all(target for _, target in templates.render(CHAT, loss_on="all"))
+
+
+def test_generation_prompt_drops_the_answer_and_ends_with_the_assistant_prefix():
+    segments = templates.render(CHAT[:2], add_generation_prompt=True)
+    assert "".join(t for t, _ in segments) == "### Human: Hi\n### Assistant: "
+    assert not any(target for _, target in segments)
+
+
+def test_unknown_template_and_loss_are_errors():
+    with pytest.raises(ValueError, match="unknown chat template 'nope'"):
+        templates.render(CHAT, template="nope")
+    with pytest.raises(ValueError, match="loss_on"):
+        templates.render(CHAT, loss_on="everything")

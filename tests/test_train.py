@@ -1,0 +1,86 @@
+"""Training: the loss falls on a fixed batch; a resumed run ends where an uninterrupted one does."""
+
+import jax
+import numpy as np
+import pytest
+
+from polyglot_jax import partitioning, train_lib, trainer
+from polyglot_jax.models import Decoder, DecoderConfig
+
+TINY = DecoderConfig(
+    vocab_size=1024, embed_dim=32, num_layers=1, num_heads=2, num_kv_heads=1, head_dim=16,
+    mlp_dim=64, max_length=64,
+)  # fmt: skip
+
+
+def fixed_batch(length=16, batch=4, vocab=64):
+    t = np.random.RandomState(0).randint(2, vocab, (batch, length)).astype(np.int32)
+    return {
+        "decoder_target_tokens": t,
+        "decoder_input_tokens": np.concatenate([np.zeros((batch, 1), np.int32), t[:, :-1]], 1),
+        "decoder_loss_weights": np.ones_like(t),
+        "decoder_segment_ids": np.ones_like(t),
+        "decoder_positions": np.tile(np.arange(length, dtype=np.int32), (batch, 1)),
+    }
+
+
+def test_loss_decreases_on_a_fixed_batch(tiny_config):
+    steps = trainer.ShardedSteps(
+        Decoder(tiny_config),
+        trainer.make_optimizer(learning_rate=1e-2, warmup_steps=1, schedule="constant"),
+        partitioning.create_mesh(),
+        partitioning.standard_logical_axis_rules(),
+        seq_length=16,
+    )
+    state = steps.init(0)
+    batch = steps.place_batch(fixed_batch())
+    losses = []
+    for _ in range(30):
+        state, metrics = steps.train(state, batch)
+        losses.append(float(metrics["loss"]))
+    assert losses[-1] < 0.5 * losses[0]
+    assert int(state.step) == 30
+
+
+def run(model_dir, steps, **kwargs):
+    return train_lib.train(
+        model_dir=str(model_dir),
+        mixture_or_task_name="demo_pinch",
+        task_feature_lengths={"targets": 64},
+        train_steps=steps,
+        batch_size=4,
+        model_config=TINY,
+        optimizer=trainer.make_optimizer(learning_rate=3e-3, warmup_steps=2, decay_steps=6),
+        checkpoint_every=3,
+        log_every=3,
+        progress=False,
+        **kwargs,
+    )
+
+
+def test_resume_ends_with_the_same_parameters(tmp_path, demo_tasks):
+    straight = run(tmp_path / "straight", 6)
+    run(tmp_path / "resumed", 3)
+    resumed = run(tmp_path / "resumed", 6)
+    assert resumed.step == straight.step == 6
+    for a, b in zip(jax.tree.leaves(straight.state), jax.tree.leaves(resumed.state), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert (tmp_path / "resumed" / "checkpoint_6").is_dir()
+    assert (tmp_path / "resumed" / "config.gin").exists()
+    assert list((tmp_path / "resumed" / "train").glob("events.out.tfevents.*"))
+
+
+def test_resume_with_another_seed_is_refused(tmp_path, demo_tasks):
+    run(tmp_path / "r", 3)
+    with pytest.raises(ValueError, match="seed/batch size"):
+        run(tmp_path / "r", 6, seed=1)
+
+
+def test_vocabulary_larger_than_the_model_is_an_error(tmp_path, demo_tasks):
+    small = DecoderConfig(vocab_size=100, embed_dim=32, num_heads=2, num_kv_heads=1, head_dim=16)
+    with pytest.raises(ValueError, match="DecoderConfig.vocab_size is 100"):
+        train_lib.train(
+            model_dir=str(tmp_path), mixture_or_task_name="demo_en_only",
+            task_feature_lengths={"targets": 32}, train_steps=1, batch_size=2,
+            model_config=small, progress=False,
+        )  # fmt: skip
