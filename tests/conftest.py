@@ -44,3 +44,13 @@ def shared_data() -> pathlib.Path:
     if os.environ.get("POLYGLOT_JAX_REQUIRE_SHARED_DATA"):
         pytest.fail(f"{SHARED_DATA} is missing but POLYGLOT_JAX_REQUIRE_SHARED_DATA is set")
     pytest.skip(f"{SHARED_DATA} not present (the shared evaluation data lives beside the repo)")
+
+
+@pytest.fixture(autouse=True)
+def _clear_gin():
+    """Gin bindings are global: no test sees another's."""
+    import gin
+
+    gin.clear_config()
+    yield
+    gin.clear_config()

@@ -8,10 +8,8 @@ from polyglot_jax import cli, cli_utils, gin_utils, judge, train
 
 
 def test_gin_flags_are_rewritten_to_bindings():
-    args = gin_utils.parse_args(
-        ["--gin_file=a.gin", "--gin_file", "b.gin", '--gin.MODEL_DIR="/x"', "--gin_search_paths=p,q",
-         "--other"]
-    )  # fmt: skip
+    argv = ["--gin_file=a.gin", "--gin_file", "b.gin", '--gin.MODEL_DIR="/x"']
+    args = gin_utils.parse_args([*argv, "--gin_search_paths=p,q", "--other"])
     assert args.files == ["a.gin", "b.gin"]
     assert args.bindings == ['MODEL_DIR = "/x"']
     assert args.search_paths == ["p", "q"]
@@ -35,8 +33,8 @@ def test_missing_required_macro_is_named(capsys):
 def test_unknown_gin_file_and_bad_binding(capsys):
     line = one_line_error(capsys, lambda: train.main(["--gin_file=nope.gin"]))
     assert "gin file 'nope.gin' not found" in line
-    line = one_line_error(capsys, lambda: train.main(["--gin_file=models/tiny.gin",
-                                                      "--gin.DecoderConfig.num_layerz=3"]))  # fmt: skip
+    argv = ["--gin_file=models/tiny.gin", "--gin.DecoderConfig.num_layerz=3"]
+    line = one_line_error(capsys, lambda: train.main(argv))
     assert line.startswith("error: gin:") and "num_layerz" in line
 
 

@@ -9,12 +9,14 @@ from polyglot_jax import decoding
 from polyglot_jax.models import Decoder
 
 
-def reference_greedy(model, params, prompt, max_new, eos):
+def reference_greedy(model, params, prompt, max_new, eos, width=32):
+    """Greedy decoding by full forward passes, no cache (causal, so right padding is inert)."""
+    forward = jax.jit(lambda p, t: model.apply({"params": p}, t)[0])
     tokens = list(prompt)
     out = []
     for _ in range(max_new):
-        logits, _ = model.apply({"params": params}, jnp.asarray([tokens]))
-        token = int(jnp.argmax(logits[0, -1]))
+        padded = jnp.asarray([tokens + [0] * (width - len(tokens))])
+        token = int(jnp.argmax(forward(params, padded)[0, len(tokens) - 1]))
         if token == eos:
             return out, "eos"
         out.append(token)

@@ -52,7 +52,7 @@ def _task_examples(task_name: str) -> list[dict]:
 
 def test_packing_keeps_every_token_and_the_response_mask(demo_tasks):
     examples = _task_examples("demo_hi")
-    length = 96
+    length = 192
     converter = preprocessors.ChatFeatureConverter(pack=True)
     ds = seqio.get_dataset(
         "demo_hi", {"targets": length}, converter, dataset_split="train", shuffle=False,
@@ -76,8 +76,7 @@ def test_packing_keeps_every_token_and_the_response_mask(demo_tasks):
     assert by_tokens == collections.Counter(tuple(e["targets"]) for e in examples)
     records = {r["id"]: r for r in demo_tasks.DEMO.records("train", "hi")}
     responses = collections.Counter(
-        (tuple(vocab.encode(r["messages"][-1]["content"] + "\n")) + (vocab.eos_id,))
-        for r in records.values()
+        (*vocab.encode(r["messages"][-1]["content"] + "\n"), vocab.eos_id) for r in records.values()
     )
     weighted = collections.Counter(tuple(t[w == 1]) for t, w in packed)
     assert weighted == responses

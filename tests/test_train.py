@@ -78,7 +78,7 @@ def test_resume_with_another_seed_is_refused(tmp_path, demo_tasks):
 
 def test_vocabulary_larger_than_the_model_is_an_error(tmp_path, demo_tasks):
     small = DecoderConfig(vocab_size=100, embed_dim=32, num_heads=2, num_kv_heads=1, head_dim=16)
-    with pytest.raises(ValueError, match="DecoderConfig.vocab_size is 100"):
+    with pytest.raises(ValueError, match=r"DecoderConfig\.vocab_size is 100"):
         train_lib.train(
             model_dir=str(tmp_path), mixture_or_task_name="demo_en_only",
             task_feature_lengths={"targets": 32}, train_steps=1, batch_size=2,
