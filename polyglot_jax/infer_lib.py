@@ -45,7 +45,7 @@ def load_model(checkpoint_path: str | pathlib.Path) -> tuple[Decoder, Any]:
     config_path = run_dir / "model_config.json"
     if not config_path.exists():
         raise FileNotFoundError(f"{config_path} not found: is {run_dir} a training run directory?")
-    config = DecoderConfig(**json.loads(config_path.read_text()))
+    config = DecoderConfig.from_dict(json.loads(config_path.read_text()))
     model = Decoder(config)
     ckpt = checkpoints.Checkpointer(run_dir, async_save=False)
     step = ckpt.latest_step() if step is None else step

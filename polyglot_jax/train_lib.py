@@ -85,7 +85,7 @@ def train(
     if jax.process_index() == 0:
         gin_utils.write_config(model_dir_path)
         (model_dir_path / "model_config.json").write_text(
-            json.dumps(dataclasses.asdict(model_config), indent=2) + "\n"
+            json.dumps(model_config.to_dict(), indent=2) + "\n"
         )
     length = task_feature_lengths["targets"]
     steps = trainer.ShardedSteps(

@@ -1,7 +1,8 @@
 """``DecoderConfig``: the one frozen dataclass that describes every decoder this project runs.
 
-Model sizes are gin files (``gin_configs/models/*.gin``) that bind its fields; code never
-branches on a model name.
+Llama 1/2/3, OpenLLaMA, Mistral, Qwen2, Falcon (both decoder layouts), BLOOM, GPT-NeoX/Pythia and
+a PaLM-style block are settings of the same fields. Model sizes are gin files
+(``gin_configs/models/*.gin``) that bind them; code never branches on a model name.
 """
 
 from __future__ import annotations
@@ -11,28 +12,81 @@ import dataclasses
 import gin
 import jax.numpy as jnp
 
+NORMS = ("rmsnorm", "layernorm")
+ACTIVATIONS = ("swiglu", "gelu", "gelu_tanh")
+POSITIONS = ("rope", "alibi")
+FAMILIES = ("llama", "mistral", "qwen2", "falcon", "bloom", "gpt_neox", "palm")
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class LoRAConfig:
+    """Low-rank adapters on projections whose path matches one of ``targets``.
+
+    Attributes:
+      targets: regular expressions searched in a projection's path, e.g. ``("q_proj", "v_proj")``
+        or ``("attention/.*",)``.
+      rank: adapter rank ``r``.
+      alpha: scale numerator; the update is ``x @ A @ B * alpha / rank``.
+      dropout: dropout on the adapter's input during training.
+    """
+
+    targets: tuple[str, ...] = ("q_proj", "v_proj")
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.rank <= 0:
+            raise ValueError(f"LoRAConfig.rank must be positive, got {self.rank}")
+        if not self.targets:
+            raise ValueError("LoRAConfig.targets is empty: name at least one projection")
+
+    @property
+    def scale(self) -> float:
+        return self.alpha / self.rank
+
 
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
 class DecoderConfig:
-    """Shape and numerics of a Llama-family decoder.
+    """Shape, block layout and numerics of a decoder-only transformer.
 
     Attributes:
+      family: the checkpoint layout this config exports to (Hugging Face ``model_type``;
+        ``"palm"`` has none). It never changes the computation.
       vocab_size: rows of the embedding table (may exceed the tokenizer's size).
       embed_dim: width of the residual stream.
       num_layers: decoder blocks.
       num_heads: query heads.
       num_kv_heads: key/value heads (grouped-query attention; 1 is multi-query).
       head_dim: width of one head.
-      mlp_dim: hidden width of the SwiGLU MLP.
+      mlp_dim: hidden width of the MLP.
+      norm: ``"rmsnorm"`` (no bias) or ``"layernorm"`` (with bias).
+      norm_eps: normalisation epsilon.
+      activation: ``"swiglu"`` (gated SiLU, three matrices), ``"gelu"`` (exact) or
+        ``"gelu_tanh"`` (tanh approximation), the last two ungated with two matrices.
+      position: ``"rope"`` or ``"alibi"``.
       rope_theta: RoPE base frequency.
-      norm_eps: RMSNorm epsilon.
+      rotary_fraction: share of each head's dimensions that are rotated (GPT-NeoX ``rotary_pct``).
+      rope_scaling_factor: Llama 3 frequency scaling factor, or None for plain RoPE.
+      rope_low_freq_factor / rope_high_freq_factor / rope_original_max_length: Llama 3 scaling.
+      qkv_bias: biases on the query/key/value projections.
+      out_bias: bias on the attention output projection.
+      mlp_bias: biases in the MLP.
+      parallel_block: attention and MLP read the same input and add to the residual together
+        (GPT-J, GPT-NeoX, Falcon, PaLM) instead of one after the other.
+      shared_block_norm: one norm feeds both branches of a parallel block (Falcon 7B, PaLM).
+      embedding_norm: a norm right after the token embedding (BLOOM).
+      sliding_window: attend only to the last ``sliding_window`` positions (Mistral), or None.
       tie_embeddings: share the input embedding with the output projection.
       max_length: longest sequence the KV cache is sized for by default.
       dtype: compute dtype of activations (``"float32"`` or ``"bfloat16"``).
       param_dtype: storage dtype of parameters.
+      lora: low-rank adapters, or None for full fine-tuning.
     """
 
+    family: str = "llama"
     vocab_size: int = 1024
     embed_dim: int = 128
     num_layers: int = 2
@@ -40,12 +94,28 @@ class DecoderConfig:
     num_kv_heads: int = 2
     head_dim: int = 32
     mlp_dim: int = 384
-    rope_theta: float = 10_000.0
+    norm: str = "rmsnorm"
     norm_eps: float = 1e-6
+    activation: str = "swiglu"
+    position: str = "rope"
+    rope_theta: float = 10_000.0
+    rotary_fraction: float = 1.0
+    rope_scaling_factor: float | None = None
+    rope_low_freq_factor: float = 1.0
+    rope_high_freq_factor: float = 4.0
+    rope_original_max_length: int = 8192
+    qkv_bias: bool = False
+    out_bias: bool = False
+    mlp_bias: bool = False
+    parallel_block: bool = False
+    shared_block_norm: bool = False
+    embedding_norm: bool = False
+    sliding_window: int | None = None
     tie_embeddings: bool = False
     max_length: int = 2048
     dtype: str = "float32"
     param_dtype: str = "float32"
+    lora: LoRAConfig | None = None
 
     def __post_init__(self) -> None:
         for field in ("vocab_size", "embed_dim", "num_layers", "num_heads", "head_dim", "mlp_dim"):
@@ -58,8 +128,23 @@ class DecoderConfig:
                 f"DecoderConfig.num_heads ({self.num_heads}) must be a multiple of "
                 f"num_kv_heads ({self.num_kv_heads})"
             )
-        if self.head_dim % 2:
-            raise ValueError(f"DecoderConfig.head_dim must be even for RoPE, got {self.head_dim}")
+        for field, allowed in (
+            ("family", FAMILIES),
+            ("norm", NORMS),
+            ("activation", ACTIVATIONS),
+            ("position", POSITIONS),
+        ):
+            if getattr(self, field) not in allowed:
+                raise ValueError(
+                    f"DecoderConfig.{field} must be one of {allowed}, got {getattr(self, field)!r}"
+                )
+        if not 0.0 < self.rotary_fraction <= 1.0 or self.rotary_dim % 2:
+            raise ValueError(
+                f"DecoderConfig.rotary_fraction {self.rotary_fraction} gives an odd or empty "
+                f"rotary width {self.rotary_dim} for head_dim {self.head_dim}"
+            )
+        if self.shared_block_norm and not self.parallel_block:
+            raise ValueError("DecoderConfig.shared_block_norm needs parallel_block = True")
         for field in ("dtype", "param_dtype"):
             try:
                 jnp.dtype(getattr(self, field))
@@ -69,9 +154,36 @@ class DecoderConfig:
                 ) from None
 
     @property
+    def rotary_dim(self) -> int:
+        """How many dimensions of each head RoPE rotates."""
+        return int(self.head_dim * self.rotary_fraction)
+
+    @property
     def compute_dtype(self) -> jnp.dtype:
         return jnp.dtype(self.dtype)
 
     @property
     def storage_dtype(self) -> jnp.dtype:
         return jnp.dtype(self.param_dtype)
+
+    def replace(self, **changes: object) -> DecoderConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """JSON-able fields (``lora`` as a nested dict)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> DecoderConfig:
+        """Inverse of :meth:`to_dict`; unknown fields are an error naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(f"DecoderConfig: unknown field(s) {', '.join(unknown)}")
+        fields = dict(fields)
+        if isinstance(fields.get("lora"), dict):
+            lora = dict(fields["lora"])
+            lora["targets"] = tuple(lora.get("targets", ()))
+            fields["lora"] = LoRAConfig(**lora)
+        return cls(**fields)

@@ -1,9 +1,11 @@
-"""One configurable decoder-only transformer in Flax linen (Llama family).
+"""One configurable decoder-only transformer in Flax linen.
 
-RMSNorm, rotary position embeddings (half-split layout, as in Hugging Face Llama), SwiGLU MLP and
-grouped-query attention. Every parameter and activation carries logical axis names
-(``vocab, embed, mlp, heads, kv_heads, kv`` for parameters; ``batch, length, act_*`` for
-activations) that ``partitioning`` maps to mesh axes.
+The blocks of Llama, Mistral, Qwen2, Falcon, BLOOM, GPT-NeoX and PaLM differ in a handful of
+choices (norm type, gated or plain MLP, RoPE or ALiBi, biases, parallel or sequential residual);
+:class:`~polyglot_jax.models.config.DecoderConfig` names them and this module implements each
+once. Every parameter and activation carries logical axis names (``vocab, embed, mlp, heads,
+kv_heads, kv`` for parameters; ``batch, length, act_*`` for activations) that ``partitioning``
+maps to mesh axes.
 
 The KV cache is explicit: ``Decoder.__call__`` takes a cache pytree and returns the updated one.
 New keys and values are written at each token's position, so rows of a batch may sit at
@@ -12,13 +14,15 @@ different positions (prompts of different lengths need no left padding).
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from polyglot_jax.models.config import DecoderConfig
+from polyglot_jax.models.config import DecoderConfig, LoRAConfig
 
 Array = jax.Array
 Cache = tuple[
@@ -36,65 +40,151 @@ def _constrain(x: Array, axes: tuple[str, ...]) -> Array:
     return nn.with_logical_constraint(x, axes)
 
 
-def rotary_embedding(x: Array, positions: Array, theta: float) -> Array:
-    """Rotates ``x`` [batch, length, heads, head_dim] by ``positions`` [batch, length].
+def rope_frequencies(cfg: DecoderConfig) -> Array:
+    """Inverse frequencies [rotary_dim / 2], with Llama 3 scaling when configured."""
+    dim = cfg.rotary_dim
+    inv_freq = 1.0 / (cfg.rope_theta ** (jnp.arange(0, dim, 2, dtype=jnp.float32) / dim))
+    if cfg.rope_scaling_factor is None:
+        return inv_freq
+    factor, low, high = cfg.rope_scaling_factor, cfg.rope_low_freq_factor, cfg.rope_high_freq_factor
+    old = cfg.rope_original_max_length
+    wavelength = 2 * math.pi / inv_freq
+    scaled = jnp.where(wavelength > old / low, inv_freq / factor, inv_freq)
+    smooth = (old / wavelength - low) / (high - low)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = (wavelength >= old / high) & (wavelength <= old / low)
+    return jnp.where(medium, smoothed, scaled)
 
-    Half-split layout: dimension ``i`` pairs with ``i + head_dim / 2``.
+
+def rotary_embedding(x: Array, positions: Array, inv_freq: Array) -> Array:
+    """Rotates the first ``2 * len(inv_freq)`` dims of ``x`` [batch, length, heads, head_dim].
+
+    Half-split layout (Hugging Face ``rotate_half``): dimension ``i`` pairs with ``i + d / 2``
+    within the rotated part; the remaining dimensions pass through (partial rotary).
     """
-    half = x.shape[-1] // 2
-    freq = 1.0 / (theta ** (jnp.arange(half, dtype=jnp.float32) / half))  # [half]
-    angles = positions.astype(jnp.float32)[..., None] * freq  # [batch, length, half]
+    half = inv_freq.shape[0]
+    angles = positions.astype(jnp.float32)[..., None] * inv_freq  # [batch, length, half]
     sin = jnp.sin(angles)[:, :, None, :]
     cos = jnp.cos(angles)[:, :, None, :]
-    x1, x2 = x[..., :half].astype(jnp.float32), x[..., half:].astype(jnp.float32)
-    out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+    x32 = x.astype(jnp.float32)
+    x1, x2, rest = x32[..., :half], x32[..., half : 2 * half], x32[..., 2 * half :]
+    out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin, rest], axis=-1)
     return out.astype(x.dtype)
 
 
-class RMSNorm(nn.Module):
-    """Root-mean-square layer norm, computed in float32."""
+def alibi_slopes(num_heads: int) -> Array:
+    """ALiBi head slopes [num_heads] (Press et al.; non-powers of two interleave a finer set)."""
+    closest = 2 ** math.floor(math.log2(num_heads))
+    base = 2.0 ** (-(2.0 ** -(math.log2(closest) - 3)))
+    slopes = [base ** (i + 1) for i in range(closest)]
+    if closest != num_heads:
+        extra = 2.0 ** (-(2.0 ** -(math.log2(2 * closest) - 3)))
+        slopes += [extra ** (2 * i + 1) for i in range(num_heads - closest)]
+    return jnp.asarray(slopes, jnp.float32)
 
+
+class Norm(nn.Module):
+    """RMSNorm (scale only) or LayerNorm (scale and bias), computed in float32."""
+
+    kind: str
     eps: float
     dtype: Any
     param_dtype: Any
 
     @nn.compact
-    def __call__(self, x: Array) -> Array:
+    def __call__(self, x: Array) -> Array:  # [..., embed]
+        dim = x.shape[-1]
         scale = self.param(
-            "scale", _param(nn.initializers.ones, ("embed",)), (x.shape[-1],), self.param_dtype
+            "scale", _param(nn.initializers.ones, ("embed",)), (dim,), self.param_dtype
         )
         x32 = x.astype(jnp.float32)
+        if self.kind == "layernorm":
+            x32 = x32 - jnp.mean(x32, axis=-1, keepdims=True)
         normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
-        return (normed * scale.astype(jnp.float32)).astype(self.dtype)
+        normed = normed * scale.astype(jnp.float32)
+        if self.kind == "layernorm":
+            bias = self.param(
+                "bias", _param(nn.initializers.zeros, ("embed",)), (dim,), self.param_dtype
+            )
+            normed = normed + bias.astype(jnp.float32)
+        return normed.astype(self.dtype)
 
 
 class Projection(nn.Module):
-    """A bias-free linear map written as one einsum over a kernel with logical axes.
+    """A linear map written as one einsum over a kernel with logical axes, with optional LoRA.
 
     Attributes:
       shape: kernel shape, e.g. ``(embed, heads, head_dim)``.
       axes: logical axis name of each kernel dimension.
       equation: einsum of input and kernel, e.g. ``"bte,ehd->bthd"``.
+      num_in: how many leading kernel dimensions are contracted with the input.
       dtype: compute dtype.
-      param_dtype: storage dtype of the kernel.
+      param_dtype: storage dtype.
+      use_bias: add a bias over the output dimensions.
+      lora: adapters, applied when this module's path matches one of its targets.
     """
 
     shape: tuple[int, ...]
     axes: tuple[str, ...]
     equation: str
+    num_in: int
     dtype: Any
     param_dtype: Any
+    use_bias: bool = False
+    lora: LoRAConfig | None = None
+    deterministic: bool = True
+
+    def lora_active(self) -> bool:
+        if self.lora is None:
+            return False
+        path = "/".join(str(p) for p in self.scope.path)
+        return any(re.search(t, path) for t in self.lora.targets)
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
         kernel = self.param("kernel", _param(_KERNEL_INIT, self.axes), self.shape, self.param_dtype)
-        return jnp.einsum(self.equation, x.astype(self.dtype), kernel.astype(self.dtype))
+        y = jnp.einsum(self.equation, x.astype(self.dtype), kernel.astype(self.dtype))
+        if self.use_bias:
+            out_shape, out_axes = self.shape[self.num_in :], self.axes[self.num_in :]
+            bias = self.param("bias", _param(nn.initializers.zeros, out_axes), out_shape,
+                              self.param_dtype)  # fmt: skip
+            y = y + bias.astype(self.dtype)
+        if self.lora_active():
+            y = y + self._lora(x)
+        return y
+
+    def _lora(self, x: Array) -> Array:
+        r = self.lora.rank
+        in_shape, out_shape = self.shape[: self.num_in], self.shape[self.num_in :]
+        in_axes, out_axes = self.axes[: self.num_in], self.axes[self.num_in :]
+        a = self.param(
+            "lora_a",
+            _param(nn.initializers.he_uniform(in_axis=tuple(range(self.num_in)), out_axis=-1),
+                   (*in_axes, None)),
+            (*in_shape, r),
+            self.param_dtype,
+        )  # fmt: skip
+        b = self.param("lora_b", _param(nn.initializers.zeros, (None, *out_axes)),
+                       (r, *out_shape), self.param_dtype)  # fmt: skip
+        x = nn.Dropout(self.lora.dropout)(x, deterministic=self.deterministic)
+        ins, rest = self.equation.split(",")
+        kernel_in, out = rest.split("->")
+        down = jnp.einsum(
+            f"{ins},{kernel_in[: self.num_in]}r->{ins[: -self.num_in]}r",
+            x.astype(self.dtype),
+            a.astype(self.dtype),
+        )
+        up = jnp.einsum(
+            f"{ins[: -self.num_in]}r,r{kernel_in[self.num_in :]}->{out}", down, b.astype(self.dtype)
+        )
+        return up * self.lora.scale
 
 
 class Attention(nn.Module):
-    """Grouped-query self-attention with RoPE and an optional KV cache."""
+    """Grouped-query self-attention with RoPE or ALiBi and an optional KV cache."""
 
     config: DecoderConfig
+    deterministic: bool = True
 
     @nn.compact
     def __call__(
@@ -102,18 +192,23 @@ class Attention(nn.Module):
         x: Array,  # [batch, length, embed]
         positions: Array,  # [batch, length]
         mask: Array,  # [batch, length, keys] bool
+        key_positions: Array,  # [batch, keys]
         cache: dict[str, Array] | None,
     ) -> tuple[Array, dict[str, Array] | None]:
         cfg = self.config
         e, h, kvh, d = cfg.embed_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
-        dt = dict(dtype=cfg.compute_dtype, param_dtype=cfg.storage_dtype)
-        q = Projection((e, h, d), ("embed", "heads", "kv"), "bte,ehd->bthd", name="q_proj", **dt)(x)
+        common = dict(dtype=cfg.compute_dtype, param_dtype=cfg.storage_dtype, lora=cfg.lora,
+                      deterministic=self.deterministic, num_in=1)  # fmt: skip
         kv_axes = ("embed", "kv_heads", "kv")
-        k = Projection((e, kvh, d), kv_axes, "bte,ehd->bthd", name="k_proj", **dt)(x)
-        v = Projection((e, kvh, d), kv_axes, "bte,ehd->bthd", name="v_proj", **dt)(x)
-        q = rotary_embedding(q, positions, cfg.rope_theta)  # [batch, length, heads, head_dim]
+        qkv = dict(equation="bte,ehd->bthd", use_bias=cfg.qkv_bias, **common)
+        q = Projection((e, h, d), ("embed", "heads", "kv"), name="q_proj", **qkv)(x)
+        k = Projection((e, kvh, d), kv_axes, name="k_proj", **qkv)(x)
+        v = Projection((e, kvh, d), kv_axes, name="v_proj", **qkv)(x)
+        if cfg.position == "rope":
+            inv_freq = rope_frequencies(cfg)
+            q = rotary_embedding(q, positions, inv_freq)  # [batch, length, heads, head_dim]
+            k = rotary_embedding(k, positions, inv_freq)  # [batch, length, kv_heads, head_dim]
         q = _constrain(q, ("batch", "length", "act_heads", "act_kv"))
-        k = rotary_embedding(k, positions, cfg.rope_theta)  # [batch, length, kv_heads, head_dim]
 
         if cache is not None:
             rows = jnp.arange(x.shape[0])[:, None]  # [batch, 1]
@@ -127,73 +222,105 @@ class Attention(nn.Module):
         )  # [batch, length, kv_heads, groups, head_dim]
         scores = jnp.einsum("btkgd,bskd->bkgts", q, k.astype(q.dtype)).astype(jnp.float32)
         scores = scores / jnp.sqrt(jnp.float32(d))
+        if cfg.position == "alibi":
+            slopes = alibi_slopes(h).reshape(kvh, h // kvh)  # [kv_heads, groups]
+            bias = slopes[None, :, :, None, None] * key_positions[:, None, None, None, :]
+            scores = scores + bias
         scores = jnp.where(mask[:, None, None], scores, jnp.finfo(jnp.float32).min)
         probs = jax.nn.softmax(scores, axis=-1).astype(cfg.compute_dtype)  # [b, kv, g, t, s]
         out = jnp.einsum("bkgts,bskd->btkgd", probs, v.astype(cfg.compute_dtype))
         out = _constrain(
             out.reshape(batch, length, h, d), ("batch", "length", "act_heads", "act_kv")
         )
-        out = Projection((h, d, e), ("heads", "kv", "embed"), "bthd,hde->bte", name="o_proj", **dt)(
-            out
-        )
+        out = Projection((h, d, e), ("heads", "kv", "embed"), "bthd,hde->bte", use_bias=cfg.out_bias,
+                         name="o_proj", **{**common, "num_in": 2})(out)  # fmt: skip
         return out, cache
 
 
 class MLP(nn.Module):
-    """SwiGLU feed-forward block: ``down(silu(gate(x)) * up(x))``."""
+    """SwiGLU (``down(silu(gate(x)) * up(x))``) or plain GELU (``down(gelu(up(x)))``)."""
 
     config: DecoderConfig
+    deterministic: bool = True
 
     @nn.compact
     def __call__(self, x: Array) -> Array:  # [batch, length, embed]
         cfg = self.config
-        dt = dict(dtype=cfg.compute_dtype, param_dtype=cfg.storage_dtype)
+        common = dict(dtype=cfg.compute_dtype, param_dtype=cfg.storage_dtype, lora=cfg.lora,
+                      deterministic=self.deterministic, use_bias=cfg.mlp_bias, num_in=1)  # fmt: skip
         up_shape, up_axes = (cfg.embed_dim, cfg.mlp_dim), ("embed", "mlp")
-        gate = Projection(up_shape, up_axes, "bte,em->btm", name="gate_proj", **dt)(x)
-        up = Projection(up_shape, up_axes, "bte,em->btm", name="up_proj", **dt)(x)
-        hidden = _constrain(nn.silu(gate) * up, ("batch", "length", "act_mlp"))
-        return Projection(
-            (cfg.mlp_dim, cfg.embed_dim), ("mlp", "embed"), "btm,me->bte", name="down_proj", **dt
-        )(hidden)
+        up = Projection(up_shape, up_axes, "bte,em->btm", name="up_proj", **common)(x)
+        if cfg.activation == "swiglu":
+            gate = Projection(up_shape, up_axes, "bte,em->btm", name="gate_proj", **common)(x)
+            hidden = nn.silu(gate) * up
+        else:
+            hidden = jax.nn.gelu(up, approximate=cfg.activation == "gelu_tanh")
+        hidden = _constrain(hidden, ("batch", "length", "act_mlp"))
+        return Projection((cfg.mlp_dim, cfg.embed_dim), ("mlp", "embed"), "btm,me->bte",
+                          name="down_proj", **common)(hidden)  # fmt: skip
 
 
 class Block(nn.Module):
-    """Pre-norm residual block: attention then MLP."""
+    """A decoder block: sequential (pre-norm) or parallel attention and MLP."""
 
     config: DecoderConfig
+    deterministic: bool = True
 
     @nn.compact
     def __call__(
-        self, x: Array, positions: Array, mask: Array, cache: dict[str, Array] | None
+        self,
+        x: Array,
+        positions: Array,
+        mask: Array,
+        key_positions: Array,
+        cache: dict[str, Array] | None,
     ) -> tuple[Array, dict[str, Array] | None]:
         cfg = self.config
-        norm = dict(eps=cfg.norm_eps, dtype=cfg.compute_dtype, param_dtype=cfg.storage_dtype)
-        h, cache = Attention(cfg, name="attention")(
-            RMSNorm(name="input_norm", **norm)(x), positions, mask, cache
-        )
-        x = x + h
-        x = x + MLP(cfg, name="mlp")(RMSNorm(name="post_attention_norm", **norm)(x))
+        norm = dict(kind=cfg.norm, eps=cfg.norm_eps, dtype=cfg.compute_dtype,
+                    param_dtype=cfg.storage_dtype)  # fmt: skip
+        attention = Attention(cfg, self.deterministic, name="attention")
+        mlp = MLP(cfg, self.deterministic, name="mlp")
+        h = Norm(name="input_norm", **norm)(x)
+        attn_out, cache = attention(h, positions, mask, key_positions, cache)
+        if cfg.parallel_block:
+            mlp_in = h if cfg.shared_block_norm else Norm(name="post_attention_norm", **norm)(x)
+            x = x + attn_out + mlp(mlp_in)
+        else:
+            x = x + attn_out
+            x = x + mlp(Norm(name="post_attention_norm", **norm)(x))
         return _constrain(x, ("batch", "length", "act_embed")), cache
 
 
 def attention_mask(
-    segment_ids: Array | None, positions: Array, num_keys: int, cached: bool
-) -> Array:
-    """Which keys each query may attend to: [batch, length, keys] bool.
+    segment_ids: Array | None,
+    positions: Array,
+    num_keys: int,
+    cached: bool,
+    sliding_window: int | None = None,
+) -> tuple[Array, Array]:
+    """Which keys each query may attend to, [batch, length, keys] bool, and key positions.
 
     Without a cache, keys are the queries themselves: causal by index, within the same packed
     segment, never padding (segment 0). With a cache, key ``s`` is the token at position ``s``,
-    visible to a query at position ``p`` when ``s <= p``.
+    visible to a query at position ``p`` when ``s <= p``. A sliding window also hides keys
+    ``window`` or more positions back.
     """
     if cached:
-        keys = jnp.arange(num_keys)[None, None, :]
-        return keys <= positions[:, :, None]
-    length = positions.shape[1]
-    causal = jnp.tril(jnp.ones((length, length), dtype=bool))[None]
-    if segment_ids is None:
-        return jnp.broadcast_to(causal, (positions.shape[0], length, length))
-    same = segment_ids[:, :, None] == segment_ids[:, None, :]
-    return causal & same & (segment_ids[:, None, :] != 0)
+        key_positions = jnp.broadcast_to(jnp.arange(num_keys), (positions.shape[0], num_keys))
+        mask = key_positions[:, None, :] <= positions[:, :, None]
+    else:
+        key_positions = positions
+        length = positions.shape[1]
+        mask = jnp.broadcast_to(
+            jnp.tril(jnp.ones((length, length), dtype=bool))[None],
+            (positions.shape[0], length, length),
+        )
+        if segment_ids is not None:
+            same = segment_ids[:, :, None] == segment_ids[:, None, :]
+            mask = mask & same & (segment_ids[:, None, :] != 0)
+    if sliding_window is not None:
+        mask = mask & (positions[:, :, None] - key_positions[:, None, :] < sliding_window)
+    return mask, key_positions
 
 
 class Decoder(nn.Module):
@@ -208,11 +335,14 @@ class Decoder(nn.Module):
         positions: Array | None = None,  # [batch, length] int
         segment_ids: Array | None = None,  # [batch, length] int, 0 = padding
         cache: Cache | None = None,
+        deterministic: bool = True,
     ) -> tuple[Array, Cache | None]:
         """Returns logits [batch, length, vocab] (float32) and the updated cache (or None)."""
         cfg = self.config
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
+        norm = dict(kind=cfg.norm, eps=cfg.norm_eps, dtype=cfg.compute_dtype,
+                    param_dtype=cfg.storage_dtype)  # fmt: skip
         embed = nn.Embed(
             cfg.vocab_size,
             cfg.embed_dim,
@@ -221,27 +351,26 @@ class Decoder(nn.Module):
             param_dtype=cfg.storage_dtype,
             name="embed",
         )
-        x = _constrain(embed(tokens), ("batch", "length", "act_embed"))
+        x = embed(tokens)
+        if cfg.embedding_norm:
+            x = Norm(name="embed_norm", **norm)(x)
+        x = _constrain(x, ("batch", "length", "act_embed"))
         num_keys = cache[0]["k"].shape[1] if cache is not None else tokens.shape[1]
-        mask = attention_mask(segment_ids, positions, num_keys, cached=cache is not None)
+        mask, key_positions = attention_mask(
+            segment_ids, positions, num_keys, cache is not None, cfg.sliding_window
+        )
         new_cache = []
         for i in range(cfg.num_layers):
-            x, layer_cache = Block(cfg, name=f"layers_{i}")(
-                x, positions, mask, None if cache is None else cache[i]
+            x, layer_cache = Block(cfg, deterministic, name=f"layers_{i}")(
+                x, positions, mask, key_positions, None if cache is None else cache[i]
             )
             new_cache.append(layer_cache)
-        x = RMSNorm(cfg.norm_eps, cfg.compute_dtype, cfg.storage_dtype, name="final_norm")(x)
+        x = Norm(name="final_norm", **norm)(x)
         if cfg.tie_embeddings:
             logits = embed.attend(x)
         else:
-            logits = Projection(
-                (cfg.embed_dim, cfg.vocab_size),
-                ("embed", "vocab"),
-                "bte,ev->btv",
-                cfg.compute_dtype,
-                cfg.storage_dtype,
-                name="lm_head",
-            )(x)
+            logits = Projection((cfg.embed_dim, cfg.vocab_size), ("embed", "vocab"), "bte,ev->btv",
+                                1, cfg.compute_dtype, cfg.storage_dtype, name="lm_head")(x)  # fmt: skip
         logits = _constrain(logits.astype(jnp.float32), ("batch", "length", "act_vocab"))
         return logits, (tuple(new_cache) if cache is not None else None)
 
