@@ -21,8 +21,12 @@ from polyglot_jax.evaluation import judging
 
 log = logging.getLogger(__name__)
 
-FULL = {"mixtures": ("demo_en_only", "demo_pinch", "demo_uniform"), "steps": 300, "batch": 16,
-        "max_new_tokens": 48}  # fmt: skip
+FULL = {
+    "mixtures": ("demo_en_only", "demo_pinch", "demo_uniform"),
+    "steps": 300,
+    "batch": 16,
+    "max_new_tokens": 48,
+}
 QUICK = {"mixtures": ("demo_en_only", "demo_pinch"), "steps": 20, "batch": 8, "max_new_tokens": 16}
 EVAL_MIXTURE = "demo_uniform"  # every language's held-out prompts
 

@@ -99,8 +99,9 @@ def generate_records(
     """
     done = _done_ids(output_path)
     if done:
-        valid = [line for line in output_path.read_text(encoding="utf-8").splitlines()
-                 if _parses(line)]  # fmt: skip
+        valid = [
+            line for line in output_path.read_text(encoding="utf-8").splitlines() if _parses(line)
+        ]
         output_path.write_text("".join(v + "\n" for v in valid), encoding="utf-8")
     todo = [r for r in records if r["id"] not in done]
     output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,8 +196,13 @@ def infer(
         files.append(path)
         if progress:
             log.info("infer %s: %d new responses in %s", task.name, n, path)
-    settings = {"max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed,
-                "checkpoint_path": str(checkpoint_path), "split": split}  # fmt: skip
+    settings = {
+        "max_new_tokens": max_new_tokens,
+        "temperature": temperature,
+        "seed": seed,
+        "checkpoint_path": str(checkpoint_path),
+        "split": split,
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "decoding.json").write_text(json.dumps(settings, indent=2) + "\n")
     return InferResult(files=files, generated=generated)

@@ -92,16 +92,37 @@ LANGUAGES.update(
 # Language sets of the four studies.
 # "Multilingual instruction tuning with just a pinch of multilinguality" (Shaham et al., 2024).
 PINCH_LANGUAGES: tuple[str, ...] = (
-    "ar", "zh", "cs", "en", "et", "fi", "he", "hi", "it", "ru", "es", "sw",
-)  # fmt: skip
+    "ar",
+    "zh",
+    "cs",
+    "en",
+    "et",
+    "fi",
+    "he",
+    "hi",
+    "it",
+    "ru",
+    "es",
+    "sw",
+)
 # "Turning English-centric LLMs into polyglots" (Kew et al., 2023): fine-tuning order.
 POLYGLOT_FINETUNE_LANGUAGES: tuple[str, ...] = ("en", "es", "ru", "de", "zh", "fr")
 # Zero-shot transfer from English-only tuning (Chirkova and Nikoulina, 2024): evaluation languages.
 TRANSFER_LANGUAGES: tuple[str, ...] = ("en", "fr", "pt", "ru")
 # "Monolingual or multilingual instruction tuning" (Chen et al., 2024), its OASST test set.
 MONO_MULTI_LANGUAGES: tuple[str, ...] = (
-    "bg", "bn", "cs", "en", "es", "fi", "fr", "hi", "no", "ru", "zh",
-)  # fmt: skip
+    "bg",
+    "bn",
+    "cs",
+    "en",
+    "es",
+    "fi",
+    "fr",
+    "hi",
+    "no",
+    "ru",
+    "zh",
+)
 
 STUDY_LANGUAGES: dict[str, tuple[str, ...]] = {
     "pinch": PINCH_LANGUAGES,

@@ -13,6 +13,7 @@ import logging
 import pathlib
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import gin
 import jax
@@ -20,9 +21,9 @@ import numpy as np
 import optax
 from clu import metric_writers
 
-from polyglot_jax import checkpoints, gin_utils, partitioning, trainer
+from polyglot_jax import checkpoints, gin_utils, infer_lib, partitioning, trainer
 from polyglot_jax.data import pipeline
-from polyglot_jax.models import Decoder, DecoderConfig
+from polyglot_jax.models import Decoder, DecoderConfig, hf, lora
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def train(
     pack: bool = True,
     mesh_shape: tuple[int, int, int] = (-1, 1, 1),
     axis_rules: partitioning.AxisRules | None = None,
+    initial_checkpoint_path: str | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Trains ``model_config`` on a SeqIO mixture and checkpoints to ``model_dir``.
@@ -72,6 +74,8 @@ def train(
       pack: pack examples into rows.
       mesh_shape: ``(data, fsdp, model)`` sizes, -1 fills.
       axis_rules: logical axis rules; defaults to the standard rules.
+      initial_checkpoint_path: weights to start from when ``model_dir`` has no checkpoint yet
+        (``INITIAL_CHECKPOINT_PATH``): a Hugging Face model directory or one of our runs.
       progress: print a progress line every ``log_every`` steps.
     """
     model_dir_path = pathlib.Path(model_dir)
@@ -97,7 +101,11 @@ def train(
     )
     ckpt = checkpoints.Checkpointer(model_dir_path, max_to_keep=keep_checkpoints)
     restored = ckpt.restore_latest(steps.abstract_state)
-    if restored is None:
+    if restored is None and initial_checkpoint_path:
+        base = load_base_params(initial_checkpoint_path, model_config, steps)
+        state, start = steps.init_from(seed, base), 0
+        log.info("initialised %s from %s", model_dir, initial_checkpoint_path)
+    elif restored is None:
         state, start = steps.init(seed), 0
     else:
         start, state, data = restored
@@ -148,3 +156,43 @@ def train(
     if jax.process_index() == 0:
         gin_utils.write_config(model_dir_path)
     return TrainResult(step=step, metrics=metrics, model_dir=model_dir_path, state=state)
+
+
+# Fields that may differ between a checkpoint and the run that starts from it.
+_RUN_ONLY_FIELDS = ("lora", "dtype", "param_dtype", "max_length", "family")
+
+
+def load_base_params(path: str, model_config: DecoderConfig, steps: trainer.ShardedSteps) -> Any:
+    """Base weights from a Hugging Face directory or a run, placed with the run's sharding.
+
+    Raises:
+      ValueError: the checkpoint's architecture differs from ``model_config`` (names the fields).
+    """
+    shardings = steps.base_sharding()
+    if hf.is_hf_model_dir(path):
+        source = hf.config_from_hf(json.loads((pathlib.Path(path) / "config.json").read_text()))
+        params_cfg = source.replace(param_dtype=model_config.param_dtype)
+    else:
+        run_dir, step = infer_lib.run_dir_of(path)
+        source = DecoderConfig.from_dict(json.loads((run_dir / "model_config.json").read_text()))
+    differ = [
+        f.name
+        for f in dataclasses.fields(DecoderConfig)
+        if f.name not in _RUN_ONLY_FIELDS
+        and getattr(source, f.name) != getattr(model_config, f.name)
+    ]
+    if differ:
+        raise ValueError(
+            f"{path}: checkpoint architecture differs from the run's model config in "
+            f"{', '.join(differ)}"
+        )
+    if hf.is_hf_model_dir(path):
+        return hf.load_hf_params(path, params_cfg, shardings)
+    ckpt = checkpoints.Checkpointer(run_dir, async_save=False)
+    step = ckpt.latest_step() if step is None else step
+    if step is None:
+        raise FileNotFoundError(f"no checkpoint_<step> in {run_dir}")
+    abstract = lora.without_adapters(steps.abstract_state.params)
+    params = ckpt.restore_params(step, abstract)
+    ckpt.close()
+    return params

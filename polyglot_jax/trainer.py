@@ -22,6 +22,7 @@ import optax
 from jax.sharding import Mesh
 
 from polyglot_jax import partitioning
+from polyglot_jax.models import lora
 
 Batch = Mapping[str, jax.Array]  # each [batch, length]
 Metrics = dict[str, jax.Array]
@@ -77,13 +78,20 @@ def make_optimizer(
     return optax.chain(*chain)
 
 
-def loss_fn(params: Any, batch: Batch, model: nn.Module) -> tuple[jax.Array, Metrics]:
-    """Token-weighted cross entropy over ``decoder_loss_weights``; returns (loss, metrics)."""
+def loss_fn(
+    params: Any, batch: Batch, model: nn.Module, dropout_rng: jax.Array | None = None
+) -> tuple[jax.Array, Metrics]:
+    """Token-weighted cross entropy over ``decoder_loss_weights``; returns (loss, metrics).
+
+    Dropout (LoRA adapters) is active when ``dropout_rng`` is given.
+    """
     logits, _ = model.apply(
         {"params": params},
         batch["decoder_input_tokens"],
         batch.get("decoder_positions"),
         batch.get("decoder_segment_ids"),
+        deterministic=dropout_rng is None,
+        rngs={} if dropout_rng is None else {"dropout": dropout_rng},
     )  # [batch, length, vocab]
     targets = batch["decoder_target_tokens"]
     weights = batch["decoder_loss_weights"].astype(jnp.float32)
@@ -103,7 +111,8 @@ def train_step(
     state: TrainState, batch: Batch, *, model: nn.Module, optimizer: optax.GradientTransformation
 ) -> tuple[TrainState, Metrics]:
     """One optimizer step on ``batch``."""
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch, model)
+    dropout_rng = jax.random.fold_in(state.rng, state.step)
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch, model, dropout_rng)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics["grad_norm"] = optax.tree.norm(grads)
@@ -135,6 +144,8 @@ class ShardedSteps:
     seq_length: int
 
     def __post_init__(self) -> None:
+        if self.model.config.lora is not None:
+            self.optimizer = lora.freeze_base(self.optimizer)
         rng = jax.random.PRNGKey(0)
         with self.context():
             boxed = jax.eval_shape(self._init_boxed, rng)
@@ -181,6 +192,21 @@ class ShardedSteps:
         """A fresh state, created directly with its sharding."""
         with self.context():
             return self._init(jax.random.PRNGKey(seed))
+
+    def base_sharding(self) -> Any:
+        """Shardings of the parameters without LoRA adapters (what a checkpoint import fills)."""
+        return lora.without_adapters(self.state_sharding.params)
+
+    def init_from(self, seed: int, base_params: Any) -> TrainState:
+        """A fresh state whose base weights come from ``base_params`` (adapters stay fresh)."""
+
+        def fn(rng: jax.Array, base: Any) -> TrainState:
+            params = lora.with_base(nn.unbox(self._init_boxed(rng).params), base)
+            return TrainState(jnp.zeros((), jnp.int32), params, self.optimizer.init(params), rng)
+
+        with self.context():
+            init = jax.jit(fn, out_shardings=self.state_sharding)
+            return init(jax.random.PRNGKey(seed), base_params)
 
     def train(self, state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         with self.context():

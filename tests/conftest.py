@@ -31,9 +31,15 @@ def tiny_config():
     from polyglot_jax.models import DecoderConfig
 
     return DecoderConfig(
-        vocab_size=64, embed_dim=32, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=8,
-        mlp_dim=64, max_length=64,
-    )  # fmt: skip
+        vocab_size=64,
+        embed_dim=32,
+        num_layers=2,
+        num_heads=4,
+        num_kv_heads=2,
+        head_dim=8,
+        mlp_dim=64,
+        max_length=64,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -24,8 +24,11 @@ def one_line_error(capsys, fn) -> str:
 
 
 def test_missing_required_macro_is_named(capsys):
-    argv = ["--gin_file=models/tiny.gin", "--gin_file=runs/finetune.gin",
-            '--gin.MIXTURE_OR_TASK_NAME="demo_pinch"']  # fmt: skip
+    argv = [
+        "--gin_file=models/tiny.gin",
+        "--gin_file=runs/finetune.gin",
+        '--gin.MIXTURE_OR_TASK_NAME="demo_pinch"',
+    ]
     line = one_line_error(capsys, lambda: train.main(argv))
     assert line == "error: gin macro MODEL_DIR is required: pass --gin.MODEL_DIR=..."
 
@@ -39,9 +42,13 @@ def test_unknown_gin_file_and_bad_binding(capsys):
 
 
 def test_bad_gin_value_is_named(capsys, tmp_path):
-    argv = ["--gin_file=models/tiny.gin", "--gin_file=runs/finetune.gin",
-            f'--gin.MODEL_DIR="{tmp_path}"', '--gin.MIXTURE_OR_TASK_NAME="demo_pinch"',
-            '--gin.DecoderConfig.dtype="float33"']  # fmt: skip
+    argv = [
+        "--gin_file=models/tiny.gin",
+        "--gin_file=runs/finetune.gin",
+        f'--gin.MODEL_DIR="{tmp_path}"',
+        '--gin.MIXTURE_OR_TASK_NAME="demo_pinch"',
+        '--gin.DecoderConfig.dtype="float33"',
+    ]
     line = one_line_error(capsys, lambda: train.main(argv))
     assert "unknown dtype 'float33'" in line
 

@@ -18,35 +18,62 @@ VOCAB = 97
 
 FAMILIES = {
     "llama": ("LlamaConfig", dict(num_key_value_heads=2, rope_theta=500.0)),
-    "llama_biases": ("LlamaConfig", dict(num_key_value_heads=4, attention_bias=True,
-                                         mlp_bias=True)),
-    "llama3_tied": ("LlamaConfig", dict(
-        num_key_value_heads=1, tie_word_embeddings=True, max_position_embeddings=64,
-        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                      "high_freq_factor": 4.0, "original_max_position_embeddings": 16})),
+    "llama_biases": (
+        "LlamaConfig",
+        dict(num_key_value_heads=4, attention_bias=True, mlp_bias=True),
+    ),
+    "llama3_tied": (
+        "LlamaConfig",
+        dict(
+            num_key_value_heads=1,
+            tie_word_embeddings=True,
+            max_position_embeddings=64,
+            rope_scaling={
+                "rope_type": "llama3",
+                "factor": 8.0,
+                "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0,
+                "original_max_position_embeddings": 16,
+            },
+        ),
+    ),
     "mistral_window": ("MistralConfig", dict(num_key_value_heads=2, sliding_window=4)),
     "qwen2": ("Qwen2Config", dict(num_key_value_heads=2)),
-    "falcon_7b_layout": ("FalconConfig", dict(multi_query=True, parallel_attn=True, bias=False,
-                                              new_decoder_architecture=False)),
-    "falcon_new_layout": ("FalconConfig", dict(new_decoder_architecture=True, num_kv_heads=2,
-                                               bias=True)),
-    "falcon_sequential": ("FalconConfig", dict(multi_query=False, parallel_attn=False, bias=True,
-                                               new_decoder_architecture=False)),
+    "falcon_7b_layout": (
+        "FalconConfig",
+        dict(multi_query=True, parallel_attn=True, bias=False, new_decoder_architecture=False),
+    ),
+    "falcon_new_layout": (
+        "FalconConfig",
+        dict(new_decoder_architecture=True, num_kv_heads=2, bias=True),
+    ),
+    "falcon_sequential": (
+        "FalconConfig",
+        dict(multi_query=False, parallel_attn=False, bias=True, new_decoder_architecture=False),
+    ),
     "bloom": ("BloomConfig", dict(n_layer=2, n_head=4)),
     "gpt_neox": ("GPTNeoXConfig", dict(rotary_pct=0.25, use_parallel_residual=True)),
     "gpt_neox_sequential": ("GPTNeoXConfig", dict(rotary_pct=0.5, use_parallel_residual=False)),
-}  # fmt: skip
+}
 
-COMMON = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-              intermediate_size=64)  # fmt: skip
+COMMON = dict(
+    vocab_size=VOCAB,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=64,
+)
 
 
 def make_hf_model(name: str, tmp_path):
     config_cls, extra = FAMILIES[name]
     kwargs = {**COMMON, **extra}
     if config_cls == "BloomConfig":
-        kwargs = {k: v for k, v in kwargs.items() if k not in ("num_hidden_layers",
-                  "num_attention_heads", "intermediate_size")}  # fmt: skip
+        kwargs = {
+            k: v
+            for k, v in kwargs.items()
+            if k not in ("num_hidden_layers", "num_attention_heads", "intermediate_size")
+        }
     if config_cls == "FalconConfig":
         kwargs.pop("intermediate_size")
         kwargs["ffn_hidden_size"] = 64
@@ -64,8 +91,9 @@ def make_hf_model(name: str, tmp_path):
 
 def hf_logits(model, ids, mask=None):
     with torch.no_grad():
-        out = model(input_ids=torch.tensor(ids), attention_mask=None if mask is None
-                    else torch.tensor(mask))  # fmt: skip
+        out = model(
+            input_ids=torch.tensor(ids), attention_mask=None if mask is None else torch.tensor(mask)
+        )
     return out.logits.float().numpy()
 
 
@@ -98,12 +126,14 @@ def test_logits_match_transformers(name, tmp_path, batch):
 
     # Export back: transformers loads it and gives the original logits.
     out_dir = hf.export(params, cfg, tmp_path / f"{name}_export")
-    reloaded = transformers.AutoModelForCausalLM.from_pretrained(out_dir, attn_implementation="eager")
+    reloaded = transformers.AutoModelForCausalLM.from_pretrained(
+        out_dir, attn_implementation="eager"
+    )
     assert np.abs(hf_logits(reloaded.eval(), ids) - full).max() <= TOL
 
 
 def test_unsupported_config_fields_are_errors(tmp_path):
-    model, path = make_hf_model("llama", tmp_path)
+    model, _ = make_hf_model("llama", tmp_path)
     config = dict(model.config.to_diff_dict())
     with pytest.raises(hf.UnsupportedConfigError, match="unsupported field"):
         hf.config_from_hf({**config, "some_new_switch": True})

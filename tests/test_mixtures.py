@@ -22,8 +22,9 @@ def test_pinch_counts_over_one_pass(demo_tasks):
 
 def test_pinch_uses_no_id_twice_and_is_deterministic(demo_tasks):
     first = recipes.pinch(demo_tasks.DEMO, "en", demo_tasks.OTHER_LANGUAGES, 22, seed=3)
-    again = recipes.pinch(demo_tasks.DEMO, "en", list(reversed(demo_tasks.OTHER_LANGUAGES))[::-1],
-                          22, seed=3)  # fmt: skip
+    again = recipes.pinch(
+        demo_tasks.DEMO, "en", list(reversed(demo_tasks.OTHER_LANGUAGES))[::-1], 22, seed=3
+    )
     assert first == again
     all_ids = [i for ids in first.values() for i in ids]
     assert len(all_ids) == len(set(all_ids)) == 68
@@ -55,9 +56,13 @@ def test_packing_keeps_every_token_and_the_response_mask(demo_tasks):
     length = 192
     converter = preprocessors.ChatFeatureConverter(pack=True)
     ds = seqio.get_dataset(
-        "demo_hi", {"targets": length}, converter, dataset_split="train", shuffle=False,
+        "demo_hi",
+        {"targets": length},
+        converter,
+        dataset_split="train",
+        shuffle=False,
         num_epochs=1,
-    )  # fmt: skip
+    )
     rows = list(ds.as_numpy_iterator())
     packed = []  # (targets, weights) per packed segment, in order
     for row in rows:
@@ -90,8 +95,9 @@ def test_multi_turn_mask_follows_the_template(demo_tasks):
         {"role": "assistant", "content": "Ciao"},
     ]
     record = {"id": "m", "lang": "it", "messages": messages}
-    chat_tasks.add_chat_task("test_multi_turn", lambda split: [record], ["train"],
-                             demo_tasks.VOCABULARY)  # fmt: skip
+    chat_tasks.add_chat_task(
+        "test_multi_turn", lambda split: [record], ["train"], demo_tasks.VOCABULARY
+    )
     vocab = demo_tasks.VOCABULARY
     (ex,) = _task_examples("test_multi_turn")
     expected_targets = [

@@ -18,8 +18,10 @@ def demo_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     proc = subprocess.run(
         [sys.executable, "-m", "polyglot_jax.cli", "demo", "--quick", "--output_dir", str(out)],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"report: {out / 'report' / 'report.md'}" in proc.stdout
     assert "step 20/20" in proc.stderr  # progress lines
@@ -30,8 +32,11 @@ def demo_dir(tmp_path_factory):
 def test_demo_writes_checkpoints_outputs_and_judgments(demo_dir, run):
     run_dir = demo_dir / run
     assert (run_dir / "checkpoint_20").is_dir() and (run_dir / "config.gin").exists()
-    lines = [json.loads(x) for f in sorted((run_dir / "infer").glob("*.jsonl"))
-             for x in f.read_text().splitlines()]  # fmt: skip
+    lines = [
+        json.loads(x)
+        for f in sorted((run_dir / "infer").glob("*.jsonl"))
+        for x in f.read_text().splitlines()
+    ]
     assert {r["lang"] for r in lines} == set(LANGS) and len(lines) == 10 * len(LANGS)
     for r in lines:
         assert set(r) >= {"id", "lang", "prompt", "response", "num_tokens", "finish_reason"}

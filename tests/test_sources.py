@@ -4,8 +4,11 @@ import pytest
 
 from polyglot_jax.data import sources
 
-GOOD = {"id": "a", "lang": "fi", "messages": [
-    {"role": "user", "content": "Hei"}, {"role": "assistant", "content": "Moi"}]}  # fmt: skip
+GOOD = {
+    "id": "a",
+    "lang": "fi",
+    "messages": [{"role": "user", "content": "Hei"}, {"role": "assistant", "content": "Moi"}],
+}
 
 
 def write(tmp_path, lines: list[bytes]):

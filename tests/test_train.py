@@ -8,9 +8,15 @@ from polyglot_jax import partitioning, train_lib, trainer
 from polyglot_jax.models import Decoder, DecoderConfig
 
 TINY = DecoderConfig(
-    vocab_size=1024, embed_dim=32, num_layers=1, num_heads=2, num_kv_heads=1, head_dim=16,
-    mlp_dim=64, max_length=64,
-)  # fmt: skip
+    vocab_size=1024,
+    embed_dim=32,
+    num_layers=1,
+    num_heads=2,
+    num_kv_heads=1,
+    head_dim=16,
+    mlp_dim=64,
+    max_length=64,
+)
 
 
 def fixed_batch(length=16, batch=4, vocab=64):
@@ -80,7 +86,11 @@ def test_vocabulary_larger_than_the_model_is_an_error(tmp_path, demo_tasks):
     small = DecoderConfig(vocab_size=100, embed_dim=32, num_heads=2, num_kv_heads=1, head_dim=16)
     with pytest.raises(ValueError, match=r"DecoderConfig\.vocab_size is 100"):
         train_lib.train(
-            model_dir=str(tmp_path), mixture_or_task_name="demo_en_only",
-            task_feature_lengths={"targets": 32}, train_steps=1, batch_size=2,
-            model_config=small, progress=False,
-        )  # fmt: skip
+            model_dir=str(tmp_path),
+            mixture_or_task_name="demo_en_only",
+            task_feature_lengths={"targets": 32},
+            train_steps=1,
+            batch_size=2,
+            model_config=small,
+            progress=False,
+        )

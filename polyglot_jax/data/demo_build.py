@@ -17,8 +17,19 @@ import random
 
 DEMO_DIR = pathlib.Path(__file__).parent / "demo"
 DEMO_LANGUAGES: tuple[str, ...] = (
-    "ar", "zh", "cs", "en", "et", "fi", "he", "hi", "it", "ru", "es", "sw",
-)  # fmt: skip
+    "ar",
+    "zh",
+    "cs",
+    "en",
+    "et",
+    "fi",
+    "he",
+    "hi",
+    "it",
+    "ru",
+    "es",
+    "sw",
+)
 NUM_TRAIN_PAIRS_PER_TEMPLATE = 12
 NUM_EVAL_PAIRS_PER_TEMPLATE = 2
 

@@ -34,9 +34,12 @@ def _ids(dataset: chat_tasks.ChatDataset, lang: str, split: str) -> list[str]:
 
 
 def monolingual(
-    dataset: chat_tasks.ChatDataset, lang: str, count: int | None = None, seed: int = 0,
+    dataset: chat_tasks.ChatDataset,
+    lang: str,
+    count: int | None = None,
+    seed: int = 0,
     split: str = "train",
-) -> Selection:  # fmt: skip
+) -> Selection:
     """``count`` examples (default all) of one language."""
     ids = hash_order(_ids(dataset, languages.get(lang).code, split), seed)
     count = len(ids) if count is None else count

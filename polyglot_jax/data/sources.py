@@ -161,5 +161,8 @@ def read_prompts_jsonl(
                     skipped.add("bad prompt line")
                 continue
             messages = [{"role": "user", "content": prompt}]
-            yield {"id": str(record.get("id", content_id(messages))), "lang": lang,
-                   "messages": messages}  # fmt: skip
+            yield {
+                "id": str(record.get("id", content_id(messages))),
+                "lang": lang,
+                "messages": messages,
+            }

@@ -146,8 +146,9 @@ class Projection(nn.Module):
         y = jnp.einsum(self.equation, x.astype(self.dtype), kernel.astype(self.dtype))
         if self.use_bias:
             out_shape, out_axes = self.shape[self.num_in :], self.axes[self.num_in :]
-            bias = self.param("bias", _param(nn.initializers.zeros, out_axes), out_shape,
-                              self.param_dtype)  # fmt: skip
+            bias = self.param(
+                "bias", _param(nn.initializers.zeros, out_axes), out_shape, self.param_dtype
+            )
             y = y + bias.astype(self.dtype)
         if self.lora_active():
             y = y + self._lora(x)
@@ -159,13 +160,19 @@ class Projection(nn.Module):
         in_axes, out_axes = self.axes[: self.num_in], self.axes[self.num_in :]
         a = self.param(
             "lora_a",
-            _param(nn.initializers.he_uniform(in_axis=tuple(range(self.num_in)), out_axis=-1),
-                   (*in_axes, None)),
+            _param(
+                nn.initializers.he_uniform(in_axis=tuple(range(self.num_in)), out_axis=-1),
+                (*in_axes, None),
+            ),
             (*in_shape, r),
             self.param_dtype,
-        )  # fmt: skip
-        b = self.param("lora_b", _param(nn.initializers.zeros, (None, *out_axes)),
-                       (r, *out_shape), self.param_dtype)  # fmt: skip
+        )
+        b = self.param(
+            "lora_b",
+            _param(nn.initializers.zeros, (None, *out_axes)),
+            (r, *out_shape),
+            self.param_dtype,
+        )
         x = nn.Dropout(self.lora.dropout)(x, deterministic=self.deterministic)
         ins, rest = self.equation.split(",")
         kernel_in, out = rest.split("->")
@@ -197,8 +204,13 @@ class Attention(nn.Module):
     ) -> tuple[Array, dict[str, Array] | None]:
         cfg = self.config
         e, h, kvh, d = cfg.embed_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
-        common = dict(dtype=cfg.compute_dtype, param_dtype=cfg.storage_dtype, lora=cfg.lora,
-                      deterministic=self.deterministic, num_in=1)  # fmt: skip
+        common = dict(
+            dtype=cfg.compute_dtype,
+            param_dtype=cfg.storage_dtype,
+            lora=cfg.lora,
+            deterministic=self.deterministic,
+            num_in=1,
+        )
         kv_axes = ("embed", "kv_heads", "kv")
         qkv = dict(equation="bte,ehd->bthd", use_bias=cfg.qkv_bias, **common)
         q = Projection((e, h, d), ("embed", "heads", "kv"), name="q_proj", **qkv)(x)
@@ -232,8 +244,14 @@ class Attention(nn.Module):
         out = _constrain(
             out.reshape(batch, length, h, d), ("batch", "length", "act_heads", "act_kv")
         )
-        out = Projection((h, d, e), ("heads", "kv", "embed"), "bthd,hde->bte", use_bias=cfg.out_bias,
-                         name="o_proj", **{**common, "num_in": 2})(out)  # fmt: skip
+        out = Projection(
+            (h, d, e),
+            ("heads", "kv", "embed"),
+            "bthd,hde->bte",
+            use_bias=cfg.out_bias,
+            name="o_proj",
+            **{**common, "num_in": 2},
+        )(out)
         return out, cache
 
 
@@ -246,8 +264,14 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:  # [batch, length, embed]
         cfg = self.config
-        common = dict(dtype=cfg.compute_dtype, param_dtype=cfg.storage_dtype, lora=cfg.lora,
-                      deterministic=self.deterministic, use_bias=cfg.mlp_bias, num_in=1)  # fmt: skip
+        common = dict(
+            dtype=cfg.compute_dtype,
+            param_dtype=cfg.storage_dtype,
+            lora=cfg.lora,
+            deterministic=self.deterministic,
+            use_bias=cfg.mlp_bias,
+            num_in=1,
+        )
         up_shape, up_axes = (cfg.embed_dim, cfg.mlp_dim), ("embed", "mlp")
         up = Projection(up_shape, up_axes, "bte,em->btm", name="up_proj", **common)(x)
         if cfg.activation == "swiglu":
@@ -256,8 +280,13 @@ class MLP(nn.Module):
         else:
             hidden = jax.nn.gelu(up, approximate=cfg.activation == "gelu_tanh")
         hidden = _constrain(hidden, ("batch", "length", "act_mlp"))
-        return Projection((cfg.mlp_dim, cfg.embed_dim), ("mlp", "embed"), "btm,me->bte",
-                          name="down_proj", **common)(hidden)  # fmt: skip
+        return Projection(
+            (cfg.mlp_dim, cfg.embed_dim),
+            ("mlp", "embed"),
+            "btm,me->bte",
+            name="down_proj",
+            **common,
+        )(hidden)
 
 
 class Block(nn.Module):
@@ -276,8 +305,9 @@ class Block(nn.Module):
         cache: dict[str, Array] | None,
     ) -> tuple[Array, dict[str, Array] | None]:
         cfg = self.config
-        norm = dict(kind=cfg.norm, eps=cfg.norm_eps, dtype=cfg.compute_dtype,
-                    param_dtype=cfg.storage_dtype)  # fmt: skip
+        norm = dict(
+            kind=cfg.norm, eps=cfg.norm_eps, dtype=cfg.compute_dtype, param_dtype=cfg.storage_dtype
+        )
         attention = Attention(cfg, self.deterministic, name="attention")
         mlp = MLP(cfg, self.deterministic, name="mlp")
         h = Norm(name="input_norm", **norm)(x)
@@ -341,8 +371,9 @@ class Decoder(nn.Module):
         cfg = self.config
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
-        norm = dict(kind=cfg.norm, eps=cfg.norm_eps, dtype=cfg.compute_dtype,
-                    param_dtype=cfg.storage_dtype)  # fmt: skip
+        norm = dict(
+            kind=cfg.norm, eps=cfg.norm_eps, dtype=cfg.compute_dtype, param_dtype=cfg.storage_dtype
+        )
         embed = nn.Embed(
             cfg.vocab_size,
             cfg.embed_dim,
@@ -369,8 +400,15 @@ class Decoder(nn.Module):
         if cfg.tie_embeddings:
             logits = embed.attend(x)
         else:
-            logits = Projection((cfg.embed_dim, cfg.vocab_size), ("embed", "vocab"), "bte,ev->btv",
-                                1, cfg.compute_dtype, cfg.storage_dtype, name="lm_head")(x)  # fmt: skip
+            logits = Projection(
+                (cfg.embed_dim, cfg.vocab_size),
+                ("embed", "vocab"),
+                "bte,ev->btv",
+                1,
+                cfg.compute_dtype,
+                cfg.storage_dtype,
+                name="lm_head",
+            )(x)
         logits = _constrain(logits.astype(jnp.float32), ("batch", "length", "act_vocab"))
         return logits, (tuple(new_cache) if cache is not None else None)
 

@@ -25,15 +25,55 @@ from polyglot_jax.models.config import DecoderConfig
 
 # Keys of config.json that describe training, generation or bookkeeping, not the network.
 IGNORED_KEYS = frozenset(
-    """_name_or_path architectures auto_map transformers_version torch_dtype dtype bos_token_id
-    eos_token_id pad_token_id sep_token_id decoder_start_token_id use_cache initializer_range
-    output_hidden_states output_attentions return_dict chunk_size_feed_forward
-    is_encoder_decoder is_decoder problem_type id2label label2id attention_dropout
-    hidden_dropout classifier_dropout max_position_embeddings model_type pretraining_tp
-    tokenizer_class prefix task_specific_params finetuning_task tie_encoder_decoder
-    add_cross_attention torchscript use_bfloat16 pruned_heads tf_legacy_loss
-    attention_probs_dropout_prob hidden_dropout_prob embd_pdrop attn_pdrop resid_pdrop
-    slow_but_exact quantization_config max_window_layers layer_types""".split()
+    {
+        "_name_or_path",
+        "architectures",
+        "auto_map",
+        "transformers_version",
+        "torch_dtype",
+        "dtype",
+        "bos_token_id",
+        "eos_token_id",
+        "pad_token_id",
+        "sep_token_id",
+        "decoder_start_token_id",
+        "use_cache",
+        "initializer_range",
+        "output_hidden_states",
+        "output_attentions",
+        "return_dict",
+        "chunk_size_feed_forward",
+        "is_encoder_decoder",
+        "is_decoder",
+        "problem_type",
+        "id2label",
+        "label2id",
+        "attention_dropout",
+        "hidden_dropout",
+        "classifier_dropout",
+        "max_position_embeddings",
+        "model_type",
+        "pretraining_tp",
+        "tokenizer_class",
+        "prefix",
+        "task_specific_params",
+        "finetuning_task",
+        "tie_encoder_decoder",
+        "add_cross_attention",
+        "torchscript",
+        "use_bfloat16",
+        "pruned_heads",
+        "tf_legacy_loss",
+        "attention_probs_dropout_prob",
+        "hidden_dropout_prob",
+        "embd_pdrop",
+        "attn_pdrop",
+        "resid_pdrop",
+        "slow_but_exact",
+        "quantization_config",
+        "max_window_layers",
+        "layer_types",
+    }
 )
 
 
@@ -85,8 +125,12 @@ def config_from_hf(hf: dict, where: str = "config.json") -> DecoderConfig:
         raise UnsupportedConfigError(f"{where}: rope scaling is not supported for {model_type}")
     if fields.get("position", "rope") == "rope":
         fields["rope_theta"] = theta
-    unknown = sorted(set(hf) - handled - IGNORED_KEYS - {"rope_theta", "rope_scaling",
-                                                          "rope_parameters", "model_type"})  # fmt: skip
+    unknown = sorted(
+        set(hf)
+        - handled
+        - IGNORED_KEYS
+        - {"rope_theta", "rope_scaling", "rope_parameters", "model_type"}
+    )
     if unknown:
         raise UnsupportedConfigError(f"{where}: unsupported field(s) {', '.join(unknown)}")
     return DecoderConfig(family=model_type, **fields)

@@ -206,17 +206,32 @@ class LlamaLayout(Layout):
             fields["qkv_bias"] = fields["out_bias"] = hf.get("attention_bias", False)
         if self.model_type == "mistral":
             fields["sliding_window"] = hf.get("sliding_window")
-        handled = {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                   "num_key_value_heads", "head_dim", "intermediate_size", "rms_norm_eps",
-                   "tie_word_embeddings", "mlp_bias", "attention_bias", "hidden_act",
-                   "use_sliding_window", "sliding_window"}  # fmt: skip
+        handled = {
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "head_dim",
+            "intermediate_size",
+            "rms_norm_eps",
+            "tie_word_embeddings",
+            "mlp_bias",
+            "attention_bias",
+            "hidden_act",
+            "use_sliding_window",
+            "sliding_window",
+        }
         if self.model_type == "qwen2" and not hf.get("use_sliding_window", False):
             handled.add("sliding_window")
         return fields, handled
 
     def config_dict(self, cfg: DecoderConfig) -> dict:
-        arch = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM",
-                "qwen2": "Qwen2ForCausalLM"}[self.model_type]  # fmt: skip
+        arch = {
+            "llama": "LlamaForCausalLM",
+            "mistral": "MistralForCausalLM",
+            "qwen2": "Qwen2ForCausalLM",
+        }[self.model_type]
         hf = {
             "architectures": [arch],
             "vocab_size": cfg.vocab_size,
@@ -254,8 +269,11 @@ class LlamaLayout(Layout):
         self, get: Getter, i: int, cfg: DecoderConfig
     ) -> Iterator[tuple[Path, np.ndarray]]:
         base = self.layer.format(i=i)
-        for proj, heads in (("q_proj", cfg.num_heads), ("k_proj", cfg.num_kv_heads),
-                            ("v_proj", cfg.num_kv_heads)):  # fmt: skip
+        for proj, heads in (
+            ("q_proj", cfg.num_heads),
+            ("k_proj", cfg.num_kv_heads),
+            ("v_proj", cfg.num_kv_heads),
+        ):
             yield (
                 (proj, "kernel"),
                 dense_in(get(f"{base}.self_attn.{proj}.weight"), heads, cfg.head_dim),
@@ -284,7 +302,7 @@ class FusedLayout(Layout):
         return cfg.num_heads, 3
 
     def _slots(self, cfg: DecoderConfig) -> tuple[slice, slice, slice]:
-        groups, slots = self.group_shape(cfg)
+        _, slots = self.group_shape(cfg)
         if slots == 3:
             return slice(0, 1), slice(1, 2), slice(2, 3)
         return slice(0, slots - 2), slice(slots - 2, slots - 1), slice(slots - 1, slots)
@@ -363,11 +381,27 @@ class FalconLayout(FusedLayout):
             "shared_block_norm": parallel and not (new_arch and num_ln == 2),
             "tie_embeddings": hf.get("tie_word_embeddings", True),
         }
-        handled = {"vocab_size", "hidden_size", "num_hidden_layers", "n_layer", "num_attention_heads",
-                   "n_head", "num_kv_heads", "n_head_kv", "multi_query", "new_decoder_architecture",
-                   "num_ln_in_parallel_attn", "parallel_attn", "bias", "layer_norm_epsilon", "alibi",
-                   "ffn_hidden_size", "activation", "tie_word_embeddings",
-                   "apply_residual_connection_post_layernorm"}  # fmt: skip
+        handled = {
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "n_layer",
+            "num_attention_heads",
+            "n_head",
+            "num_kv_heads",
+            "n_head_kv",
+            "multi_query",
+            "new_decoder_architecture",
+            "num_ln_in_parallel_attn",
+            "parallel_attn",
+            "bias",
+            "layer_norm_epsilon",
+            "alibi",
+            "ffn_hidden_size",
+            "activation",
+            "tie_word_embeddings",
+            "apply_residual_connection_post_layernorm",
+        }
         return fields, handled
 
     def new_arch(self, cfg: DecoderConfig) -> bool:
@@ -448,9 +482,18 @@ class BloomLayout(FusedLayout):
             "embedding_norm": True,
             "tie_embeddings": hf.get("tie_word_embeddings", True),
         }
-        handled = {"vocab_size", "hidden_size", "n_embed", "n_layer", "num_hidden_layers", "n_head",
-                   "num_attention_heads", "layer_norm_epsilon", "tie_word_embeddings",
-                   "apply_residual_connection_post_layernorm"}  # fmt: skip
+        handled = {
+            "vocab_size",
+            "hidden_size",
+            "n_embed",
+            "n_layer",
+            "num_hidden_layers",
+            "n_head",
+            "num_attention_heads",
+            "layer_norm_epsilon",
+            "tie_word_embeddings",
+            "apply_residual_connection_post_layernorm",
+        }
         return fields, handled
 
     def config_dict(self, cfg: DecoderConfig) -> dict:
@@ -503,10 +546,20 @@ class GPTNeoXLayout(FusedLayout):
             "parallel_block": hf.get("use_parallel_residual", True),
             "tie_embeddings": hf.get("tie_word_embeddings", False),
         }
-        handled = {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                   "intermediate_size", "hidden_act", "layer_norm_eps", "rotary_pct",
-                   "rotary_emb_base", "use_parallel_residual", "attention_bias",
-                   "tie_word_embeddings"}  # fmt: skip
+        handled = {
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "hidden_act",
+            "layer_norm_eps",
+            "rotary_pct",
+            "rotary_emb_base",
+            "use_parallel_residual",
+            "attention_bias",
+            "tie_word_embeddings",
+        }
         return fields, handled
 
     def config_dict(self, cfg: DecoderConfig) -> dict:
@@ -525,7 +578,7 @@ class GPTNeoXLayout(FusedLayout):
                 "rope_theta": cfg.rope_theta,
                 "rope_type": "default",
                 "partial_rotary_factor": cfg.rotary_fraction,
-            },  # fmt: skip
+            },
             "use_parallel_residual": cfg.parallel_block,
             "attention_bias": cfg.qkv_bias,
             "max_position_embeddings": cfg.max_length,
