@@ -110,11 +110,16 @@ def loss_fn(
 def train_step(
     state: TrainState, batch: Batch, *, model: nn.Module, optimizer: optax.GradientTransformation
 ) -> tuple[TrainState, Metrics]:
-    """One optimizer step on ``batch``."""
+    """One optimizer step on ``batch``; only the trainable part (LoRA adapters) is updated."""
     dropout_rng = jax.random.fold_in(state.rng, state.step)
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch, model, dropout_rng)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    trainable, frozen = lora.split(state.params, model.config)
+
+    def loss(trainable: Any) -> tuple[jax.Array, Metrics]:
+        return loss_fn(lora.combine(trainable, frozen), batch, model, dropout_rng)
+
+    grads, metrics = jax.grad(loss, has_aux=True)(trainable)
+    updates, opt_state = optimizer.update(grads, state.opt_state, trainable)
+    params = lora.combine(optax.apply_updates(trainable, updates), frozen)
     metrics["grad_norm"] = optax.tree.norm(grads)
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
     return new_state, metrics
@@ -144,8 +149,6 @@ class ShardedSteps:
     seq_length: int
 
     def __post_init__(self) -> None:
-        if self.model.config.lora is not None:
-            self.optimizer = lora.freeze_base(self.optimizer)
         rng = jax.random.PRNGKey(0)
         with self.context():
             boxed = jax.eval_shape(self._init_boxed, rng)
@@ -184,7 +187,7 @@ class ShardedSteps:
         return TrainState(
             step=jnp.zeros((), jnp.int32),
             params=params,
-            opt_state=self.optimizer.init(params),
+            opt_state=self.optimizer.init(lora.split(params, self.model.config)[0]),
             rng=rng,
         )
 
@@ -202,7 +205,8 @@ class ShardedSteps:
 
         def fn(rng: jax.Array, base: Any) -> TrainState:
             params = lora.with_base(nn.unbox(self._init_boxed(rng).params), base)
-            return TrainState(jnp.zeros((), jnp.int32), params, self.optimizer.init(params), rng)
+            opt_state = self.optimizer.init(lora.split(params, self.model.config)[0])
+            return TrainState(jnp.zeros((), jnp.int32), params, opt_state, rng)
 
         with self.context():
             init = jax.jit(fn, out_shardings=self.state_sharding)

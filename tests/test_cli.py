@@ -77,3 +77,20 @@ def test_cli_dispatch_and_unknown_command(capsys):
     assert "polyglot-jax demo" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         cli.main(["judge", "--help"])
+
+
+def test_lora_run_file_binds_adapters(tmp_path):
+    from polyglot_jax.models import DecoderConfig
+
+    gin_utils.configure(
+        gin_utils.GinArgs(
+            files=["models/tiny.gin", "runs/lora.gin"],
+            bindings=[
+                f'MODEL_DIR = "{tmp_path}"',
+                'MIXTURE_OR_TASK_NAME = "demo_pinch"',
+                "LORA_RANK = 4",
+            ],
+        )
+    )
+    cfg = DecoderConfig()
+    assert cfg.lora is not None and cfg.lora.rank == 4 and cfg.lora.targets == ("q_proj", "v_proj")

@@ -157,3 +157,15 @@ def test_pickle_checkpoints_are_refused(tmp_path):
     ids = np.arange(8)[None] % VOCAB
     got, _ = Decoder(cfg).apply({"params": params}, ids)
     assert np.abs(np.asarray(got) - hf_logits(model, ids)).max() <= TOL
+
+
+def test_sharded_checkpoint_is_read_through_its_index(tmp_path, batch):
+    model, _ = make_hf_model("qwen2", tmp_path)
+    path = tmp_path / "sharded"
+    model.save_pretrained(path, max_shard_size="20KB")
+    assert (path / "model.safetensors.index.json").exists()
+    assert len(list(path.glob("model-*.safetensors"))) > 2
+    cfg, params = hf.load_model_dir(path)
+    ids, _ = batch
+    got, _ = Decoder(cfg).apply({"params": params}, ids)
+    assert np.abs(np.asarray(got) - hf_logits(model, ids)).max() <= TOL

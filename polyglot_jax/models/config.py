@@ -15,6 +15,7 @@ import jax.numpy as jnp
 NORMS = ("rmsnorm", "layernorm")
 ACTIVATIONS = ("swiglu", "gelu", "gelu_tanh")
 POSITIONS = ("rope", "alibi")
+REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
 FAMILIES = ("llama", "mistral", "qwen2", "falcon", "bloom", "gpt_neox", "palm")
 
 
@@ -83,6 +84,9 @@ class DecoderConfig:
       max_length: longest sequence the KV cache is sized for by default.
       dtype: compute dtype of activations (``"float32"`` or ``"bfloat16"``).
       param_dtype: storage dtype of parameters.
+      remat: activation rematerialisation per block: ``"none"``, ``"full"`` (recompute the block
+        in the backward pass), ``"dots"`` (keep matmul outputs) or ``"dots_no_batch"`` (keep
+        matmul outputs without batch dimensions).
       lora: low-rank adapters, or None for full fine-tuning.
     """
 
@@ -115,6 +119,7 @@ class DecoderConfig:
     max_length: int = 2048
     dtype: str = "float32"
     param_dtype: str = "float32"
+    remat: str = "none"
     lora: LoRAConfig | None = None
 
     def __post_init__(self) -> None:
@@ -133,6 +138,7 @@ class DecoderConfig:
             ("norm", NORMS),
             ("activation", ACTIVATIONS),
             ("position", POSITIONS),
+            ("remat", REMAT_POLICIES),
         ):
             if getattr(self, field) not in allowed:
                 raise ValueError(

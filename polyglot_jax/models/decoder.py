@@ -390,9 +390,10 @@ class Decoder(nn.Module):
         mask, key_positions = attention_mask(
             segment_ids, positions, num_keys, cache is not None, cfg.sliding_window
         )
+        block = _remat(Block, cfg.remat)
         new_cache = []
         for i in range(cfg.num_layers):
-            x, layer_cache = Block(cfg, deterministic, name=f"layers_{i}")(
+            x, layer_cache = block(cfg, deterministic, name=f"layers_{i}")(
                 x, positions, mask, key_positions, None if cache is None else cache[i]
             )
             new_cache.append(layer_cache)
@@ -411,6 +412,18 @@ class Decoder(nn.Module):
             )(x)
         logits = _constrain(logits.astype(jnp.float32), ("batch", "length", "act_vocab"))
         return logits, (tuple(new_cache) if cache is not None else None)
+
+
+def _remat(module: type[nn.Module], policy: str) -> type[nn.Module]:
+    """``module`` wrapped for rematerialisation by name (see ``DecoderConfig.remat``)."""
+    if policy == "none":
+        return module
+    policies = {
+        "full": None,
+        "dots": jax.checkpoint_policies.checkpoint_dots,
+        "dots_no_batch": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
+    }
+    return nn.remat(module, policy=policies[policy], prevent_cse=True)
 
 
 def init_cache(config: DecoderConfig, batch_size: int, max_length: int | None = None) -> Cache:

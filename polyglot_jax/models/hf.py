@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import pathlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 import safetensors.numpy
+from flax import traverse_util
 from safetensors import safe_open
 
 from polyglot_jax.models import hf_layout
@@ -228,17 +229,18 @@ def load_hf_params(
         used.add(full)
         return reader.get(full)
 
-    flat: dict[tuple[str, ...], np.ndarray] = {}
+    target = traverse_util.flatten_dict(shardings) if shardings is not None else {}
+    flat: dict[tuple[str, ...], jax.Array] = {}
     for path, array in layout.to_params(get, cfg):
-        flat[path] = array.astype(cfg.storage_dtype)
+        host = np.asarray(array, dtype=cfg.storage_dtype)
+        # Placed one tensor at a time: host memory holds at most the largest tensor.
+        flat[path] = jax.device_put(host, target[path]) if target else jax.numpy.asarray(host)
+        del host
     tied_head = {layout.lm_head.lstrip(hf_layout.NO_PREFIX)} if cfg.tie_embeddings else set()
     leftover = sorted(n for n in reader.names() - used - tied_head if not layout.is_buffer(n))
     if leftover:
         raise ValueError(f"{model_dir}: tensors not used by the config: {', '.join(leftover[:5])}")
-    params = _unflatten(flat)
-    if shardings is None:
-        return jax.tree.map(jax.numpy.asarray, params)
-    return jax.tree.map(jax.device_put, params, shardings)
+    return traverse_util.unflatten_dict(flat)
 
 
 def params_to_hf(params: dict, cfg: DecoderConfig) -> dict[str, np.ndarray]:
@@ -282,26 +284,7 @@ def is_hf_model_dir(path: str | pathlib.Path) -> bool:
     return config.exists() and "model_type" in json.loads(config.read_text())
 
 
-def _unflatten(flat: dict[tuple[str, ...], Any]) -> dict:
-    tree: dict = {}
-    for path, value in flat.items():
-        node = tree
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-        node[path[-1]] = value
-    return tree
-
-
 def _lookup(tree: dict, path: tuple[str, ...]) -> np.ndarray:
     for key in path:
         tree = tree[key]
     return tree
-
-
-def iter_paths(tree: dict, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    """Leaf paths of a nested dict."""
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            yield from iter_paths(value, (*prefix, key))
-        else:
-            yield (*prefix, key)

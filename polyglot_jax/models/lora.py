@@ -2,8 +2,8 @@
 
 Adapters live next to the kernel they adapt (``.../q_proj/lora_a`` ``[*in, rank]`` and
 ``.../q_proj/lora_b`` ``[rank, *out]``, B zero-initialised so step 0 is the base model); see
-:class:`~polyglot_jax.models.decoder.Projection`. Base weights are frozen through
-:func:`freeze_base`, which gives them no optimizer state at all.
+:class:`~polyglot_jax.models.decoder.Projection`. :func:`split` separates them from the frozen
+base, which the train step neither differentiates nor gives optimizer state.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any
 
 import jax
 import numpy as np
-import optax
 import safetensors.numpy
 from flax import traverse_util
 
@@ -34,18 +33,27 @@ _HF_MODULES = {
 PEFT_FAMILIES = ("llama", "mistral", "qwen2")
 
 
-def param_labels(params: Any) -> Any:
-    """``"adapter"`` for LoRA leaves, ``"frozen"`` for everything else (same tree)."""
+def split(params: Any, cfg: DecoderConfig) -> tuple[Any, Any]:
+    """``(trainable, frozen)`` parameter trees: adapters and base with LoRA, else all and none.
+
+    The train step differentiates and optimizes only the trainable tree, so frozen weights get
+    no gradients and no optimizer state.
+    """
+    if cfg.lora is None:
+        return params, {}
     flat = traverse_util.flatten_dict(params)
-    labels = {k: "adapter" if k[-1] in ADAPTER_LEAVES else "frozen" for k in flat}
-    return traverse_util.unflatten_dict(labels)
+    trainable = {k: v for k, v in flat.items() if k[-1] in ADAPTER_LEAVES}
+    frozen = {k: v for k, v in flat.items() if k[-1] not in ADAPTER_LEAVES}
+    return traverse_util.unflatten_dict(trainable), traverse_util.unflatten_dict(frozen)
 
 
-def freeze_base(optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
-    """Applies ``optimizer`` to adapters only; frozen weights get zero updates and no state."""
-    return optax.multi_transform(
-        {"adapter": optimizer, "frozen": optax.set_to_zero()}, param_labels
-    )
+def combine(trainable: Any, frozen: Any) -> Any:
+    """Inverse of :func:`split`."""
+    if not frozen:
+        return trainable
+    flat = traverse_util.flatten_dict(frozen)
+    flat.update(traverse_util.flatten_dict(trainable))
+    return traverse_util.unflatten_dict(flat)
 
 
 def adapters_only(params: Any) -> dict:
