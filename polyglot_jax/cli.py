@@ -15,7 +15,14 @@ from collections.abc import Sequence
 
 from polyglot_jax import cli_utils
 
-COMMANDS = ("demo", "train", "infer", "judge", "report")
+COMMANDS = {
+    "demo": "polyglot_jax.demo",
+    "train": "polyglot_jax.train",
+    "infer": "polyglot_jax.infer",
+    "judge": "polyglot_jax.judge",
+    "report": "polyglot_jax.report",
+    "data": "polyglot_jax.data.describe",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    module = importlib.import_module(f"polyglot_jax.{command}")
+    module = importlib.import_module(COMMANDS[command])
     return cli_utils.run(lambda: module.main(rest))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import logging
 import pathlib
 import re
 from collections.abc import Sequence
@@ -97,6 +98,8 @@ def configure(args: GinArgs, finalize: bool = True) -> None:
     for root in search_paths:
         gin.add_config_file_search_path(root)
     files = [_resolve(f, search_paths) for f in args.files]
+    quiet = _DropMissedSearchPaths()
+    logging.getLogger().addFilter(quiet)
     try:
         gin.parse_config_files_and_bindings(
             files, args.bindings, finalize_config=finalize, skip_unknown=False
@@ -108,6 +111,15 @@ def configure(args: GinArgs, finalize: bool = True) -> None:
             macro = match.group(1)
             raise GinError(f"gin macro {macro} is required: pass --gin.{macro}=...") from None
         raise GinError(f"gin: {message}") from None
+    finally:
+        logging.getLogger().removeFilter(quiet)
+
+
+class _DropMissedSearchPaths(logging.Filter):
+    """Gin logs every search path an ``include`` misses before it finds the file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Path not found:")
 
 
 def write_config(model_dir: str | pathlib.Path) -> pathlib.Path:

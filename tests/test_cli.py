@@ -94,3 +94,20 @@ def test_lora_run_file_binds_adapters(tmp_path):
     )
     cfg = DecoderConfig()
     assert cfg.lora is not None and cfg.lora.rank == 4 and cfg.lora.targets == ("q_proj", "v_proj")
+
+
+def test_train_from_a_mixture_gin_file(tmp_path, capsys):
+    argv = [
+        "--gin_file=mix_pinch.gin",
+        f'--gin.MODEL_DIR="{tmp_path}"',
+        "--gin.PINCH_EXAMPLES=11",
+        "--gin.TRAIN_STEPS=2",
+        "--gin.BATCH_SIZE=2",
+        "--gin.PINCH_LANGUAGES=['fi', 'sw']",
+    ]
+    assert cli_utils.run(lambda: train.main(argv)) == 0
+    assert "to step 2" in capsys.readouterr().out
+    assert "PINCH_EXAMPLES = 11" in (tmp_path / "config.gin").read_text()
+    from polyglot_jax.data import recipes
+
+    assert recipes.counts("demo_pinch11_fi_sw_s0") == {"en": 57, "fi": 6, "sw": 5}

@@ -112,8 +112,20 @@ def add_chat_task(
     )
 
 
+DATASETS: dict[str, tuple[ChatDataset, seqio.Vocabulary]] = {}
+
+
+def get_dataset(name: str) -> tuple[ChatDataset, seqio.Vocabulary]:
+    """A dataset registered by :func:`register_dataset`, with its vocabulary."""
+    if name not in DATASETS:
+        known = ", ".join(sorted(DATASETS)) or "none (import tasks)"
+        raise KeyError(f"unknown chat dataset {name!r}; registered: {known}")
+    return DATASETS[name]
+
+
 def register_dataset(dataset: ChatDataset, vocabulary: seqio.Vocabulary) -> list[str]:
     """Registers one task per language of ``dataset``; returns their names."""
+    DATASETS[dataset.name] = (dataset, vocabulary)
     names = []
     for lang in dataset.languages:
         splits = [s for s in dataset.splits if (s, lang) in dataset.files]

@@ -1,0 +1,102 @@
+"""The studies' recipes: exact counts, determinism, gin files, and clear errors."""
+
+import gin
+import pytest
+
+from polyglot_jax import gin_utils
+from polyglot_jax.data import recipes
+
+ORDER = ["en", "es", "ru", "zh", "fi"]
+
+
+def test_multi_k_keeps_the_total_and_adds_per_language(demo_tasks):
+    for k in (1, 2, 4):
+        selection = recipes.multi_k(demo_tasks.DEMO, ORDER, k, per_language=10, total=60)
+        assert sum(map(len, selection.values())) == 60
+        assert len(selection["en"]) == 60 - 10 * (k - 1)
+        assert [len(selection[lang]) for lang in ORDER[1:k]] == [10] * (k - 1)
+        ids = [i for v in selection.values() for i in v]
+        assert len(ids) == len(set(ids))
+    with pytest.raises(recipes.RecipeError, match="asked for 3200 examples, 68 parallel ids"):
+        recipes.multi_k(demo_tasks.DEMO, ORDER, 3, per_language=200, total=3200)
+    with pytest.raises(recipes.RecipeError, match="k=9"):
+        recipes.multi_k(demo_tasks.DEMO, ORDER, 9, per_language=1, total=10)
+
+
+def test_budget_downsamples_to_one_language(demo_tasks):
+    langs = ["en", "es", "ru", "zh", "fi", "cs", "hi"]
+    selection = recipes.budget(demo_tasks.DEMO, langs)
+    sizes = {lang: len(ids) for lang, ids in selection.items()}
+    assert sum(sizes.values()) == 68
+    assert set(sizes.values()) == {68 // 7, 68 // 7 + 1}
+    ids = [i for v in selection.values() for i in v]
+    assert len(ids) == len(set(ids))  # parallel data: no prompt in two languages
+    assert recipes.budget(demo_tasks.DEMO, langs) == selection
+
+
+def test_pinch_by_fraction_and_temperature_rates(demo_tasks):
+    others = ["fi", "sw"]
+    by_fraction = recipes.pinch(demo_tasks.DEMO, "en", others, fraction=0.1)
+    assert len(by_fraction["fi"]) + len(by_fraction["sw"]) == round(0.1 * 68)
+    with pytest.raises(recipes.RecipeError, match="exactly one"):
+        recipes.pinch(demo_tasks.DEMO, "en", others, n_multilingual=4, fraction=0.1)
+    selection = {"a": ["x"] * 100, "b": ["y"] * 1}
+    assert recipes.temperature_rates(selection, 1.0) == {"a": 100.0, "b": 1.0}
+    assert recipes.temperature_rates(selection, 2.0) == {"a": 10.0, "b": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("gin_file", "bindings", "expected"),
+    [
+        (
+            "mix_pinch.gin",
+            [],
+            {
+                "en": 28,
+                **{lang: 4 for lang in ("ar", "zh", "cs", "et", "fi", "he", "hi")},
+                **{lang: 3 for lang in ("it", "ru", "es", "sw")},
+            },
+        ),
+        ("mix_mono.gin", ["MONO_LANGUAGE = 'hi'", "MONO_EXAMPLES = 30"], {"hi": 30}),
+        (
+            "mix_multi_k.gin",
+            [
+                "MULTI_K = 3",
+                "MULTI_K_ORDER = ['en', 'es', 'ru', 'zh']",
+                "MULTI_K_PER_LANGUAGE = 10",
+                "MULTI_K_TOTAL = 60",
+            ],
+            {"en": 40, "es": 10, "ru": 10},
+        ),
+        (
+            "mix_budget.gin",
+            ["BUDGET_LANGUAGES = ['en', 'sw']", "BUDGET_TOTAL = 20"],
+            {"en": 10, "sw": 10},
+        ),
+    ],
+)
+def test_gin_mixture_files(gin_file, bindings, expected, demo_tasks):
+    gin_utils.configure(
+        gin_utils.GinArgs(files=[gin_file], bindings=['MODEL_DIR = "/tmp/unused"', *bindings])
+    )
+    name = gin.query_parameter("%MIXTURE_OR_TASK_NAME").scoped_configurable_fn()
+    assert recipes.counts(name) == expected
+
+
+def test_gin_default_of_a_study_too_big_for_the_data_is_one_clear_error(demo_tasks):
+    gin_utils.configure(
+        gin_utils.GinArgs(files=["mix_budget.gin"], bindings=['MODEL_DIR = "/tmp/unused"'])
+    )
+    with pytest.raises(recipes.RecipeError, match="dataset 'demo' has no 'train' data in 'bg'"):
+        recipes.budget_mixture()
+
+
+def test_describe_counts_examples_and_tokens(demo_tasks):
+    from polyglot_jax.data import describe
+
+    table = describe.describe("demo_pinch", length=40)
+    assert {lang: row["examples"] for lang, row in table.items()} == recipes.counts("demo_pinch")
+    for row in table.values():
+        assert 0 < row["target_tokens"] < row["tokens"]
+        assert row["over_length"] <= row["examples"]
+    assert "| total | 68 |" in describe.format_table(table)
