@@ -132,6 +132,22 @@ STUDY_LANGUAGES: dict[str, tuple[str, ...]] = {
 }
 
 
+# ISO 639-3 (and 639-2/B) codes used by multilingual datasets (Aya, Bactrian-X), to registry codes.
+ISO639_3: dict[str, str] = {
+    three: code
+    for code, threes in {
+        "ar": "ara arb", "bg": "bul", "bn": "ben", "ca": "cat", "cs": "ces cze", "da": "dan",
+        "de": "deu ger", "el": "ell gre", "en": "eng", "es": "spa", "et": "est ekk",
+        "eu": "eus baq", "fa": "fas pes per", "fi": "fin", "fr": "fra fre", "he": "heb",
+        "hi": "hin", "hu": "hun", "id": "ind", "is": "isl ice", "it": "ita", "ja": "jpn",
+        "ko": "kor", "nl": "nld dut", "no": "nor nob", "pl": "pol", "pt": "por", "ru": "rus",
+        "sw": "swa swh", "ta": "tam", "te": "tel", "th": "tha", "tr": "tur", "uk": "ukr",
+        "ur": "urd", "vi": "vie", "yo": "yor", "zh": "zho chi cmn", "ht": "hat", "qu": "que quy",
+    }.items()
+    for three in threes.split()
+}  # fmt: skip
+
+
 def get(code: str) -> Language:
     """Returns the registry entry for ``code``.
 

@@ -16,7 +16,7 @@ import seqio
 import tensorflow as tf
 
 from polyglot_jax import languages
-from polyglot_jax.data import preprocessors, sources
+from polyglot_jax.data import formats, preprocessors, sources
 
 Records = list[dict]
 
@@ -27,11 +27,15 @@ class ChatDataset:
 
     Attributes:
       name: dataset name, the prefix of its task names (``demo`` → ``demo_en``).
-      files: ``(split, lang) → path`` of JSONL files with ``{id, lang, messages}`` lines.
+      files: ``(split, lang) → path`` of files in the reader's format.
+      reader: a format of :data:`formats.READERS` (``jsonl``, ``guanaco``, ``alpaca``, ...).
+      skip_bad: skip (and count) bad records instead of stopping at the first.
     """
 
     name: str
     files: dict[tuple[str, str], pathlib.Path]
+    reader: str = "jsonl"
+    skip_bad: bool = False
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -46,15 +50,24 @@ class ChatDataset:
         languages.get(lang)
         if (split, lang) not in self.files:
             raise KeyError(f"dataset {self.name!r} has no split {split!r} in language {lang!r}")
-        return _read_cached(self.files[(split, lang)], lang)
+        return _read_cached(
+            pathlib.Path(self.files[(split, lang)]), lang, self.reader, self.skip_bad
+        )
 
     def task_name(self, lang: str) -> str:
         return f"{self.name}_{lang}"
 
 
+SKIPPED: dict[pathlib.Path, sources.SkipCounter] = {}  # bad records skipped, per file
+
+
 @functools.lru_cache(maxsize=256)
-def _read_cached(path: pathlib.Path, lang: str) -> Records:
-    return list(sources.read_jsonl(path, lang=lang))
+def _read_cached(path: pathlib.Path, lang: str, reader: str, skip_bad: bool) -> Records:
+    skipped = SKIPPED.setdefault(path, sources.SkipCounter())
+    records = list(formats.get_reader(reader)(path, lang, skip_bad=skip_bad, skipped=skipped))
+    if not records:
+        raise sources.DataError(f"{path}: no usable {lang!r} records ({skipped.total} skipped)")
+    return records
 
 
 def records_to_dataset(records: Sequence[dict]) -> tf.data.Dataset:

@@ -88,22 +88,13 @@ def validate_example(record: object, where: str, lang: str | None = None) -> dic
     return {"id": str(record_id), "lang": record_lang, "messages": messages}
 
 
-def read_jsonl(
-    path: str | pathlib.Path,
-    lang: str | None = None,
-    skip_bad: bool = False,
-    skipped: SkipCounter | None = None,
-) -> Iterator[dict]:
-    """Yields validated chat examples from a JSONL file.
-
-    Args:
-      path: file with one JSON object per line (blank lines are ignored).
-      lang: the language every record must have (or gets, when the record has none).
-      skip_bad: skip bad lines and count them in ``skipped`` instead of raising.
-      skipped: counter for skipped lines.
+def iter_json_lines(
+    path: str | pathlib.Path, skip_bad: bool = False, skipped: SkipCounter | None = None
+) -> Iterator[tuple[str, object]]:
+    """Yields ``("file:line", decoded value)`` for each non-blank line of a JSONL file.
 
     Raises:
-      DataError: naming ``path:line`` for invalid UTF-8, malformed JSON or a bad record.
+      DataError: invalid UTF-8 or malformed JSON, naming ``file:line`` (unless ``skip_bad``).
     """
     path = pathlib.Path(path)
     with path.open("rb") as f:
@@ -117,15 +108,52 @@ def read_jsonl(
                 if not text.strip():
                     continue
                 try:
-                    record = json.loads(text)
+                    yield where, json.loads(text)
                 except json.JSONDecodeError as e:
                     raise DataError(f"{where}: malformed JSON ({e.msg})") from None
-                yield validate_example(record, where, lang)
             except DataError as e:
-                if not skip_bad:
-                    raise
-                if skipped is not None:
-                    skipped.add(str(e).split(": ", 1)[1].split(" (")[0])
+                _skip_or_raise(e, skip_bad, skipped)
+
+
+def _skip_or_raise(error: DataError, skip_bad: bool, skipped: SkipCounter | None) -> None:
+    if not skip_bad:
+        raise error
+    if skipped is not None:
+        skipped.add(str(error).split(": ", 1)[1].split(" (")[0])
+
+
+def validated(
+    items: Iterator[tuple[str, object]],
+    lang: str | None,
+    skip_bad: bool = False,
+    skipped: SkipCounter | None = None,
+) -> Iterator[dict]:
+    """Validates ``(where, record)`` pairs, skipping and counting bad ones when asked."""
+    for where, record in items:
+        try:
+            yield validate_example(record, where, lang)
+        except DataError as e:
+            _skip_or_raise(e, skip_bad, skipped)
+
+
+def read_jsonl(
+    path: str | pathlib.Path,
+    lang: str | None = None,
+    skip_bad: bool = False,
+    skipped: SkipCounter | None = None,
+) -> Iterator[dict]:
+    """Yields validated chat examples from a JSONL file of ``{id, lang, messages}`` lines.
+
+    Args:
+      path: file with one JSON object per line (blank lines are ignored).
+      lang: the language every record must have (or gets, when the record has none).
+      skip_bad: skip bad lines and count them in ``skipped`` instead of raising.
+      skipped: counter for skipped lines.
+
+    Raises:
+      DataError: naming ``path:line`` for invalid UTF-8, malformed JSON or a bad record.
+    """
+    yield from validated(iter_json_lines(path, skip_bad, skipped), lang, skip_bad, skipped)
 
 
 def read_prompts_jsonl(
@@ -140,29 +168,16 @@ def read_prompts_jsonl(
     :class:`DataError` naming ``path:line``, or are skipped and counted with ``skip_bad``.
     """
     languages.get(lang)
-    path = pathlib.Path(path)
-    with path.open(encoding="utf-8") as f:
-        for line_number, text in enumerate(f, start=1):
-            if not text.strip():
+
+    def records() -> Iterator[tuple[str, object]]:
+        for where, record in iter_json_lines(path, skip_bad, skipped):
+            prompt = record.get("prompt") if isinstance(record, dict) else None
+            if not isinstance(prompt, str):
+                yield where, {"messages": None}  # rejected by validation, with file:line
                 continue
-            where = f"{path}:{line_number}"
-            try:
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{where}: malformed JSON ({e.msg})") from None
-                prompt = record.get("prompt") if isinstance(record, dict) else None
-                if not isinstance(prompt, str) or not prompt.strip():
-                    raise DataError(f"{where}: field 'prompt' must be a non-empty string")
-            except DataError:
-                if not skip_bad:
-                    raise
-                if skipped is not None:
-                    skipped.add("bad prompt line")
-                continue
-            messages = [{"role": "user", "content": prompt}]
-            yield {
-                "id": str(record.get("id", content_id(messages))),
-                "lang": lang,
-                "messages": messages,
-            }
+            out = {"lang": lang, "messages": [{"role": "user", "content": prompt}]}
+            if "id" in record:
+                out["id"] = record["id"]
+            yield where, out
+
+    yield from validated(records(), lang, skip_bad, skipped)
