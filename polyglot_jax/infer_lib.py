@@ -91,6 +91,7 @@ def generate_records(
     max_new_tokens: int = 64,
     temperature: float = 0.0,
     seed: int = 0,
+    template: str | None = None,
 ) -> int:
     """Generates a response for each record not yet in ``output_path`` and appends it.
 
@@ -108,7 +109,7 @@ def generate_records(
     with output_path.open("a", encoding="utf-8") as f:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
-            prompts = [_encode_prompt(vocabulary, r["messages"]) for r in chunk]
+            prompts = [_encode_prompt(vocabulary, r["messages"], template) for r in chunk]
             out = decoding.generate(
                 model, params, prompts, max_new_tokens, vocabulary.eos_id, temperature, seed + start
             )
@@ -134,9 +135,17 @@ def _parses(line: str) -> bool:
         return False
 
 
-def _encode_prompt(vocabulary: seqio.Vocabulary, messages: list[dict]) -> list[int]:
-    segments = templates.render(messages, add_generation_prompt=True)
+def _encode_prompt(
+    vocabulary: seqio.Vocabulary, messages: list[dict], template: str | None = None
+) -> list[int]:
+    segments = templates.render(messages, template, add_generation_prompt=True)
     return [t for text, _ in segments for t in vocabulary.encode(text)]
+
+
+def run_template(run_dir: pathlib.Path) -> str | None:
+    """The chat template a run was trained with (``chat_format.json``), if recorded."""
+    path = run_dir / "chat_format.json"
+    return json.loads(path.read_text())["template"] if path.exists() else None
 
 
 @dataclasses.dataclass
@@ -190,7 +199,16 @@ def infer(
             continue
         path = out_dir / f"{task.name}.jsonl"
         n = generate_records(
-            model, params, vocabulary, records, path, batch_size, max_new_tokens, temperature, seed
+            model,
+            params,
+            vocabulary,
+            records,
+            path,
+            batch_size,
+            max_new_tokens,
+            temperature,
+            seed,
+            run_template(run_dir),
         )
         generated += n
         files.append(path)

@@ -22,7 +22,7 @@ import optax
 from clu import metric_writers
 
 from polyglot_jax import checkpoints, gin_utils, infer_lib, partitioning, trainer
-from polyglot_jax.data import pipeline
+from polyglot_jax.data import pipeline, templates
 from polyglot_jax.models import Decoder, DecoderConfig, hf, lora
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,10 @@ def train(
         gin_utils.write_config(model_dir_path)
         (model_dir_path / "model_config.json").write_text(
             json.dumps(model_config.to_dict(), indent=2) + "\n"
+        )
+        template, loss_on = templates.chat_format()
+        (model_dir_path / "chat_format.json").write_text(
+            json.dumps({"template": template, "loss_on": loss_on}) + "\n"
         )
     length = task_feature_lengths["targets"]
     steps = trainer.ShardedSteps(

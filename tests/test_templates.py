@@ -40,3 +40,27 @@ def test_unknown_template_and_loss_are_errors():
         templates.render(CHAT, template="nope")
     with pytest.raises(ValueError, match="loss_on"):
         templates.render(CHAT, loss_on="everything")
+
+
+def test_alpaca_llama2_and_chatml_layouts():
+    chat = [{"role": "system", "content": "Be brief."}, *CHAT[:2]]
+    text = lambda name: "".join(t for t, _ in templates.render(chat, template=name))  # noqa: E731
+    assert text("llama2") == "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello "
+    assert text("chatml") == (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+        "<|im_start|>assistant\nHello<|im_end|>\n"
+    )
+    alpaca = "".join(t for t, _ in templates.render(CHAT[:2], template="alpaca"))
+    assert alpaca.startswith("Below is an instruction")
+    assert alpaca.endswith("### Instruction:\nHi\n\n### Response:\nHello\n\n")
+    for name in ("llama2", "chatml", "alpaca"):
+        targets = [t for t, target in templates.render(chat, template=name) if target]
+        assert len(targets) == 1 and targets[0].startswith("Hello")
+
+
+def test_gin_selects_the_template_for_a_run():
+    import gin
+
+    gin.parse_config(["chat_format.template = 'chatml'", "chat_format.loss_on = 'all'"])
+    assert templates.chat_format() == ("chatml", "all")
+    assert templates.render(CHAT[:2])[0][0].startswith("<|im_start|>user")

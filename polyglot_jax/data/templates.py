@@ -17,19 +17,24 @@ LOSS_ON = ("last_assistant", "all_assistant", "all")
 
 @dataclasses.dataclass(frozen=True)
 class ChatTemplate:
-    """Strings around each turn. ``{}`` in a prefix is never used; contents are inserted as is.
+    """Strings around each turn; contents are inserted as they are.
 
     Attributes:
       name: registry name.
+      preamble: text before the conversation (never a target).
       system_prefix / system_suffix: around a system message.
+      system_in_user: put the system message inside the next user turn, right after its prefix
+        (Llama 2 chat's ``[INST] <<SYS>> ... <</SYS>> user [/INST]``).
       user_prefix / user_suffix: around a user message.
       assistant_prefix: before an assistant message (never a target).
       assistant_suffix: after an assistant message (a target: the model learns to close a turn).
     """
 
     name: str
+    preamble: str = ""
     system_prefix: str = ""
     system_suffix: str = "\n"
+    system_in_user: bool = False
     user_prefix: str = ""
     user_suffix: str = "\n"
     assistant_prefix: str = ""
@@ -47,6 +52,34 @@ TEMPLATES: dict[str, ChatTemplate] = {
             assistant_suffix="\n",
         ),
         ChatTemplate("plain", user_suffix="\n", assistant_suffix="\n"),
+        ChatTemplate(
+            "alpaca",
+            preamble="Below is an instruction that describes a task. Write a response that "
+            "appropriately completes the request.\n\n",
+            user_prefix="### Instruction:\n",
+            user_suffix="\n\n",
+            assistant_prefix="### Response:\n",
+            assistant_suffix="\n\n",
+        ),
+        ChatTemplate(
+            "llama2",
+            system_prefix="<<SYS>>\n",
+            system_suffix="\n<</SYS>>\n\n",
+            system_in_user=True,
+            user_prefix="[INST] ",
+            user_suffix=" [/INST]",
+            assistant_prefix=" ",
+            assistant_suffix=" ",
+        ),
+        ChatTemplate(
+            "chatml",
+            system_prefix="<|im_start|>system\n",
+            system_suffix="<|im_end|>\n",
+            user_prefix="<|im_start|>user\n",
+            user_suffix="<|im_end|>\n",
+            assistant_prefix="<|im_start|>assistant\n",
+            assistant_suffix="<|im_end|>\n",
+        ),
     )
 }
 
@@ -59,24 +92,38 @@ def get_template(name: str) -> ChatTemplate:
 
 
 @gin.configurable
+def chat_format(template: str = "guanaco", loss_on: str = "all_assistant") -> tuple[str, str]:
+    """The run's chat template and loss selection, set in gin (``CHAT_TEMPLATE``, ``LOSS_ON``).
+
+    Training records it in ``MODEL_DIR/chat_format.json`` so inference renders prompts alike.
+    """
+    get_template(template)
+    if loss_on not in LOSS_ON:
+        raise ValueError(f"loss_on must be one of {LOSS_ON}, got {loss_on!r}")
+    return template, loss_on
+
+
 def render(
     messages: list[dict],
-    template: str = "guanaco",
-    loss_on: str = "all_assistant",
+    template: str | None = None,
+    loss_on: str | None = None,
     add_generation_prompt: bool = False,
 ) -> list[tuple[str, bool]]:
     """Renders a conversation to ``(text, is_target)`` segments.
 
     Args:
       messages: ``[{"role": "system"|"user"|"assistant", "content": str}, ...]``.
-      template: name of a template in :data:`TEMPLATES`.
-      loss_on: which tokens are targets: ``"last_assistant"``, ``"all_assistant"`` or ``"all"``.
+      template: name of a template in :data:`TEMPLATES` (default: :func:`chat_format`'s).
+      loss_on: which tokens are targets: ``"last_assistant"``, ``"all_assistant"`` or ``"all"``
+        (default: :func:`chat_format`'s).
       add_generation_prompt: end with the assistant prefix, for generation. A trailing assistant
         message is then dropped, so a training example renders to its own prompt.
 
     Returns:
       Non-empty segments in order; their concatenation is the rendered text.
     """
+    default_template, default_loss_on = chat_format()
+    template, loss_on = template or default_template, loss_on or default_loss_on
     if loss_on not in LOSS_ON:
         raise ValueError(f"loss_on must be one of {LOSS_ON}, got {loss_on!r}")
     t = get_template(template)
@@ -85,12 +132,19 @@ def render(
     last_assistant = max(
         (i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1
     )
-    segments: list[tuple[str, bool]] = []
+    all_tokens = loss_on == "all"
+    segments: list[tuple[str, bool]] = [(t.preamble, all_tokens)]
+    pending_system = ""
     for i, message in enumerate(messages):
         role, content = message["role"], message["content"]
+        if role == "system" and t.system_in_user:
+            pending_system = t.system_prefix + content + t.system_suffix
+            continue
+        if role == "user" and pending_system:
+            content, pending_system = pending_system + content, ""
         if role == "assistant":
-            target = loss_on == "all" or loss_on == "all_assistant" or i == last_assistant
-            segments.append((t.assistant_prefix, loss_on == "all"))
+            target = all_tokens or loss_on == "all_assistant" or i == last_assistant
+            segments.append((t.assistant_prefix, all_tokens))
             segments.append((content + t.assistant_suffix, target))
         else:
             prefix, suffix = (
@@ -98,7 +152,7 @@ def render(
                 if role == "user"
                 else (t.system_prefix, t.system_suffix)
             )
-            segments.append((prefix + content + suffix, loss_on == "all"))
+            segments.append((prefix + content + suffix, all_tokens))
     if add_generation_prompt:
         segments.append((t.assistant_prefix, False))
     return [(text, target) for text, target in segments if text]
