@@ -1,18 +1,23 @@
-"""Vocabularies: a SentencePiece model trained on the demo data, cached on disk.
+"""Vocabularies: SentencePiece (trained on the demo data, or a model's ``tokenizer.model``) and
+Hugging Face ``tokenizers`` files, all as SeqIO vocabularies.
 
-The ids follow the SeqIO/T5X convention: pad 0, eos 1, unk 2, no bos; the decoder's input is
-the target shifted right with pad (0) as the start token.
+The demo model follows the SeqIO/T5X convention: pad 0, eos 1, unk 2, no bos; the decoder's
+input is the target shifted right with pad (0) as the start token.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pathlib
+from collections.abc import Sequence
 
+import numpy as np
 import sentencepiece as spm
 import seqio
+import tensorflow as tf
 
 from polyglot_jax.data import demo_build, sources
 
@@ -79,3 +84,101 @@ def demo_vocabulary() -> seqio.SentencePieceVocabulary:
     if not path.exists():
         train_sentencepiece(sentences, DEMO_VOCAB_SIZE, path, extra_symbols=("###",))
     return seqio.SentencePieceVocabulary(str(path))
+
+
+class HFTokenizerVocabulary(seqio.Vocabulary):
+    """A Hugging Face ``tokenizers`` tokenizer (``tokenizer.json``) as a SeqIO vocabulary.
+
+    Falcon, BLOOM and Pythia ship byte-level BPE tokenizers in this format. Encoding adds no
+    special tokens (the chat template and SeqIO add what a task needs); ``encode_tf`` accepts a
+    scalar or a vector of strings (returning a ``RaggedTensor`` for a vector).
+
+    Args:
+      tokenizer_file: path to ``tokenizer.json``.
+      eos_token: the end-of-sequence token's text.
+      unk_token: the unknown token's text, if the tokenizer has one.
+    """
+
+    def __init__(
+        self, tokenizer_file: str | pathlib.Path, eos_token: str, unk_token: str | None = None
+    ) -> None:
+        import tokenizers
+
+        self.tokenizer_file = str(tokenizer_file)
+        self.tokenizer = tokenizers.Tokenizer.from_file(self.tokenizer_file)
+        self._eos = self.tokenizer.token_to_id(eos_token)
+        if self._eos is None:
+            raise ValueError(f"{tokenizer_file}: eos token {eos_token!r} is not in the vocabulary")
+        self._unk = self.tokenizer.token_to_id(unk_token) if unk_token else None
+        super().__init__(extra_ids=0)
+
+    @property
+    def eos_id(self) -> int:
+        return self._eos
+
+    @property
+    def unk_id(self) -> int | None:
+        return self._unk
+
+    @property
+    def _base_vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size(with_added_tokens=True)
+
+    def _encode(self, s: str) -> list[int]:
+        return self.tokenizer.encode(s, add_special_tokens=False).ids
+
+    def _decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    def _encode_many(self, strings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        encoded = [self._encode(s.decode("utf-8")) for s in strings.reshape(-1)]
+        flat = np.array([i for ids in encoded for i in ids], dtype=np.int32)
+        return flat, np.array([len(ids) for ids in encoded], dtype=np.int64)
+
+    def _encode_tf(self, s: tf.Tensor) -> tf.Tensor:
+        flat, lengths = tf.numpy_function(self._encode_many, [s], [tf.int32, tf.int64])
+        flat.set_shape([None])
+        if s.shape.rank == 0:
+            return flat
+        return tf.RaggedTensor.from_row_lengths(flat, tf.reshape(lengths, [-1]))
+
+    def _decode_tf(self, ids: tf.Tensor) -> tf.Tensor:
+        def decode(batch: np.ndarray) -> np.ndarray:
+            rows = batch.reshape(-1, batch.shape[-1]) if batch.ndim else batch.reshape(1, 1)
+            return np.array([self._decode(r.tolist()).encode("utf-8") for r in rows], dtype=object)
+
+        out = tf.numpy_function(decode, [ids], tf.string)
+        return tf.reshape(out, tf.shape(ids)[:-1])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, HFTokenizerVocabulary) and (
+            other.tokenizer_file == self.tokenizer_file and other.eos_id == self.eos_id
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.tokenizer_file, self.eos_id))
+
+
+def load_vocabulary(model_dir: str | pathlib.Path) -> seqio.Vocabulary:
+    """The tokenizer of a Hugging Face model directory as a SeqIO vocabulary.
+
+    ``tokenizer.model`` (SentencePiece: Llama 2, PaLM-style) is preferred; otherwise
+    ``tokenizer.json`` (``tokenizers``: Falcon, BLOOM, Pythia) with the EOS token from
+    ``tokenizer_config.json``.
+    """
+    model_dir = pathlib.Path(model_dir)
+    if (model_dir / "tokenizer.model").exists():
+        return seqio.SentencePieceVocabulary(str(model_dir / "tokenizer.model"))
+    if not (model_dir / "tokenizer.json").exists():
+        raise FileNotFoundError(f"no tokenizer.model or tokenizer.json in {model_dir}")
+    config_path = model_dir / "tokenizer_config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+
+    def token(name: str) -> str | None:
+        value = config.get(name)
+        return value.get("content") if isinstance(value, dict) else value
+
+    eos = token("eos_token")
+    if eos is None:
+        raise ValueError(f"{config_path}: no eos_token; the vocabulary needs one to stop")
+    return HFTokenizerVocabulary(model_dir / "tokenizer.json", eos, token("unk_token"))

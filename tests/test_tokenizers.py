@@ -1,0 +1,126 @@
+"""Hugging Face tokenizers as SeqIO vocabularies: ids equal ``transformers.AutoTokenizer``'s."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tokenizers
+import transformers
+from tokenizers import decoders, models, pre_tokenizers, trainers
+
+from polyglot_jax.data import demo_build, sources, vocab
+
+TEXTS = [
+    "Hello! How are you?",
+    "Сколько будет 36 плюс 96?",
+    "كم يساوي 43 زائد 20؟",
+    "你好！我很好，谢谢。",
+    "पानी 100 डिग्री सेल्सियस पर उबलता है।",
+    "Kolik je 5 plus 3?  Double  spaces\nand a newline.",
+    "Emoji 🙂 and an unseen script: ᚠᚢᚦ",
+]
+
+
+@pytest.fixture(scope="module")
+def bpe_dir(tmp_path_factory):
+    """A byte-level BPE tokenizer (the Falcon / BLOOM / Pythia kind) trained on the demo data."""
+    tok = tokenizers.Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=600,
+        special_tokens=["<|endoftext|>", "<|pad|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    corpus = [
+        m["content"]
+        for p in sorted(demo_build.DEMO_DIR.glob("train.*.jsonl"))
+        for r in sources.read_jsonl(p)
+        for m in r["messages"]
+    ]
+    tok.train_from_iterator(corpus, trainer)
+    out = tmp_path_factory.mktemp("bpe")
+    tok.save(str(out / "tokenizer.json"))
+    (out / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "eos_token": "<|endoftext|>",
+                "pad_token": "<|pad|>",
+            }
+        )
+    )
+    return out
+
+
+def test_ids_match_autotokenizer(bpe_dir, shared_data):
+    ours = vocab.load_vocabulary(bpe_dir)
+    reference = transformers.AutoTokenizer.from_pretrained(bpe_dir)
+    texts = list(TEXTS)
+    for path in sorted((shared_data / "oasst_prompts").glob("test_*.jsonl")):
+        lang = path.stem.split("_")[1]
+        texts += [
+            r["messages"][0]["content"]
+            for r in sources.read_prompts_jsonl(path, lang, skip_bad=True)
+        ][:5]
+    for text in texts:
+        expected = reference(text, add_special_tokens=False)["input_ids"]
+        assert ours.encode(text) == expected, text
+        assert ours.decode(expected) == reference.decode(expected, skip_special_tokens=True)
+    assert ours.eos_id == reference.eos_token_id
+
+
+def test_encode_tf_matches_encode_for_scalars_and_vectors(bpe_dir):
+    ours = vocab.load_vocabulary(bpe_dir)
+    ragged = ours.encode_tf(tf.constant(TEXTS))
+    assert isinstance(ragged, tf.RaggedTensor)
+    assert ragged.to_list() == [ours.encode(t) for t in TEXTS]
+    assert ours.encode_tf(tf.constant(TEXTS[1])).numpy().tolist() == ours.encode(TEXTS[1])
+    ids = tf.constant(np.array([ours.encode(TEXTS[0])], np.int32))
+    assert ours.decode_tf(ids).numpy()[0].decode() == TEXTS[0]
+
+
+def test_sentencepiece_model_directory(tmp_path):
+    sp = vocab.demo_vocabulary()
+    (tmp_path / "tokenizer.model").write_bytes(open(sp.sentencepiece_model_file, "rb").read())
+    loaded = vocab.load_vocabulary(tmp_path)
+    assert loaded.encode(TEXTS[1]) == sp.encode(TEXTS[1])
+
+
+def test_missing_tokenizer_and_eos_are_named(tmp_path, bpe_dir):
+    with pytest.raises(FileNotFoundError, match="no tokenizer.model or tokenizer.json"):
+        vocab.load_vocabulary(tmp_path)
+    (tmp_path / "tokenizer.json").write_bytes((bpe_dir / "tokenizer.json").read_bytes())
+    (tmp_path / "tokenizer_config.json").write_text("{}")
+    with pytest.raises(ValueError, match="no eos_token"):
+        vocab.load_vocabulary(tmp_path)
+
+
+def test_a_chat_task_tokenizes_with_a_hugging_face_vocabulary(bpe_dir):
+    import seqio
+
+    from polyglot_jax.data import chat_tasks, preprocessors, templates
+
+    ours = vocab.load_vocabulary(bpe_dir)
+    record = {
+        "id": "x",
+        "lang": "ru",
+        "messages": [
+            {"role": "user", "content": TEXTS[1]},
+            {"role": "assistant", "content": "132."},
+        ],
+    }
+    chat_tasks.add_chat_task("test_hf_vocab", lambda split: [record], ["train"], ours)
+    (ex,) = (
+        seqio.get_mixture_or_task("test_hf_vocab")
+        .get_dataset({"targets": 128}, "train", shuffle=False)
+        .as_numpy_iterator()
+    )
+    segments = templates.render(record["messages"])
+    assert ex["targets"].tolist() == [t for s, _ in segments for t in ours.encode(s)] + [
+        ours.eos_id
+    ]
+    targets = ex["targets"][ex["loss_mask"] == preprocessors.TARGET].tolist()
+    assert targets == ours.encode("132.\n") + [ours.eos_id]
+    seqio.TaskRegistry.remove("test_hf_vocab")
