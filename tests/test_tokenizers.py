@@ -1,6 +1,7 @@
 """Hugging Face tokenizers as SeqIO vocabularies: ids equal ``transformers.AutoTokenizer``'s."""
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -83,13 +84,14 @@ def test_encode_tf_matches_encode_for_scalars_and_vectors(bpe_dir):
 
 def test_sentencepiece_model_directory(tmp_path):
     sp = vocab.demo_vocabulary()
-    (tmp_path / "tokenizer.model").write_bytes(open(sp.sentencepiece_model_file, "rb").read())
+    model = pathlib.Path(sp.sentencepiece_model_file).read_bytes()
+    (tmp_path / "tokenizer.model").write_bytes(model)
     loaded = vocab.load_vocabulary(tmp_path)
     assert loaded.encode(TEXTS[1]) == sp.encode(TEXTS[1])
 
 
 def test_missing_tokenizer_and_eos_are_named(tmp_path, bpe_dir):
-    with pytest.raises(FileNotFoundError, match="no tokenizer.model or tokenizer.json"):
+    with pytest.raises(FileNotFoundError, match=r"no tokenizer\.model or tokenizer\.json"):
         vocab.load_vocabulary(tmp_path)
     (tmp_path / "tokenizer.json").write_bytes((bpe_dir / "tokenizer.json").read_bytes())
     (tmp_path / "tokenizer_config.json").write_text("{}")
@@ -122,5 +124,5 @@ def test_a_chat_task_tokenizes_with_a_hugging_face_vocabulary(bpe_dir):
         ours.eos_id
     ]
     targets = ex["targets"][ex["loss_mask"] == preprocessors.TARGET].tolist()
-    assert targets == ours.encode("132.\n") + [ours.eos_id]
+    assert targets == [*ours.encode("132.\n"), ours.eos_id]
     seqio.TaskRegistry.remove("test_hf_vocab")
