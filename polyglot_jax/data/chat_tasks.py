@@ -116,6 +116,7 @@ def add_chat_task(
         preprocessors=[
             preprocessors.render_chat,
             preprocessors.tokenize_segments,
+            preprocessors.cache_in_memory,
             seqio.CacheDatasetPlaceholder(),
         ],
         output_features={

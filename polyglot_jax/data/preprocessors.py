@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import gin
 import numpy as np
 import seqio
 import tensorflow as tf
 
-from polyglot_jax.data import templates
+from polyglot_jax.data import packing, templates
 
 CONTEXT = 1  # loss_mask value of a token that is not trained on
 TARGET = 2  # loss_mask value of a trained token
@@ -74,8 +75,25 @@ def tokenize_segments(
     return dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
+@gin.configurable(denylist=["dataset"])
+def cache_in_memory(dataset: tf.data.Dataset, max_examples: int = 200_000) -> tf.data.Dataset:
+    """Keeps tokenized examples in memory after the first epoch, for datasets of known size.
+
+    Rendering and tokenizing then happen once per run instead of once per epoch; datasets of
+    unknown or larger size stream as before.
+    """
+    size = int(dataset.cardinality())
+    return dataset.cache() if 0 <= size <= max_examples else dataset
+
+
+@gin.configurable
 class ChatFeatureConverter(seqio.FeatureConverter):
     """Packs ``targets`` with their ``loss_mask`` for a decoder-only model.
+
+    ``packer="best_fit"`` packs windows of ``window`` examples best-fit decreasing
+    (:mod:`packing`); ``"seqio"`` uses SeqIO's greedy ``trim_and_pack``. Examples longer than
+    the target length are truncated (``overlong="truncate"``) or dropped (``"drop"``);
+    ``polyglot-jax data describe`` counts them per language.
 
     Model features, each ``[batch, length]``:
       decoder_target_tokens: the token to predict at each position.
@@ -99,18 +117,47 @@ class ChatFeatureConverter(seqio.FeatureConverter):
         "decoder_positions": tf.int32,
     }
 
+    def __init__(
+        self,
+        pack: bool = True,
+        packer: str = "best_fit",
+        window: int = 1024,
+        overlong: str = "truncate",
+        **kwargs: object,
+    ) -> None:
+        if packer not in ("best_fit", "seqio"):
+            raise ValueError(f"ChatFeatureConverter.packer: best_fit or seqio, not {packer!r}")
+        if overlong not in ("truncate", "drop"):
+            raise ValueError(f"ChatFeatureConverter.overlong: truncate or drop, not {overlong!r}")
+        self.packer, self.window, self.overlong = packer, window, overlong
+        super().__init__(pack=pack, **kwargs)
+
     def __call__(
         self, ds: tf.data.Dataset, task_feature_lengths: Mapping[str, int]
     ) -> tf.data.Dataset:
         """Converts ``ds``; ``loss_mask`` takes the length of ``targets`` unless given."""
-        lengths = {"loss_mask": task_feature_lengths["targets"], **task_feature_lengths}
+        length = task_feature_lengths["targets"]
+        lengths = {"loss_mask": length, **task_feature_lengths}
+        if self.overlong == "drop":
+            ds = ds.filter(lambda ex: tf.size(ex["targets"]) <= length)
+        ds = ds.map(
+            lambda ex: {
+                **ex,
+                "targets": ex["targets"][:length],
+                "loss_mask": ex["loss_mask"][:length],
+            }
+        )
         return super().__call__(ds, lengths)
 
     def _convert_features(
         self, ds: tf.data.Dataset, task_feature_lengths: Mapping[str, int]
     ) -> tf.data.Dataset:
         length = task_feature_lengths["targets"]
-        ds = self._pack_or_pad(ds, {"targets": length, "loss_mask": length})
+        lengths = {"targets": length, "loss_mask": length}
+        if self.pack and self.packer == "best_fit":
+            ds = packing.best_fit_pack_dataset(ds, lengths, self.window)
+        else:
+            ds = self._pack_or_pad(ds, lengths)
 
         def fn(ex: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
             segment_ids = ex.get("targets_segment_ids")
