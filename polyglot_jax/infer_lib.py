@@ -109,7 +109,7 @@ def generate_records(
     with output_path.open("a", encoding="utf-8") as f:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
-            prompts = [_encode_prompt(vocabulary, r["messages"], template) for r in chunk]
+            prompts = [encode_prompt(vocabulary, r["messages"], template) for r in chunk]
             out = decoding.generate(
                 model, params, prompts, max_new_tokens, vocabulary.eos_id, temperature, seed + start
             )
@@ -135,7 +135,7 @@ def _parses(line: str) -> bool:
         return False
 
 
-def _encode_prompt(
+def encode_prompt(
     vocabulary: seqio.Vocabulary, messages: list[dict], template: str | None = None
 ) -> list[int]:
     segments = templates.render(messages, template, add_generation_prompt=True)

@@ -1,0 +1,288 @@
+"""LLM-judge protocols: pairwise side-by-side, single-answer scales, multi-facet, language gate.
+
+A protocol turns an item (question, response, optionally a baseline response) into judge
+requests, parses each judge output, and combines the parsed outputs into a score:
+
+- ``pairwise``: both orders are asked; a win counts only when both orders agree, otherwise it
+  is a tie; score win 1 / tie 0.5 / loss 0 for the model against the baseline.
+- ``single``: helpfulness 1-6 as JSON ``{"reasoning", "score"}``.
+- ``mtbench``: MT-bench style ``Rating: [[n]]``, 1-10.
+- ``facets``: language, fluency, helpfulness, accuracy, logical coherence, harmlessness, 1-3.
+
+With ``language_gate`` a score is multiplied by 1 if the response's language (lingua) is the
+question's, else 0. Prompts are files in ``evaluation/prompts``; question and responses sit
+between per-item markers, verdict tokens inside them are defused, and a verdict is read only
+from the judge's last line, so a response cannot smuggle in a verdict. Outputs that do not
+parse are stored as ``invalid`` with their raw text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import pathlib
+import re
+from collections.abc import Sequence
+
+from tqdm import tqdm
+
+from polyglot_jax.evaluation import langid
+from polyglot_jax.evaluation.backends import Backend, Messages
+from polyglot_jax.evaluation.store import Judgment, JudgmentStore, judgment_key
+
+PROMPTS = pathlib.Path(__file__).parent / "prompts"
+_FIELD = re.compile(r"\{(nonce|question|response|response_a|response_b)\}")
+FACETS = ("language", "fluency", "helpfulness", "accuracy", "logical_coherence", "harmlessness")
+
+
+class ParseError(ValueError):
+    """A judge output that does not follow the protocol's answer format."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """One thing to judge.
+
+    Attributes:
+      item_id: unique id (``<run>/<lang>/<id>``).
+      lang: the question's language.
+      question: the user prompt.
+      response: the judged model's response.
+      baseline: the baseline's response (pairwise only).
+    """
+
+    item_id: str
+    lang: str
+    question: str
+    response: str
+    baseline: str | None = None
+
+
+def defuse(text: str) -> str:
+    """Breaks verdict-like tokens and markers inside judged text."""
+    return text.replace("[[", "[ [").replace("]]", "] ]").replace("</", "< /")
+
+
+def _nonce(item_id: str) -> str:
+    return hashlib.sha256(item_id.encode()).hexdigest()[:8]
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        raise ParseError("empty judge output")
+    return lines[-1]
+
+
+def _json_object(text: str) -> dict:
+    match = re.search(r"\{.*\}", text, re.DOTALL)
+    if not match:
+        raise ParseError("no JSON object in judge output")
+    try:
+        value = json.loads(match.group(0))
+    except json.JSONDecodeError as e:
+        raise ParseError(f"malformed JSON ({e.msg})") from None
+    if not isinstance(value, dict):
+        raise ParseError("judge output JSON is not an object")
+    return value
+
+
+def _int_in(value: object, low: int, high: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ParseError(f"{name} is not an integer: {value!r}")
+    if not low <= int(value) <= high:
+        raise ParseError(f"{name} {value} is outside {low}-{high}")
+    return int(value)
+
+
+class JudgeProtocol:
+    """Base: one request per item, the prompt file ``prompts/<name>.txt``."""
+
+    name = ""
+    pairwise = False
+
+    def prompt(self, item: Item, swapped: bool = False) -> str:
+        template = (PROMPTS / f"{self.name}.txt").read_text(encoding="utf-8")
+        fields = {"nonce": _nonce(item.item_id), "question": defuse(item.question)}
+        if self.pairwise:
+            a, b = (item.baseline, item.response) if swapped else (item.response, item.baseline)
+            fields.update(response_a=defuse(a or ""), response_b=defuse(b or ""))
+        else:
+            fields["response"] = defuse(item.response)
+        return _FIELD.sub(lambda m: fields[m.group(1)], template)
+
+    def requests(self, item: Item) -> list[tuple[str, Messages]]:
+        """``(order, messages)`` per request; ``order`` tells the requests of an item apart."""
+        return [("", [{"role": "user", "content": self.prompt(item)}])]
+
+    def parse(self, text: str) -> dict:
+        raise NotImplementedError
+
+    def score(self, parsed: Sequence[dict]) -> dict[str, float]:
+        raise NotImplementedError
+
+
+class Pairwise(JudgeProtocol):
+    name = "pairwise"
+    pairwise = True
+
+    def requests(self, item: Item) -> list[tuple[str, Messages]]:
+        if item.baseline is None:
+            raise ValueError(f"pairwise judging of {item.item_id} needs a baseline response")
+        return [
+            (order, [{"role": "user", "content": self.prompt(item, swapped=order == "BA")}])
+            for order in ("AB", "BA")
+        ]
+
+    def parse(self, text: str) -> dict:
+        match = re.fullmatch(r"Verdict:\s*\[\[([ABC])\]\]", _last_line(text))
+        if not match:
+            raise ParseError("last line is not 'Verdict: [[A]]', '[[B]]' or '[[C]]'")
+        return {"verdict": match.group(1)}
+
+    def score(self, parsed: Sequence[dict]) -> dict[str, float]:
+        first, second = (p["verdict"] for p in parsed)  # model is A first, then B
+        if (first, second) == ("A", "B"):
+            return {"score": 1.0}
+        if (first, second) == ("B", "A"):
+            return {"score": 0.0}
+        return {"score": 0.5}
+
+
+class Single(JudgeProtocol):
+    name = "single"
+
+    def parse(self, text: str) -> dict:
+        value = _json_object(text)
+        if "score" not in value:
+            raise ParseError("JSON has no 'score'")
+        return {
+            "score": _int_in(value["score"], 1, 6, "score"),
+            "reasoning": str(value.get("reasoning", "")),
+        }
+
+    def score(self, parsed: Sequence[dict]) -> dict[str, float]:
+        return {"score": float(parsed[0]["score"])}
+
+
+class MTBench(JudgeProtocol):
+    name = "mtbench"
+
+    def parse(self, text: str) -> dict:
+        match = re.fullmatch(r"Rating:\s*\[\[(\d+)\]\]", _last_line(text))
+        if not match:
+            raise ParseError("last line is not 'Rating: [[n]]'")
+        return {"score": _int_in(int(match.group(1)), 1, 10, "rating")}
+
+    def score(self, parsed: Sequence[dict]) -> dict[str, float]:
+        return {"score": float(parsed[0]["score"])}
+
+
+class Facets(JudgeProtocol):
+    name = "facets"
+
+    def parse(self, text: str) -> dict:
+        value = _json_object(text)
+        missing = [f for f in FACETS if f not in value]
+        if missing:
+            raise ParseError(f"JSON lacks {', '.join(missing)}")
+        return {f: _int_in(value[f], 1, 3, f) for f in FACETS}
+
+    def score(self, parsed: Sequence[dict]) -> dict[str, float]:
+        facets = {f: float(parsed[0][f]) for f in FACETS}
+        return {**facets, "score": sum(facets.values()) / len(facets)}
+
+
+PROTOCOLS: dict[str, JudgeProtocol] = {
+    p.name: p for p in (Pairwise(), Single(), MTBench(), Facets())
+}
+
+
+def get_protocol(name: str) -> JudgeProtocol:
+    if name not in PROTOCOLS:
+        raise ValueError(f"unknown judge protocol {name!r}; known: {', '.join(sorted(PROTOCOLS))}")
+    return PROTOCOLS[name]
+
+
+def run(
+    protocol: JudgeProtocol,
+    backend: Backend,
+    items: Sequence[Item],
+    store: JudgmentStore,
+    language_gate: bool = False,
+    chunk_size: int = 64,
+    progress: bool = True,
+) -> list[dict]:
+    """Judges ``items``, storing every judgment as it arrives; returns one result per item.
+
+    Stored judgments are reused without a request. Each result has ``item_id``, ``lang``,
+    ``status`` (``ok``, ``invalid`` or ``failed``, with ``reason``) and, when ok, the protocol's
+    scores (``score`` gated by the response language when ``language_gate``).
+    """
+    planned = []  # (item, order, key, messages)
+    for item in items:
+        for order, messages in protocol.requests(item):
+            key = judgment_key(
+                protocol.name, backend.name, [item.item_id, order, messages[-1]["content"]]
+            )
+            planned.append((item, order, key, messages))
+    todo = [p for p in planned if not store.done(p[2])]
+    bar = tqdm(total=len(todo), desc=f"judge {protocol.name}", disable=not progress)
+    for start in range(0, len(todo), chunk_size):
+        chunk = todo[start : start + chunk_size]
+        for (item, order, key, _), completion in zip(
+            chunk, backend.complete_many([p[3] for p in chunk]), strict=True
+        ):
+            item_id = f"{item.item_id}#{order}" if order else item.item_id
+            if completion.text is None:
+                judgment = Judgment(
+                    key,
+                    protocol.name,
+                    backend.name,
+                    item_id,
+                    "failed",
+                    "",
+                    None,
+                    completion.error or "no output",
+                )
+            else:
+                try:
+                    parsed, status, reason = protocol.parse(completion.text), "ok", ""
+                except ParseError as e:
+                    parsed, status, reason = None, "invalid", str(e)
+                judgment = Judgment(
+                    key,
+                    protocol.name,
+                    backend.name,
+                    item_id,
+                    status,
+                    completion.text,
+                    parsed,
+                    reason,
+                )
+            store.put(judgment)
+        bar.update(len(chunk))
+    bar.close()
+
+    gate = {}
+    if language_gate:
+        detected = langid.detect([i.response for i in items])
+        gate = {i.item_id: float(d == i.lang) for i, d in zip(items, detected, strict=True)}
+    by_item: dict[str, list[Judgment]] = {}
+    for item, _, key, _ in planned:
+        by_item.setdefault(item.item_id, []).append(store.get(key))
+    results = []
+    for item in items:
+        judgments = by_item[item.item_id]
+        result = {"item_id": item.item_id, "lang": item.lang}
+        bad = [j for j in judgments if j.status != "ok"]
+        if bad:
+            result.update(status=bad[0].status, reason=bad[0].reason)
+        else:
+            result.update(status="ok", **protocol.score([j.parsed for j in judgments]))
+            if language_gate:
+                result["language_match"] = gate[item.item_id]
+                result["score"] *= gate[item.item_id]
+        results.append(result)
+    return results
