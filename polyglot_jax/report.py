@@ -25,18 +25,45 @@ import numpy as np
 from polyglot_jax import cli_utils
 from polyglot_jax.evaluation import metrics
 
-METRICS = {"lang_agree": ("Language agreement (%)", 100.0), "chrf": ("chrF", 1.0)}
+METRICS = {
+    "lang_agree": ("Language agreement (%)", 100.0),
+    "chrf": ("chrF", 1.0),
+    "pairwise_score": ("Pairwise win rate vs baseline (%)", 100.0),
+    "single_score": ("Helpfulness (1-6)", 1.0),
+    "mtbench_score": ("MT-bench rating (1-10)", 1.0),
+    "facets_score": ("Facets mean (1-3)", 1.0),
+}
+LLM_PROTOCOLS = ("pairwise", "single", "mtbench", "facets")
 
 
 def load_judgments(paths: Iterable[str | pathlib.Path]) -> list[dict]:
-    """Judgments from ``judgments.jsonl`` files or the folders that hold them."""
+    """Judgments from judge folders (``judgments.jsonl`` and ``<protocol>.jsonl``) or files.
+
+    LLM-judge rows get their score as ``<protocol>_score``; rows that did not end ``ok`` carry
+    no score and are left out of the means.
+    """
     out = []
     for path in map(pathlib.Path, paths):
-        file = path / "judgments.jsonl" if path.is_dir() else path
-        if not file.exists():
-            raise FileNotFoundError(f"{file} does not exist: run the judge stage first")
-        with file.open(encoding="utf-8") as f:
-            out.extend(json.loads(line) for line in f if line.strip())
+        files = [path / "judgments.jsonl"] if path.is_dir() else [path]
+        if path.is_dir():
+            files += [path / f"{p}.jsonl" for p in LLM_PROTOCOLS if (path / f"{p}.jsonl").exists()]
+            files = [f for f in files if f.exists()] or files[:1]
+        for file in files:
+            if not file.exists():
+                raise FileNotFoundError(f"{file} does not exist: run the judge stage first")
+            protocol = file.stem if file.stem in LLM_PROTOCOLS else None
+            with file.open(encoding="utf-8") as f:
+                for line in f:
+                    if not line.strip():
+                        continue
+                    row = json.loads(line)
+                    if protocol is not None:
+                        row = {
+                            "run": row["run"],
+                            "lang": row["lang"],
+                            f"{protocol}_score": row.get("score"),
+                        }
+                    out.append(row)
     return out
 
 
@@ -47,13 +74,21 @@ def score_table(judgments: Sequence[dict]) -> dict[tuple[str, str], dict[str, fl
         groups[(j["run"], j["lang"])].append(j)
     table = {}
     for key, items in sorted(groups.items()):
-        row: dict[str, float] = {"n": len(items)}
+        row: dict[str, float] = {}
+        counts = [0]
         for name, (_, scale) in METRICS.items():
             values = [float(j[name]) * scale for j in items if j.get(name) is not None]
+            counts.append(len(values))
             row[name] = float(np.mean(values)) if values else math.nan
             row[f"{name}_low"], row[f"{name}_high"] = metrics.bootstrap_ci(values)
+        row["n"] = max(counts)
         table[key] = row
     return table
+
+
+def present_metrics(table: dict[tuple[str, str], dict[str, float]]) -> list[str]:
+    """Metrics with at least one value in the table."""
+    return [m for m in METRICS if any(not math.isnan(r[m]) for r in table.values())]
 
 
 def heatmap(
@@ -91,7 +126,9 @@ def markdown(table: dict[tuple[str, str], dict[str, float]], plots: Sequence[str
     runs = sorted({r for r, _ in table})
     langs = sorted({lang for _, lang in table})
     lines = ["# polyglot_jax report", ""]
-    for metric, (title, _) in METRICS.items():
+    metrics_shown = present_metrics(table)
+    for metric in metrics_shown:
+        title = METRICS[metric][0]
         lines += [f"## {title}", "", "| run | mean | " + " | ".join(langs) + " |"]
         lines.append("|---" * (len(langs) + 2) + "|")
         for run in runs:
@@ -100,9 +137,12 @@ def markdown(table: dict[tuple[str, str], dict[str, float]], plots: Sequence[str
             lines.append(f"| {run} | {mean:.1f} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
         lines.append("")
     lines += ["## Per run and language, with bootstrap 95% intervals", ""]
-    lines += ["| run | lang | n | agreement % | chrF |", "|---|---|---|---|---|"]
+    header = " | ".join(METRICS[m][0] for m in metrics_shown)
+    lines += [f"| run | lang | n | {header} |", "|---" * (3 + len(metrics_shown)) + "|"]
     for (run, lang), row in table.items():
-        cells = [f"{row[m]:.1f} [{row[m + '_low']:.1f}, {row[m + '_high']:.1f}]" for m in METRICS]
+        cells = [
+            f"{row[m]:.1f} [{row[m + '_low']:.1f}, {row[m + '_high']:.1f}]" for m in metrics_shown
+        ]
         lines.append(f"| {run} | {lang} | {row['n']:.0f} | " + " | ".join(cells) + " |")
     lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
@@ -117,7 +157,7 @@ def write_report(
     table = score_table(load_judgments(judge_paths))
     if not table:
         raise ValueError(f"no judgments found in {list(map(str, judge_paths))}")
-    plots = [heatmap(table, m, out / f"{m}.png").name for m in METRICS]
+    plots = [heatmap(table, m, out / f"{m}.png").name for m in present_metrics(table)]
     with (out / "scores.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         fields = sorted(next(iter(table.values())))

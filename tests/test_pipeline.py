@@ -57,7 +57,7 @@ def test_report_tables_and_heatmaps(demo_dir):
         assert f"]({png})" in text
 
 
-def test_infer_resumes_a_partial_file(demo_dir, tmp_path):
+def test_infer_resumes_a_partial_file(demo_dir, tmp_path, demo_tasks):
     run_dir = demo_dir / "demo_pinch"
     model, params = infer_lib.load_model(run_dir)
     import seqio

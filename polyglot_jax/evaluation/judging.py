@@ -13,7 +13,8 @@ import pathlib
 from collections.abc import Iterable, Sequence
 
 from polyglot_jax.data.sources import DataError
-from polyglot_jax.evaluation import langid, metrics
+from polyglot_jax.evaluation import backends, judges, langid, metrics
+from polyglot_jax.evaluation.store import JudgmentStore
 
 REQUIRED_FIELDS = ("id", "lang", "response")
 
@@ -116,4 +117,58 @@ def judge_outputs(
     tmp.write_text("".join(json.dumps(j, ensure_ascii=False) + "\n" for j in judgments))
     tmp.replace(path)
     (out / "summary.json").write_text(json.dumps(summarize(judgments), indent=2) + "\n")
+    return path
+
+
+def llm_judge_outputs(
+    paths: Iterable[str | pathlib.Path],
+    output_dir: str | pathlib.Path,
+    run: str,
+    protocol: str,
+    backend: backends.Backend,
+    baseline: Iterable[str | pathlib.Path] = (),
+    db: str | pathlib.Path | None = None,
+    language_gate: bool = False,
+    progress: bool = True,
+) -> pathlib.Path:
+    """Judges inference outputs with an LLM judge; writes ``<output_dir>/<protocol>.jsonl``.
+
+    Pairwise judging matches each response with the baseline's response to the same prompt
+    (same language and id); a prompt the baseline lacks is an error naming it. Judgments are
+    stored in ``db`` (default ``<output_dir>/judgments.sqlite``), so a re-run sends no request
+    for what is already judged.
+    """
+    records = [r for path in output_files(paths) for r in read_outputs(path)]
+    judge = judges.get_protocol(protocol)
+    base = {}
+    if judge.pairwise:
+        base = {
+            (r["lang"], r["id"]): r["response"]
+            for path in output_files(baseline)
+            for r in read_outputs(path)
+        }
+        missing = [f"{r['lang']}/{r['id']}" for r in records if (r["lang"], r["id"]) not in base]
+        if missing:
+            raise DataError(f"baseline outputs lack {len(missing)} prompts, e.g. {missing[0]}")
+    items = [
+        judges.Item(
+            f"{run}/{r['lang']}/{r['id']}",
+            r["lang"],
+            r.get("prompt", ""),
+            r["response"],
+            base.get((r["lang"], r["id"])),
+        )
+        for r in records
+    ]
+    out = pathlib.Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store = JudgmentStore(db or out / "judgments.sqlite")
+    try:
+        results = judges.run(judge, backend, items, store, language_gate, progress=progress)
+    finally:
+        store.close()
+    path = out / f"{protocol}.jsonl"
+    path.write_text(
+        "".join(json.dumps({"run": run, **r}, ensure_ascii=False) + "\n" for r in results)
+    )
     return path

@@ -13,6 +13,7 @@ contains a fault word:
 ``FAULTJUNK``      the first attempt answers 200 with a body that is not JSON
 ``FAULTALWAYS``    HTTP 500 on every attempt
 ``UNPARSEABLE``    a well-formed answer whose text follows no judge format
+``POSITIONBIAS``   pairwise: always prefers the first response shown
 =================  =============================================================
 """
 
@@ -40,6 +41,8 @@ def judge_answer(prompt: str) -> str:
     if "UNPARSEABLE" in prompt:
         return "I would rather not say."
     if "Verdict: [[A]]" in prompt:
+        if "POSITIONBIAS" in prompt:
+            return "The first one.\nVerdict: [[A]]"
         a, b = _between(prompt, "response_a"), _between(prompt, "response_b")
         verdict = "A" if len(a) > len(b) else "B" if len(b) > len(a) else "C"
         return (
