@@ -11,7 +11,7 @@ import dataclasses
 import json
 import logging
 import pathlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import seqio
 
 from polyglot_jax import checkpoints, decoding
-from polyglot_jax.data import chat_tasks, pipeline, templates
+from polyglot_jax.data import chat_tasks, pipeline, sources, templates
 from polyglot_jax.models import Decoder, DecoderConfig
 
 log = logging.getLogger(__name__)
@@ -148,6 +148,27 @@ def run_template(run_dir: pathlib.Path) -> str | None:
     return json.loads(path.read_text())["template"] if path.exists() else None
 
 
+def _prompt_sets(
+    mixture_or_task_name: str, split: str, prompt_files: Sequence[str] | None
+) -> Iterator[tuple[str, list[dict]]]:
+    """``(output name, records)`` per task of the mixture, or per prompt file."""
+    if prompt_files:
+        for file in map(pathlib.Path, prompt_files):
+            lang = file.stem.replace(".", "_").split("_")[-1]
+            skipped = sources.SkipCounter()
+            records = list(sources.read_prompts_jsonl(file, lang, skip_bad=True, skipped=skipped))
+            if skipped.total:
+                log.warning(
+                    "%s: skipped %d bad lines %s", file, skipped.total, dict(skipped.counts)
+                )
+            yield file.stem, records
+        return
+    task_or_mixture = seqio.get_mixture_or_task(mixture_or_task_name)
+    for task in getattr(task_or_mixture, "tasks", [task_or_mixture]):
+        if split in task.splits:
+            yield task.name, chat_tasks.task_records(task, split)
+
+
 @dataclasses.dataclass
 class InferResult:
     """Files written by :func:`infer`, one per task."""
@@ -167,9 +188,10 @@ def infer(
     temperature: float = 0.0,
     seed: int = 0,
     languages: Iterable[str] | None = None,
+    prompt_files: Sequence[str] | None = None,
     progress: bool = True,
 ) -> InferResult:
-    """Generates responses for every prompt of a task or mixture's ``split``.
+    """Generates responses for every prompt of a task or mixture's ``split``, or of prompt files.
 
     Args:
       checkpoint_path: run directory (latest checkpoint) or ``.../checkpoint_<step>``.
@@ -181,23 +203,21 @@ def infer(
       temperature: 0 for greedy.
       seed: sampling seed.
       languages: only tasks in these languages (default: all).
+      prompt_files: ``{"id", "prompt"}`` JSONL files (``test_<lang>.jsonl``, as the OASST test
+        prompts) answered instead of the task's split; the task still gives the vocabulary.
+        Bad lines are skipped and counted in the log.
       progress: log a line per task.
     """
     run_dir, _ = run_dir_of(checkpoint_path)
     out_dir = pathlib.Path(output_dir) if output_dir else run_dir / "infer"
     model, params = load_model(checkpoint_path)
     vocabulary = pipeline.vocabulary_of(mixture_or_task_name)
-    task_or_mixture = seqio.get_mixture_or_task(mixture_or_task_name)
-    tasks = getattr(task_or_mixture, "tasks", [task_or_mixture])
     wanted = set(languages) if languages is not None else None
     files, generated = [], 0
-    for task in tasks:
-        if split not in task.splits:
-            continue
-        records = chat_tasks.task_records(task, split)
+    for name, records in _prompt_sets(mixture_or_task_name, split, prompt_files):
         if wanted is not None and not {r["lang"] for r in records} & wanted:
             continue
-        path = out_dir / f"{task.name}.jsonl"
+        path = out_dir / f"{name}.jsonl"
         n = generate_records(
             model,
             params,
@@ -213,7 +233,7 @@ def infer(
         generated += n
         files.append(path)
         if progress:
-            log.info("infer %s: %d new responses in %s", task.name, n, path)
+            log.info("infer %s: %d new responses in %s", name, n, path)
     settings = {
         "max_new_tokens": max_new_tokens,
         "temperature": temperature,

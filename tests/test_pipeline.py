@@ -90,3 +90,18 @@ def test_langid_agrees_on_reference_answers():
     assert all(row["chrf"] == 100.0 for row in summary.values())
     agreement = sum(j["lang_agree"] for j in judgments) / len(judgments)
     assert agreement >= 0.9
+
+
+def test_infer_answers_shared_oasst_prompt_files(demo_dir, tmp_path, demo_tasks, shared_data):
+    files = [str(shared_data / "oasst_prompts" / f"test_{lang}.jsonl") for lang in ("fi", "hi")]
+    result = infer_lib.infer(
+        checkpoint_path=str(demo_dir / "demo_pinch"),
+        mixture_or_task_name="demo_uniform",
+        output_dir=str(tmp_path),
+        max_new_tokens=4,
+        prompt_files=files,
+        progress=False,
+    )
+    lines = {p.stem: [json.loads(x) for x in p.read_text().splitlines()] for p in result.files}
+    assert len(lines["test_fi"]) == 50 and {r["lang"] for r in lines["test_fi"]} == {"fi"}
+    assert len(lines["test_hi"]) == 49  # the Hindi file's malformed line 50 is skipped
