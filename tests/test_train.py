@@ -94,3 +94,16 @@ def test_vocabulary_larger_than_the_model_is_an_error(tmp_path, demo_tasks):
             model_config=small,
             progress=False,
         )
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, demo_tasks, caplog):
+    run(tmp_path / "r", 6)
+    latest = tmp_path / "r" / "checkpoint_6"
+    for path in latest.rglob("*"):
+        if path.is_file() and path.stat().st_size > 0:
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    resumed = run(tmp_path / "r", 9)
+    assert "checkpoint_6 is unreadable" in caplog.text
+    straight = run(tmp_path / "s", 9)
+    for a, b in zip(jax.tree.leaves(straight.state), jax.tree.leaves(resumed.state), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
