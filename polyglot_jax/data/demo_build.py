@@ -15,21 +15,10 @@ import json
 import pathlib
 import random
 
+from polyglot_jax import languages
+
 DEMO_DIR = pathlib.Path(__file__).parent / "demo"
-DEMO_LANGUAGES: tuple[str, ...] = (
-    "ar",
-    "zh",
-    "cs",
-    "en",
-    "et",
-    "fi",
-    "he",
-    "hi",
-    "it",
-    "ru",
-    "es",
-    "sw",
-)
+DEMO_LANGUAGES: tuple[str, ...] = languages.PINCH_LANGUAGES  # the pinch study's 12
 NUM_TRAIN_PAIRS_PER_TEMPLATE = 12
 NUM_EVAL_PAIRS_PER_TEMPLATE = 2
 
