@@ -68,6 +68,26 @@ def _instruction(instruction: object, extra: object) -> object:
     return instruction
 
 
+def _json_line_records(
+    path: str | pathlib.Path,
+    lang: str | None,
+    skip_bad: bool,
+    skipped: SkipCounter | None,
+    convert: Callable[[dict], dict | None],
+) -> Iterator[dict]:
+    """Validated records from JSONL rows; ``convert`` returns None for a row of the wrong shape."""
+
+    def items() -> Iterator[tuple[str, object]]:
+        for where, row in sources.iter_json_lines(path, skip_bad, skipped):
+            if not isinstance(row, dict):
+                yield where, row  # rejected by validation: not a JSON object
+                continue
+            record = convert(row)
+            yield where, record if record is not None else {"messages": None, "lang": lang}
+
+    yield from sources.validated(_without_none_ids(items()), lang, skip_bad, skipped)
+
+
 def read_guanaco(
     path: str | pathlib.Path,
     lang: str | None = None,
@@ -76,18 +96,13 @@ def read_guanaco(
 ) -> Iterator[dict]:
     """OpenAssistant-Guanaco ``{"text": ...}`` lines, multi-turn."""
 
-    def items() -> Iterator[tuple[str, object]]:
-        for where, row in sources.iter_json_lines(path, skip_bad, skipped):
-            text = row.get("text") if isinstance(row, dict) else None
-            if not isinstance(text, str):
-                yield where, {"messages": None, "lang": lang}
-                continue
-            yield (
-                where,
-                {"id": row.get("id"), "lang": row.get("lang", lang), "messages": parse_turns(text)},
-            )
+    def convert(row: dict) -> dict | None:
+        text = row.get("text")
+        if not isinstance(text, str):
+            return None
+        return {"id": row.get("id"), "lang": row.get("lang", lang), "messages": parse_turns(text)}
 
-    yield from sources.validated(_without_none_ids(items()), lang, skip_bad, skipped)
+    yield from _json_line_records(path, lang, skip_bad, skipped, convert)
 
 
 def read_alpaca(
@@ -133,18 +148,17 @@ def read_lima(
 ) -> Iterator[dict]:
     """LIMA ``{"conversations": [...]}`` lines: turns alternate user, assistant."""
 
-    def items() -> Iterator[tuple[str, object]]:
-        for where, row in sources.iter_json_lines(path, skip_bad, skipped):
-            turns = row.get("conversations") if isinstance(row, dict) else None
-            if not isinstance(turns, list):
-                yield where, {"messages": None, "lang": lang}
-                continue
-            messages = [
-                {"role": ("user", "assistant")[i % 2], "content": t} for i, t in enumerate(turns)
-            ]
-            yield where, {"lang": lang, "messages": messages}
+    def convert(row: dict) -> dict | None:
+        turns = row.get("conversations")
+        if not isinstance(turns, list):
+            return None
+        roles = ("user", "assistant")
+        return {
+            "lang": lang,
+            "messages": [{"role": roles[i % 2], "content": t} for i, t in enumerate(turns)],
+        }
 
-    yield from sources.validated(items(), lang, skip_bad, skipped)
+    yield from _json_line_records(path, lang, skip_bad, skipped, convert)
 
 
 def read_dolly(
@@ -155,15 +169,11 @@ def read_dolly(
 ) -> Iterator[dict]:
     """Dolly-15k ``{instruction, context, response}`` lines."""
 
-    def items() -> Iterator[tuple[str, object]]:
-        for where, row in sources.iter_json_lines(path, skip_bad, skipped):
-            if not isinstance(row, dict):
-                yield where, row
-                continue
-            user = _instruction(row.get("instruction"), row.get("context"))
-            yield where, {"lang": lang, "messages": _user_assistant(user, row.get("response"))}
+    def convert(row: dict) -> dict:
+        user = _instruction(row.get("instruction"), row.get("context"))
+        return {"lang": lang, "messages": _user_assistant(user, row.get("response"))}
 
-    yield from sources.validated(items(), lang, skip_bad, skipped)
+    yield from _json_line_records(path, lang, skip_bad, skipped, convert)
 
 
 def _best_path(node: dict, children: Callable[[dict], list[dict]]) -> list[dict]:
