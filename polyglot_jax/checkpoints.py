@@ -1,20 +1,26 @@
 """Orbax checkpoints in ``MODEL_DIR/checkpoint_<step>``: train state plus the data position.
 
-Each checkpoint has three items: ``params`` (what inference restores alone), ``train_state``
-(step, optimizer state, RNG) and ``data`` (JSON: the input pipeline position). Saves are
-asynchronous; :meth:`Checkpointer.restore_latest` restores onto the target sharding and falls
-back to the previous checkpoint, with a warning, when the latest cannot be read.
+Each checkpoint has up to four items: ``params`` (what inference restores alone),
+``train_state`` (step, optimizer state, RNG), ``data`` (JSON: what the input stream was built
+from) and ``data_iterator`` (each host's ``tf.data`` position, one file set per process).
+Arrays are written asynchronously; the data position is captured before :meth:`save` returns.
+:meth:`Checkpointer.restore_latest` restores onto the target sharding and falls back to the
+previous checkpoint, with a warning, when the latest cannot be read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pathlib
 from typing import Any
 
 import gin
+import jax
 import orbax.checkpoint as ocp
+from etils import epath
 
+from polyglot_jax.data.pipeline import BatchIterator
 from polyglot_jax.trainer import TrainState
 
 log = logging.getLogger(__name__)
@@ -51,28 +57,39 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
-    def save(self, step: int, state: TrainState, data: dict[str, Any], force: bool = False) -> bool:
-        """Starts saving ``state`` and the JSON-able ``data`` position at ``step``."""
-        return self.manager.save(
-            step,
-            args=ocp.args.Composite(
-                params=ocp.args.StandardSave(state.params),
-                train_state=ocp.args.StandardSave(_rest(state)),
-                data=ocp.args.JsonSave(data),
-            ),
-            force=force,
-        )
+    def save(
+        self,
+        step: int,
+        state: TrainState,
+        data: dict[str, Any],
+        batches: BatchIterator | None = None,
+        force: bool = False,
+    ) -> bool:
+        """Starts saving ``state``, the JSON-able ``data`` and the position of ``batches``."""
+        items = {
+            "params": ocp.args.StandardSave(state.params),
+            "train_state": ocp.args.StandardSave(_rest(state)),
+            "data": ocp.args.JsonSave(data),
+        }
+        if batches is not None:
+            items["data_iterator"] = DataIteratorSave(batches)
+        return self.manager.save(step, args=ocp.args.Composite(**items), force=force)
 
-    def restore(self, step: int, abstract_state: TrainState) -> tuple[TrainState, dict[str, Any]]:
-        """Restores ``checkpoint_<step>`` onto ``abstract_state``'s shapes and shardings."""
-        restored = self.manager.restore(
-            step,
-            args=ocp.args.Composite(
-                params=ocp.args.StandardRestore(abstract_state.params),
-                train_state=ocp.args.StandardRestore(_rest(abstract_state)),
-                data=ocp.args.JsonRestore(),
-            ),
-        )
+    def restore(
+        self, step: int, abstract_state: TrainState, batches: BatchIterator | None = None
+    ) -> tuple[TrainState, dict[str, Any]]:
+        """Restores ``checkpoint_<step>`` onto ``abstract_state``'s shapes and shardings.
+
+        With ``batches``, its position is also restored (in place).
+        """
+        items = {
+            "params": ocp.args.StandardRestore(abstract_state.params),
+            "train_state": ocp.args.StandardRestore(_rest(abstract_state)),
+            "data": ocp.args.JsonRestore(),
+        }
+        if batches is not None:
+            items["data_iterator"] = DataIteratorRestore(batches)
+        restored = self.manager.restore(step, args=ocp.args.Composite(**items))
         rest = restored["train_state"]
         state = abstract_state.replace(
             params=restored["params"],
@@ -89,8 +106,12 @@ class Checkpointer:
         )
         return restored["params"]
 
-    def restore_latest(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]] | None:
+    def restore_latest(
+        self, abstract_state: Any, batches: BatchIterator | None = None
+    ) -> tuple[int, Any, dict[str, Any]] | None:
         """The newest readable checkpoint as ``(step, state, data)``, or None if there is none.
+
+        With ``batches``, its position is restored from the same checkpoint.
 
         Unreadable checkpoints (truncated, corrupt, wrong shapes) are skipped with a warning;
         if checkpoints exist but none is readable, :class:`CheckpointError` is raised.
@@ -98,7 +119,7 @@ class Checkpointer:
         steps = sorted(self.manager.all_steps(), reverse=True)
         for step in steps:
             try:
-                state, data = self.restore(step, abstract_state)
+                state, data = self.restore(step, abstract_state, batches)
             except Exception as e:  # orbax raises many types for damaged files
                 reason = str(e).splitlines()[0] if str(e) else type(e).__name__
                 log.warning(
@@ -124,3 +145,46 @@ class Checkpointer:
 
 def _rest(state: TrainState) -> dict[str, Any]:
     return {"step": state.step, "opt_state": state.opt_state, "rng": state.rng}
+
+
+def _process_prefix(directory: epath.Path) -> pathlib.Path:
+    return pathlib.Path(directory) / f"process_{jax.process_index()}-of-{jax.process_count()}"
+
+
+class DataIteratorHandler(ocp.CheckpointHandler):
+    """Orbax handler for each host's :class:`~polyglot_jax.data.pipeline.BatchIterator` position."""
+
+    def save(self, directory: epath.Path, args: DataIteratorSave) -> None:
+        args.batches.save(_process_prefix(directory))
+
+    def restore(self, directory: epath.Path, args: DataIteratorRestore) -> BatchIterator:
+        prefix = _process_prefix(directory)
+        if not pathlib.Path(f"{prefix}.index").exists():
+            have = sorted(p.name for p in pathlib.Path(directory).glob("*.index"))
+            raise ValueError(
+                f"{prefix}: no data position for this process (written by {have}); "
+                f"resume with the same number of processes"
+            )
+        args.batches.restore(prefix)
+        return args.batches
+
+    def metadata(self, directory: epath.Path) -> None:
+        return None
+
+    def finalize(self, directory: epath.Path) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@ocp.args.register_with_handler(DataIteratorHandler, for_save=True)
+@dataclasses.dataclass
+class DataIteratorSave(ocp.args.CheckpointArgs):
+    batches: BatchIterator
+
+
+@ocp.args.register_with_handler(DataIteratorHandler, for_restore=True)
+@dataclasses.dataclass
+class DataIteratorRestore(ocp.args.CheckpointArgs):
+    batches: BatchIterator

@@ -22,7 +22,7 @@ import optax
 from clu import metric_writers
 
 from polyglot_jax import checkpoints, gin_utils, infer_lib, partitioning, trainer
-from polyglot_jax.data import pipeline, templates
+from polyglot_jax.data import describe, pipeline, preprocessors, templates
 from polyglot_jax.models import Decoder, DecoderConfig, hf, lora
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ def train(
     mesh_shape: tuple[int, int, int] = (-1, 1, 1),
     axis_rules: partitioning.AxisRules | None = None,
     initial_checkpoint_path: str | None = None,
+    describe_data: bool = True,
     progress: bool = True,
 ) -> TrainResult:
     """Trains ``model_config`` on a SeqIO mixture and checkpoints to ``model_dir``.
@@ -76,6 +77,8 @@ def train(
       axis_rules: logical axis rules; defaults to the standard rules.
       initial_checkpoint_path: weights to start from when ``model_dir`` has no checkpoint yet
         (``INITIAL_CHECKPOINT_PATH``): a Hugging Face model directory or one of our runs.
+      describe_data: count examples, tokens and over-long examples per language before the
+        first step (one pass over the mixture), log them and write ``data_summary.json``.
       progress: print a progress line every ``log_every`` steps.
     """
     model_dir_path = pathlib.Path(model_dir)
@@ -96,6 +99,8 @@ def train(
             json.dumps({"template": template, "loss_on": loss_on}) + "\n"
         )
     length = task_feature_lengths["targets"]
+    if describe_data and jax.process_index() == 0:
+        summarize_data(model_dir_path, mixture_or_task_name, length)
     steps = trainer.ShardedSteps(
         Decoder(model_config),
         optimizer or trainer.make_optimizer(decay_steps=train_steps),
@@ -103,8 +108,11 @@ def train(
         axis_rules or partitioning.standard_logical_axis_rules(),
         length,
     )
+    batches = pipeline.train_batches(
+        mixture_or_task_name, task_feature_lengths, batch_size, seed, pack=pack
+    )
     ckpt = checkpoints.Checkpointer(model_dir_path, max_to_keep=keep_checkpoints)
-    restored = ckpt.restore_latest(steps.abstract_state)
+    restored = ckpt.restore_latest(steps.abstract_state, batches)
     if restored is None and initial_checkpoint_path:
         base = load_base_params(initial_checkpoint_path, model_config, steps)
         state, start = steps.init_from(seed, base), 0
@@ -113,16 +121,23 @@ def train(
         state, start = steps.init(seed), 0
     else:
         start, state, data = restored
-        if data.get("seed", seed) != seed or data.get("batch_size", batch_size) != batch_size:
-            raise ValueError(
-                f"{model_dir}: checkpoint_{start} was written with seed/batch size "
-                f"{data.get('seed')}/{data.get('batch_size')}, this run has {seed}/{batch_size}"
-            )
         log.info("resuming %s from step %d", model_dir, start)
-    data_position = {"seed": seed, "batch_size": batch_size}
-    batches = pipeline.train_batches(
-        mixture_or_task_name, task_feature_lengths, batch_size, seed, start_step=start, pack=pack
-    )
+    data_position = {
+        "mixture_or_task_name": mixture_or_task_name,
+        "task_feature_lengths": dict(task_feature_lengths),
+        "seed": seed,
+        "batch_size": batch_size,
+        "pack": pack,
+    }
+    if restored is not None:
+        changed = [k for k, v in data_position.items() if data.get(k, v) != v]
+        if changed:
+            raise ValueError(
+                f"{model_dir}: checkpoint_{start} was written with a different "
+                + ", ".join(
+                    f"{k} ({data[k]!r}, this run has {data_position[k]!r})" for k in changed
+                )
+            )
     writer = metric_writers.create_default_writer(
         str(model_dir_path / "train"), just_logging=jax.process_index() > 0
     )
@@ -154,12 +169,36 @@ def train(
                     metrics["target_tokens_per_second"],
                 )
         if step % checkpoint_every == 0 or step == train_steps:
-            ckpt.save(step, state, data_position, force=step == train_steps)
+            ckpt.save(step, state, data_position, batches, force=step == train_steps)
     ckpt.close()
     writer.flush()
     if jax.process_index() == 0:
         gin_utils.write_config(model_dir_path)
     return TrainResult(step=step, metrics=metrics, model_dir=model_dir_path, state=state)
+
+
+def summarize_data(model_dir: pathlib.Path, mixture_or_task_name: str, length: int) -> dict:
+    """Writes (once per run) and logs per-language counts, naming over-long examples."""
+    path = model_dir / "data_summary.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    table = describe.describe(mixture_or_task_name, length=length)
+    overlong = preprocessors.ChatFeatureConverter().overlong
+    summary = {"length": length, "overlong": overlong, "languages": table}
+    path.write_text(json.dumps(summary, indent=1) + "\n")
+    log.info("%s per language:\n%s", mixture_or_task_name, describe.format_table(table))
+    for lang, row in table.items():
+        if row["over_length"]:
+            log.warning(
+                "%s: %d of %d %s examples are longer than %d tokens and will be %s",
+                mixture_or_task_name,
+                row["over_length"],
+                row["examples"],
+                lang,
+                length,
+                "truncated" if overlong == "truncate" else "dropped",
+            )
+    return summary
 
 
 # Fields that may differ between a checkpoint and the run that starts from it.

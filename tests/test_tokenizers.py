@@ -23,6 +23,18 @@ TEXTS = [
 ]
 
 
+def multilingual_texts(shared_data: pathlib.Path) -> list[str]:
+    """:data:`TEXTS` and the first five OASST test prompts of every shared language."""
+    texts = list(TEXTS)
+    for path in sorted((shared_data / "oasst_prompts").glob("test_*.jsonl")):
+        lang = path.stem.split("_")[1]
+        texts += [
+            r["messages"][0]["content"]
+            for r in sources.read_prompts_jsonl(path, lang, skip_bad=True)
+        ][:5]
+    return texts
+
+
 @pytest.fixture(scope="module")
 def bpe_dir(tmp_path_factory):
     """A byte-level BPE tokenizer (the Falcon / BLOOM / Pythia kind) trained on the demo data."""
@@ -58,14 +70,7 @@ def bpe_dir(tmp_path_factory):
 def test_ids_match_autotokenizer(bpe_dir, shared_data):
     ours = vocab.load_vocabulary(bpe_dir)
     reference = transformers.AutoTokenizer.from_pretrained(bpe_dir)
-    texts = list(TEXTS)
-    for path in sorted((shared_data / "oasst_prompts").glob("test_*.jsonl")):
-        lang = path.stem.split("_")[1]
-        texts += [
-            r["messages"][0]["content"]
-            for r in sources.read_prompts_jsonl(path, lang, skip_bad=True)
-        ][:5]
-    for text in texts:
+    for text in multilingual_texts(shared_data):
         expected = reference(text, add_special_tokens=False)["input_ids"]
         assert ours.encode(text) == expected, text
         assert ours.decode(expected) == reference.decode(expected, skip_special_tokens=True)
@@ -126,3 +131,50 @@ def test_a_chat_task_tokenizes_with_a_hugging_face_vocabulary(bpe_dir):
     targets = ex["targets"][ex["loss_mask"] == preprocessors.TARGET].tolist()
     assert targets == [*ours.encode("132.\n"), ours.eos_id]
     seqio.TaskRegistry.remove("test_hf_vocab")
+
+
+@pytest.fixture(scope="module")
+def sentencepiece_dir(tmp_path_factory):
+    """A Llama-style SentencePiece model (BPE, byte fallback, split digits) on the demo data."""
+    import sentencepiece as spm
+
+    out = tmp_path_factory.mktemp("spm")
+    corpus = out / "corpus.txt"
+    corpus.write_text(
+        "\n".join(
+            m["content"]
+            for p in sorted(demo_build.DEMO_DIR.glob("train.*.jsonl"))
+            for r in sources.read_jsonl(p)
+            for m in r["messages"]
+        )
+    )
+    spm.SentencePieceTrainer.train(
+        input=str(corpus),
+        model_prefix=str(out / "tokenizer"),
+        model_type="bpe",
+        vocab_size=1000,
+        character_coverage=1.0,
+        byte_fallback=True,
+        split_digits=True,
+        allow_whitespace_only_pieces=True,
+        remove_extra_whitespaces=False,
+        normalization_rule_name="identity",
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+    )
+    (out / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "LlamaTokenizer", "legacy": False})
+    )
+    return out
+
+
+def test_sentencepiece_ids_match_autotokenizer(sentencepiece_dir, shared_data):
+    ours = vocab.load_vocabulary(sentencepiece_dir)
+    reference = transformers.AutoTokenizer.from_pretrained(sentencepiece_dir)
+    for text in multilingual_texts(shared_data):
+        expected = reference(text, add_special_tokens=False)["input_ids"]
+        assert ours.encode(text) == expected, text
+        assert ours.decode(expected) == reference.decode(expected, skip_special_tokens=True)
+    assert ours.eos_id == reference.eos_token_id

@@ -1,10 +1,14 @@
 """Training: the loss falls on a fixed batch; a resumed run ends where an uninterrupted one does."""
 
+import json
+import logging
+
 import jax
 import numpy as np
 import pytest
 
 from polyglot_jax import partitioning, train_lib, trainer
+from polyglot_jax.data import describe
 from polyglot_jax.models import Decoder, DecoderConfig
 
 TINY = DecoderConfig(
@@ -52,7 +56,7 @@ def run(model_dir, steps, **kwargs):
     return train_lib.train(
         model_dir=str(model_dir),
         mixture_or_task_name="demo_pinch",
-        task_feature_lengths={"targets": 64},
+        task_feature_lengths={"targets": 48},
         train_steps=steps,
         batch_size=4,
         model_config=TINY,
@@ -64,8 +68,16 @@ def run(model_dir, steps, **kwargs):
     )
 
 
-def test_resume_ends_with_the_same_parameters(tmp_path, demo_tasks):
+def test_resume_ends_with_the_same_parameters(tmp_path, demo_tasks, caplog):
+    caplog.set_level(logging.INFO)
     straight = run(tmp_path / "straight", 6)
+    summary = json.loads((tmp_path / "straight" / "data_summary.json").read_text())
+    assert summary["languages"] == describe.describe("demo_pinch", length=48)
+    over = summary["languages"]["en"]["over_length"]
+    assert over > 0
+    assert (
+        f"{over} of 46 en examples are longer than 48 tokens and will be truncated" in caplog.text
+    )
     run(tmp_path / "resumed", 3)
     resumed = run(tmp_path / "resumed", 6)
     assert resumed.step == straight.step == 6
@@ -78,7 +90,7 @@ def test_resume_ends_with_the_same_parameters(tmp_path, demo_tasks):
 
 def test_resume_with_another_seed_is_refused(tmp_path, demo_tasks):
     run(tmp_path / "r", 3)
-    with pytest.raises(ValueError, match="seed/batch size"):
+    with pytest.raises(ValueError, match=r"different seed \(0, this run has 1\)"):
         run(tmp_path / "r", 6, seed=1)
 
 

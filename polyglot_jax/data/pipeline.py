@@ -1,17 +1,20 @@
-"""Training input: a SeqIO mixture packed, batched per host, resumable at a step.
+"""Training input: a SeqIO mixture packed, batched per host, checkpointable mid-stream.
 
-The stream is a pure function of (mixture, lengths, seed, batch size, host shard), so a resumed
-run rebuilds it and skips the batches already consumed instead of replaying them through the
-model.
+:func:`train_batches` returns a :class:`BatchIterator` over ``tf.data``; its position (shuffle
+buffers, mixture sampler, packer window, the in-memory example cache) is saved with each
+checkpoint by :class:`polyglot_jax.checkpoints.Checkpointer`, so a resumed run continues from
+the next unseen batch without iterating the consumed ones again.
 """
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Iterator, Mapping
 
 import jax
 import numpy as np
 import seqio
+import tensorflow as tf
 
 from polyglot_jax.data.preprocessors import ChatFeatureConverter
 
@@ -21,24 +24,53 @@ def vocabulary_of(mixture_or_task_name: str) -> seqio.Vocabulary:
     return seqio.get_mixture_or_task(mixture_or_task_name).output_features["targets"].vocabulary
 
 
+class BatchIterator(Iterator[dict[str, np.ndarray]]):
+    """NumPy batches from a ``tf.data`` pipeline whose position can be saved and restored.
+
+    Args:
+      dataset: the batched pipeline.
+    """
+
+    def __init__(self, dataset: tf.data.Dataset) -> None:
+        self._iterator = iter(dataset)
+        self._checkpoint = tf.train.Checkpoint(iterator=self._iterator)
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        return {k: v.numpy() for k, v in next(self._iterator).items()}
+
+    def save(self, prefix: str | pathlib.Path) -> None:
+        """Writes the position to files starting with ``prefix``."""
+        self._checkpoint.write(str(prefix))
+
+    def restore(self, prefix: str | pathlib.Path) -> None:
+        """Continues from the position saved at ``prefix``.
+
+        Raises:
+          ValueError: nothing readable at ``prefix``, or it belongs to another pipeline.
+        """
+        try:
+            self._checkpoint.read(str(prefix)).assert_consumed()
+        except (tf.errors.OpError, AssertionError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ValueError(f"{prefix}: cannot restore the data position ({first})") from e
+
+
 def train_batches(
     mixture_or_task_name: str,
     task_feature_lengths: Mapping[str, int],
     batch_size: int,
     seed: int,
-    start_step: int = 0,
     split: str = "train",
     pack: bool = True,
     shard_info: seqio.ShardInfo | None = None,
-) -> Iterator[dict[str, np.ndarray]]:
-    """Yields this host's share of each global batch, forever, starting at ``start_step``.
+) -> BatchIterator:
+    """This host's share of each global batch, forever.
 
     Args:
       mixture_or_task_name: a registered SeqIO task or mixture.
       task_feature_lengths: e.g. ``{"targets": 512}``.
       batch_size: global batch size; each of the hosts reads ``batch_size / process_count``.
       seed: shuffling and mixture sampling seed.
-      start_step: batches already consumed (skipped without being produced).
       split: dataset split.
       pack: pack several examples into each row.
       shard_info: this host's shard; defaults to ``jax.process_index() / process_count()``.
@@ -60,4 +92,4 @@ def train_batches(
         seed=seed,
     )
     ds = ds.batch(batch_size // shard_info.num_shards, drop_remainder=True)
-    return ds.skip(start_step).as_numpy_iterator()
+    return BatchIterator(ds.prefetch(2))
