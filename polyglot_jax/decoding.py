@@ -1,8 +1,16 @@
 """Batched generation: one prefill, then one token per step in a jitted ``lax.while_loop``.
 
 Prompts are right-padded to a bucket length; each row continues from its own length, so short
-prompts waste no decode steps and need no left padding. Greedy when ``temperature == 0``,
-otherwise sampling from ``softmax(logits / temperature)``.
+prompts waste no decode steps and need no left padding. Each row samples with its own key
+(``fold_in(seed_row, step)``), so a prompt's continuation does not depend on which other prompts
+share its batch. :class:`Sampling` holds the decoding settings:
+
+- greedy when ``temperature == 0``, else ``softmax(logits / temperature)`` restricted to the
+  ``top_k`` most likely tokens and the smallest set whose probability reaches ``top_p``;
+- ``repetition_penalty`` (``transformers`` semantics: logits of tokens already in the prompt or
+  the continuation are divided by it when positive, multiplied when negative);
+- ``frequency_penalty`` (OpenAI semantics: ``count_in_continuation * penalty`` is subtracted);
+- stop tokens end a row inside the loop; stop strings cut the decoded text afterwards.
 """
 
 from __future__ import annotations
@@ -12,11 +20,52 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from polyglot_jax.models import Decoder, init_cache
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class Sampling:
+    """Decoding settings (recorded next to every inference output).
+
+    Attributes:
+      temperature: 0 for greedy decoding.
+      top_k: keep the k most likely tokens (0: all).
+      top_p: keep the smallest set of tokens whose probability reaches p (1.0: all).
+      repetition_penalty: > 1 discourages tokens of the prompt and continuation (1.0: off).
+      frequency_penalty: subtracted per earlier occurrence in the continuation (0.0: off).
+      stop_strings: the decoded text is cut before the first of these.
+      num_samples: continuations per prompt, each with its own seed.
+    """
+
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    frequency_penalty: float = 0.0
+    stop_strings: tuple[str, ...] = ()
+    num_samples: int = 1
+
+    def __post_init__(self) -> None:
+        checks = {
+            "temperature": self.temperature >= 0,
+            "top_k": self.top_k >= 0,
+            "top_p": 0 < self.top_p <= 1,
+            "repetition_penalty": self.repetition_penalty > 0,
+            "num_samples": self.num_samples >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"Sampling.{name}: invalid value {getattr(self, name)!r}")
+        object.__setattr__(self, "stop_strings", tuple(self.stop_strings))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "stop_strings": list(self.stop_strings)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +74,8 @@ class Generation:
 
     Attributes:
       tokens: per prompt, the new token ids without the stop token.
-      finish_reasons: ``"eos"`` when the model stopped, ``"length"`` at ``max_new_tokens``.
+      finish_reasons: ``"eos"`` when the model emitted a stop token, ``"length"`` at
+        ``max_new_tokens``.
     """
 
     tokens: list[list[int]]
@@ -37,49 +87,103 @@ def bucket_length(length: int, multiple: int = 16) -> int:
     return max(multiple, -(-length // multiple) * multiple)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "max_new_tokens"))
+def filter_logits(logits: jax.Array, top_k: jax.Array, top_p: jax.Array) -> jax.Array:
+    """Sets logits outside the top-k set, then outside its nucleus, to -inf.
+
+    Args:
+      logits: [batch, vocab] (already divided by the temperature).
+      top_k: scalar int, 0 keeps every token.
+      top_p: scalar float, 1.0 keeps every token.
+    """
+    vocab = logits.shape[-1]
+    ordered = jnp.sort(logits, axis=-1)[:, ::-1]  # [batch, vocab] descending
+    k = jnp.where(top_k > 0, jnp.minimum(top_k, vocab), vocab)
+    ordered = jnp.where(jnp.arange(vocab) < k, ordered, -jnp.inf)  # top-k first, as transformers
+    probs = jax.nn.softmax(ordered, axis=-1)
+    before = jnp.cumsum(probs, axis=-1) - probs  # probability mass ranked above each token
+    keep = ((before < top_p) | (top_p >= 1.0)) & (jnp.arange(vocab) < k)
+    threshold = jnp.where(keep, ordered, jnp.inf).min(axis=-1, keepdims=True)
+    return jnp.where(logits < threshold, -jnp.inf, logits)
+
+
+def penalize(
+    logits: jax.Array,
+    seen: jax.Array,
+    counts: jax.Array,
+    repetition_penalty: jax.Array,
+    frequency_penalty: jax.Array,
+) -> jax.Array:
+    """Applies the repetition and frequency penalties.
+
+    Args:
+      logits: [batch, vocab].
+      seen: [batch, vocab] bool, tokens of the prompt or continuation.
+      counts: [batch, vocab] occurrences in the continuation.
+      repetition_penalty: scalar.
+      frequency_penalty: scalar.
+    """
+    penalized = jnp.where(logits > 0, logits / repetition_penalty, logits * repetition_penalty)
+    logits = jnp.where(seen, penalized, logits)
+    return logits - frequency_penalty * counts
+
+
+@functools.partial(jax.jit, static_argnames=("model", "max_new_tokens", "greedy"))
 def _generate(
     model: Decoder,
     params: Any,
     prompts: jax.Array,  # [batch, prompt_length] right-padded
     lengths: jax.Array,  # [batch]
-    rng: jax.Array,
-    temperature: jax.Array,  # scalar
-    eos_id: int | jax.Array,
+    keys: jax.Array,  # [batch, 2] one PRNG key per row
+    knobs: dict[str, jax.Array],  # Sampling's numeric fields as scalars
+    stop_ids: jax.Array,  # [num_stop]
     max_new_tokens: int,
-) -> tuple[jax.Array, jax.Array]:
+    greedy: bool,
+) -> jax.Array:
     batch, prompt_length = prompts.shape
+    vocab = model.config.vocab_size
     cache = init_cache(model.config, batch, prompt_length + max_new_tokens)
     positions = jnp.broadcast_to(jnp.arange(prompt_length), prompts.shape)
     logits, cache = model.apply({"params": params}, prompts, positions, cache=cache)
     last = logits[jnp.arange(batch), lengths - 1]  # [batch, vocab]
+    in_prompt = jnp.arange(prompt_length)[None, :] < lengths[:, None]  # [batch, prompt_length]
+    seen = jnp.zeros((batch, vocab), bool).at[jnp.arange(batch)[:, None], prompts].max(in_prompt)
+    counts = jnp.zeros((batch, vocab), jnp.float32)
 
-    def sample(logits: jax.Array, key: jax.Array) -> jax.Array:
-        greedy = jnp.argmax(logits, axis=-1)
-        scaled = logits / jnp.maximum(temperature, 1e-6)
-        sampled = jax.random.categorical(key, scaled, axis=-1)
-        return jnp.where(temperature > 0, sampled, greedy).astype(jnp.int32)
+    def choose(logits: jax.Array, seen: jax.Array, counts: jax.Array, step: jax.Array) -> jax.Array:
+        logits = penalize(
+            logits.astype(jnp.float32),
+            seen,
+            counts,
+            knobs["repetition_penalty"],
+            knobs["frequency_penalty"],
+        )
+        if greedy:
+            return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        logits = filter_logits(logits / knobs["temperature"], knobs["top_k"], knobs["top_p"])
+        step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, step)
+        return jax.vmap(jax.random.categorical)(step_keys, logits).astype(jnp.int32)
 
     def cond(carry: tuple) -> jax.Array:
-        step, _, _, _, done, _ = carry
+        step, *_, done = carry
         return (step < max_new_tokens) & ~jnp.all(done)
 
     def body(carry: tuple) -> tuple:
-        step, logits, cache, out, done, rng = carry
-        rng, key = jax.random.split(rng)
-        token = jnp.where(done, eos_id, sample(logits, key))  # [batch]
+        step, logits, cache, seen, counts, out, done = carry
+        token = jnp.where(done, stop_ids[0], choose(logits, seen, counts, step))  # [batch]
         out = out.at[:, step].set(token)
-        done = done | (token == eos_id)
+        rows = jnp.arange(batch)
+        seen = seen.at[rows, token].set(True)
+        counts = counts.at[rows, token].add(1.0)
+        done = done | jnp.isin(token, stop_ids)
         logits, cache = model.apply(
             {"params": params}, token[:, None], (lengths + step)[:, None], cache=cache
         )
-        return step + 1, logits[:, 0], cache, out, done, rng
+        return step + 1, logits[:, 0], cache, seen, counts, out, done
 
-    out = jnp.full((batch, max_new_tokens), eos_id, jnp.int32)
+    out = jnp.full((batch, max_new_tokens), stop_ids[0], jnp.int32)
     done = jnp.zeros((batch,), bool)
-    carry = (jnp.int32(0), last, cache, out, done, rng)
-    _, _, _, out, done, _ = jax.lax.while_loop(cond, body, carry)
-    return out, done
+    carry = (jnp.int32(0), last, cache, seen, counts, out, done)
+    return jax.lax.while_loop(cond, body, carry)[-2]
 
 
 def generate(
@@ -87,45 +191,63 @@ def generate(
     params: Any,
     prompts: Sequence[Sequence[int]],
     max_new_tokens: int,
-    eos_id: int,
-    temperature: float = 0.0,
-    seed: int = 0,
+    eos_id: int | Sequence[int],
+    sampling: Sampling | None = None,
+    seeds: Sequence[int] | None = None,
     pad_id: int = 0,
 ) -> Generation:
-    """Continues each prompt until EOS or ``max_new_tokens`` new tokens.
+    """Continues each prompt until a stop token or ``max_new_tokens`` new tokens.
 
     Args:
       model: the decoder module.
       params: its parameters.
       prompts: token ids per prompt (non-empty).
       max_new_tokens: the most tokens generated per prompt.
-      eos_id: the stop token.
-      temperature: 0 for greedy decoding.
-      seed: sampling seed.
+      eos_id: the stop token, or several (the first one pads finished rows).
+      sampling: decoding settings; greedy by default. ``num_samples`` and ``stop_strings`` are
+        applied by callers (see :func:`infer_lib.generate_records`), not here.
+      seeds: one sampling seed per prompt (default: the row index).
       pad_id: id used to pad prompts to the bucket length.
     """
+    sampling = sampling or Sampling()
     if any(len(p) == 0 for p in prompts):
         raise ValueError("generate: every prompt needs at least one token")
+    stop_ids = [eos_id] if isinstance(eos_id, int) else list(eos_id)
+    seeds = list(range(len(prompts))) if seeds is None else list(seeds)
+    if len(seeds) != len(prompts):
+        raise ValueError(f"generate: {len(seeds)} seeds for {len(prompts)} prompts")
     lengths = np.array([len(p) for p in prompts], np.int32)
     padded = np.full((len(prompts), bucket_length(int(lengths.max()))), pad_id, np.int32)
     for row, prompt in enumerate(prompts):
         padded[row, : len(prompt)] = prompt
-    out, _ = _generate(
+    knobs = {
+        "temperature": jnp.float32(max(sampling.temperature, 1e-6)),
+        "top_k": jnp.int32(sampling.top_k),
+        "top_p": jnp.float32(sampling.top_p),
+        "repetition_penalty": jnp.float32(sampling.repetition_penalty),
+        "frequency_penalty": jnp.float32(sampling.frequency_penalty),
+    }
+    keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(np.asarray(seeds, np.uint32)))
+    out = _generate(
         model,
         params,
         jnp.asarray(padded),
         jnp.asarray(lengths),
-        jax.random.PRNGKey(seed),
-        jnp.float32(temperature),
-        eos_id,
+        keys,
+        knobs,
+        jnp.asarray(stop_ids, jnp.int32),
         max_new_tokens,
+        sampling.temperature == 0,
     )
     tokens, reasons = [], []
     for row in np.asarray(out).tolist():
-        if eos_id in row:
-            tokens.append(row[: row.index(eos_id)])
-            reasons.append("eos")
-        else:
-            tokens.append(row)
-            reasons.append("length")
+        end = next((i for i, t in enumerate(row) if t in stop_ids), None)
+        tokens.append(row if end is None else row[:end])
+        reasons.append("length" if end is None else "eos")
     return Generation(tokens=tokens, finish_reasons=reasons)
+
+
+def cut_at_stop_strings(text: str, stop_strings: Sequence[str]) -> tuple[str, bool]:
+    """``text`` before the first stop string, and whether one was found."""
+    cuts = [i for i in (text.find(s) for s in stop_strings if s) if i >= 0]
+    return (text[: min(cuts)], True) if cuts else (text, False)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from polyglot_jax import infer_lib, report
+from polyglot_jax import decoding, infer_lib, report
 from polyglot_jax.data import demo_build
 from polyglot_jax.evaluation import judging
 
@@ -105,3 +105,31 @@ def test_infer_answers_shared_oasst_prompt_files(demo_dir, tmp_path, demo_tasks,
     lines = {p.stem: [json.loads(x) for x in p.read_text().splitlines()] for p in result.files}
     assert len(lines["test_fi"]) == 50 and {r["lang"] for r in lines["test_fi"]} == {"fi"}
     assert len(lines["test_hi"]) == 49  # the Hindi file's malformed line 50 is skipped
+
+
+def test_two_hosts_with_several_samples_equal_one_host(demo_dir, tmp_path, demo_tasks):
+    sampling = decoding.Sampling(
+        temperature=0.8, top_p=0.9, frequency_penalty=0.2, stop_strings=("###",), num_samples=2
+    )
+    kwargs = dict(
+        checkpoint_path=str(demo_dir / "demo_pinch"),
+        mixture_or_task_name="demo_uniform",
+        languages=["sw"],
+        max_new_tokens=6,
+        batch_size=3,
+        sampling=sampling,
+        seed=7,
+        progress=False,
+    )
+    single = infer_lib.infer(output_dir=str(tmp_path / "one"), **kwargs)
+    for index in range(2):
+        infer_lib.infer(output_dir=str(tmp_path / "two"), shard=(index, 2), **kwargs)
+    merged = infer_lib.merge_parts(tmp_path / "two", "demo_uniform.sw", 2)
+    expected = single.files[0].read_text()
+    assert merged.read_text() == expected
+    lines = [json.loads(x) for x in expected.splitlines()]
+    assert len(lines) == 20 and {r["sample"] for r in lines} == {0, 1}
+    assert len({(r["id"], r["seed"]) for r in lines}) == 20
+    settings = json.loads((tmp_path / "one" / "decoding.json").read_text())
+    assert settings["top_p"] == 0.9 and settings["num_samples"] == 2
+    assert settings["stop_strings"] == ["###"]
