@@ -4,6 +4,7 @@ polyglot-jax demo [--quick]           the whole pipeline on the embedded demo da
 polyglot-jax train --gin_file=...     same as python -m polyglot_jax.train
 polyglot-jax infer --gin_file=...     same as python -m polyglot_jax.infer
 polyglot-jax judge --outputs=...      same as python -m polyglot_jax.judge
+polyglot-jax eval --checkpoint_path=. XCOPA / XNLI / XQuAD (python -m polyglot_jax.evaluate)
 polyglot-jax report JUDGE_DIR ...     same as python -m polyglot_jax.report
 """
 
@@ -20,6 +21,7 @@ COMMANDS = {
     "train": "polyglot_jax.train",
     "infer": "polyglot_jax.infer",
     "judge": "polyglot_jax.judge",
+    "eval": "polyglot_jax.evaluate",
     "report": "polyglot_jax.report",
     "data": "polyglot_jax.data.describe",
 }

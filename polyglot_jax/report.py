@@ -21,8 +21,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from scipy import stats
 
-from polyglot_jax import cli_utils
+from polyglot_jax import cli_utils, languages
 from polyglot_jax.evaluation import metrics
 
 METRICS = {
@@ -32,12 +33,17 @@ METRICS = {
     "single_score": ("Helpfulness (1-6)", 1.0),
     "mtbench_score": ("MT-bench rating (1-10)", 1.0),
     "facets_score": ("Facets mean (1-3)", 1.0),
+    "xcopa_acc": ("XCOPA accuracy (%)", 100.0),
+    "xnli_acc": ("XNLI accuracy (%)", 100.0),
+    "xquad_em": ("XQuAD exact match (%)", 100.0),
+    "xquad_f1": ("XQuAD F1 (%)", 100.0),
 }
 LLM_PROTOCOLS = ("pairwise", "single", "mtbench", "facets")
 
 
 def load_judgments(paths: Iterable[str | pathlib.Path]) -> list[dict]:
-    """Judgments from judge folders (``judgments.jsonl`` and ``<protocol>.jsonl``) or files.
+    """Rows from judge folders (``judgments.jsonl``, ``<protocol>.jsonl``), structured
+    benchmark folders (``structured.jsonl``, from ``polyglot-jax eval``) or such files.
 
     LLM-judge rows get their score as ``<protocol>_score``; rows that did not end ``ok`` carry
     no score and are left out of the means.
@@ -47,6 +53,7 @@ def load_judgments(paths: Iterable[str | pathlib.Path]) -> list[dict]:
         files = [path / "judgments.jsonl"] if path.is_dir() else [path]
         if path.is_dir():
             files += [path / f"{p}.jsonl" for p in LLM_PROTOCOLS if (path / f"{p}.jsonl").exists()]
+            files.append(path / "structured.jsonl")
             files = [f for f in files if f.exists()] or files[:1]
         for file in files:
             if not file.exists():
@@ -84,6 +91,52 @@ def score_table(judgments: Sequence[dict]) -> dict[tuple[str, str], dict[str, fl
         row["n"] = max(counts)
         table[key] = row
     return table
+
+
+LANGUAGE_FEATURES = {
+    "resource tier": lambda lang: float(languages.get(lang).tier),
+    "Latin script": lambda lang: float(languages.get(lang).script == "Latin"),
+    "Indo-European": lambda lang: float(languages.get(lang).family.startswith("Indo-European")),
+}
+
+
+def correlations(
+    table: dict[tuple[str, str], dict[str, float]], min_languages: int = 4
+) -> list[dict]:
+    """Pearson and Spearman correlation, per run and metric, of the per-language scores with
+    each registry feature (:data:`LANGUAGE_FEATURES`), over languages with a score.
+
+    Pairs with fewer than ``min_languages`` languages or a constant side are left out.
+    """
+    out = []
+    for run in sorted({r for r, _ in table}):
+        for metric in present_metrics(table):
+            cells = {
+                lang: row[metric]
+                for (r, lang), row in table.items()
+                if r == run and not math.isnan(row[metric])
+            }
+            if len(cells) < min_languages:
+                continue
+            scores = np.array(list(cells.values()))
+            for feature, value_of in LANGUAGE_FEATURES.items():
+                values = np.array([value_of(lang) for lang in cells])
+                if np.ptp(values) == 0 or np.ptp(scores) == 0:
+                    continue
+                pearson, spearman = stats.pearsonr(values, scores), stats.spearmanr(values, scores)
+                out.append(
+                    {
+                        "run": run,
+                        "metric": metric,
+                        "feature": feature,
+                        "n": len(cells),
+                        "pearson": float(pearson.statistic),
+                        "pearson_p": float(pearson.pvalue),
+                        "spearman": float(spearman.statistic),
+                        "spearman_p": float(spearman.pvalue),
+                    }
+                )
+    return out
 
 
 def present_metrics(table: dict[tuple[str, str], dict[str, float]]) -> list[str]:
@@ -144,6 +197,21 @@ def markdown(table: dict[tuple[str, str], dict[str, float]], plots: Sequence[str
             f"{row[m]:.1f} [{row[m + '_low']:.1f}, {row[m + '_high']:.1f}]" for m in metrics_shown
         ]
         lines.append(f"| {run} | {lang} | {row['n']:.0f} | " + " | ".join(cells) + " |")
+    rows = correlations(table)
+    if rows:
+        lines += [
+            "",
+            "## Correlation with language features",
+            "",
+            "| run | metric | feature | languages | Pearson r (p) | Spearman rho (p) |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {c['run']} | {METRICS[c['metric']][0]} | {c['feature']} | {c['n']} | "
+            f"{c['pearson']:.2f} ({c['pearson_p']:.3f}) | "
+            f"{c['spearman']:.2f} ({c['spearman_p']:.3f}) |"
+            for c in rows
+        ]
     lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
 

@@ -112,10 +112,11 @@ def iter_json_lines(
                 except json.JSONDecodeError as e:
                     raise DataError(f"{where}: malformed JSON ({e.msg})") from None
             except DataError as e:
-                _skip_or_raise(e, skip_bad, skipped)
+                skip_or_raise(e, skip_bad, skipped)
 
 
-def _skip_or_raise(error: DataError, skip_bad: bool, skipped: SkipCounter | None) -> None:
+def skip_or_raise(error: DataError, skip_bad: bool, skipped: SkipCounter | None) -> None:
+    """Raises ``error``, or (``skip_bad``) counts it under its reason in ``skipped``."""
     if not skip_bad:
         raise error
     if skipped is not None:
@@ -133,7 +134,7 @@ def validated(
         try:
             yield validate_example(record, where, lang)
         except DataError as e:
-            _skip_or_raise(e, skip_bad, skipped)
+            skip_or_raise(e, skip_bad, skipped)
 
 
 def read_jsonl(

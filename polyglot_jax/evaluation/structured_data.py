@@ -1,0 +1,200 @@
+"""XCOPA, XNLI and XQuAD items in the lm-evaluation-harness prompt formats.
+
+Readers turn the official files into items:
+
+- choice items (XCOPA, XNLI): ``{"id", "lang", "context", "choices", "label"}``, scored by the
+  log-likelihood of ``" " + choice`` after ``context`` (lm-evaluation-harness's target
+  delimiter);
+- answer items (XQuAD): ``{"id", "lang", "prompt", "answers"}``, answered by generation.
+
+XCOPA: ``premise`` without its final period, then the language's "because" / "therefore"
+connector; choices start lower case. XNLI: ``"<premise>, <right>?"`` and choices
+``"<Yes|Also|No>, <hypothesis>"`` in the language. Files: XCOPA ``{val,test}.<lang>.jsonl``;
+XNLI 1.0 ``xnli.{dev,test}.tsv`` (all languages in one file) or the Hugging Face ``xnli``
+layout (``premise``, ``hypothesis``, ``label`` 0/1/2 as JSONL or Parquet); XQuAD / SQuAD v1.1
+JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import pathlib
+from collections.abc import Iterator
+
+from polyglot_jax import languages
+from polyglot_jax.data.sources import DataError, SkipCounter, iter_json_lines, skip_or_raise
+
+ChoiceItem = dict  # {"id", "lang", "context", "choices", "label"}
+AnswerItem = dict  # {"id", "lang", "prompt", "answers"}
+
+XCOPA_CONNECTORS: dict[str, tuple[str, str]] = {  # lang: (cause, effect)
+    "et": ("sest", "seetõttu"),
+    "ht": ("poukisa", "donk sa"),
+    "id": ("karena", "maka"),
+    "it": ("perché", "quindi"),
+    "qu": ("imataq", "chaymi"),
+    "sw": ("kwa sababu", "kwa hiyo"),
+    "ta": ("காரணமாக", "எனவே"),
+    "th": ("เพราะ", "ดังนั้น"),
+    "tr": ("çünkü", "bu yüzden"),
+    "vi": ("bởi vì", "vì vậy"),
+    "zh": ("因为", "所以"),
+    "en": ("because", "therefore"),
+}
+
+XNLI_WORDS: dict[str, tuple[str, str, str, str]] = {  # lang: (question, yes, also, no)
+    "ar": ("صحيح", "نعم", "لذا", "رقم"),
+    "bg": ("правилно", "да", "така", "не"),
+    "de": ("richtig", "Ja", "Auch", "Nein"),
+    "el": ("σωστός", "Ναί", "Έτσι", "όχι"),
+    "en": ("right", "Yes", "Also", "No"),
+    "es": ("correcto", "Sí", "Asi que", "No"),
+    "fr": ("correct", "Oui", "Aussi", "Non"),
+    "hi": ("सही", "हाँ", "इसलिए", "नहीं"),
+    "ru": ("правильно", "Да", "Так", "Нет"),
+    "sw": ("sahihi", "Ndiyo", "Hivyo", "Hapana"),
+    "th": ("ถูกต้อง", "ใช่", "ดังนั้น", "ไม่"),
+    "tr": ("doğru", "Evet", "Böylece", "Hayır"),
+    "ur": ("صحیح", "جی ہاں", "اس لئے", "نہیں"),
+    "vi": ("đúng", "Vâng", "Vì vậy", "Không"),
+    "zh": ("正确", "是的", "所以", "不是的"),
+}
+
+XNLI_LABELS = ("entailment", "neutral", "contradiction")  # label ids 0, 1, 2
+
+
+def _supported(lang: str, table: dict, task: str) -> None:
+    languages.get(lang)
+    if lang not in table:
+        raise ValueError(f"{task}: no prompt words for {lang!r} (have {', '.join(sorted(table))})")
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def xcopa_item(record: dict, lang: str, where: str) -> ChoiceItem:
+    """One XCOPA record as a choice item."""
+    try:
+        cause, effect = XCOPA_CONNECTORS[lang]
+        connector = {"cause": cause, "effect": effect}[record["question"]]
+        premise, label = record["premise"].strip(), int(record["label"])
+        choices = [_lower_first(record["choice1"]), _lower_first(record["choice2"])]
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise DataError(f"{where}: not an XCOPA record (bad or missing field {e})") from e
+    if label not in (0, 1):
+        raise DataError(f"{where}: label {label} is not 0 or 1")
+    return {
+        "id": f"xcopa-{lang}-{record.get('idx', where)}",
+        "lang": lang,
+        "context": f"{premise[:-1]} {connector}",
+        "choices": choices,
+        "label": label,
+    }
+
+
+def read_xcopa(
+    path: str | pathlib.Path,
+    lang: str,
+    skip_bad: bool = False,
+    skipped: SkipCounter | None = None,
+) -> list[ChoiceItem]:
+    """XCOPA ``{val,test}.<lang>.jsonl`` as choice items."""
+    _supported(lang, XCOPA_CONNECTORS, "xcopa")
+    items = []
+    for where, record in iter_json_lines(path, skip_bad=skip_bad, skipped=skipped):
+        try:
+            items.append(xcopa_item(record, lang, where))
+        except DataError as e:
+            skip_or_raise(e, skip_bad, skipped)
+    return items
+
+
+def xnli_item(premise: str, hypothesis: str, label: int, lang: str, item_id: str) -> ChoiceItem:
+    """One premise/hypothesis pair as a choice item (label 0 entailment, 1 neutral, 2 no)."""
+    question, *answers = XNLI_WORDS[lang]
+    return {
+        "id": item_id,
+        "lang": lang,
+        "context": f"{premise}, {question}?",
+        "choices": [f"{answer}, {hypothesis}" for answer in answers],
+        "label": label,
+    }
+
+
+def read_xnli_tsv(path: str | pathlib.Path, lang: str) -> list[ChoiceItem]:
+    """The ``lang`` rows of an official XNLI 1.0 ``xnli.{dev,test}.tsv``."""
+    _supported(lang, XNLI_WORDS, "xnli")
+    path = pathlib.Path(path)
+    items = []
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        need = {"language", "gold_label", "sentence1", "sentence2", "pairID"}
+        if not need <= set(reader.fieldnames or ()):
+            raise DataError(f"{path}: not an XNLI TSV (needs columns {', '.join(sorted(need))})")
+        for line, row in enumerate(reader, start=2):
+            if row["language"] != lang:
+                continue
+            if row["gold_label"] not in XNLI_LABELS:
+                raise DataError(f"{path}:{line}: unknown gold_label {row['gold_label']!r}")
+            label = XNLI_LABELS.index(row["gold_label"])
+            items.append(
+                xnli_item(row["sentence1"], row["sentence2"], label, lang, f"xnli-{row['pairID']}")
+            )
+    if not items:
+        raise DataError(f"{path}: no rows in language {lang!r}")
+    return items
+
+
+def read_xnli_hf(path: str | pathlib.Path, lang: str) -> list[ChoiceItem]:
+    """A Hugging Face ``xnli`` split of one language (JSONL or Parquet export)."""
+    import datasets
+
+    _supported(lang, XNLI_WORDS, "xnli")
+    path = pathlib.Path(path)
+    kind = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}.get(path.suffix)
+    if kind is None:
+        raise DataError(f"{path}: expected .parquet or .jsonl")
+    rows = datasets.load_dataset(kind, data_files=str(path), split="train")
+    missing = {"premise", "hypothesis", "label"} - set(rows.column_names)
+    if missing:
+        raise DataError(f"{path}: missing columns {', '.join(sorted(missing))}")
+    items = []
+    for i, row in enumerate(rows):
+        if row["label"] not in (0, 1, 2):
+            raise DataError(f"{path} [row {i}]: label {row['label']!r} is not 0, 1 or 2")
+        items.append(
+            xnli_item(row["premise"], row["hypothesis"], row["label"], lang, f"xnli-{lang}-{i}")
+        )
+    return items
+
+
+def xquad_prompt(context: str, question: str) -> str:
+    return f"Context: {context}\n\nQuestion: {question}\n\nAnswer:"
+
+
+def read_xquad(path: str | pathlib.Path, lang: str) -> list[AnswerItem]:
+    """XQuAD (SQuAD v1.1 JSON layout) as answer items."""
+    languages.get(lang)
+    path = pathlib.Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise DataError(f"{path}: not SQuAD JSON ({e})") from e
+    return list(_squad_items(data, lang, path))
+
+
+def _squad_items(data: list, lang: str, path: pathlib.Path) -> Iterator[AnswerItem]:
+    for article in data:
+        for paragraph in article.get("paragraphs", []):
+            for qa in paragraph.get("qas", []):
+                answers = [a["text"] for a in qa.get("answers", [])]
+                if not answers:
+                    raise DataError(f"{path}: question {qa.get('id')!r} has no answers")
+                yield {
+                    "id": qa["id"],
+                    "lang": lang,
+                    "prompt": xquad_prompt(paragraph["context"], qa["question"]),
+                    "answers": answers,
+                }

@@ -1,0 +1,258 @@
+"""XCOPA / XNLI / XQuAD: readers, lm-evaluation-harness prompts, SQuAD metrics, and accuracy
+equal to a ``transformers`` reference scoring the same tiny model on the same items."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+import transformers
+
+from polyglot_jax.data import vocab
+from polyglot_jax.data.sources import DataError
+from polyglot_jax.evaluation import structured, structured_data
+from polyglot_jax.models import Decoder, hf
+
+XNLI_COLUMNS = [
+    "language",
+    "gold_label",
+    "sentence1_binary_parse",
+    "sentence2_binary_parse",
+    "sentence1_parse",
+    "sentence2_parse",
+    "sentence1",
+    "sentence2",
+    "promptID",
+    "pairID",
+    "genre",
+    "label1",
+]
+
+
+def test_xcopa_items_use_the_harness_prompt(shared_data):
+    items = structured_data.read_xcopa(shared_data / "xcopa/et/val.et.jsonl", "et")
+    assert len(items) == 100
+    first = items[0]  # "Mees keeras kraani lahti." / effect / "Tualett täitus veega." ...
+    assert first["context"] == "Mees keeras kraani lahti seetõttu"
+    assert first["choices"] == ["tualett täitus veega.", "tilast voolas vett."]
+    assert first["label"] == 1
+    zh = structured_data.read_xcopa(shared_data / "xcopa/zh/test.zh.jsonl", "zh")
+    assert len(zh) == 500 and all(i["context"].endswith(("因为", "所以")) for i in zh)
+
+
+def test_xcopa_bad_records_name_the_line(tmp_path):
+    path = tmp_path / "val.sw.jsonl"
+    good = {"premise": "A.", "choice1": "B", "choice2": "C", "question": "cause", "label": 0}
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "question": "why"}) + "\n")
+    with pytest.raises(DataError, match=rf"{path}:2: not an XCOPA record"):
+        structured_data.read_xcopa(path, "sw")
+    from polyglot_jax.data.sources import SkipCounter
+
+    skipped = SkipCounter()
+    assert len(structured_data.read_xcopa(path, "sw", skip_bad=True, skipped=skipped)) == 1
+    assert skipped.total == 1
+    with pytest.raises(ValueError, match="no prompt words for 'fi'"):
+        structured_data.read_xcopa(path, "fi")
+
+
+def write_xnli_tsv(path, rows):
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
+        writer.writerow(XNLI_COLUMNS)
+        for i, (lang, label, premise, hypothesis) in enumerate(rows):
+            parse = "( x )"
+            writer.writerow(
+                [
+                    lang,
+                    label,
+                    parse,
+                    parse,
+                    parse,
+                    parse,
+                    premise,
+                    hypothesis,
+                    i,
+                    i,
+                    "fiction",
+                    label,
+                ]
+            )
+
+
+def test_xnli_official_tsv_and_hf_layouts(tmp_path):
+    tsv = tmp_path / "xnli.test.tsv"
+    write_xnli_tsv(
+        tsv,
+        [
+            ("de", "entailment", "Er schläft", "Er ruht"),
+            ("en", "neutral", "He sleeps", "He dreams"),
+            ("de", "contradiction", "Er schläft", "Er rennt"),
+        ],
+    )
+    items = structured_data.read_xnli_tsv(tsv, "de")
+    assert [i["label"] for i in items] == [0, 2]
+    assert items[0]["context"] == "Er schläft, richtig?"
+    assert items[0]["choices"] == ["Ja, Er ruht", "Auch, Er ruht", "Nein, Er ruht"]
+
+    parquet = tmp_path / "validation.parquet"
+    table = {"premise": ["He sleeps"], "hypothesis": ["He dreams"], "label": [1]}
+    pq.write_table(pa.table(table), parquet)
+    (hf_item,) = structured_data.read_xnli_hf(parquet, "en")
+    assert hf_item["context"] == "He sleeps, right?" and hf_item["label"] == 1
+    assert hf_item["choices"][1] == "Also, He dreams"
+
+    write_xnli_tsv(tsv, [("en", "maybe", "a", "b")])
+    with pytest.raises(DataError, match=rf"{tsv}:2: unknown gold_label 'maybe'"):
+        structured_data.read_xnli_tsv(tsv, "en")
+
+
+def test_xquad_reader_and_squad_metrics(shared_data):
+    items = structured_data.read_xquad(shared_data / "xquad/xquad.zh.json", "zh")
+    assert len(items) == 1190 and items[0]["answers"] == ["308"]
+    assert items[0]["prompt"].startswith("Context: ") and items[0]["prompt"].endswith("Answer:")
+    assert structured.squad_scores("The cat!", ["a cat"], "en") == (1.0, 1.0)
+    em, f1 = structured.squad_scores("黑豹队", ["黑豹队的防守"], "zh")  # characters count
+    assert em == 0.0 and f1 == pytest.approx(2 * 1.0 * 0.5 / 1.5)
+    em, f1 = structured.squad_scores("in Paris today", ["Paris"], "fr")
+    assert em == 0.0 and f1 == pytest.approx(0.5)
+    metric = structured.squad_metric("en")
+    assert metric([["x"], ["y z"]], ["x", "y"]) == {
+        "exact_match": 50.0,
+        "f1": pytest.approx(100 * (1 + 2 / 3) / 2),
+    }
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(sentencepiece_dir, tmp_path_factory):
+    """A random Llama over the SentencePiece fixture, saved with its tokenizer."""
+    config = transformers.LlamaConfig(
+        vocab_size=1000,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=4096,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        for param in model.parameters():  # sharper than the default init: real preferences
+            param.copy_(torch.randn_like(param) * 0.3)
+    path = tmp_path_factory.mktemp("tiny_llama")
+    model.save_pretrained(path)
+    for name in ("tokenizer.model", "tokenizer_config.json"):
+        shutil.copy(sentencepiece_dir / name, path / name)
+    return model, path
+
+
+def reference_scores(model, tokenizer, items):
+    """lm-evaluation-harness scoring written against transformers."""
+    scores = []
+    for item in items:
+        row = []
+        for choice in item["choices"]:
+            context, continuation = item["context"], " " + choice
+            whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+            context_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
+            target = whole[len(context_ids) :]
+            with torch.no_grad():
+                logits = model(torch.tensor([whole])).logits[0].float()
+            logp = torch.log_softmax(logits, -1)
+            start = len(context_ids)
+            row.append(sum(float(logp[start - 1 + i, t]) for i, t in enumerate(target)))
+        scores.append(row)
+    return scores
+
+
+def test_xcopa_accuracy_equals_the_transformers_reference(tiny_llama, shared_data, tmp_path):
+    reference, path = tiny_llama
+    structured.register_task("xcopa", "sw", shared_data)
+    cfg, params = hf.load_model_dir(path)
+    vocabulary = vocab.load_vocabulary(path)
+    out = tmp_path / "xcopa_sw.jsonl"
+    result = structured.evaluate(
+        "xcopa_sw", "validation", Decoder(cfg), params, vocabulary, output_path=out, limit=40
+    )
+    items = structured_data.read_xcopa(shared_data / "xcopa/sw/val.sw.jsonl", "sw")[:40]
+    expected = reference_scores(reference, transformers.AutoTokenizer.from_pretrained(path), items)
+    ours = [json.loads(line)["scores"] for line in out.read_text().splitlines()]
+    np.testing.assert_allclose(ours, expected, atol=1e-3)
+    assert (
+        result["accuracy"]
+        == structured.choice_accuracy([i["label"] for i in items], expected)["accuracy"]
+    )
+    assert result["n"] == 40
+    assert 0 < result["accuracy"] < 100 and len({round(s[0] - s[1], 3) for s in ours}) > 30
+
+
+def test_xquad_answers_equal_transformers_greedy(tiny_llama, shared_data, tmp_path):
+    reference, path = tiny_llama
+    structured.register_task("xquad", "vi", shared_data)
+    cfg, params = hf.load_model_dir(path)
+    vocabulary = vocab.load_vocabulary(path)
+    out = tmp_path / "xquad_vi.jsonl"
+    result = structured.evaluate(
+        "xquad_vi",
+        "test",
+        Decoder(cfg),
+        params,
+        vocabulary,
+        output_path=out,
+        max_new_tokens=8,
+        limit=3,
+    )
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    items = structured_data.read_xquad(shared_data / "xquad/xquad.vi.json", "vi")[:3]
+    for item, row in zip(items, rows, strict=True):
+        ids = tokenizer(item["prompt"], add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            generated = reference.generate(
+                torch.tensor([ids]), do_sample=False, max_new_tokens=8, eos_token_id=2
+            )[0, len(ids) :].tolist()
+        if 2 in generated:
+            generated = generated[: generated.index(2)]
+        text = tokenizer.decode(generated, skip_special_tokens=True).split("\n")[0].strip()
+        assert row["prediction"] == text
+    assert any(row["prediction"] for row in rows), "nothing generated: the test compares nothing"
+    assert 0.0 <= result["f1"] <= 100.0 and result["n"] == 3
+
+
+def test_missing_benchmark_files_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="xcopa et: none of"):
+        structured.register_task("xcopa", "et", tmp_path)
+    with pytest.raises(ValueError, match="unknown benchmark 'copa'"):
+        structured.benchmark_files(tmp_path, "copa", "et")
+
+
+def test_eval_command_writes_rows_the_report_reads(tiny_llama, shared_data, tmp_path):
+    from polyglot_jax import cli, report
+
+    _, path = tiny_llama
+    out = tmp_path / "structured"
+    argv = [
+        "eval",
+        f"--checkpoint_path={path}",
+        "--benchmarks=xcopa",
+        "--languages=et,sw,tr,zh",
+        "--split=validation",
+        f"--data_dir={shared_data}",
+        f"--output_dir={out}",
+        "--run=tiny",
+        "--limit=12",
+    ]
+    assert cli.main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"xcopa_et", "xcopa_sw", "xcopa_tr", "xcopa_zh"}
+    text = report.write_report([out], tmp_path / "report").read_text()
+    assert "## XCOPA accuracy (%)" in text and "| tiny | et | 12 |" in text
+    assert "## Correlation with language features" in text
+    assert (tmp_path / "report" / "xcopa_acc.png").exists()
+    assert cli.main([*argv[:2], "--languages=xx", "--benchmarks=xcopa"]) == 2
