@@ -1,7 +1,9 @@
 """Judge throughput against a local chat-completions server with a fixed latency.
 
 Judged items per second at a given concurrency versus the bound concurrency / latency, and the
-number of requests a full re-run sends (every judgment is cached in SQLite: target 0).
+number of requests a full re-run sends (every judgment is cached in SQLite: target 0). One
+request before the clock starts warms the client (its lazy imports take ~0.5 s once per
+process); client, server and SQLite share this machine's cores.
 
   python benchmarks/judge_throughput.py --items 400 --latency 0.2 --concurrency 16
 """
@@ -33,8 +35,9 @@ def main() -> None:
         backend = backends.OpenAIBackend("mock", server.base_url, concurrency=args.concurrency)
         store = JudgmentStore(f"{d}/judgments.sqlite")
         protocol = judges.get_protocol("single")
+        backend.complete([{"role": "user", "content": "warm-up"}])
         start = time.perf_counter()
-        results = judges.run(protocol, backend, items, store, chunk_size=args.items, progress=False)
+        results = judges.run(protocol, backend, items, store, progress=False)
         seconds = time.perf_counter() - start
         before = server.requests
         judges.run(protocol, backend, items, store, progress=False)

@@ -1,6 +1,7 @@
 """Judge backends: an OpenAI-compatible chat-completions client and a local polyglot_jax model.
 
-Both answer ``complete_many(conversations) -> [Completion]``: every conversation ends with text
+Both answer ``iter_complete(conversations)``, yielding ``(index, Completion)`` as answers
+arrive, and ``complete_many(conversations) -> [Completion]``: every conversation ends with text
 or with the reason it failed, never with an exception. The HTTP backend uses the official
 ``openai`` client against any server that speaks the protocol, with a concurrency limit, a
 timeout, and retries with exponential backoff on 429, 5xx, timeouts, dropped connections and
@@ -15,7 +16,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 import openai
@@ -39,7 +40,19 @@ class Backend(Protocol):
 
     name: str
 
+    def iter_complete(self, conversations: Sequence[Messages]) -> Iterator[tuple[int, Completion]]:
+        """``(index, completion)`` for every conversation, in the order they finish."""
+        ...
+
     def complete_many(self, conversations: Sequence[Messages]) -> list[Completion]: ...
+
+
+def collect(pairs: Iterable[tuple[int, Completion]], count: int) -> list[Completion]:
+    """``iter_complete``'s pairs back in conversation order."""
+    out: list[Completion | None] = [None] * count
+    for index, completion in pairs:
+        out[index] = completion
+    return out  # type: ignore[return-value]  (every index arrives exactly once)
 
 
 class OpenAIBackend:
@@ -117,9 +130,15 @@ class OpenAIBackend:
                 time.sleep(delay)
         return Completion(text=None, error=_describe(error), attempts=attempt)
 
-    def complete_many(self, conversations: Sequence[Messages]) -> list[Completion]:
+    def iter_complete(self, conversations: Sequence[Messages]) -> Iterator[tuple[int, Completion]]:
+        """All conversations in flight ``concurrency`` at a time, yielded as each finishes."""
         with concurrent.futures.ThreadPoolExecutor(self.concurrency) as pool:
-            return list(pool.map(self.complete, conversations))
+            futures = {pool.submit(self.complete, c): i for i, c in enumerate(conversations)}
+            for future in concurrent.futures.as_completed(futures):
+                yield futures[future], future.result()
+
+    def complete_many(self, conversations: Sequence[Messages]) -> list[Completion]:
+        return collect(self.iter_complete(conversations), len(conversations))
 
 
 def _describe(error: Exception | None) -> str:
@@ -160,6 +179,12 @@ class LocalBackend:
             batch_size,
         )
         self.name = f"local:{checkpoint_path}"
+
+    def iter_complete(self, conversations: Sequence[Messages]) -> Iterator[tuple[int, Completion]]:
+        """Batch by batch, in order."""
+        for start in range(0, len(conversations), self.batch_size):
+            chunk = self.complete_many(conversations[start : start + self.batch_size])
+            yield from enumerate(chunk, start=start)
 
     def complete_many(self, conversations: Sequence[Messages]) -> list[Completion]:
         from polyglot_jax import decoding

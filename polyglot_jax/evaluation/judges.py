@@ -211,10 +211,12 @@ def run(
     items: Sequence[Item],
     store: JudgmentStore,
     language_gate: bool = False,
-    chunk_size: int = 64,
     progress: bool = True,
 ) -> list[dict]:
     """Judges ``items``, storing every judgment as it arrives; returns one result per item.
+
+    Requests stay in flight up to the backend's concurrency for the whole run (no batch
+    barriers); each answer is parsed and committed as soon as it arrives.
 
     Stored judgments are reused without a request. Each result has ``item_id``, ``lang``,
     ``status`` (``ok``, ``invalid`` or ``failed``, with ``reason``) and, when ok, the protocol's
@@ -229,40 +231,30 @@ def run(
             planned.append((item, order, key, messages))
     todo = [p for p in planned if not store.done(p[2])]
     bar = tqdm(total=len(todo), desc=f"judge {protocol.name}", disable=not progress)
-    for start in range(0, len(todo), chunk_size):
-        chunk = todo[start : start + chunk_size]
-        for (item, order, key, _), completion in zip(
-            chunk, backend.complete_many([p[3] for p in chunk]), strict=True
-        ):
-            item_id = f"{item.item_id}#{order}" if order else item.item_id
-            if completion.text is None:
-                judgment = Judgment(
-                    key,
-                    protocol.name,
-                    backend.name,
-                    item_id,
-                    "failed",
-                    "",
-                    None,
-                    completion.error or "no output",
-                )
-            else:
-                try:
-                    parsed, status, reason = protocol.parse(completion.text), "ok", ""
-                except ParseError as e:
-                    parsed, status, reason = None, "invalid", str(e)
-                judgment = Judgment(
-                    key,
-                    protocol.name,
-                    backend.name,
-                    item_id,
-                    status,
-                    completion.text,
-                    parsed,
-                    reason,
-                )
-            store.put(judgment)
-        bar.update(len(chunk))
+    for index, completion in backend.iter_complete([p[3] for p in todo]):
+        item, order, key, _ = todo[index]
+        item_id = f"{item.item_id}#{order}" if order else item.item_id
+        if completion.text is None:
+            judgment = Judgment(
+                key,
+                protocol.name,
+                backend.name,
+                item_id,
+                "failed",
+                "",
+                None,
+                completion.error or "no output",
+            )
+        else:
+            try:
+                parsed, status, reason = protocol.parse(completion.text), "ok", ""
+            except ParseError as e:
+                parsed, status, reason = None, "invalid", str(e)
+            judgment = Judgment(
+                key, protocol.name, backend.name, item_id, status, completion.text, parsed, reason
+            )
+        store.put(judgment)
+        bar.update(1)
     bar.close()
 
     gate = {}

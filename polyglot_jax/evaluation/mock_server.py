@@ -88,6 +88,7 @@ class MockChatServer:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out at once, no 40 ms stall
 
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
@@ -145,7 +146,10 @@ class MockChatServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 128  # socketserver's 5 drops concurrent connects (1 s retries)
+
+        self._httpd = Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
