@@ -17,6 +17,7 @@ from typing import Any
 
 import gin
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from clu import metric_writers
@@ -36,6 +37,7 @@ class TrainResult:
     metrics: dict[str, float]
     model_dir: pathlib.Path
     state: trainer.TrainState
+    validation: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @gin.configurable(denylist=["progress"])
@@ -56,6 +58,9 @@ def train(
     axis_rules: partitioning.AxisRules | None = None,
     initial_checkpoint_path: str | None = None,
     describe_data: bool = True,
+    microbatches: int = 1,
+    eval_every: int | None = None,
+    validation_mixture_or_task_name: str | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Trains ``model_config`` on a SeqIO mixture and checkpoints to ``model_dir``.
@@ -79,6 +84,12 @@ def train(
         (``INITIAL_CHECKPOINT_PATH``): a Hugging Face model directory or one of our runs.
       describe_data: count examples, tokens and over-long examples per language before the
         first step (one pass over the mixture), log them and write ``data_summary.json``.
+      microbatches: gradient accumulation: each batch is split into this many microbatches.
+      eval_every: steps between per-language validation losses (None: at every checkpoint;
+        0: never). Each language of the validation mixture that has a ``validation`` split gets
+        one token-weighted loss, logged and written to TensorBoard as ``validation/<lang>/loss``.
+      validation_mixture_or_task_name: mixture whose validation splits are scored (default:
+        the training mixture; the studies use every evaluation language).
       progress: print a progress line every ``log_every`` steps.
     """
     model_dir_path = pathlib.Path(model_dir)
@@ -107,6 +118,22 @@ def train(
         partitioning.create_mesh(*mesh_shape),
         axis_rules or partitioning.standard_logical_axis_rules(),
         length,
+        microbatches,
+    )
+    if batch_size % (microbatches * jax.process_count()):
+        raise ValueError(
+            f"batch size {batch_size} is not divisible by microbatches ({microbatches}) "
+            f"x processes ({jax.process_count()})"
+        )
+    eval_every = checkpoint_every if eval_every is None else eval_every
+    validation = (
+        pipeline.validation_batches(
+            validation_mixture_or_task_name or mixture_or_task_name,
+            task_feature_lengths,
+            batch_size,
+        )
+        if eval_every
+        else {}
     )
     batches = pipeline.train_batches(
         mixture_or_task_name, task_feature_lengths, batch_size, seed, pack=pack
@@ -142,39 +169,80 @@ def train(
         str(model_dir_path / "train"), just_logging=jax.process_index() > 0
     )
     metrics: dict[str, float] = {}
+    losses: dict[str, float] = {}
     tokens, tick = 0.0, time.perf_counter()
-    step = start
-    for step in range(start + 1, train_steps + 1):
-        state, step_metrics = steps.train(state, steps.place_batch(next(batches)))
-        if step % log_every == 0 or step == train_steps:
-            metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
-            if not np.isfinite(metrics["loss"]):
-                raise FloatingPointError(
-                    f"{model_dir}: loss is {metrics['loss']} at step {step}; "
-                    f"the last good checkpoint is kept"
-                )
-            tokens += metrics["num_tokens"] * log_every
-            elapsed = time.perf_counter() - tick
-            metrics["target_tokens_per_second"] = tokens / max(elapsed, 1e-9)
-            tokens, tick = 0.0, time.perf_counter()
-            writer.write_scalars(step, metrics)
-            if progress:
-                log.info(
-                    "%s step %d/%d loss %.4f accuracy %.3f target tokens/s %.0f",
-                    model_dir_path.name,
-                    step,
-                    train_steps,
-                    metrics["loss"],
-                    metrics["accuracy"],
-                    metrics["target_tokens_per_second"],
-                )
-        if step % checkpoint_every == 0 or step == train_steps:
-            ckpt.save(step, state, data_position, batches, force=step == train_steps)
-    ckpt.close()
-    writer.flush()
+    step, unchecked = start, None  # (step, metrics) checked one step late: no stall
+
+    def check_finite(step: int, step_metrics: trainer.Metrics) -> None:
+        if float(step_metrics["finite"]):
+            return
+        loss, grad_norm = float(step_metrics["loss"]), float(step_metrics["grad_norm"])
+        kept = ckpt.latest_step()
+        raise FloatingPointError(
+            f"{model_dir}: training diverged at step {step} (loss {loss}, gradient norm "
+            f"{grad_norm}, or a parameter is not finite); stopped, the last good checkpoint is "
+            f"{'none' if kept is None else f'checkpoint_{kept}'}"
+        )
+
+    try:
+        for step in range(start + 1, train_steps + 1):
+            state, step_metrics = steps.train(state, steps.place_batch(next(batches)))
+            if unchecked is not None:
+                check_finite(*unchecked)
+            unchecked = (step, step_metrics)
+            if step % log_every == 0 or step == train_steps:
+                metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
+                tokens += metrics["num_tokens"] * log_every
+                elapsed = time.perf_counter() - tick
+                metrics["target_tokens_per_second"] = tokens / max(elapsed, 1e-9)
+                tokens, tick = 0.0, time.perf_counter()
+                writer.write_scalars(step, metrics)
+                if progress:
+                    log.info(
+                        "%s step %d/%d loss %.4f accuracy %.3f target tokens/s %.0f",
+                        model_dir_path.name,
+                        step,
+                        train_steps,
+                        metrics["loss"],
+                        metrics["accuracy"],
+                        metrics["target_tokens_per_second"],
+                    )
+            if validation and (step % eval_every == 0 or step == train_steps):
+                losses = validation_losses(steps, state.params, validation)
+                writer.write_scalars(step, per_language_scalars(losses))
+                if progress:
+                    shown = " ".join(f"{lang} {v:.3f}" for lang, v in losses.items())
+                    log.info("%s step %d validation loss: %s", model_dir_path.name, step, shown)
+            if step % checkpoint_every == 0 or step == train_steps:
+                check_finite(*unchecked)
+                ckpt.save(step, state, data_position, batches, force=step == train_steps)
+    finally:
+        ckpt.close()
+        writer.flush()
     if jax.process_index() == 0:
         gin_utils.write_config(model_dir_path)
-    return TrainResult(step=step, metrics=metrics, model_dir=model_dir_path, state=state)
+    return TrainResult(step, metrics, model_dir_path, state, losses)
+
+
+def validation_losses(
+    steps: trainer.ShardedSteps, params: Any, batches: Mapping[str, list[dict[str, np.ndarray]]]
+) -> dict[str, float]:
+    """Token-weighted loss per language over all of its validation batches."""
+    out = {}
+    for lang, lang_batches in batches.items():
+        sums = None
+        for batch in lang_batches:
+            step_sums = steps.evaluate(params, steps.place_batch(batch))
+            sums = step_sums if sums is None else jax.tree.map(jnp.add, sums, step_sums)
+        out[lang] = float(trainer.mean_metrics(sums)["loss"])
+    return out
+
+
+def per_language_scalars(losses: Mapping[str, float]) -> dict[str, float]:
+    """TensorBoard names: ``validation/<lang>/loss`` and their mean ``validation/mean_loss``."""
+    scalars = {f"validation/{lang}/loss": v for lang, v in losses.items()}
+    scalars["validation/mean_loss"] = float(np.mean(list(losses.values())))
+    return scalars
 
 
 def summarize_data(model_dir: pathlib.Path, mixture_or_task_name: str, length: int) -> dict:

@@ -78,12 +78,13 @@ def make_optimizer(
     return optax.chain(*chain)
 
 
-def loss_fn(
+def loss_sums(
     params: Any, batch: Batch, model: nn.Module, dropout_rng: jax.Array | None = None
 ) -> tuple[jax.Array, Metrics]:
-    """Token-weighted cross entropy over ``decoder_loss_weights``; returns (loss, metrics).
+    """Summed token-weighted cross entropy over ``decoder_loss_weights`` and its counts.
 
-    Dropout (LoRA adapters) is active when ``dropout_rng`` is given.
+    Returns ``(loss_sum, {"loss_sum", "correct", "num_tokens"})``; sums (not means) add up
+    exactly over microbatches. Dropout (LoRA adapters) is active when ``dropout_rng`` is given.
     """
     logits, _ = model.apply(
         {"params": params},
@@ -96,38 +97,91 @@ def loss_fn(
     targets = batch["decoder_target_tokens"]
     weights = batch["decoder_loss_weights"].astype(jnp.float32)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, targets)  # [batch, length]
-    num_tokens = jnp.sum(weights)
-    loss = jnp.sum(ce * weights) / jnp.maximum(num_tokens, 1.0)
     correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
-    metrics = {
-        "loss": loss,
-        "accuracy": jnp.sum(correct * weights) / jnp.maximum(num_tokens, 1.0),
-        "num_tokens": num_tokens,
+    loss_sum = jnp.sum(ce * weights)
+    sums = {
+        "loss_sum": loss_sum,
+        "correct": jnp.sum(correct * weights),
+        "num_tokens": weights.sum(),
     }
-    return loss, metrics
+    return loss_sum, sums
+
+
+def mean_metrics(sums: Metrics) -> Metrics:
+    """``loss`` and ``accuracy`` per trained token from :func:`loss_sums`' counts."""
+    n = jnp.maximum(sums["num_tokens"], 1.0)
+    return {
+        "loss": sums["loss_sum"] / n,
+        "accuracy": sums["correct"] / n,
+        "num_tokens": sums["num_tokens"],
+    }
+
+
+def split_microbatches(batch: Batch, microbatches: int) -> Batch:
+    """``[batch, ...]`` → ``[microbatches, batch / microbatches, ...]``.
+
+    Microbatch ``i`` takes rows ``i, i + microbatches, ...``, so each stays spread evenly over
+    the devices that hold the batch.
+    """
+
+    def split(x: jax.Array) -> jax.Array:
+        if x.shape[0] % microbatches:
+            raise ValueError(f"batch of {x.shape[0]} rows is not divisible by {microbatches}")
+        return x.reshape(x.shape[0] // microbatches, microbatches, *x.shape[1:]).swapaxes(0, 1)
+
+    return jax.tree.map(split, batch)
 
 
 def train_step(
-    state: TrainState, batch: Batch, *, model: nn.Module, optimizer: optax.GradientTransformation
+    state: TrainState,
+    batch: Batch,
+    *,
+    model: nn.Module,
+    optimizer: optax.GradientTransformation,
+    microbatches: int = 1,
 ) -> tuple[TrainState, Metrics]:
-    """One optimizer step on ``batch``; only the trainable part (LoRA adapters) is updated."""
+    """One optimizer step on ``batch``; only the trainable part (LoRA adapters) is updated.
+
+    With ``microbatches > 1`` the gradient of the token-weighted loss is accumulated over a
+    ``lax.scan`` of microbatches (same result as one pass, a fraction of the activation memory).
+    """
     dropout_rng = jax.random.fold_in(state.rng, state.step)
     trainable, frozen = lora.split(state.params, model.config)
 
-    def loss(trainable: Any) -> tuple[jax.Array, Metrics]:
-        return loss_fn(lora.combine(trainable, frozen), batch, model, dropout_rng)
+    def summed(trainable: Any, batch: Batch, rng: jax.Array) -> tuple[jax.Array, Metrics]:
+        return loss_sums(lora.combine(trainable, frozen), batch, model, rng)
 
-    grads, metrics = jax.grad(loss, has_aux=True)(trainable)
+    grad_fn = jax.grad(summed, has_aux=True)
+    if microbatches == 1:
+        grads, sums = grad_fn(trainable, batch, dropout_rng)
+    else:
+
+        def accumulate(carry: tuple, xs: tuple) -> tuple[tuple, None]:
+            micro, index = xs
+            grads, sums = grad_fn(trainable, micro, jax.random.fold_in(dropout_rng, index))
+            return jax.tree.map(jnp.add, carry, (grads, sums)), None
+
+        zeros = (
+            jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.float32), trainable),
+            dict.fromkeys(("loss_sum", "correct", "num_tokens"), jnp.float32(0)),
+        )
+        xs = (split_microbatches(batch, microbatches), jnp.arange(microbatches))
+        (grads, sums), _ = jax.lax.scan(accumulate, zeros, xs)
+    scale = 1.0 / jnp.maximum(sums["num_tokens"], 1.0)
+    grads = jax.tree.map(lambda g, p: (g * scale).astype(p.dtype), grads, trainable)
     updates, opt_state = optimizer.update(grads, state.opt_state, trainable)
     params = lora.combine(optax.apply_updates(trainable, updates), frozen)
-    metrics["grad_norm"] = optax.tree.norm(grads)
+    metrics = {**mean_metrics(sums), "grad_norm": optax.tree.norm(grads)}
+    finite = [jnp.isfinite(metrics["loss"]), jnp.isfinite(metrics["grad_norm"])]
+    finite += [jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]
+    metrics["finite"] = jnp.all(jnp.stack(finite)).astype(jnp.float32)  # 1.0: a usable state
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
     return new_state, metrics
 
 
 def eval_step(params: Any, batch: Batch, *, model: nn.Module) -> Metrics:
-    """Loss and accuracy on ``batch`` without updating anything."""
-    return loss_fn(params, batch, model)[1]
+    """:func:`loss_sums`' counts on ``batch`` (sum them over batches, then :func:`mean_metrics`)."""
+    return loss_sums(params, batch, model)[1]
 
 
 @dataclasses.dataclass
@@ -140,6 +194,7 @@ class ShardedSteps:
       mesh: the device mesh.
       rules: logical axis rules.
       seq_length: sequence length used to trace parameter shapes.
+      microbatches: gradient accumulation steps per optimizer step.
     """
 
     model: nn.Module
@@ -147,6 +202,7 @@ class ShardedSteps:
     mesh: Mesh
     rules: partitioning.AxisRules
     seq_length: int
+    microbatches: int = 1
 
     def __post_init__(self) -> None:
         rng = jax.random.PRNGKey(0)
@@ -164,7 +220,12 @@ class ShardedSteps:
             lambda rng: nn.unbox(self._init_boxed(rng)), out_shardings=self.state_sharding
         )
         self._train = jax.jit(
-            functools.partial(train_step, model=self.model, optimizer=self.optimizer),
+            functools.partial(
+                train_step,
+                model=self.model,
+                optimizer=self.optimizer,
+                microbatches=self.microbatches,
+            ),
             in_shardings=(self.state_sharding, self.batch_sharding),
             out_shardings=(self.state_sharding, replicated),
             donate_argnums=(0,),

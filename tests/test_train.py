@@ -2,12 +2,14 @@
 
 import json
 import logging
+import re
 
 import jax
 import numpy as np
+import optax
 import pytest
 
-from polyglot_jax import partitioning, train_lib, trainer
+from polyglot_jax import infer_lib, partitioning, train_lib, trainer
 from polyglot_jax.data import describe
 from polyglot_jax.models import Decoder, DecoderConfig
 
@@ -81,6 +83,9 @@ def test_resume_ends_with_the_same_parameters(tmp_path, demo_tasks, caplog):
     run(tmp_path / "resumed", 3)
     resumed = run(tmp_path / "resumed", 6)
     assert resumed.step == straight.step == 6
+    assert set(straight.validation) == set(describe.describe("demo_pinch", split="validation"))
+    assert all(np.isfinite(v) for v in straight.validation.values())
+    assert resumed.validation == straight.validation
     for a, b in zip(jax.tree.leaves(straight.state), jax.tree.leaves(resumed.state), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert (tmp_path / "resumed" / "checkpoint_6").is_dir()
@@ -119,3 +124,72 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, demo_tas
     straight = run(tmp_path / "s", 9)
     for a, b in zip(jax.tree.leaves(straight.state), jax.tree.leaves(resumed.state), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def _steps(config, microbatches=1, optimizer=None):
+    return trainer.ShardedSteps(
+        Decoder(config),
+        optimizer
+        or trainer.make_optimizer(learning_rate=1e-2, warmup_steps=1, schedule="constant"),
+        partitioning.create_mesh(),
+        partitioning.standard_logical_axis_rules(),
+        seq_length=16,
+        microbatches=microbatches,
+    )
+
+
+def test_gradient_accumulation_equals_one_big_batch(tiny_config):
+    batch = fixed_batch(batch=8)
+    batch["decoder_loss_weights"][:, :5] = 0  # uneven token counts per microbatch
+    batch["decoder_loss_weights"][3, :] = 0
+    results = []
+    for microbatches in (1, 4):
+        # SGD: parameters move by the gradient itself (Adam would magnify rounding in ~0 grads).
+        steps = _steps(tiny_config, microbatches, optax.sgd(0.5))
+        state = steps.init(0)
+        for _ in range(2):
+            state, metrics = steps.train(state, steps.place_batch(batch))
+        results.append((state, metrics))
+    (a, ma), (b, mb) = results
+    np.testing.assert_allclose(float(ma["loss"]), float(mb["loss"]), rtol=1e-6)
+    assert float(ma["num_tokens"]) == float(mb["num_tokens"]) == 7 * 11
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-6)
+
+
+def test_bfloat16_compute_keeps_float32_master_weights(tiny_config):
+    losses = {}
+    for dtype in ("float32", "bfloat16"):
+        steps = _steps(tiny_config.replace(dtype=dtype, param_dtype="float32"))
+        state = steps.init(0)
+        batch = steps.place_batch(fixed_batch())
+        for _ in range(10):
+            state, metrics = steps.train(state, batch)
+        losses[dtype] = float(metrics["loss"])
+        assert {x.dtype for x in jax.tree.leaves(state.params)} == {np.dtype("float32")}
+    assert losses["bfloat16"] == pytest.approx(losses["float32"], rel=0.05)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, demo_tasks):
+    with pytest.raises(
+        FloatingPointError, match=r"training diverged at step (\d+) .*; stopped"
+    ) as info:
+        train_lib.train(
+            model_dir=str(tmp_path),
+            mixture_or_task_name="demo_en_only",
+            task_feature_lengths={"targets": 48},
+            train_steps=20,
+            batch_size=2,
+            model_config=TINY,
+            optimizer=trainer.make_optimizer(learning_rate=1e9, warmup_steps=1),
+            checkpoint_every=1,
+            describe_data=False,
+            progress=False,
+        )
+    bad_step = int(re.search(r"at step (\d+)", str(info.value)).group(1))
+    kept = int(re.search(r"checkpoint_(\d+)", str(info.value)).group(1))
+    assert kept < bad_step
+    steps_on_disk = sorted(int(p.name.split("_")[1]) for p in tmp_path.glob("checkpoint_*"))
+    assert steps_on_disk[-1] == kept
+    _, params = infer_lib.load_model(tmp_path)
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))

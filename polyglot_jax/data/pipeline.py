@@ -16,6 +16,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
+from polyglot_jax.data import chat_tasks
 from polyglot_jax.data.preprocessors import ChatFeatureConverter
 
 
@@ -93,3 +94,53 @@ def train_batches(
     )
     ds = ds.batch(batch_size // shard_info.num_shards, drop_remainder=True)
     return BatchIterator(ds.prefetch(2))
+
+
+def validation_batches(
+    mixture_or_task_name: str,
+    task_feature_lengths: Mapping[str, int],
+    batch_size: int,
+    split: str = "validation",
+    shard_info: seqio.ShardInfo | None = None,
+) -> dict[str, list[dict[str, np.ndarray]]]:
+    """This host's unpacked ``split`` batches per language, one pass, padded to full batches.
+
+    Languages are those of the mixture's tasks that have ``split``. Every host gets the same
+    number of batches per language (padding rows carry zero loss weight), so the evaluation
+    steps stay in lockstep across hosts.
+    """
+    if shard_info is None:
+        shard_info = seqio.ShardInfo(jax.process_index(), jax.process_count())
+    rows = batch_size // shard_info.num_shards
+    task_or_mixture = seqio.get_mixture_or_task(mixture_or_task_name)
+    out: dict[str, list[dict[str, np.ndarray]]] = {}
+    for task in getattr(task_or_mixture, "tasks", [task_or_mixture]):
+        if split not in task.splits:
+            continue
+        lang = chat_tasks.task_records(task, split)[0]["lang"]
+        total = task.num_input_examples(split)
+        per_host = -(-total // shard_info.num_shards)
+        ds = seqio.get_dataset(
+            task.name,
+            task_feature_lengths=dict(task_feature_lengths),
+            feature_converter=ChatFeatureConverter(pack=False),
+            dataset_split=split,
+            shuffle=False,
+            num_epochs=1,
+            shard_info=shard_info,
+        )
+        examples = list(ds.as_numpy_iterator())
+        padded = -(-per_host // rows) * rows
+        batches = []
+        for start in range(0, padded, rows):
+            chunk = examples[start : start + rows]
+            batch = {
+                key: np.zeros((rows, *value.shape), value.dtype)
+                for key, value in examples[0].items()
+            }
+            for row, example in enumerate(chunk):
+                for key, value in example.items():
+                    batch[key][row] = value
+            batches.append(batch)
+        out.setdefault(lang, []).extend(batches)
+    return out
