@@ -6,6 +6,8 @@ polyglot-jax infer --gin_file=...     same as python -m polyglot_jax.infer
 polyglot-jax judge --outputs=...      same as python -m polyglot_jax.judge
 polyglot-jax eval --checkpoint_path=. XCOPA / XNLI / XQuAD (python -m polyglot_jax.evaluate)
 polyglot-jax report JUDGE_DIR ...     same as python -m polyglot_jax.report
+polyglot-jax sweep --root=... --grid=. a grid of training runs (python -m polyglot_jax.launch.sweep)
+polyglot-jax tpu ACTION --name=...    Cloud TPU VMs (python -m polyglot_jax.launch.tpu)
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ COMMANDS = {
     "eval": "polyglot_jax.evaluate",
     "report": "polyglot_jax.report",
     "data": "polyglot_jax.data.describe",
+    "sweep": "polyglot_jax.launch.sweep",
+    "tpu": "polyglot_jax.launch.tpu",
 }
 
 

@@ -1,0 +1,1 @@
+"""Launchers: grids of runs (sweep) and Cloud TPU VMs (tpu)."""
