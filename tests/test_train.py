@@ -54,6 +54,9 @@ def test_loss_decreases_on_a_fixed_batch(tiny_config):
     assert int(state.step) == 30
 
 
+QUICK = {"describe_data": False, "eval_every": 0}  # for tests about other things
+
+
 def run(model_dir, steps, **kwargs):
     return train_lib.train(
         model_dir=str(model_dir),
@@ -94,9 +97,9 @@ def test_resume_ends_with_the_same_parameters(tmp_path, demo_tasks, caplog):
 
 
 def test_resume_with_another_seed_is_refused(tmp_path, demo_tasks):
-    run(tmp_path / "r", 3)
+    run(tmp_path / "r", 3, **QUICK)
     with pytest.raises(ValueError, match=r"different seed \(0, this run has 1\)"):
-        run(tmp_path / "r", 6, seed=1)
+        run(tmp_path / "r", 6, seed=1, **QUICK)
 
 
 def test_vocabulary_larger_than_the_model_is_an_error(tmp_path, demo_tasks):
@@ -114,14 +117,14 @@ def test_vocabulary_larger_than_the_model_is_an_error(tmp_path, demo_tasks):
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, demo_tasks, caplog):
-    run(tmp_path / "r", 6)
+    run(tmp_path / "r", 6, **QUICK)
     latest = tmp_path / "r" / "checkpoint_6"
     for path in latest.rglob("*"):
         if path.is_file() and path.stat().st_size > 0:
             path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    resumed = run(tmp_path / "r", 9)
+    resumed = run(tmp_path / "r", 9, **QUICK)
     assert "checkpoint_6 is unreadable" in caplog.text
-    straight = run(tmp_path / "s", 9)
+    straight = run(tmp_path / "s", 9, **QUICK)
     for a, b in zip(jax.tree.leaves(straight.state), jax.tree.leaves(resumed.state), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
