@@ -174,21 +174,26 @@ def test_unknown_judge_spec_and_protocol_are_named():
 def test_judge_cli_pairwise_into_the_report(server, tmp_path, monkeypatch, capsys):
     from polyglot_jax import judge, report
 
-    def outputs(run, answers):
+    def outputs(run, answers, samples=1):
         folder = tmp_path / run / "infer"
         folder.mkdir(parents=True)
+        prompt = "Paljonko on 2 plus 2?"
         (folder / "x.jsonl").write_text(
             "".join(
                 json.dumps(
-                    {"id": str(i), "lang": "fi", "prompt": "Paljonko on 2 plus 2?", "response": a}
+                    {"id": str(i), "lang": "fi", "prompt": prompt, "response": a, "sample": j}
                 )
                 + "\n"
                 for i, a in enumerate(answers)
+                for j in range(samples)
             )
         )
         return folder
 
-    model = outputs("pinch", ["Kaksi plus kaksi on neljä.", "Neljä.", "Hyvä kysymys, neljä."])
+    # Two samples per prompt: judged as separate items against the baseline's first sample.
+    model = outputs(
+        "pinch", ["Kaksi plus kaksi on neljä.", "Neljä.", "Hyvä kysymys, neljä."], samples=2
+    )
     base = outputs("mono", ["Neljä.", "Kaksi plus kaksi on neljä.", "Neljä."])
     argv = [
         "--outputs",
@@ -207,7 +212,8 @@ def test_judge_cli_pairwise_into_the_report(server, tmp_path, monkeypatch, capsy
         json.loads(x)
         for x in (tmp_path / "pinch" / "judge" / "pairwise.jsonl").read_text().splitlines()
     ]
-    assert [r["score"] for r in rows] == [1.0, 0.0, 1.0]
+    assert [r["score"] for r in rows] == [1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
+    assert len({r["item_id"] for r in rows}) == 6
     path = report.write_report([tmp_path / "pinch" / "judge"], tmp_path / "report")
     text = path.read_text()
     assert "## Pairwise win rate vs baseline (%)" in text and "| pinch | 66.7 |" in text

@@ -72,6 +72,7 @@ def judge_records(
             {
                 "run": run,
                 "id": record["id"],
+                "sample": record.get("sample", 0),
                 "lang": record["lang"],
                 "response_lang": response_lang,
                 "lang_agree": response_lang == record["lang"],
@@ -142,17 +143,18 @@ def llm_judge_outputs(
     judge = judges.get_protocol(protocol)
     base = {}
     if judge.pairwise:
-        base = {
+        base = {  # the baseline's first sample of each prompt
             (r["lang"], r["id"]): r["response"]
             for path in output_files(baseline)
             for r in read_outputs(path)
+            if r.get("sample", 0) == 0
         }
         missing = [f"{r['lang']}/{r['id']}" for r in records if (r["lang"], r["id"]) not in base]
         if missing:
             raise DataError(f"baseline outputs lack {len(missing)} prompts, e.g. {missing[0]}")
     items = [
         judges.Item(
-            f"{run}/{r['lang']}/{r['id']}",
+            f"{run}/{r['lang']}/{r['id']}" + (f"#sample{r['sample']}" if r.get("sample") else ""),
             r["lang"],
             r.get("prompt", ""),
             r["response"],
