@@ -14,17 +14,15 @@ reduction); with batch 8 a CPU decode step is bound by matmul throughput at M=8,
 from __future__ import annotations
 
 import argparse
-import pathlib
-import tempfile
 import time
 
 import jax
 import numpy as np
 import torch
-import transformers
+from random_llama import random_llama
 
 from polyglot_jax import decoding
-from polyglot_jax.models import Decoder, hf
+from polyglot_jax.models import Decoder
 
 
 def read_bandwidth(mib: int = 256) -> float:
@@ -49,20 +47,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    config = transformers.LlamaConfig(
-        vocab_size=32000,
-        hidden_size=args.hidden,
-        intermediate_size=args.hidden * 8 // 3 // 64 * 64,
-        num_hidden_layers=args.layers,
-        num_attention_heads=args.hidden // 64,
-        num_key_value_heads=args.hidden // 64,
-        max_position_embeddings=args.prompt + args.new,
-    )
-    torch.manual_seed(0)
-    reference = transformers.LlamaForCausalLM(config).eval()
-    with tempfile.TemporaryDirectory() as tmp:
-        reference.save_pretrained(pathlib.Path(tmp))
-        cfg, params = hf.load_model_dir(tmp)
+    reference, cfg, params = random_llama(args.layers, args.hidden, args.prompt + args.new)
+    reference.eval()
     model = Decoder(cfg)
     prompts = np.random.RandomState(0).randint(3, 32000, (args.batch, args.prompt))
     no_stop = cfg.vocab_size  # an id the model never emits

@@ -13,8 +13,6 @@ the peak is a measured float32 matmul rate on this machine (``--peak`` overrides
 from __future__ import annotations
 
 import argparse
-import pathlib
-import tempfile
 import time
 
 import jax
@@ -22,10 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import torch
-import transformers
+from random_llama import random_llama
 
 from polyglot_jax import partitioning, trainer
-from polyglot_jax.models import Decoder, hf
+from polyglot_jax.models import Decoder
 
 
 def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
@@ -51,21 +49,7 @@ def main() -> None:
     parser.add_argument("--peak", type=float, help="peak FLOP/s (default: measured matmul)")
     args = parser.parse_args()
 
-    config = transformers.LlamaConfig(
-        vocab_size=32000,
-        hidden_size=args.hidden,
-        intermediate_size=args.hidden * 8 // 3 // 64 * 64,
-        num_hidden_layers=args.layers,
-        num_attention_heads=args.hidden // 64,
-        num_key_value_heads=args.hidden // 64,
-        max_position_embeddings=args.length,
-    )
-    torch.manual_seed(0)
-    config._attn_implementation = "sdpa"
-    reference = transformers.LlamaForCausalLM(config)
-    with tempfile.TemporaryDirectory() as tmp:
-        reference.save_pretrained(pathlib.Path(tmp))
-        cfg, params = hf.load_model_dir(tmp)
+    reference, cfg, params = random_llama(args.layers, args.hidden, args.length)
     rng = np.random.RandomState(0)
     batches = [
         rng.randint(1, 32000, (args.batch, args.length + 1)).astype(np.int32)
