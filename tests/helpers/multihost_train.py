@@ -14,7 +14,7 @@ import numpy as np
 import seqio
 from jax.experimental import multihost_utils
 
-from polyglot_jax import multihost, partitioning, trainer
+from polyglot_jax import multihost, partitioning, train_lib, trainer
 from polyglot_jax.data import pipeline
 from polyglot_jax.models import Decoder, DecoderConfig
 
@@ -65,13 +65,40 @@ def main() -> None:
         local = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         state, metrics = steps.train(state, steps.place_batch(local))
         losses.append(float(metrics["loss"]))
+    # Per-language validation loss: each host scores its shard, padded to the same batch count.
+    per_shard = [
+        pipeline.validation_batches(
+            "demo_pinch", {"targets": LENGTH}, BATCH, shard_info=seqio.ShardInfo(i, args.hosts)
+        )
+        for i in shards
+    ]
+    merged = {
+        lang: [
+            {k: np.concatenate([p[lang][b][k] for p in per_shard]) for k in per_shard[0][lang][b]}
+            for b in range(len(per_shard[0][lang]))
+        ]
+        for lang in per_shard[0]
+    }
+    validation = train_lib.validation_losses(steps, state.params, merged)
+    unsharded = {}
+    if jax.process_count() == 1:  # the same losses from one unsharded pass
+        whole = pipeline.validation_batches("demo_pinch", {"targets": LENGTH}, BATCH)
+        unsharded = train_lib.validation_losses(steps, state.params, whole)
     gathered = jax.tree.map(
         lambda x: np.asarray(multihost_utils.process_allgather(x, tiled=True)),
         state.params,
     )
     if jax.process_index() == 0:
         leaves = {f"p{i}": v for i, v in enumerate(jax.tree.leaves(gathered))}
-        np.savez(args.out, losses=np.asarray(losses), **leaves)
+        langs = sorted(validation)
+        np.savez(
+            args.out,
+            losses=np.asarray(losses),
+            validation=np.asarray([validation[lang] for lang in langs]),
+            validation_langs=np.asarray(langs),
+            validation_unsharded=np.asarray([unsharded.get(lang, np.nan) for lang in langs]),
+            **leaves,
+        )
 
 
 if __name__ == "__main__":
