@@ -141,3 +141,32 @@ def test_sentencepiece_ids_match_autotokenizer(sentencepiece_dir, shared_data):
         assert ours.encode(text) == expected, text
         assert ours.decode(expected) == reference.decode(expected, skip_special_tokens=True)
     assert ours.eos_id == reference.eos_token_id
+
+
+@pytest.mark.parametrize("packer", ["best_fit", "seqio"])
+def test_eos_id_zero_survives_packing_and_is_trained(bpe_dir, packer):
+    """GPT-NeoX style tokenizers put <|endoftext|> at id 0, SeqIO's padding id."""
+    import seqio
+
+    from polyglot_jax.data import chat_tasks, preprocessors
+
+    ours = vocab.load_vocabulary(bpe_dir)
+    assert ours.eos_id == 0
+    records = list(sources.read_jsonl(demo_build.DEMO_DIR / "train.fi.jsonl"))[:6]
+    chat_tasks.add_chat_task(f"test_eos_zero_{packer}", lambda split: records, ["train"], ours)
+    rows = list(
+        seqio.get_dataset(
+            f"test_eos_zero_{packer}",
+            {"targets": 256},
+            dataset_split="train",
+            shuffle=False,
+            num_epochs=1,
+            feature_converter=preprocessors.ChatFeatureConverter(pack=True, packer=packer),
+        ).as_numpy_iterator()
+    )
+    segments = sum(len(set(r["decoder_segment_ids"][r["decoder_segment_ids"] > 0])) for r in rows)
+    trained_eos = sum(
+        int(((r["decoder_target_tokens"] == 0) & (r["decoder_loss_weights"] == 1)).sum())
+        for r in rows
+    )
+    assert segments == trained_eos == len(records)
