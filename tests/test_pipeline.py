@@ -133,3 +133,30 @@ def test_two_hosts_with_several_samples_equal_one_host(demo_dir, tmp_path, demo_
     settings = json.loads((tmp_path / "one" / "decoding.json").read_text())
     assert settings["top_p"] == 0.9 and settings["num_samples"] == 2
     assert settings["stop_strings"] == ["###"]
+
+
+def test_infer_gin_sampling_macros(demo_dir, tmp_path, demo_tasks):
+    from polyglot_jax import cli
+
+    argv = [
+        "infer",
+        "--gin_file=runs/infer.gin",
+        f'--gin.CHECKPOINT_PATH="{demo_dir / "demo_pinch"}"',
+        '--gin.MIXTURE_OR_TASK_NAME="demo_uniform.he"',
+        f'--gin.INFER_OUTPUT_DIR="{tmp_path}"',
+        "--gin.MAX_NEW_TOKENS=4",
+        "--gin.TEMPERATURE=0.7",
+        "--gin.TOP_P=0.9",
+        "--gin.REPETITION_PENALTY=1.2",
+        "--gin.NUM_SAMPLES=2",
+    ]
+    assert cli.main(argv) == 0
+    lines = [json.loads(x) for x in (tmp_path / "demo_uniform.he.jsonl").read_text().splitlines()]
+    assert len(lines) == 20 and {r["sample"] for r in lines} == {0, 1}
+    settings = json.loads((tmp_path / "decoding.json").read_text())
+    assert (settings["temperature"], settings["top_p"], settings["repetition_penalty"]) == (
+        0.7,
+        0.9,
+        1.2,
+    )
+    assert cli.main([*argv[:-1], "--gin.NUM_SAMPLES=0"]) == 2  # bad value: one-line error
