@@ -127,7 +127,27 @@ def penalize(
     return logits - frequency_penalty * counts
 
 
-@functools.partial(jax.jit, static_argnames=("model", "max_new_tokens", "greedy"))
+def cpu_decode_options() -> dict[str, Any]:
+    """XLA options for the decode loop on CPU: plain Eigen dots instead of YNNPACK fusions.
+
+    A decode step is a chain of small [batch, embed] x [embed, n] dots; XLA:CPU's default
+    YNNPACK dot fusions ran them ~1.3x slower than Eigen on 2 cores
+    (``benchmarks/generate.py``). Other backends compile with their defaults.
+    """
+    if jax.default_backend() != "cpu":
+        return {}
+    return {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"}
+
+
+@functools.cache
+def _compiled_generate() -> Any:
+    return jax.jit(
+        _generate,
+        static_argnames=("model", "max_new_tokens", "greedy", "penalties"),
+        compiler_options=cpu_decode_options() or None,
+    )
+
+
 def _generate(
     model: Decoder,
     params: Any,
@@ -138,6 +158,7 @@ def _generate(
     stop_ids: jax.Array,  # [num_stop]
     max_new_tokens: int,
     greedy: bool,
+    penalties: bool,
 ) -> jax.Array:
     batch, prompt_length = prompts.shape
     vocab = model.config.vocab_size
@@ -150,13 +171,14 @@ def _generate(
     counts = jnp.zeros((batch, vocab), jnp.float32)
 
     def choose(logits: jax.Array, seen: jax.Array, counts: jax.Array, step: jax.Array) -> jax.Array:
-        logits = penalize(
-            logits.astype(jnp.float32),
-            seen,
-            counts,
-            knobs["repetition_penalty"],
-            knobs["frequency_penalty"],
-        )
+        if penalties:
+            logits = penalize(
+                logits.astype(jnp.float32),
+                seen,
+                counts,
+                knobs["repetition_penalty"],
+                knobs["frequency_penalty"],
+            )
         if greedy:
             return jnp.argmax(logits, axis=-1).astype(jnp.int32)
         logits = filter_logits(logits / knobs["temperature"], knobs["top_k"], knobs["top_p"])
@@ -172,8 +194,9 @@ def _generate(
         token = jnp.where(done, stop_ids[0], choose(logits, seen, counts, step))  # [batch]
         out = out.at[:, step].set(token)
         rows = jnp.arange(batch)
-        seen = seen.at[rows, token].set(True)
-        counts = counts.at[rows, token].add(1.0)
+        if penalties:
+            seen = seen.at[rows, token].set(True)
+            counts = counts.at[rows, token].add(1.0)
         done = done | jnp.isin(token, stop_ids)
         logits, cache = model.apply(
             {"params": params}, token[:, None], (lengths + step)[:, None], cache=cache
@@ -228,7 +251,7 @@ def generate(
         "frequency_penalty": jnp.float32(sampling.frequency_penalty),
     }
     keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(np.asarray(seeds, np.uint32)))
-    out = _generate(
+    out = _compiled_generate()(
         model,
         params,
         jnp.asarray(padded),
@@ -238,6 +261,7 @@ def generate(
         jnp.asarray(stop_ids, jnp.int32),
         max_new_tokens,
         sampling.temperature == 0,
+        sampling.repetition_penalty != 1.0 or sampling.frequency_penalty != 0.0,
     )
     tokens, reasons = [], []
     for row in np.asarray(out).tolist():

@@ -27,7 +27,7 @@ from polyglot_jax.models.config import DecoderConfig, LoRAConfig
 Array = jax.Array
 Cache = tuple[
     dict[str, Array], ...
-]  # per layer {"k", "v"}: [batch, max_length, kv_heads, head_dim]
+]  # per layer {"k", "v"}: [batch, kv_heads, max_length, head_dim]
 
 _KERNEL_INIT = nn.initializers.normal(stddev=0.02)
 
@@ -143,7 +143,16 @@ class Projection(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         kernel = self.param("kernel", _param(_KERNEL_INIT, self.axes), self.shape, self.param_dtype)
-        y = jnp.einsum(self.equation, x.astype(self.dtype), kernel.astype(self.dtype))
+        equation, inputs, weights = self.equation, x, kernel
+        if self.num_in > 1:
+            # Contract the flattened input dims in one 2-D dot: left as several dims, XLA may
+            # transpose the whole kernel to match the activation's layout on every call.
+            ins, rest = equation.split(",")
+            kernel_in, out = rest.split("->")
+            equation = f"{ins[: -self.num_in]}z,z{kernel_in[self.num_in :]}->{out}"
+            inputs = x.reshape(*x.shape[: -self.num_in], -1)
+            weights = kernel.reshape(-1, *self.shape[self.num_in :])
+        y = jnp.einsum(equation, inputs.astype(self.dtype), weights.astype(self.dtype))
         if self.use_bias:
             out_shape, out_axes = self.shape[self.num_in :], self.axes[self.num_in :]
             bias = self.param(
@@ -222,17 +231,20 @@ class Attention(nn.Module):
             k = rotary_embedding(k, positions, inv_freq)  # [batch, length, kv_heads, head_dim]
         q = _constrain(q, ("batch", "length", "act_heads", "act_kv"))
 
+        keys = "bskd"  # [batch, keys, kv_heads, head_dim]
         if cache is not None:
+            # The cache is [batch, kv_heads, max_length, head_dim]: attention reads it without
+            # a transposed copy per step. ``[rows, :, positions]`` addresses [batch, length, ...].
             rows = jnp.arange(x.shape[0])[:, None]  # [batch, 1]
-            k = cache["k"].at[rows, positions].set(k.astype(cache["k"].dtype))
-            v = cache["v"].at[rows, positions].set(v.astype(cache["v"].dtype))
-            cache = {"k": k, "v": v}  # [batch, max_length, kv_heads, head_dim]
+            k = cache["k"].at[rows, :, positions].set(k.astype(cache["k"].dtype))
+            v = cache["v"].at[rows, :, positions].set(v.astype(cache["v"].dtype))
+            cache, keys = {"k": k, "v": v}, "bksd"
 
         batch, length = q.shape[:2]
         q = q.reshape(
             batch, length, kvh, h // kvh, d
         )  # [batch, length, kv_heads, groups, head_dim]
-        scores = jnp.einsum("btkgd,bskd->bkgts", q, k.astype(q.dtype)).astype(jnp.float32)
+        scores = jnp.einsum(f"btkgd,{keys}->bkgts", q, k.astype(q.dtype)).astype(jnp.float32)
         scores = scores / jnp.sqrt(jnp.float32(d))
         if cfg.position == "alibi":
             slopes = alibi_slopes(h).reshape(kvh, h // kvh)  # [kv_heads, groups]
@@ -240,7 +252,7 @@ class Attention(nn.Module):
             scores = scores + bias
         scores = jnp.where(mask[:, None, None], scores, jnp.finfo(jnp.float32).min)
         probs = jax.nn.softmax(scores, axis=-1).astype(cfg.compute_dtype)  # [b, kv, g, t, s]
-        out = jnp.einsum("bkgts,bskd->btkgd", probs, v.astype(cfg.compute_dtype))
+        out = jnp.einsum(f"bkgts,{keys}->btkgd", probs, v.astype(cfg.compute_dtype))
         out = _constrain(
             out.reshape(batch, length, h, d), ("batch", "length", "act_heads", "act_kv")
         )
@@ -386,7 +398,7 @@ class Decoder(nn.Module):
         if cfg.embedding_norm:
             x = Norm(name="embed_norm", **norm)(x)
         x = _constrain(x, ("batch", "length", "act_embed"))
-        num_keys = cache[0]["k"].shape[1] if cache is not None else tokens.shape[1]
+        num_keys = cache[0]["k"].shape[2] if cache is not None else tokens.shape[1]
         mask, key_positions = attention_mask(
             segment_ids, positions, num_keys, cache is not None, cfg.sliding_window
         )
@@ -427,8 +439,8 @@ def _remat(module: type[nn.Module], policy: str) -> type[nn.Module]:
 
 
 def init_cache(config: DecoderConfig, batch_size: int, max_length: int | None = None) -> Cache:
-    """An empty KV cache: per layer ``k``/``v`` of [batch, max_length, kv_heads, head_dim]."""
-    shape = (batch_size, max_length or config.max_length, config.num_kv_heads, config.head_dim)
+    """An empty KV cache: per layer ``k``/``v`` of [batch, kv_heads, max_length, head_dim]."""
+    shape = (batch_size, config.num_kv_heads, max_length or config.max_length, config.head_dim)
     return tuple(
         {"k": jnp.zeros(shape, config.compute_dtype), "v": jnp.zeros(shape, config.compute_dtype)}
         for _ in range(config.num_layers)
