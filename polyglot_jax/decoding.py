@@ -164,8 +164,10 @@ def _generate(
     vocab = model.config.vocab_size
     cache = init_cache(model.config, batch, prompt_length + max_new_tokens)
     positions = jnp.broadcast_to(jnp.arange(prompt_length), prompts.shape)
-    logits, cache = model.apply({"params": params}, prompts, positions, cache=cache)
-    last = logits[jnp.arange(batch), lengths - 1]  # [batch, vocab]
+    logits, cache = model.apply(
+        {"params": params}, prompts, positions, cache=cache, logits_at=lengths - 1
+    )
+    last = logits[:, 0]  # [batch, vocab] at each prompt's last token
     in_prompt = jnp.arange(prompt_length)[None, :] < lengths[:, None]  # [batch, prompt_length]
     seen = jnp.zeros((batch, vocab), bool).at[jnp.arange(batch)[:, None], prompts].max(in_prompt)
     counts = jnp.zeros((batch, vocab), jnp.float32)

@@ -60,6 +60,20 @@ def test_kv_cache_decode_matches_full_forward(model_and_params, tiny_config):
     np.testing.assert_allclose(jnp.concatenate(steps, axis=1), full, atol=1e-5, rtol=1e-5)
 
 
+def test_logits_at_selects_one_position_per_row(model_and_params, tiny_config):
+    model, params = model_and_params
+    tokens = random_tokens((3, 10), 6)
+    full, _ = model.apply({"params": params}, tokens)
+    at = jnp.asarray([9, 4, 0])
+    cache = init_cache(tiny_config, 3, 16)
+    picked, cache = model.apply({"params": params}, tokens, cache=cache, logits_at=at)
+    assert picked.shape == (3, 1, tiny_config.vocab_size)
+    np.testing.assert_allclose(picked[:, 0], full[jnp.arange(3), at], atol=1e-5, rtol=1e-5)
+    nxt, _ = model.apply({"params": params}, tokens[:, :1], jnp.full((3, 1), 10), cache=cache)
+    ref, _ = model.apply({"params": params}, jnp.concatenate([tokens, tokens[:, :1]], axis=1))
+    np.testing.assert_allclose(nxt[:, 0], ref[:, -1], atol=1e-5, rtol=1e-5)  # cache is complete
+
+
 def test_rows_at_different_positions_share_one_cache(model_and_params, tiny_config):
     model, params = model_and_params
     long, short = random_tokens((1, 10), 4), random_tokens((1, 6), 5)

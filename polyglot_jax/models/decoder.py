@@ -378,8 +378,13 @@ class Decoder(nn.Module):
         segment_ids: Array | None = None,  # [batch, length] int, 0 = padding
         cache: Cache | None = None,
         deterministic: bool = True,
+        logits_at: Array | None = None,  # [batch] int
     ) -> tuple[Array, Cache | None]:
-        """Returns logits [batch, length, vocab] (float32) and the updated cache (or None)."""
+        """Returns logits [batch, length, vocab] (float32) and the updated cache (or None).
+
+        With ``logits_at``, only the logits at that index of each row are computed:
+        [batch, 1, vocab] (a prefill needs just the last prompt token's).
+        """
         cfg = self.config
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
@@ -409,6 +414,8 @@ class Decoder(nn.Module):
                 x, positions, mask, key_positions, None if cache is None else cache[i]
             )
             new_cache.append(layer_cache)
+        if logits_at is not None:
+            x = x[jnp.arange(x.shape[0]), logits_at][:, None]  # [batch, 1, embed]
         x = Norm(name="final_norm", **norm)(x)
         if cfg.tie_embeddings:
             logits = embed.attend(x)
