@@ -195,8 +195,8 @@ def _generate(
         step, logits, cache, seen, counts, out, done = carry
         token = jnp.where(done, stop_ids[0], choose(logits, seen, counts, step))  # [batch]
         out = out.at[:, step].set(token)
-        rows = jnp.arange(batch)
         if penalties:
+            rows = jnp.arange(batch)
             seen = seen.at[rows, token].set(True)
             counts = counts.at[rows, token].add(1.0)
         done = done | jnp.isin(token, stop_ids)

@@ -134,6 +134,12 @@ class Projection(nn.Module):
     lora: LoRAConfig | None = None
     deterministic: bool = True
 
+    def _equation_parts(self) -> tuple[str, str, str]:
+        """``(input, kernel, output)`` subscripts of :attr:`equation`."""
+        ins, rest = self.equation.split(",")
+        kernel_in, out = rest.split("->")
+        return ins, kernel_in, out
+
     def lora_active(self) -> bool:
         if self.lora is None:
             return False
@@ -147,8 +153,7 @@ class Projection(nn.Module):
         if self.num_in > 1:
             # Contract the flattened input dims in one 2-D dot: left as several dims, XLA may
             # transpose the whole kernel to match the activation's layout on every call.
-            ins, rest = equation.split(",")
-            kernel_in, out = rest.split("->")
+            ins, kernel_in, out = self._equation_parts()
             equation = f"{ins[: -self.num_in]}z,z{kernel_in[self.num_in :]}->{out}"
             inputs = x.reshape(*x.shape[: -self.num_in], -1)
             weights = kernel.reshape(-1, *self.shape[self.num_in :])
@@ -183,8 +188,7 @@ class Projection(nn.Module):
             self.param_dtype,
         )
         x = nn.Dropout(self.lora.dropout)(x, deterministic=self.deterministic)
-        ins, rest = self.equation.split(",")
-        kernel_in, out = rest.split("->")
+        ins, kernel_in, out = self._equation_parts()
         down = jnp.einsum(
             f"{ins},{kernel_in[: self.num_in]}r->{ins[: -self.num_in]}r",
             x.astype(self.dtype),
