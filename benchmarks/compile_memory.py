@@ -29,8 +29,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from polyglot_jax import gin_utils, partitioning, trainer
+from polyglot_jax import gin_utils
 from polyglot_jax.models import Decoder, DecoderConfig, LoRAConfig, lora
+from polyglot_jax.training import partitioning, trainer
 
 GiB = 1024**3
 

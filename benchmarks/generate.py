@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from random_llama import random_llama
 
-from polyglot_jax import decoding
+from polyglot_jax.inference import decoding
 from polyglot_jax.models import Decoder
 
 

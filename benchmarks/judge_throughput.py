@@ -14,8 +14,10 @@ import argparse
 import tempfile
 import time
 
-from polyglot_jax.evaluation import backends, judges, mock_server
-from polyglot_jax.evaluation.store import JudgmentStore
+from polyglot_jax.evaluation.judges import protocols, runner
+from polyglot_jax.evaluation.judges.store import JudgmentStore
+from polyglot_jax.inference import backends
+from polyglot_jax.testing import mock_server
 
 
 def main() -> None:
@@ -25,7 +27,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
     items = [
-        judges.Item(f"bench/en/{i}", "en", "Question?", "answer " * (i % 30 + 1))
+        protocols.Item(f"bench/en/{i}", "en", "Question?", "answer " * (i % 30 + 1))
         for i in range(args.items)
     ]
     with (
@@ -34,13 +36,13 @@ def main() -> None:
     ):
         backend = backends.OpenAIBackend("mock", server.base_url, concurrency=args.concurrency)
         store = JudgmentStore(f"{d}/judgments.sqlite")
-        protocol = judges.get_protocol("single")
+        protocol = protocols.get_protocol("single")
         backend.complete([{"role": "user", "content": "warm-up"}])
         start = time.perf_counter()
-        results = judges.run(protocol, backend, items, store, progress=False)
+        results = runner.run(protocol, backend, items, store, progress=False)
         seconds = time.perf_counter() - start
         before = server.requests
-        judges.run(protocol, backend, items, store, progress=False)
+        runner.run(protocol, backend, items, store, progress=False)
         rerun_requests = server.requests - before
     ok = sum(r["status"] == "ok" for r in results)
     rate, bound = ok / seconds, args.concurrency / args.latency

@@ -90,8 +90,8 @@ def pipeline_tokens_per_second(batch: int = 16, length: int = 2048) -> tuple[flo
 def tiny_step_tokens_per_second(batch: int = 16, length: int = 512) -> float:
     import jax
 
-    from polyglot_jax import partitioning, trainer
     from polyglot_jax.models import Decoder, DecoderConfig
+    from polyglot_jax.training import partitioning, trainer
 
     steps = trainer.ShardedSteps(
         Decoder(DecoderConfig(max_length=length)),

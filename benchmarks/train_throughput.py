@@ -22,8 +22,8 @@ import optax
 import torch
 from random_llama import random_llama
 
-from polyglot_jax import partitioning, trainer
 from polyglot_jax.models import Decoder
+from polyglot_jax.training import partitioning, trainer
 
 
 def matmul_peak(size: int = 2048, repeats: int = 10) -> float:

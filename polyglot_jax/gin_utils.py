@@ -16,8 +16,10 @@ from collections.abc import Sequence
 
 import gin
 
+from polyglot_jax.errors import ConfigError
 
-class GinError(ValueError):
+
+class GinError(ConfigError):
     """A gin file or binding that cannot be used; the message names it."""
 
 

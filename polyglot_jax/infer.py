@@ -1,30 +1,12 @@
-"""Inference entry point: ``python -m polyglot_jax.infer --gin_file=runs/infer.gin ...``.
+"""Inference: ``python -m polyglot_jax.infer --gin_file=runs/infer.gin ...``.
 
-Example::
-
-  python -m polyglot_jax.infer --gin_file=runs/infer.gin \\
-      --gin.CHECKPOINT_PATH=\\"/tmp/pinch\\" --gin.MIXTURE_OR_TASK_NAME=\\"demo_uniform\\"
-
-Writes one ``<task>.jsonl`` per task to ``INFER_OUTPUT_DIR`` (default ``<run>/infer``).
+The T5X-style entry point; the command lives in :mod:`polyglot_jax.cli.infer`.
 """
 
-from __future__ import annotations
-
 import sys
-from collections.abc import Sequence
 
-from polyglot_jax import cli_utils, infer_lib
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parses gin flags and generates responses."""
-    cli_utils.configure_gin(sys.argv[1:] if argv is None else argv)
-    result = infer_lib.infer()
-    print(f"wrote {result.generated} responses to {len(result.files)} files")
-    for path in result.files:
-        print(f"  {path}")
-    return 0
-
+from polyglot_jax.cli import common
+from polyglot_jax.cli.infer import main
 
 if __name__ == "__main__":
-    sys.exit(cli_utils.run(main))
+    sys.exit(common.run(main))

@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
+from polyglot_jax.errors import DataError
 
-class UnknownLanguageError(ValueError):
+
+class UnknownLanguageError(DataError):
     """A language code that the registry does not know."""
 
 

@@ -1,35 +1,12 @@
-"""Training entry point: ``python -m polyglot_jax.train --gin_file=... --gin.MACRO=value``.
+"""Training: ``python -m polyglot_jax.train --gin_file=... --gin.MACRO=value``.
 
-Example::
-
-  python -m polyglot_jax.train --gin_file=models/tiny.gin --gin_file=runs/finetune.gin \\
-      --gin.MODEL_DIR=\\"/tmp/pinch\\" --gin.MIXTURE_OR_TASK_NAME=\\"demo_pinch\\"
-
-The gin files bind :func:`polyglot_jax.train_lib.train`; see ``gin_configs/runs/finetune.gin``.
-On several hosts, run the same command on each with ``--coordinator_address=HOST:PORT
---num_processes=N --process_id=I`` (or the ``JAX_*`` variables; TPU pods need neither), see
-:mod:`polyglot_jax.multihost`.
+The T5X-style entry point; the command lives in :mod:`polyglot_jax.cli.train`.
 """
 
-from __future__ import annotations
-
 import sys
-from collections.abc import Sequence
 
-from polyglot_jax import cli_utils, multihost, train_lib
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parses gin flags and trains; ``MODEL_DIR/config.gin`` holds the operative config."""
-    flags, rest = multihost.parse_flags(sys.argv[1:] if argv is None else argv)
-    multihost.initialize(flags)
-    cli_utils.configure_gin(rest)
-    result = train_lib.train()
-    print(
-        f"trained {result.model_dir} to step {result.step}; config: {result.model_dir}/config.gin"
-    )
-    return 0
-
+from polyglot_jax.cli import common
+from polyglot_jax.cli.train import main
 
 if __name__ == "__main__":
-    sys.exit(cli_utils.run(main))
+    sys.exit(common.run(main))

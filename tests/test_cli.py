@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from polyglot_jax import cli, cli_utils, gin_utils, judge, train
+from polyglot_jax import cli, gin_utils
+from polyglot_jax.cli import common, judge, train
 
 
 def test_gin_flags_are_rewritten_to_bindings():
@@ -17,7 +18,7 @@ def test_gin_flags_are_rewritten_to_bindings():
 
 
 def one_line_error(capsys, fn) -> str:
-    assert cli_utils.run(fn) == 2
+    assert common.run(fn) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     return err[0]
@@ -105,7 +106,7 @@ def test_train_from_a_mixture_gin_file(tmp_path, capsys):
         "--gin.BATCH_SIZE=2",
         "--gin.PINCH_LANGUAGES=['fi', 'sw']",
     ]
-    assert cli_utils.run(lambda: train.main(argv)) == 0
+    assert common.run(lambda: train.main(argv)) == 0
     assert "to step 2" in capsys.readouterr().out
     assert "PINCH_EXAMPLES = 11" in (tmp_path / "config.gin").read_text()
     from polyglot_jax.data import recipes

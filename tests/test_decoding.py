@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from polyglot_jax import decoding
+from polyglot_jax.inference import decoding
 from polyglot_jax.models import Decoder
 
 

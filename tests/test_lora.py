@@ -8,8 +8,8 @@ import torch
 import transformers
 from flax import traverse_util
 
-from polyglot_jax import partitioning, train_lib, trainer
 from polyglot_jax.models import Decoder, LoRAConfig, hf, lora
+from polyglot_jax.training import loop, partitioning, trainer
 
 TOL = 1e-4
 LORA = LoRAConfig(targets=("q_proj", "v_proj", "o_proj", "down_proj"), rank=4, alpha=8.0)
@@ -124,7 +124,7 @@ def test_peft_export_refuses_fused_families(adapted, tmp_path):
 def test_lora_run_from_a_hugging_face_directory(tmp_path, demo_tasks):
     _, path = tiny_llama(tmp_path, vocab=1024)
     base_cfg, base = hf.load_model_dir(path)
-    result = train_lib.train(
+    result = loop.train(
         model_dir=str(tmp_path / "run"),
         mixture_or_task_name="demo_pinch",
         task_feature_lengths={"targets": 64},
@@ -140,7 +140,7 @@ def test_lora_run_from_a_hugging_face_directory(tmp_path, demo_tasks):
     for key, value in traverse_util.flatten_dict(base).items():
         np.testing.assert_array_equal(flat[key], np.asarray(value))
     with pytest.raises(ValueError, match="differs from the run's model config in num_layers"):
-        train_lib.train(
+        loop.train(
             model_dir=str(tmp_path / "other"),
             mixture_or_task_name="demo_pinch",
             task_feature_lengths={"targets": 64},

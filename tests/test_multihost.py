@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from polyglot_jax import multihost
+from polyglot_jax.training import multihost
 
 HELPER = pathlib.Path(__file__).parent / "helpers" / "multihost_train.py"
 REPO = pathlib.Path(__file__).resolve().parents[1]

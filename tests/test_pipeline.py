@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
-from polyglot_jax import decoding, infer_lib, report
 from polyglot_jax.data import demo_build
-from polyglot_jax.evaluation import judging
+from polyglot_jax.evaluation import report
+from polyglot_jax.evaluation.judges import language
+from polyglot_jax.inference import decoding, generate
 
 LANGS = demo_build.DEMO_LANGUAGES
 
@@ -59,7 +60,7 @@ def test_report_tables_and_heatmaps(demo_dir):
 
 def test_infer_resumes_a_partial_file(demo_dir, tmp_path, demo_tasks):
     run_dir = demo_dir / "demo_pinch"
-    model, params = infer_lib.load_model(run_dir)
+    model, params = generate.load_model(run_dir)
     import seqio
 
     task = seqio.get_mixture_or_task("demo_uniform.fi")
@@ -68,12 +69,10 @@ def test_infer_resumes_a_partial_file(demo_dir, tmp_path, demo_tasks):
     records = chat_tasks.task_records(task, "validation")
     vocab = task.output_features["targets"].vocabulary
     path = tmp_path / "fi.jsonl"
-    assert (
-        infer_lib.generate_records(model, params, vocab, records[:4], path, max_new_tokens=8) == 4
-    )
+    assert generate.generate_records(model, params, vocab, records[:4], path, max_new_tokens=8) == 4
     kept = path.read_text().splitlines()
     path.write_text("\n".join(kept) + "\n" + kept[0][:20])  # a line cut by an interrupted run
-    assert infer_lib.generate_records(model, params, vocab, records, path, max_new_tokens=8) == 6
+    assert generate.generate_records(model, params, vocab, records, path, max_new_tokens=8) == 6
     lines = path.read_text().splitlines()
     assert lines[:4] == kept
     assert sorted(json.loads(x)["id"] for x in lines) == sorted(r["id"] for r in records)
@@ -85,8 +84,8 @@ def test_langid_agrees_on_reference_answers():
         for r in demo_build.build()[f"eval.{lang}.jsonl"]:
             answer = r["messages"][-1]["content"]
             records.append({"id": r["id"], "lang": lang, "response": answer, "reference": answer})
-    judgments = judging.judge_records(records, "references", LANGS)
-    summary = judging.summarize(judgments)
+    judgments = language.judge_records(records, "references", LANGS)
+    summary = language.summarize(judgments)
     assert all(row["chrf"] == 100.0 for row in summary.values())
     agreement = sum(j["lang_agree"] for j in judgments) / len(judgments)
     assert agreement >= 0.9
@@ -94,7 +93,7 @@ def test_langid_agrees_on_reference_answers():
 
 def test_infer_answers_shared_oasst_prompt_files(demo_dir, tmp_path, demo_tasks, shared_data):
     files = [str(shared_data / "oasst_prompts" / f"test_{lang}.jsonl") for lang in ("fi", "hi")]
-    result = infer_lib.infer(
+    result = generate.infer(
         checkpoint_path=str(demo_dir / "demo_pinch"),
         mixture_or_task_name="demo_uniform",
         output_dir=str(tmp_path),
@@ -121,10 +120,10 @@ def test_two_hosts_with_several_samples_equal_one_host(demo_dir, tmp_path, demo_
         seed=7,
         progress=False,
     )
-    single = infer_lib.infer(output_dir=str(tmp_path / "one"), **kwargs)
+    single = generate.infer(output_dir=str(tmp_path / "one"), **kwargs)
     for index in range(2):
-        infer_lib.infer(output_dir=str(tmp_path / "two"), shard=(index, 2), **kwargs)
-    merged = infer_lib.merge_parts(tmp_path / "two", "demo_uniform.sw", 2)
+        generate.infer(output_dir=str(tmp_path / "two"), shard=(index, 2), **kwargs)
+    merged = generate.merge_parts(tmp_path / "two", "demo_uniform.sw", 2)
     expected = single.files[0].read_text()
     assert merged.read_text() == expected
     lines = [json.loads(x) for x in expected.splitlines()]

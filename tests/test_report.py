@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from polyglot_jax import languages, report
+from polyglot_jax import languages
+from polyglot_jax.evaluation import report
 
 
 def table_of(scores: dict[str, float]) -> dict:

@@ -13,8 +13,8 @@ import torch
 import transformers
 
 from polyglot_jax.data import vocab
-from polyglot_jax.data.sources import DataError
-from polyglot_jax.evaluation import structured, structured_data
+from polyglot_jax.errors import DataError
+from polyglot_jax.evaluation.benchmarks import readers, scoring
 from polyglot_jax.models import Decoder, hf
 
 XNLI_COLUMNS = [
@@ -34,13 +34,13 @@ XNLI_COLUMNS = [
 
 
 def test_xcopa_items_use_the_harness_prompt(shared_data):
-    items = structured_data.read_xcopa(shared_data / "xcopa/et/val.et.jsonl", "et")
+    items = readers.read_xcopa(shared_data / "xcopa/et/val.et.jsonl", "et")
     assert len(items) == 100
     first = items[0]  # "Mees keeras kraani lahti." / effect / "Tualett täitus veega." ...
     assert first["context"] == "Mees keeras kraani lahti seetõttu"
     assert first["choices"] == ["tualett täitus veega.", "tilast voolas vett."]
     assert first["label"] == 1
-    zh = structured_data.read_xcopa(shared_data / "xcopa/zh/test.zh.jsonl", "zh")
+    zh = readers.read_xcopa(shared_data / "xcopa/zh/test.zh.jsonl", "zh")
     assert len(zh) == 500 and all(i["context"].endswith(("因为", "所以")) for i in zh)
 
 
@@ -49,14 +49,14 @@ def test_xcopa_bad_records_name_the_line(tmp_path):
     good = {"premise": "A.", "choice1": "B", "choice2": "C", "question": "cause", "label": 0}
     path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "question": "why"}) + "\n")
     with pytest.raises(DataError, match=rf"{path}:2: not an XCOPA record"):
-        structured_data.read_xcopa(path, "sw")
+        readers.read_xcopa(path, "sw")
     from polyglot_jax.data.sources import SkipCounter
 
     skipped = SkipCounter()
-    assert len(structured_data.read_xcopa(path, "sw", skip_bad=True, skipped=skipped)) == 1
+    assert len(readers.read_xcopa(path, "sw", skip_bad=True, skipped=skipped)) == 1
     assert skipped.total == 1
     with pytest.raises(ValueError, match="no prompt words for 'fi'"):
-        structured_data.read_xcopa(path, "fi")
+        readers.read_xcopa(path, "fi")
 
 
 def write_xnli_tsv(path, rows):
@@ -93,7 +93,7 @@ def test_xnli_official_tsv_and_hf_layouts(tmp_path):
             ("de", "contradiction", "Er schläft", "Er rennt"),
         ],
     )
-    items = structured_data.read_xnli_tsv(tsv, "de")
+    items = readers.read_xnli_tsv(tsv, "de")
     assert [i["label"] for i in items] == [0, 2]
     assert items[0]["context"] == "Er schläft, richtig?"
     assert items[0]["choices"] == ["Ja, Er ruht", "Auch, Er ruht", "Nein, Er ruht"]
@@ -101,25 +101,25 @@ def test_xnli_official_tsv_and_hf_layouts(tmp_path):
     parquet = tmp_path / "validation.parquet"
     table = {"premise": ["He sleeps"], "hypothesis": ["He dreams"], "label": [1]}
     pq.write_table(pa.table(table), parquet)
-    (hf_item,) = structured_data.read_xnli_hf(parquet, "en")
+    (hf_item,) = readers.read_xnli_hf(parquet, "en")
     assert hf_item["context"] == "He sleeps, right?" and hf_item["label"] == 1
     assert hf_item["choices"][1] == "Also, He dreams"
 
     write_xnli_tsv(tsv, [("en", "maybe", "a", "b")])
     with pytest.raises(DataError, match=rf"{tsv}:2: unknown gold_label 'maybe'"):
-        structured_data.read_xnli_tsv(tsv, "en")
+        readers.read_xnli_tsv(tsv, "en")
 
 
 def test_xquad_reader_and_squad_metrics(shared_data):
-    items = structured_data.read_xquad(shared_data / "xquad/xquad.zh.json", "zh")
+    items = readers.read_xquad(shared_data / "xquad/xquad.zh.json", "zh")
     assert len(items) == 1190 and items[0]["answers"] == ["308"]
     assert items[0]["prompt"].startswith("Context: ") and items[0]["prompt"].endswith("Answer:")
-    assert structured.squad_scores("The cat!", ["a cat"], "en") == (1.0, 1.0)
-    em, f1 = structured.squad_scores("黑豹队", ["黑豹队的防守"], "zh")  # characters count
+    assert scoring.squad_scores("The cat!", ["a cat"], "en") == (1.0, 1.0)
+    em, f1 = scoring.squad_scores("黑豹队", ["黑豹队的防守"], "zh")  # characters count
     assert em == 0.0 and f1 == pytest.approx(2 * 1.0 * 0.5 / 1.5)
-    em, f1 = structured.squad_scores("in Paris today", ["Paris"], "fr")
+    em, f1 = scoring.squad_scores("in Paris today", ["Paris"], "fr")
     assert em == 0.0 and f1 == pytest.approx(0.5)
-    metric = structured.squad_metric("en")
+    metric = scoring.squad_metric("en")
     assert metric([["x"], ["y z"]], ["x", "y"]) == {
         "exact_match": 50.0,
         "f1": pytest.approx(100 * (1 + 2 / 3) / 2),
@@ -173,20 +173,20 @@ def reference_scores(model, tokenizer, items):
 
 def test_xcopa_accuracy_equals_the_transformers_reference(tiny_llama, shared_data, tmp_path):
     reference, path = tiny_llama
-    structured.register_task("xcopa", "sw", shared_data)
+    scoring.register_task("xcopa", "sw", shared_data)
     cfg, params = hf.load_model_dir(path)
     vocabulary = vocab.load_vocabulary(path)
     out = tmp_path / "xcopa_sw.jsonl"
-    result = structured.evaluate(
+    result = scoring.evaluate(
         "xcopa_sw", "validation", Decoder(cfg), params, vocabulary, output_path=out, limit=40
     )
-    items = structured_data.read_xcopa(shared_data / "xcopa/sw/val.sw.jsonl", "sw")[:40]
+    items = readers.read_xcopa(shared_data / "xcopa/sw/val.sw.jsonl", "sw")[:40]
     expected = reference_scores(reference, transformers.AutoTokenizer.from_pretrained(path), items)
     ours = [json.loads(line)["scores"] for line in out.read_text().splitlines()]
     np.testing.assert_allclose(ours, expected, atol=1e-3)
     assert (
         result["accuracy"]
-        == structured.choice_accuracy([i["label"] for i in items], expected)["accuracy"]
+        == scoring.choice_accuracy([i["label"] for i in items], expected)["accuracy"]
     )
     assert result["n"] == 40
     assert 0 < result["accuracy"] < 100 and len({round(s[0] - s[1], 3) for s in ours}) > 30
@@ -194,11 +194,11 @@ def test_xcopa_accuracy_equals_the_transformers_reference(tiny_llama, shared_dat
 
 def test_xquad_answers_equal_transformers_greedy(tiny_llama, shared_data, tmp_path):
     reference, path = tiny_llama
-    structured.register_task("xquad", "vi", shared_data)
+    scoring.register_task("xquad", "vi", shared_data)
     cfg, params = hf.load_model_dir(path)
     vocabulary = vocab.load_vocabulary(path)
     out = tmp_path / "xquad_vi.jsonl"
-    result = structured.evaluate(
+    result = scoring.evaluate(
         "xquad_vi",
         "test",
         Decoder(cfg),
@@ -210,7 +210,7 @@ def test_xquad_answers_equal_transformers_greedy(tiny_llama, shared_data, tmp_pa
     )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-    items = structured_data.read_xquad(shared_data / "xquad/xquad.vi.json", "vi")[:3]
+    items = readers.read_xquad(shared_data / "xquad/xquad.vi.json", "vi")[:3]
     for item, row in zip(items, rows, strict=True):
         ids = tokenizer(item["prompt"], add_special_tokens=False)["input_ids"]
         with torch.no_grad():
@@ -227,13 +227,14 @@ def test_xquad_answers_equal_transformers_greedy(tiny_llama, shared_data, tmp_pa
 
 def test_missing_benchmark_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="xcopa et: none of"):
-        structured.register_task("xcopa", "et", tmp_path)
+        scoring.register_task("xcopa", "et", tmp_path)
     with pytest.raises(ValueError, match="unknown benchmark 'copa'"):
-        structured.benchmark_files(tmp_path, "copa", "et")
+        scoring.benchmark_files(tmp_path, "copa", "et")
 
 
 def test_eval_command_writes_rows_the_report_reads(tiny_llama, shared_data, tmp_path):
-    from polyglot_jax import cli, report
+    from polyglot_jax import cli
+    from polyglot_jax.evaluation import report
 
     _, path = tiny_llama
     out = tmp_path / "structured"

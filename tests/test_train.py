@@ -9,9 +9,10 @@ import numpy as np
 import optax
 import pytest
 
-from polyglot_jax import infer_lib, partitioning, train_lib, trainer
 from polyglot_jax.data import describe
+from polyglot_jax.inference import generate
 from polyglot_jax.models import Decoder, DecoderConfig
+from polyglot_jax.training import loop, partitioning, trainer
 
 TINY = DecoderConfig(
     vocab_size=1024,
@@ -58,7 +59,7 @@ QUICK = {"describe_data": False, "eval_every": 0}  # for tests about other thing
 
 
 def run(model_dir, steps, **kwargs):
-    return train_lib.train(
+    return loop.train(
         model_dir=str(model_dir),
         mixture_or_task_name="demo_pinch",
         task_feature_lengths={"targets": 48},
@@ -105,7 +106,7 @@ def test_resume_with_another_seed_is_refused(tmp_path, demo_tasks):
 def test_vocabulary_larger_than_the_model_is_an_error(tmp_path, demo_tasks):
     small = DecoderConfig(vocab_size=100, embed_dim=32, num_heads=2, num_kv_heads=1, head_dim=16)
     with pytest.raises(ValueError, match=r"DecoderConfig\.vocab_size is 100"):
-        train_lib.train(
+        loop.train(
             model_dir=str(tmp_path),
             mixture_or_task_name="demo_en_only",
             task_feature_lengths={"targets": 32},
@@ -177,7 +178,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, demo
     with pytest.raises(
         FloatingPointError, match=r"training diverged at step (\d+) .*; stopped"
     ) as info:
-        train_lib.train(
+        loop.train(
             model_dir=str(tmp_path),
             mixture_or_task_name="demo_en_only",
             task_feature_lengths={"targets": 48},
@@ -194,5 +195,5 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, demo
     assert kept < bad_step
     steps_on_disk = sorted(int(p.name.split("_")[1]) for p in tmp_path.glob("checkpoint_*"))
     assert steps_on_disk[-1] == kept
-    _, params = infer_lib.load_model(tmp_path)
+    _, params = generate.load_model(tmp_path)
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))

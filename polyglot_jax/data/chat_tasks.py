@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from polyglot_jax import languages
 from polyglot_jax.data import formats, preprocessors, sources
+from polyglot_jax.errors import ConfigError
 
 Records = list[dict]
 
@@ -49,7 +50,7 @@ class ChatDataset:
         """All records of one split and language, validated and cached."""
         languages.get(lang)
         if (split, lang) not in self.files:
-            raise KeyError(f"dataset {self.name!r} has no split {split!r} in language {lang!r}")
+            raise ConfigError(f"dataset {self.name!r} has no split {split!r} in language {lang!r}")
         return _read_cached(
             pathlib.Path(self.files[(split, lang)]), lang, self.reader, self.skip_bad
         )
@@ -133,7 +134,7 @@ def get_dataset(name: str) -> tuple[ChatDataset, seqio.Vocabulary]:
     """A dataset registered by :func:`register_dataset`, with its vocabulary."""
     if name not in DATASETS:
         known = ", ".join(sorted(DATASETS)) or "none (import tasks)"
-        raise KeyError(f"unknown chat dataset {name!r}; registered: {known}")
+        raise ConfigError(f"unknown chat dataset {name!r}; registered: {known}")
     return DATASETS[name]
 
 

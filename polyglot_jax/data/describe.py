@@ -6,16 +6,11 @@ trained (response) tokens, and examples longer than ``--length`` that packing wo
 
 from __future__ import annotations
 
-import argparse
 import collections
-import importlib
-import sys
-from collections.abc import Sequence
 
 import numpy as np
 import seqio
 
-from polyglot_jax import cli_utils
 from polyglot_jax.data import preprocessors
 
 COLUMNS = ("examples", "tokens", "target_tokens", "over_length")
@@ -46,23 +41,3 @@ def format_table(table: dict[str, dict[str, int]]) -> str:
         lines.append(f"| {lang} | " + " | ".join(str(row[c]) for c in COLUMNS) + " |")
     lines.append("| total | " + " | ".join(str(totals[c]) for c in COLUMNS) + " |")
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="polyglot-jax data", description=__doc__.split("\n")[0])
-    parser.add_argument("action", choices=["describe"])
-    parser.add_argument("mixture", help="a registered task or mixture name")
-    parser.add_argument("--split", default="train")
-    parser.add_argument("--length", type=int, default=512, help="packing length to check")
-    parser.add_argument(
-        "--module", action="append", default=["tasks"], help="module(s) that register the mixture"
-    )
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    for module in args.module:
-        importlib.import_module(module)
-    print(format_table(describe(args.mixture, args.split, args.length)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli_utils.run(main))

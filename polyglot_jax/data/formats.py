@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from polyglot_jax import languages
 from polyglot_jax.data import sources
 from polyglot_jax.data.sources import DataError, SkipCounter
+from polyglot_jax.errors import ConfigError
 
 Reader = Callable[..., Iterator[dict]]
 
@@ -323,5 +324,5 @@ READERS: dict[str, Reader] = {
 def get_reader(name: str) -> Reader:
     """A reader by name; unknown names list the known ones."""
     if name not in READERS:
-        raise ValueError(f"unknown dataset format {name!r}; known: {', '.join(sorted(READERS))}")
+        raise ConfigError(f"unknown dataset format {name!r}; known: {', '.join(sorted(READERS))}")
     return READERS[name]

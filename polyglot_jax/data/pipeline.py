@@ -2,8 +2,8 @@
 
 :func:`train_batches` returns a :class:`BatchIterator` over ``tf.data``; its position (shuffle
 buffers, mixture sampler, packer window, the in-memory example cache) is saved with each
-checkpoint by :class:`polyglot_jax.checkpoints.Checkpointer`, so a resumed run continues from
-the next unseen batch without iterating the consumed ones again.
+checkpoint by :class:`polyglot_jax.training.checkpoints.Checkpointer`, so a resumed run
+continues from the next unseen batch without iterating the consumed ones again.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from polyglot_jax.data import chat_tasks
 from polyglot_jax.data.preprocessors import ChatFeatureConverter
+from polyglot_jax.errors import CheckpointError, ConfigError
 
 
 def vocabulary_of(mixture_or_task_name: str) -> seqio.Vocabulary:
@@ -53,7 +54,7 @@ class BatchIterator(Iterator[dict[str, np.ndarray]]):
             self._checkpoint.read(str(prefix)).assert_consumed()
         except (tf.errors.OpError, AssertionError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ValueError(f"{prefix}: cannot restore the data position ({first})") from e
+            raise CheckpointError(f"{prefix}: cannot restore the data position ({first})") from e
 
 
 def train_batches(
@@ -79,7 +80,7 @@ def train_batches(
     if shard_info is None:
         shard_info = seqio.ShardInfo(jax.process_index(), jax.process_count())
     if batch_size % shard_info.num_shards:
-        raise ValueError(
+        raise ConfigError(
             f"batch size {batch_size} is not divisible by {shard_info.num_shards} hosts"
         )
     ds = seqio.get_dataset(

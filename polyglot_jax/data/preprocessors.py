@@ -15,6 +15,7 @@ import seqio
 import tensorflow as tf
 
 from polyglot_jax.data import packing, templates
+from polyglot_jax.errors import ConfigError
 
 CONTEXT = 1  # loss_mask value of a token that is not trained on
 TARGET = 2  # loss_mask value of a trained token
@@ -126,9 +127,9 @@ class ChatFeatureConverter(seqio.FeatureConverter):
         **kwargs: object,
     ) -> None:
         if packer not in ("best_fit", "seqio"):
-            raise ValueError(f"ChatFeatureConverter.packer: best_fit or seqio, not {packer!r}")
+            raise ConfigError(f"ChatFeatureConverter.packer: best_fit or seqio, not {packer!r}")
         if overlong not in ("truncate", "drop"):
-            raise ValueError(f"ChatFeatureConverter.overlong: truncate or drop, not {overlong!r}")
+            raise ConfigError(f"ChatFeatureConverter.overlong: truncate or drop, not {overlong!r}")
         self.packer, self.window, self.overlong = packer, window, overlong
         super().__init__(pack=pack, **kwargs)
 

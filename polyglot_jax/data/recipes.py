@@ -31,11 +31,12 @@ import seqio
 
 from polyglot_jax import languages as registry
 from polyglot_jax.data import chat_tasks
+from polyglot_jax.errors import ConfigError
 
 Selection = dict[str, list[str]]  # lang -> example ids, in selection order
 
 
-class RecipeError(ValueError):
+class RecipeError(ConfigError):
     """A recipe that cannot be satisfied by the data."""
 
 

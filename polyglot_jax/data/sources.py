@@ -15,12 +15,9 @@ import pathlib
 from collections.abc import Iterator
 
 from polyglot_jax import languages
+from polyglot_jax.errors import DataError
 
 ROLES = ("system", "user", "assistant")
-
-
-class DataError(ValueError):
-    """A record that cannot be used, with its file and line in the message."""
 
 
 @dataclasses.dataclass

@@ -12,6 +12,8 @@ import dataclasses
 
 import gin
 
+from polyglot_jax.errors import ConfigError
+
 LOSS_ON = ("last_assistant", "all_assistant", "all")
 
 
@@ -87,7 +89,7 @@ TEMPLATES: dict[str, ChatTemplate] = {
 def get_template(name: str) -> ChatTemplate:
     """Looks up a template by name; unknown names list the known ones."""
     if name not in TEMPLATES:
-        raise ValueError(f"unknown chat template {name!r}; known: {', '.join(sorted(TEMPLATES))}")
+        raise ConfigError(f"unknown chat template {name!r}; known: {', '.join(sorted(TEMPLATES))}")
     return TEMPLATES[name]
 
 
@@ -99,7 +101,7 @@ def chat_format(template: str = "guanaco", loss_on: str = "all_assistant") -> tu
     """
     get_template(template)
     if loss_on not in LOSS_ON:
-        raise ValueError(f"loss_on must be one of {LOSS_ON}, got {loss_on!r}")
+        raise ConfigError(f"loss_on must be one of {LOSS_ON}, got {loss_on!r}")
     return template, loss_on
 
 
@@ -125,7 +127,7 @@ def render(
     default_template, default_loss_on = chat_format()
     template, loss_on = template or default_template, loss_on or default_loss_on
     if loss_on not in LOSS_ON:
-        raise ValueError(f"loss_on must be one of {LOSS_ON}, got {loss_on!r}")
+        raise ConfigError(f"loss_on must be one of {LOSS_ON}, got {loss_on!r}")
     t = get_template(template)
     if add_generation_prompt and messages and messages[-1]["role"] == "assistant":
         messages = messages[:-1]

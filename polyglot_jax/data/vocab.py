@@ -20,6 +20,7 @@ import seqio
 import tensorflow as tf
 
 from polyglot_jax.data import demo_build, sources
+from polyglot_jax.errors import DataError, MissingFileError
 
 DEMO_VOCAB_SIZE = 1024
 
@@ -108,7 +109,7 @@ class HFTokenizerVocabulary(seqio.Vocabulary):
         self.tokenizer = tokenizers.Tokenizer.from_file(self.tokenizer_file)
         self._eos = self.tokenizer.token_to_id(eos_token)
         if self._eos is None:
-            raise ValueError(f"{tokenizer_file}: eos token {eos_token!r} is not in the vocabulary")
+            raise DataError(f"{tokenizer_file}: eos token {eos_token!r} is not in the vocabulary")
         self._unk = self.tokenizer.token_to_id(unk_token) if unk_token else None
         super().__init__(extra_ids=0)
 
@@ -170,7 +171,7 @@ def load_vocabulary(model_dir: str | pathlib.Path) -> seqio.Vocabulary:
     if (model_dir / "tokenizer.model").exists():
         return seqio.SentencePieceVocabulary(str(model_dir / "tokenizer.model"))
     if not (model_dir / "tokenizer.json").exists():
-        raise FileNotFoundError(f"no tokenizer.model or tokenizer.json in {model_dir}")
+        raise MissingFileError(f"no tokenizer.model or tokenizer.json in {model_dir}")
     config_path = model_dir / "tokenizer_config.json"
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
 
@@ -180,5 +181,5 @@ def load_vocabulary(model_dir: str | pathlib.Path) -> seqio.Vocabulary:
 
     eos = token("eos_token")
     if eos is None:
-        raise ValueError(f"{config_path}: no eos_token; the vocabulary needs one to stop")
+        raise DataError(f"{config_path}: no eos_token; the vocabulary needs one to stop")
     return HFTokenizerVocabulary(model_dir / "tokenizer.json", eos, token("unk_token"))

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import lingua
 
 from polyglot_jax import languages
+from polyglot_jax.errors import ConfigError
 
 
 @functools.lru_cache(maxsize=8)
@@ -36,6 +37,6 @@ def detect(texts: Sequence[str], candidates: Iterable[str] | None = None) -> lis
     pool = tuple(sorted(set(candidates))) if candidates is not None else detectable_languages()
     undetectable = [c for c in pool if not languages.get(c).lingua]
     if undetectable:
-        raise ValueError(f"lingua cannot detect {undetectable}; drop them from the candidates")
+        raise ConfigError(f"lingua cannot detect {undetectable}; drop them from the candidates")
     results = _detector(pool).detect_languages_in_parallel_of(list(texts))
     return [languages.by_lingua_name(r.name) if r is not None else None for r in results]

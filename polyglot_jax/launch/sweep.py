@@ -23,7 +23,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from polyglot_jax import cli_utils
+from polyglot_jax.cli import common
+from polyglot_jax.errors import ConfigError
 from polyglot_jax.launch import tpu
 
 
@@ -44,7 +45,7 @@ def gin_literal(value: Any) -> str:
         return (
             "{" + ", ".join(f"{gin_literal(k)}: {gin_literal(v)}" for k, v in value.items()) + "}"
         )
-    raise ValueError(f"cannot write {value!r} as a gin value")
+    raise ConfigError(f"cannot write {value!r} as a gin value")
 
 
 def parse_axis(spec: str) -> tuple[str, list[Any]]:
@@ -55,13 +56,13 @@ def parse_axis(spec: str) -> tuple[str, list[Any]]:
     """
     name, eq, values = spec.partition("=")
     if not eq or not re.fullmatch(r"[A-Za-z_][\w.]*", name.strip()):
-        raise ValueError(f"--grid {spec!r}: expected NAME=[value, ...]")
+        raise ConfigError(f"--grid {spec!r}: expected NAME=[value, ...]")
     try:
         parsed = ast.literal_eval(values.strip())
     except (ValueError, SyntaxError):
-        raise ValueError(f"--grid {spec!r}: {values.strip()!r} is not a Python literal") from None
+        raise ConfigError(f"--grid {spec!r}: {values.strip()!r} is not a Python literal") from None
     if not isinstance(parsed, list | tuple) or not parsed:
-        raise ValueError(f"--grid {spec!r}: the values must be a non-empty list")
+        raise ConfigError(f"--grid {spec!r}: the values must be a non-empty list")
     return name.strip(), list(parsed)
 
 
@@ -81,7 +82,7 @@ def expand(axes: Sequence[tuple[str, list[Any]]], root: str) -> list[dict[str, A
         )
     names = [r["name"] for r in runs]
     if len(set(names)) != len(names):
-        raise ValueError("two grid points map to the same run name; make the values distinct")
+        raise ConfigError("two grid points map to the same run name; make the values distinct")
     return runs
 
 
@@ -102,9 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dry_run", action="store_true")
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     if not base:
-        raise ValueError("sweep: give the training flags after --, e.g. -- --gin_file=...")
+        raise ConfigError("sweep: give the training flags after --, e.g. -- --gin_file=...")
     if args.tpu and not args.zone:
-        raise ValueError("sweep: --tpu needs --zone")
+        raise ConfigError("sweep: --tpu needs --zone")
     runs = expand([parse_axis(spec) for spec in args.grid], args.root)
     if not args.dry_run and "://" not in args.root:
         pathlib.Path(args.root).mkdir(parents=True, exist_ok=True)
@@ -123,4 +124,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(cli_utils.run(main))
+    sys.exit(common.run(main))

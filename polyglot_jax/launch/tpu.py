@@ -10,7 +10,8 @@ logs, tear down. Every action prints the exact ``gcloud`` commands; ``--dry_run`
 
 ``install`` copies this checkout (``git archive HEAD``) to every worker and installs it with
 ``jax[tpu]``; ``train`` starts the same command on every worker with
-``JAX_COORDINATOR_ADDRESS=auto`` so that :mod:`polyglot_jax.multihost` lets JAX find the pod.
+``JAX_COORDINATOR_ADDRESS=auto`` so that :mod:`polyglot_jax.training.multihost` lets JAX find
+the pod.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from polyglot_jax import cli_utils
+from polyglot_jax.cli import common
+from polyglot_jax.errors import ConfigError, JobFailedError
 
 REMOTE_DIR = "~/polyglot_jax"
 REMOTE_LOG = "~/polyglot_jax_train.log"
@@ -36,7 +38,9 @@ def hosts_of(accelerator: str) -> int:
     """
     match = re.fullmatch(r"(v2|v3|v4|v5p|v5litepod|v6e)-(\d+)", accelerator)
     if not match:
-        raise ValueError(f"unknown TPU accelerator type {accelerator!r} (e.g. v4-32, v5litepod-16)")
+        raise ConfigError(
+            f"unknown TPU accelerator type {accelerator!r} (e.g. v4-32, v5litepod-16)"
+        )
     family, size = match.group(1), int(match.group(2))
     if family in ("v5litepod", "v6e"):  # size counts chips; 8-chip hosts alone, else 4 per host
         return 1 if size <= 8 else size // 4
@@ -96,7 +100,7 @@ def install_commands(args: argparse.Namespace) -> list[list[str]]:
 
 def train_commands(args: argparse.Namespace, train_args: Sequence[str]) -> list[list[str]]:
     if not train_args:
-        raise ValueError("train: give the training flags after --, e.g. -- --gin_file=...")
+        raise ConfigError("train: give the training flags after --, e.g. -- --gin_file=...")
     train = shlex.join(["python", "-m", "polyglot_jax.train", *train_args])
     command = f"cd {REMOTE_DIR} && JAX_COORDINATOR_ADDRESS=auto {train} > {REMOTE_LOG} 2>&1"
     return [_ssh(args, command)]
@@ -160,7 +164,7 @@ def run_commands(cmds: Sequence[Sequence[str]], dry_run: bool) -> int:
         if not dry_run:
             result = subprocess.run(list(cmd), check=False)
             if result.returncode:
-                raise RuntimeError(f"{cmd[0]} exited with {result.returncode}: {shlex.join(cmd)}")
+                raise JobFailedError(f"{cmd[0]} exited with {result.returncode}: {shlex.join(cmd)}")
     return 0
 
 
@@ -170,4 +174,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(cli_utils.run(main))
+    sys.exit(common.run(main))

@@ -12,6 +12,8 @@ import dataclasses
 import gin
 import jax.numpy as jnp
 
+from polyglot_jax.errors import ConfigError
+
 NORMS = ("rmsnorm", "layernorm")
 ACTIVATIONS = ("swiglu", "gelu", "gelu_tanh")
 POSITIONS = ("rope", "alibi")
@@ -39,9 +41,9 @@ class LoRAConfig:
 
     def __post_init__(self) -> None:
         if self.rank <= 0:
-            raise ValueError(f"LoRAConfig.rank must be positive, got {self.rank}")
+            raise ConfigError(f"LoRAConfig.rank must be positive, got {self.rank}")
         if not self.targets:
-            raise ValueError("LoRAConfig.targets is empty: name at least one projection")
+            raise ConfigError("LoRAConfig.targets is empty: name at least one projection")
 
     @property
     def scale(self) -> float:
@@ -125,11 +127,11 @@ class DecoderConfig:
     def __post_init__(self) -> None:
         for field in ("vocab_size", "embed_dim", "num_layers", "num_heads", "head_dim", "mlp_dim"):
             if getattr(self, field) <= 0:
-                raise ValueError(
+                raise ConfigError(
                     f"DecoderConfig.{field} must be positive, got {getattr(self, field)}"
                 )
         if self.num_kv_heads <= 0 or self.num_heads % self.num_kv_heads:
-            raise ValueError(
+            raise ConfigError(
                 f"DecoderConfig.num_heads ({self.num_heads}) must be a multiple of "
                 f"num_kv_heads ({self.num_kv_heads})"
             )
@@ -141,21 +143,21 @@ class DecoderConfig:
             ("remat", REMAT_POLICIES),
         ):
             if getattr(self, field) not in allowed:
-                raise ValueError(
+                raise ConfigError(
                     f"DecoderConfig.{field} must be one of {allowed}, got {getattr(self, field)!r}"
                 )
         if not 0.0 < self.rotary_fraction <= 1.0 or self.rotary_dim % 2:
-            raise ValueError(
+            raise ConfigError(
                 f"DecoderConfig.rotary_fraction {self.rotary_fraction} gives an odd or empty "
                 f"rotary width {self.rotary_dim} for head_dim {self.head_dim}"
             )
         if self.shared_block_norm and not self.parallel_block:
-            raise ValueError("DecoderConfig.shared_block_norm needs parallel_block = True")
+            raise ConfigError("DecoderConfig.shared_block_norm needs parallel_block = True")
         for field in ("dtype", "param_dtype"):
             try:
                 jnp.dtype(getattr(self, field))
             except TypeError:
-                raise ValueError(
+                raise ConfigError(
                     f"DecoderConfig.{field}: unknown dtype {getattr(self, field)!r}"
                 ) from None
 
@@ -186,7 +188,7 @@ class DecoderConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(fields) - known)
         if unknown:
-            raise ValueError(f"DecoderConfig: unknown field(s) {', '.join(unknown)}")
+            raise ConfigError(f"DecoderConfig: unknown field(s) {', '.join(unknown)}")
         fields = dict(fields)
         if isinstance(fields.get("lora"), dict):
             lora = dict(fields["lora"])

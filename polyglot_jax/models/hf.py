@@ -21,6 +21,7 @@ import safetensors.numpy
 from flax import traverse_util
 from safetensors import safe_open
 
+from polyglot_jax.errors import CheckpointError, MissingFileError
 from polyglot_jax.models import hf_layout
 from polyglot_jax.models.config import DecoderConfig
 
@@ -167,14 +168,14 @@ class SafetensorsReader:
                 self.files = {name: single for name in f.keys()}  # noqa: SIM118
         elif list(self.model_dir.glob("pytorch_model*.bin")):
             if not allow_pickle:
-                raise ValueError(
+                raise CheckpointError(
                     f"{self.model_dir} holds only pickle checkpoints (*.bin), which can run "
                     f"code when loaded; convert to safetensors or pass allow_pickle=True"
                 )
             self.files = {}
             self._pickled = self._load_pickled()
         else:
-            raise FileNotFoundError(f"no model.safetensors(.index.json) in {self.model_dir}")
+            raise MissingFileError(f"no model.safetensors(.index.json) in {self.model_dir}")
 
     def _load_pickled(self) -> dict[str, np.ndarray]:  # pragma: no cover - needs torch
         import torch
@@ -193,7 +194,7 @@ class SafetensorsReader:
         if not self.files:
             return self._pickled[name]
         if name not in self.files:
-            raise KeyError(f"{self.model_dir}: tensor {name!r} not found")
+            raise CheckpointError(f"{self.model_dir}: tensor {name!r} not found")
         with (
             jax.default_device(jax.devices("cpu")[0]),
             safe_open(self.files[name], framework="flax") as f,
@@ -239,7 +240,9 @@ def load_hf_params(
     tied_head = {layout.lm_head.lstrip(hf_layout.NO_PREFIX)} if cfg.tie_embeddings else set()
     leftover = sorted(n for n in reader.names() - used - tied_head if not layout.is_buffer(n))
     if leftover:
-        raise ValueError(f"{model_dir}: tensors not used by the config: {', '.join(leftover[:5])}")
+        raise CheckpointError(
+            f"{model_dir}: tensors not used by the config: {', '.join(leftover[:5])}"
+        )
     return traverse_util.unflatten_dict(flat)
 
 
@@ -272,7 +275,7 @@ def load_model_dir(
     """
     path = pathlib.Path(model_dir) / "config.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: not a Hugging Face model directory")
+        raise MissingFileError(f"{path} not found: not a Hugging Face model directory")
     cfg = config_from_hf(json.loads(path.read_text()), str(path))
     shardings = shardings_fn(cfg) if shardings_fn is not None else None
     return cfg, load_hf_params(model_dir, cfg, shardings, allow_pickle)

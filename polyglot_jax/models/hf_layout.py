@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from polyglot_jax.errors import ConfigError
 from polyglot_jax.models.config import DecoderConfig
 
 NO_PREFIX = "!"  # a tensor name that is not under the model prefix (e.g. lm_head)
@@ -20,7 +21,7 @@ Getter = Callable[[str], np.ndarray]
 Path = tuple[str, ...]
 
 
-class UnsupportedConfigError(ValueError):
+class UnsupportedConfigError(ConfigError):
     """A Hugging Face config that this decoder cannot reproduce exactly."""
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import safetensors.numpy
 from flax import traverse_util
 
+from polyglot_jax.errors import CheckpointError, ConfigError
 from polyglot_jax.models.config import DecoderConfig
 
 ADAPTER_LEAVES = ("lora_a", "lora_b")
@@ -75,7 +76,7 @@ def with_base(params: Any, base: Any) -> Any:
     base_flat = traverse_util.flatten_dict(base)
     missing = [k for k in flat if k[-1] not in ADAPTER_LEAVES and k not in base_flat]
     if missing:
-        raise KeyError(f"base parameters lack {'/'.join(missing[0])}")
+        raise CheckpointError(f"base parameters lack {'/'.join(missing[0])}")
     merged = {k: (v if k[-1] in ADAPTER_LEAVES else base_flat[k]) for k, v in flat.items()}
     return traverse_util.unflatten_dict(merged)
 
@@ -116,9 +117,9 @@ def export_peft(
         (merge and export the full model instead).
     """
     if cfg.lora is None:
-        raise ValueError("export_peft: the config has no LoRA adapters")
+        raise ConfigError("export_peft: the config has no LoRA adapters")
     if cfg.family not in PEFT_FAMILIES:
-        raise ValueError(
+        raise ConfigError(
             f"export_peft: {cfg.family} fuses q/k/v in Hugging Face; merge the adapters "
             f"(lora.merge) and export the full model instead"
         )

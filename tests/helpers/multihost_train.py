@@ -14,9 +14,9 @@ import numpy as np
 import seqio
 from jax.experimental import multihost_utils
 
-from polyglot_jax import multihost, partitioning, train_lib, trainer
 from polyglot_jax.data import pipeline
 from polyglot_jax.models import Decoder, DecoderConfig
+from polyglot_jax.training import loop, multihost, partitioning, trainer
 
 CFG = DecoderConfig(
     vocab_size=1024,
@@ -79,11 +79,11 @@ def main() -> None:
         ]
         for lang in per_shard[0]
     }
-    validation = train_lib.validation_losses(steps, state.params, merged)
+    validation = loop.validation_losses(steps, state.params, merged)
     unsharded = {}
     if jax.process_count() == 1:  # the same losses from one unsharded pass
         whole = pipeline.validation_batches("demo_pinch", {"targets": LENGTH}, BATCH)
-        unsharded = train_lib.validation_losses(steps, state.params, whole)
+        unsharded = loop.validation_losses(steps, state.params, whole)
     gathered = jax.tree.map(
         lambda x: np.asarray(multihost_utils.process_allgather(x, tiled=True)),
         state.params,

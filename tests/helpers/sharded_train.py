@@ -10,8 +10,8 @@ import sys
 import jax
 import numpy as np
 
-from polyglot_jax import partitioning, trainer
 from polyglot_jax.models import Decoder, DecoderConfig
+from polyglot_jax.training import partitioning, trainer
 
 CFG = DecoderConfig(
     vocab_size=64,

@@ -15,9 +15,13 @@ import sys
 import time
 from collections.abc import Sequence
 
-from polyglot_jax import cli_utils, gin_utils, infer_lib, report, train_lib
+from polyglot_jax import gin_utils
+from polyglot_jax.cli import common
 from polyglot_jax.data import demo_build
-from polyglot_jax.evaluation import judging
+from polyglot_jax.evaluation import report
+from polyglot_jax.evaluation.judges import language
+from polyglot_jax.inference import generate
+from polyglot_jax.training import loop
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,7 @@ def run_demo(output_dir: str | pathlib.Path, quick: bool = False) -> pathlib.Pat
                 ],
             )
         )
-        result = train_lib.train()
+        result = loop.train()
         log.info(
             "[%d/%d] %s trained: loss %.3f (%.0f s); generating for %d languages",
             i,
@@ -61,14 +65,14 @@ def run_demo(output_dir: str | pathlib.Path, quick: bool = False) -> pathlib.Pat
             time.perf_counter() - start,
             len(demo_build.DEMO_LANGUAGES),
         )
-        infer_lib.infer(
+        generate.infer(
             checkpoint_path=str(run_dir),
             mixture_or_task_name=EVAL_MIXTURE,
             max_new_tokens=size["max_new_tokens"],
             progress=False,
         )
         judge_dir = run_dir / "judge"
-        judging.judge_outputs([run_dir / "infer"], judge_dir, mixture, demo_build.DEMO_LANGUAGES)
+        language.judge_outputs([run_dir / "infer"], judge_dir, mixture, demo_build.DEMO_LANGUAGES)
         judge_dirs.append(judge_dir)
     return report.write_report(judge_dirs, out / "report")
 
@@ -86,4 +90,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(cli_utils.run(main))
+    sys.exit(common.run(main))

@@ -21,6 +21,8 @@ from typing import Protocol
 
 import openai
 
+from polyglot_jax.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 Messages = list[dict[str, str]]
@@ -168,11 +170,11 @@ class LocalBackend:
         max_new_tokens: int = 128,
         batch_size: int = 16,
     ) -> None:
-        from polyglot_jax import infer_lib
+        from polyglot_jax.inference import generate
 
-        self._infer = infer_lib
-        self.model, self.params = infer_lib.load_model(checkpoint_path)
-        self.template = infer_lib.run_template(infer_lib.run_dir_of(checkpoint_path)[0])
+        self._infer = generate
+        self.model, self.params = generate.load_model(checkpoint_path)
+        self.template = generate.run_template(generate.run_dir_of(checkpoint_path)[0])
         self.vocabulary, self.max_new_tokens, self.batch_size = (
             vocabulary,
             max_new_tokens,
@@ -187,7 +189,7 @@ class LocalBackend:
             yield from enumerate(chunk, start=start)
 
     def complete_many(self, conversations: Sequence[Messages]) -> list[Completion]:
-        from polyglot_jax import decoding
+        from polyglot_jax.inference import decoding
 
         out = []
         for start in range(0, len(conversations), self.batch_size):
@@ -208,4 +210,4 @@ def from_spec(spec: str, **kwargs: object) -> Backend:
         return OpenAIBackend(model, base_url or None, **kwargs)
     if kind == "local" and rest:
         return LocalBackend(rest, **kwargs)
-    raise ValueError(f"judge {spec!r}: expected openai:MODEL[@BASE_URL] or local:CHECKPOINT_PATH")
+    raise ConfigError(f"judge {spec!r}: expected openai:MODEL[@BASE_URL] or local:CHECKPOINT_PATH")

@@ -34,8 +34,9 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from polyglot_jax import decoding
-from polyglot_jax.evaluation import structured_data
+from polyglot_jax.errors import ConfigError, MissingFileError
+from polyglot_jax.evaluation.benchmarks import readers
+from polyglot_jax.inference import decoding
 from polyglot_jax.models import Decoder
 
 BENCHMARKS = ("xcopa", "xnli", "xquad")
@@ -114,10 +115,10 @@ def benchmark_files(data_dir: str | pathlib.Path, benchmark: str, lang: str) -> 
             hf = [root / lang / f"{split}.{ext}" for ext in ("jsonl", "parquet")]
             candidates[split] = next((p for p in hf if p.exists()), root / tsv)
     else:
-        raise ValueError(f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)}")
+        raise ConfigError(f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)}")
     files = {split: path for split, path in candidates.items() if path.exists()}
     if not files:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{benchmark} {lang}: none of {', '.join(map(str, candidates.values()))} exists"
         )
     return files
@@ -129,12 +130,12 @@ _XCOPA_SPLITS = {"validation": "val", "test": "test"}
 def read_items(benchmark: str, path: pathlib.Path, lang: str) -> list[dict]:
     """The items of one benchmark file."""
     if benchmark == "xcopa":
-        return structured_data.read_xcopa(path, lang)
+        return readers.read_xcopa(path, lang)
     if benchmark == "xquad":
-        return structured_data.read_xquad(path, lang)
+        return readers.read_xquad(path, lang)
     if path.suffix == ".tsv":
-        return structured_data.read_xnli_tsv(path, lang)
-    return structured_data.read_xnli_hf(path, lang)
+        return readers.read_xnli_tsv(path, lang)
+    return readers.read_xnli_hf(path, lang)
 
 
 def _items_dataset(items: list[dict]) -> tf.data.Dataset:

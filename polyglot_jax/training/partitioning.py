@@ -16,6 +16,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from polyglot_jax.errors import ConfigError
+
 MESH_AXES = ("data", "fsdp", "model")
 AxisRules = tuple[tuple[str, str | tuple[str, ...] | None], ...]
 
@@ -52,14 +54,14 @@ def create_mesh(
     devices = list(devices if devices is not None else jax.devices())
     sizes = [data, fsdp, model]
     if sizes.count(-1) > 1:
-        raise ValueError(f"create_mesh: at most one axis may be -1, got {sizes}")
+        raise ConfigError(f"create_mesh: at most one axis may be -1, got {sizes}")
     known = int(np.prod([s for s in sizes if s != -1]))
     if -1 in sizes:
         if len(devices) % known:
-            raise ValueError(f"create_mesh: {len(devices)} devices not divisible by {known}")
+            raise ConfigError(f"create_mesh: {len(devices)} devices not divisible by {known}")
         sizes[sizes.index(-1)] = len(devices) // known
     if int(np.prod(sizes)) != len(devices):
-        raise ValueError(
+        raise ConfigError(
             f"create_mesh: data*fsdp*model = {sizes} needs {int(np.prod(sizes))} devices, "
             f"found {len(devices)}"
         )

@@ -4,7 +4,7 @@ polyglot-jax demo [--quick]           the whole pipeline on the embedded demo da
 polyglot-jax train --gin_file=...     same as python -m polyglot_jax.train
 polyglot-jax infer --gin_file=...     same as python -m polyglot_jax.infer
 polyglot-jax judge --outputs=...      same as python -m polyglot_jax.judge
-polyglot-jax eval --checkpoint_path=. XCOPA / XNLI / XQuAD (python -m polyglot_jax.evaluate)
+polyglot-jax eval --checkpoint_path=. XCOPA / XNLI / XQuAD (python -m polyglot_jax.cli.evaluate)
 polyglot-jax report JUDGE_DIR ...     same as python -m polyglot_jax.report
 polyglot-jax sweep --root=... --grid=. a grid of training runs (python -m polyglot_jax.launch.sweep)
 polyglot-jax tpu ACTION --name=...    Cloud TPU VMs (python -m polyglot_jax.launch.tpu)
@@ -16,16 +16,16 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from polyglot_jax import cli_utils
+from polyglot_jax.cli import common
 
 COMMANDS = {
-    "demo": "polyglot_jax.demo",
-    "train": "polyglot_jax.train",
-    "infer": "polyglot_jax.infer",
-    "judge": "polyglot_jax.judge",
-    "eval": "polyglot_jax.evaluate",
-    "report": "polyglot_jax.report",
-    "data": "polyglot_jax.data.describe",
+    "demo": "polyglot_jax.cli.demo",
+    "train": "polyglot_jax.cli.train",
+    "infer": "polyglot_jax.cli.infer",
+    "judge": "polyglot_jax.cli.judge",
+    "eval": "polyglot_jax.cli.evaluate",
+    "report": "polyglot_jax.cli.report",
+    "data": "polyglot_jax.cli.data",
     "sweep": "polyglot_jax.launch.sweep",
     "tpu": "polyglot_jax.launch.tpu",
 }
@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     module = importlib.import_module(COMMANDS[command])
-    return cli_utils.run(lambda: module.main(rest))
+    return common.run(lambda: module.main(rest))
 
 
 if __name__ == "__main__":

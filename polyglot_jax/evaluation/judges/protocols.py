@@ -25,11 +25,8 @@ import pathlib
 import re
 from collections.abc import Sequence
 
-from tqdm import tqdm
-
-from polyglot_jax.evaluation import langid
-from polyglot_jax.evaluation.backends import Backend, Messages
-from polyglot_jax.evaluation.store import Judgment, JudgmentStore, judgment_key
+from polyglot_jax.errors import ConfigError
+from polyglot_jax.inference.backends import Messages
 
 PROMPTS = pathlib.Path(__file__).parent / "prompts"
 _FIELD = re.compile(r"\{(nonce|question|response|response_a|response_b)\}")
@@ -201,80 +198,5 @@ PROTOCOLS: dict[str, JudgeProtocol] = {
 
 def get_protocol(name: str) -> JudgeProtocol:
     if name not in PROTOCOLS:
-        raise ValueError(f"unknown judge protocol {name!r}; known: {', '.join(sorted(PROTOCOLS))}")
+        raise ConfigError(f"unknown judge protocol {name!r}; known: {', '.join(sorted(PROTOCOLS))}")
     return PROTOCOLS[name]
-
-
-def run(
-    protocol: JudgeProtocol,
-    backend: Backend,
-    items: Sequence[Item],
-    store: JudgmentStore,
-    language_gate: bool = False,
-    progress: bool = True,
-) -> list[dict]:
-    """Judges ``items``, storing every judgment as it arrives; returns one result per item.
-
-    Requests stay in flight up to the backend's concurrency for the whole run (no batch
-    barriers); each answer is parsed and committed as soon as it arrives.
-
-    Stored judgments are reused without a request. Each result has ``item_id``, ``lang``,
-    ``status`` (``ok``, ``invalid`` or ``failed``, with ``reason``) and, when ok, the protocol's
-    scores (``score`` gated by the response language when ``language_gate``).
-    """
-    planned = []  # (item, order, key, messages)
-    for item in items:
-        for order, messages in protocol.requests(item):
-            key = judgment_key(
-                protocol.name, backend.name, [item.item_id, order, messages[-1]["content"]]
-            )
-            planned.append((item, order, key, messages))
-    todo = [p for p in planned if not store.done(p[2])]
-    bar = tqdm(total=len(todo), desc=f"judge {protocol.name}", disable=not progress)
-    for index, completion in backend.iter_complete([p[3] for p in todo]):
-        item, order, key, _ = todo[index]
-        item_id = f"{item.item_id}#{order}" if order else item.item_id
-        if completion.text is None:
-            judgment = Judgment(
-                key,
-                protocol.name,
-                backend.name,
-                item_id,
-                "failed",
-                "",
-                None,
-                completion.error or "no output",
-            )
-        else:
-            try:
-                parsed, status, reason = protocol.parse(completion.text), "ok", ""
-            except ParseError as e:
-                parsed, status, reason = None, "invalid", str(e)
-            judgment = Judgment(
-                key, protocol.name, backend.name, item_id, status, completion.text, parsed, reason
-            )
-        store.put(judgment)
-        bar.update(1)
-    bar.close()
-
-    gate = {}
-    if language_gate:
-        detected = langid.detect([i.response for i in items])
-        gate = {i.item_id: float(d == i.lang) for i, d in zip(items, detected, strict=True)}
-    by_item: dict[str, list[Judgment]] = {}
-    for item, _, key, _ in planned:
-        by_item.setdefault(item.item_id, []).append(store.get(key))
-    results = []
-    for item in items:
-        judgments = by_item[item.item_id]
-        result = {"item_id": item.item_id, "lang": item.lang}
-        bad = [j for j in judgments if j.status != "ok"]
-        if bad:
-            result.update(status=bad[0].status, reason=bad[0].reason)
-        else:
-            result.update(status="ok", **protocol.score([j.parsed for j in judgments]))
-            if language_gate:
-                result["language_match"] = gate[item.item_id]
-                result["score"] *= gate[item.item_id]
-        results.append(result)
-    return results

@@ -20,9 +20,12 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
-from polyglot_jax import cli_utils, infer_lib, languages
+from polyglot_jax import languages
+from polyglot_jax.cli import common
 from polyglot_jax.data import pipeline, vocab
-from polyglot_jax.evaluation import structured
+from polyglot_jax.errors import ConfigError
+from polyglot_jax.evaluation.benchmarks import scoring
+from polyglot_jax.inference import generate
 from polyglot_jax.models import Decoder, hf
 
 log = logging.getLogger(__name__)
@@ -53,20 +56,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         model, vocabulary = Decoder(config), vocab.load_vocabulary(checkpoint)
     else:
         if not args.mixture:
-            raise ValueError(f"{checkpoint} is a run directory: pass --mixture for its vocabulary")
+            raise ConfigError(f"{checkpoint} is a run directory: pass --mixture for its vocabulary")
         for module in args.module:
             importlib.import_module(module)
-        model, params = infer_lib.load_model(checkpoint)
+        model, params = generate.load_model(checkpoint)
         vocabulary = pipeline.vocabulary_of(args.mixture)
-    run = args.run or infer_lib.run_dir_of(checkpoint)[0].name
+    run = args.run or generate.run_dir_of(checkpoint)[0].name
     out = pathlib.Path(args.output_dir) if args.output_dir else checkpoint / "structured"
     langs = languages.validate(args.languages.split(","))
     results, rows = {}, []
     for benchmark in args.benchmarks.split(","):
         for lang in langs:
-            task = structured.register_task(benchmark, lang, args.data_dir)
+            task = scoring.register_task(benchmark, lang, args.data_dir)
             path = out / f"{task.name}.jsonl"
-            metrics = structured.evaluate(
+            metrics = scoring.evaluate(
                 task.name,
                 args.split,
                 model,
@@ -90,4 +93,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(cli_utils.run(main))
+    sys.exit(common.run(main))

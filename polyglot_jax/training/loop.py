@@ -22,9 +22,12 @@ import numpy as np
 import optax
 from clu import metric_writers
 
-from polyglot_jax import checkpoints, gin_utils, infer_lib, partitioning, trainer
+from polyglot_jax import gin_utils
 from polyglot_jax.data import describe, pipeline, preprocessors, templates
+from polyglot_jax.errors import CheckpointError, ConfigError, RunDirError
+from polyglot_jax.inference import generate
 from polyglot_jax.models import Decoder, DecoderConfig, hf, lora
+from polyglot_jax.training import checkpoints, partitioning, trainer
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ def train(
     model_dir_path.mkdir(parents=True, exist_ok=True)
     vocab_size = pipeline.vocabulary_of(mixture_or_task_name).vocab_size
     if vocab_size > model_config.vocab_size:
-        raise ValueError(
+        raise ConfigError(
             f"{mixture_or_task_name}: vocabulary has {vocab_size} ids but "
             f"DecoderConfig.vocab_size is {model_config.vocab_size}"
         )
@@ -121,7 +124,7 @@ def train(
         microbatches,
     )
     if batch_size % (microbatches * jax.process_count()):
-        raise ValueError(
+        raise ConfigError(
             f"batch size {batch_size} is not divisible by microbatches ({microbatches}) "
             f"x processes ({jax.process_count()})"
         )
@@ -159,7 +162,7 @@ def train(
     if restored is not None:
         changed = [k for k, v in data_position.items() if data.get(k, v) != v]
         if changed:
-            raise ValueError(
+            raise RunDirError(
                 f"{model_dir}: checkpoint_{start} was written with a different "
                 + ", ".join(
                     f"{k} ({data[k]!r}, this run has {data_position[k]!r})" for k in changed
@@ -284,7 +287,7 @@ def load_base_params(path: str, model_config: DecoderConfig, steps: trainer.Shar
         source = hf.config_from_hf(json.loads((pathlib.Path(path) / "config.json").read_text()))
         params_cfg = source.replace(param_dtype=model_config.param_dtype)
     else:
-        run_dir, step = infer_lib.run_dir_of(path)
+        run_dir, step = generate.run_dir_of(path)
         source = DecoderConfig.from_dict(json.loads((run_dir / "model_config.json").read_text()))
     differ = [
         f.name
@@ -293,7 +296,7 @@ def load_base_params(path: str, model_config: DecoderConfig, steps: trainer.Shar
         and getattr(source, f.name) != getattr(model_config, f.name)
     ]
     if differ:
-        raise ValueError(
+        raise ConfigError(
             f"{path}: checkpoint architecture differs from the run's model config in "
             f"{', '.join(differ)}"
         )
@@ -302,7 +305,7 @@ def load_base_params(path: str, model_config: DecoderConfig, steps: trainer.Shar
     ckpt = checkpoints.Checkpointer(run_dir, async_save=False)
     step = ckpt.latest_step() if step is None else step
     if step is None:
-        raise FileNotFoundError(f"no checkpoint_<step> in {run_dir}")
+        raise CheckpointError(f"no checkpoint_<step> in {run_dir}")
     abstract = lora.without_adapters(steps.abstract_state.params)
     params = ckpt.restore_params(step, abstract)
     ckpt.close()

@@ -21,8 +21,9 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from polyglot_jax import partitioning
+from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import lora
+from polyglot_jax.training import partitioning
 
 Batch = Mapping[str, jax.Array]  # each [batch, length]
 Metrics = dict[str, jax.Array]
@@ -68,7 +69,7 @@ def make_optimizer(
     elif schedule == "cosine":
         after = optax.cosine_decay_schedule(learning_rate, max(decay_steps - warmup_steps, 1))
     else:
-        raise ValueError(f"make_optimizer: unknown schedule {schedule!r}")
+        raise ConfigError(f"make_optimizer: unknown schedule {schedule!r}")
     lr = optax.join_schedules(
         [optax.linear_schedule(0.0, learning_rate, max(warmup_steps, 1)), after], [warmup_steps]
     )

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 
 import jax
 
+from polyglot_jax.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -55,15 +57,15 @@ def resolve(flags: ProcessFlags, environ: Mapping[str, str] | None = None) -> di
         return {}  # JAX detects the cluster (TPU pod, SLURM, Open MPI)
     if address is None:
         if count not in (None, 1) or index not in (None, 0):
-            raise ValueError(
+            raise ConfigError(
                 f"num_processes={count} / process_id={index} need a coordinator address "
                 f"(--coordinator_address or JAX_COORDINATOR_ADDRESS)"
             )
         return None
     if count is None or index is None:
-        raise ValueError(f"coordinator {address}: also set the process count and this process id")
+        raise ConfigError(f"coordinator {address}: also set the process count and this process id")
     if not 0 <= index < count:
-        raise ValueError(f"process_id {index} is outside 0..{count - 1}")
+        raise ConfigError(f"process_id {index} is outside 0..{count - 1}")
     return {"coordinator_address": address, "num_processes": count, "process_id": index}
 
 
@@ -74,7 +76,7 @@ def _int(env: Mapping[str, str], name: str) -> int | None:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"{name}={value!r} is not an integer") from None
+        raise ConfigError(f"{name}={value!r} is not an integer") from None
 
 
 def initialize(flags: ProcessFlags = ProcessFlags()) -> None:

@@ -23,9 +23,11 @@ import jax.numpy as jnp
 import seqio
 from jax.experimental import multihost_utils
 
-from polyglot_jax import checkpoints, decoding
 from polyglot_jax.data import chat_tasks, pipeline, sources, templates
+from polyglot_jax.errors import CheckpointError, MissingFileError, RunDirError
+from polyglot_jax.inference import decoding
 from polyglot_jax.models import Decoder, DecoderConfig
+from polyglot_jax.training import checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +49,13 @@ def load_model(checkpoint_path: str | pathlib.Path) -> tuple[Decoder, Any]:
     run_dir, step = run_dir_of(checkpoint_path)
     config_path = run_dir / "model_config.json"
     if not config_path.exists():
-        raise FileNotFoundError(f"{config_path} not found: is {run_dir} a training run directory?")
+        raise RunDirError(f"{config_path} not found: is {run_dir} a training run directory?")
     config = DecoderConfig.from_dict(json.loads(config_path.read_text()))
     model = Decoder(config)
     ckpt = checkpoints.Checkpointer(run_dir, async_save=False)
     step = ckpt.latest_step() if step is None else step
     if step is None:
-        raise FileNotFoundError(f"no checkpoint_<step> in {run_dir}")
+        raise CheckpointError(f"no checkpoint_<step> in {run_dir}")
     abstract = nn.unbox(
         jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.ones((1, 8), jnp.int32)))
     )["params"]
@@ -297,7 +299,7 @@ def merge_parts(out_dir: str | pathlib.Path, name: str, count: int) -> pathlib.P
     for index in range(count):
         path = out_dir / part_name(name, index, count)
         if not path.exists():
-            raise FileNotFoundError(f"{path}: missing, host {index} has not finished {name}")
+            raise MissingFileError(f"{path}: missing, host {index} has not finished {name}")
         by_id: dict[str, list[str]] = {}
         for line in path.read_text(encoding="utf-8").splitlines():
             by_id.setdefault(json.loads(line)["id"], []).append(line)

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import Decoder, init_cache
 
 
@@ -61,7 +62,7 @@ class Sampling:
         }
         for name, ok in checks.items():
             if not ok:
-                raise ValueError(f"Sampling.{name}: invalid value {getattr(self, name)!r}")
+                raise ConfigError(f"Sampling.{name}: invalid value {getattr(self, name)!r}")
         object.__setattr__(self, "stop_strings", tuple(self.stop_strings))
 
     def to_dict(self) -> dict[str, Any]:

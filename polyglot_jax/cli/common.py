@@ -8,15 +8,12 @@ import sys
 from collections.abc import Callable, Sequence
 
 from polyglot_jax import gin_utils
+from polyglot_jax.errors import UserError
 
-# Errors that are the user's input, not a bug: reported as one line, exit status 2.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
-    KeyError,
-    FileNotFoundError,
-    FloatingPointError,
-    RuntimeError,
-)
+# Errors that are the user's input, not a bug: reported as one line, exit status 2. OSError
+# covers paths the user named (missing, unreadable, a full disk); everything else is a bug and
+# keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError, FloatingPointError, OSError)
 
 
 def setup_logging() -> None:

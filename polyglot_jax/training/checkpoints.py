@@ -21,18 +21,15 @@ import orbax.checkpoint as ocp
 from etils import epath
 
 from polyglot_jax.data.pipeline import BatchIterator
-from polyglot_jax.trainer import TrainState
+from polyglot_jax.errors import CheckpointError
+from polyglot_jax.training.trainer import TrainState
 
 log = logging.getLogger(__name__)
 
 
-class CheckpointError(RuntimeError):
-    """No usable checkpoint where one was required."""
-
-
 @gin.configurable
 class Checkpointer:
-    """Saves and restores a :class:`~polyglot_jax.trainer.TrainState` and data position.
+    """Saves and restores a :class:`~polyglot_jax.training.trainer.TrainState` and data position.
 
     Args:
       model_dir: run directory; checkpoints go to ``model_dir/checkpoint_<step>``.
@@ -161,7 +158,7 @@ class DataIteratorHandler(ocp.CheckpointHandler):
         prefix = _process_prefix(directory)
         if not pathlib.Path(f"{prefix}.index").exists():
             have = sorted(p.name for p in pathlib.Path(directory).glob("*.index"))
-            raise ValueError(
+            raise CheckpointError(
                 f"{prefix}: no data position for this process (written by {have}); "
                 f"resume with the same number of processes"
             )

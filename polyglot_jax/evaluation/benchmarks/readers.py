@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 from polyglot_jax import languages
 from polyglot_jax.data.sources import DataError, SkipCounter, iter_json_lines, skip_or_raise
+from polyglot_jax.errors import ConfigError
 
 ChoiceItem = dict  # {"id", "lang", "context", "choices", "label"}
 AnswerItem = dict  # {"id", "lang", "prompt", "answers"}
@@ -67,7 +68,7 @@ XNLI_LABELS = ("entailment", "neutral", "contradiction")  # label ids 0, 1, 2
 def _supported(lang: str, table: dict, task: str) -> None:
     languages.get(lang)
     if lang not in table:
-        raise ValueError(f"{task}: no prompt words for {lang!r} (have {', '.join(sorted(table))})")
+        raise ConfigError(f"{task}: no prompt words for {lang!r} (have {', '.join(sorted(table))})")
 
 
 def _lower_first(text: str) -> str:

@@ -1,0 +1,152 @@
+"""Running an LLM judge over inference outputs: requests in flight, answers stored as they arrive.
+
+:func:`run` judges items with a protocol and a backend; :func:`llm_judge_outputs` reads ``infer``
+files, pairs them with a baseline for pairwise protocols, and writes ``<protocol>.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Iterable, Sequence
+
+from tqdm import tqdm
+
+from polyglot_jax.errors import DataError
+from polyglot_jax.evaluation import langid
+from polyglot_jax.evaluation.judges import protocols
+from polyglot_jax.evaluation.judges.protocols import Item, JudgeProtocol, ParseError
+from polyglot_jax.evaluation.judges.store import Judgment, JudgmentStore, judgment_key
+from polyglot_jax.evaluation.outputs import output_files, read_outputs
+from polyglot_jax.inference import backends
+from polyglot_jax.inference.backends import Backend
+
+
+def run(
+    protocol: JudgeProtocol,
+    backend: Backend,
+    items: Sequence[Item],
+    store: JudgmentStore,
+    language_gate: bool = False,
+    progress: bool = True,
+) -> list[dict]:
+    """Judges ``items``, storing every judgment as it arrives; returns one result per item.
+
+    Requests stay in flight up to the backend's concurrency for the whole run (no batch
+    barriers); each answer is parsed and committed as soon as it arrives.
+
+    Stored judgments are reused without a request. Each result has ``item_id``, ``lang``,
+    ``status`` (``ok``, ``invalid`` or ``failed``, with ``reason``) and, when ok, the protocol's
+    scores (``score`` gated by the response language when ``language_gate``).
+    """
+    planned = []  # (item, order, key, messages)
+    for item in items:
+        for order, messages in protocol.requests(item):
+            key = judgment_key(
+                protocol.name, backend.name, [item.item_id, order, messages[-1]["content"]]
+            )
+            planned.append((item, order, key, messages))
+    todo = [p for p in planned if not store.done(p[2])]
+    bar = tqdm(total=len(todo), desc=f"judge {protocol.name}", disable=not progress)
+    for index, completion in backend.iter_complete([p[3] for p in todo]):
+        item, order, key, _ = todo[index]
+        item_id = f"{item.item_id}#{order}" if order else item.item_id
+        if completion.text is None:
+            judgment = Judgment(
+                key,
+                protocol.name,
+                backend.name,
+                item_id,
+                "failed",
+                "",
+                None,
+                completion.error or "no output",
+            )
+        else:
+            try:
+                parsed, status, reason = protocol.parse(completion.text), "ok", ""
+            except ParseError as e:
+                parsed, status, reason = None, "invalid", str(e)
+            judgment = Judgment(
+                key, protocol.name, backend.name, item_id, status, completion.text, parsed, reason
+            )
+        store.put(judgment)
+        bar.update(1)
+    bar.close()
+
+    gate = {}
+    if language_gate:
+        detected = langid.detect([i.response for i in items])
+        gate = {i.item_id: float(d == i.lang) for i, d in zip(items, detected, strict=True)}
+    by_item: dict[str, list[Judgment]] = {}
+    for item, _, key, _ in planned:
+        by_item.setdefault(item.item_id, []).append(store.get(key))
+    results = []
+    for item in items:
+        judgments = by_item[item.item_id]
+        result = {"item_id": item.item_id, "lang": item.lang}
+        bad = [j for j in judgments if j.status != "ok"]
+        if bad:
+            result.update(status=bad[0].status, reason=bad[0].reason)
+        else:
+            result.update(status="ok", **protocol.score([j.parsed for j in judgments]))
+            if language_gate:
+                result["language_match"] = gate[item.item_id]
+                result["score"] *= gate[item.item_id]
+        results.append(result)
+    return results
+
+
+def llm_judge_outputs(
+    paths: Iterable[str | pathlib.Path],
+    output_dir: str | pathlib.Path,
+    run: str,
+    protocol: str,
+    backend: backends.Backend,
+    baseline: Iterable[str | pathlib.Path] = (),
+    db: str | pathlib.Path | None = None,
+    language_gate: bool = False,
+    progress: bool = True,
+) -> pathlib.Path:
+    """Judges inference outputs with an LLM judge; writes ``<output_dir>/<protocol>.jsonl``.
+
+    Pairwise judging matches each response with the baseline's response to the same prompt
+    (same language and id); a prompt the baseline lacks is an error naming it. Judgments are
+    stored in ``db`` (default ``<output_dir>/judgments.sqlite``), so a re-run sends no request
+    for what is already judged.
+    """
+    records = [r for path in output_files(paths) for r in read_outputs(path)]
+    judge = protocols.get_protocol(protocol)
+    base = {}
+    if judge.pairwise:
+        base = {  # the baseline's first sample of each prompt
+            (r["lang"], r["id"]): r["response"]
+            for path in output_files(baseline)
+            for r in read_outputs(path)
+            if r.get("sample", 0) == 0
+        }
+        missing = [f"{r['lang']}/{r['id']}" for r in records if (r["lang"], r["id"]) not in base]
+        if missing:
+            raise DataError(f"baseline outputs lack {len(missing)} prompts, e.g. {missing[0]}")
+    items = [
+        Item(
+            f"{run}/{r['lang']}/{r['id']}" + (f"#sample{r['sample']}" if r.get("sample") else ""),
+            r["lang"],
+            r.get("prompt", ""),
+            r["response"],
+            base.get((r["lang"], r["id"])),
+        )
+        for r in records
+    ]
+    out = pathlib.Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store = JudgmentStore(db or out / "judgments.sqlite")
+    try:
+        results = run(judge, backend, items, store, language_gate, progress=progress)
+    finally:
+        store.close()
+    path = out / f"{protocol}.jsonl"
+    path.write_text(
+        "".join(json.dumps({"run": run, **r}, ensure_ascii=False) + "\n" for r in results)
+    )
+    return path

@@ -1,0 +1,236 @@
+"""Report: per-(run, language) tables and heatmaps from judge outputs.
+
+``python -m polyglot_jax.report RUN_A/judge RUN_B/judge --output_dir=report`` writes
+``report.md`` (tables with bootstrap 95% intervals), ``lang_agree.png`` and ``chrf.png``
+(heatmaps, run × evaluation language) and ``scores.csv``.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import json
+import math
+import pathlib
+from collections.abc import Iterable, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy import stats
+
+from polyglot_jax import languages
+from polyglot_jax.errors import DataError, MissingFileError
+from polyglot_jax.evaluation import metrics
+
+METRICS = {
+    "lang_agree": ("Language agreement (%)", 100.0),
+    "chrf": ("chrF", 1.0),
+    "pairwise_score": ("Pairwise win rate vs baseline (%)", 100.0),
+    "single_score": ("Helpfulness (1-6)", 1.0),
+    "mtbench_score": ("MT-bench rating (1-10)", 1.0),
+    "facets_score": ("Facets mean (1-3)", 1.0),
+    "xcopa_acc": ("XCOPA accuracy (%)", 100.0),
+    "xnli_acc": ("XNLI accuracy (%)", 100.0),
+    "xquad_em": ("XQuAD exact match (%)", 100.0),
+    "xquad_f1": ("XQuAD F1 (%)", 100.0),
+}
+LLM_PROTOCOLS = ("pairwise", "single", "mtbench", "facets")
+
+
+def load_judgments(paths: Iterable[str | pathlib.Path]) -> list[dict]:
+    """Rows from judge folders (``judgments.jsonl``, ``<protocol>.jsonl``), structured
+    benchmark folders (``structured.jsonl``, from ``polyglot-jax eval``) or such files.
+
+    LLM-judge rows get their score as ``<protocol>_score``; rows that did not end ``ok`` carry
+    no score and are left out of the means.
+    """
+    out = []
+    for path in map(pathlib.Path, paths):
+        files = [path / "judgments.jsonl"] if path.is_dir() else [path]
+        if path.is_dir():
+            files += [path / f"{p}.jsonl" for p in LLM_PROTOCOLS if (path / f"{p}.jsonl").exists()]
+            files.append(path / "structured.jsonl")
+            files = [f for f in files if f.exists()] or files[:1]
+        for file in files:
+            if not file.exists():
+                raise MissingFileError(f"{file} does not exist: run the judge stage first")
+            protocol = file.stem if file.stem in LLM_PROTOCOLS else None
+            with file.open(encoding="utf-8") as f:
+                for line in f:
+                    if not line.strip():
+                        continue
+                    row = json.loads(line)
+                    if protocol is not None:
+                        row = {
+                            "run": row["run"],
+                            "lang": row["lang"],
+                            f"{protocol}_score": row.get("score"),
+                        }
+                    out.append(row)
+    return out
+
+
+def score_table(judgments: Sequence[dict]) -> dict[tuple[str, str], dict[str, float]]:
+    """``(run, lang) → {n, <metric>, <metric>_low, <metric>_high}``, scaled for display."""
+    groups: dict[tuple[str, str], list[dict]] = collections.defaultdict(list)
+    for j in judgments:
+        groups[(j["run"], j["lang"])].append(j)
+    table = {}
+    for key, items in sorted(groups.items()):
+        row: dict[str, float] = {}
+        counts = [0]
+        for name, (_, scale) in METRICS.items():
+            values = [float(j[name]) * scale for j in items if j.get(name) is not None]
+            counts.append(len(values))
+            row[name] = float(np.mean(values)) if values else math.nan
+            row[f"{name}_low"], row[f"{name}_high"] = metrics.bootstrap_ci(values)
+        row["n"] = max(counts)
+        table[key] = row
+    return table
+
+
+LANGUAGE_FEATURES = {
+    "resource tier": lambda lang: float(languages.get(lang).tier),
+    "Latin script": lambda lang: float(languages.get(lang).script == "Latin"),
+    "Indo-European": lambda lang: float(languages.get(lang).family.startswith("Indo-European")),
+}
+
+
+def correlations(
+    table: dict[tuple[str, str], dict[str, float]], min_languages: int = 4
+) -> list[dict]:
+    """Pearson and Spearman correlation, per run and metric, of the per-language scores with
+    each registry feature (:data:`LANGUAGE_FEATURES`), over languages with a score.
+
+    Pairs with fewer than ``min_languages`` languages or a constant side are left out.
+    """
+    out = []
+    for run in sorted({r for r, _ in table}):
+        for metric in present_metrics(table):
+            cells = {
+                lang: row[metric]
+                for (r, lang), row in table.items()
+                if r == run and not math.isnan(row[metric])
+            }
+            if len(cells) < min_languages:
+                continue
+            scores = np.array(list(cells.values()))
+            for feature, value_of in LANGUAGE_FEATURES.items():
+                values = np.array([value_of(lang) for lang in cells])
+                if np.ptp(values) == 0 or np.ptp(scores) == 0:
+                    continue
+                pearson, spearman = stats.pearsonr(values, scores), stats.spearmanr(values, scores)
+                out.append(
+                    {
+                        "run": run,
+                        "metric": metric,
+                        "feature": feature,
+                        "n": len(cells),
+                        "pearson": float(pearson.statistic),
+                        "pearson_p": float(pearson.pvalue),
+                        "spearman": float(spearman.statistic),
+                        "spearman_p": float(spearman.pvalue),
+                    }
+                )
+    return out
+
+
+def present_metrics(table: dict[tuple[str, str], dict[str, float]]) -> list[str]:
+    """Metrics with at least one value in the table."""
+    return [m for m in METRICS if any(not math.isnan(r[m]) for r in table.values())]
+
+
+def heatmap(
+    table: dict[tuple[str, str], dict[str, float]], metric: str, path: pathlib.Path
+) -> pathlib.Path:
+    """Writes a run × language heatmap of ``metric`` as PNG."""
+    runs = sorted({r for r, _ in table})
+    langs = sorted({lang for _, lang in table})
+    grid = np.full((len(runs), len(langs)), np.nan)
+    for (run, lang), row in table.items():
+        grid[runs.index(run), langs.index(lang)] = row[metric]
+    title, scale = METRICS[metric]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(langs), 1.2 + 0.5 * len(runs)))
+    image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=100 if scale == 100 else None)
+    ax.set_xticks(range(len(langs)), langs)
+    ax.set_yticks(range(len(runs)), runs)
+    ax.set_xlabel("evaluation language")
+    ax.set_title(title)
+    for i in range(len(runs)):
+        for j in range(len(langs)):
+            if not np.isnan(grid[i, j]):
+                color = "white" if grid[i, j] < np.nanmax(grid) * 0.6 else "black"
+                ax.text(
+                    j, i, f"{grid[i, j]:.0f}", ha="center", va="center", color=color, fontsize=8
+                )
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def markdown(table: dict[tuple[str, str], dict[str, float]], plots: Sequence[str]) -> str:
+    """The summary: one table per metric (runs as rows, languages as columns) and plot links."""
+    runs = sorted({r for r, _ in table})
+    langs = sorted({lang for _, lang in table})
+    lines = ["# polyglot_jax report", ""]
+    metrics_shown = present_metrics(table)
+    for metric in metrics_shown:
+        title = METRICS[metric][0]
+        lines += [f"## {title}", "", "| run | mean | " + " | ".join(langs) + " |"]
+        lines.append("|---" * (len(langs) + 2) + "|")
+        for run in runs:
+            cells = [table.get((run, lang), {}).get(metric, math.nan) for lang in langs]
+            mean = np.nanmean(cells) if not np.all(np.isnan(cells)) else math.nan
+            lines.append(f"| {run} | {mean:.1f} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
+        lines.append("")
+    lines += ["## Per run and language, with bootstrap 95% intervals", ""]
+    header = " | ".join(METRICS[m][0] for m in metrics_shown)
+    lines += [f"| run | lang | n | {header} |", "|---" * (3 + len(metrics_shown)) + "|"]
+    for (run, lang), row in table.items():
+        cells = [
+            f"{row[m]:.1f} [{row[m + '_low']:.1f}, {row[m + '_high']:.1f}]" for m in metrics_shown
+        ]
+        lines.append(f"| {run} | {lang} | {row['n']:.0f} | " + " | ".join(cells) + " |")
+    rows = correlations(table)
+    if rows:
+        lines += [
+            "",
+            "## Correlation with language features",
+            "",
+            "| run | metric | feature | languages | Pearson r (p) | Spearman rho (p) |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {c['run']} | {METRICS[c['metric']][0]} | {c['feature']} | {c['n']} | "
+            f"{c['pearson']:.2f} ({c['pearson_p']:.3f}) | "
+            f"{c['spearman']:.2f} ({c['spearman_p']:.3f}) |"
+            for c in rows
+        ]
+    lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(
+    judge_paths: Iterable[str | pathlib.Path], output_dir: str | pathlib.Path
+) -> pathlib.Path:
+    """Writes ``report.md``, ``scores.csv`` and the heatmaps; returns the markdown path."""
+    out = pathlib.Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table = score_table(load_judgments(judge_paths))
+    if not table:
+        raise DataError(f"no judgments found in {list(map(str, judge_paths))}")
+    plots = [heatmap(table, m, out / f"{m}.png").name for m in present_metrics(table)]
+    with (out / "scores.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        fields = sorted(next(iter(table.values())))
+        writer.writerow(["run", "lang", *fields])
+        for (run, lang), row in table.items():
+            writer.writerow([run, lang, *(row[k] for k in fields)])
+    path = out / "report.md"
+    path.write_text(markdown(table, plots), encoding="utf-8")
+    return path
