@@ -12,7 +12,7 @@ import time
 import jax
 import numpy as np
 
-from polyglot_jax.inference import generate
+from polyglot_jax.training import runs
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 STEPS = 12
@@ -71,8 +71,8 @@ def test_sigkill_at_random_points_then_resume_is_bitwise_equal(tmp_path):
     assert kills == 2, "the run finished before it could be killed twice"
     subprocess.run(command(killed), env=env(), cwd=REPO, check=True, capture_output=True)
 
-    _, a = generate.load_model(straight)
-    _, b = generate.load_model(killed)
+    _, a = runs.load_model(straight)
+    _, b = runs.load_model(killed)
     assert sorted(p.name for p in killed.glob("checkpoint_*"))[-1] == f"checkpoint_{STEPS}"
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

@@ -10,6 +10,7 @@ from polyglot_jax.data import demo_build
 from polyglot_jax.evaluation import report
 from polyglot_jax.evaluation.judges import language
 from polyglot_jax.inference import decoding, generate
+from polyglot_jax.training import runs
 
 LANGS = demo_build.DEMO_LANGUAGES
 
@@ -60,7 +61,7 @@ def test_report_tables_and_heatmaps(demo_dir):
 
 def test_infer_resumes_a_partial_file(demo_dir, tmp_path, demo_tasks):
     run_dir = demo_dir / "demo_pinch"
-    model, params = generate.load_model(run_dir)
+    model, params = runs.load_model(run_dir)
     import seqio
 
     task = seqio.get_mixture_or_task("demo_uniform.fi")

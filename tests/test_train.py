@@ -10,9 +10,8 @@ import optax
 import pytest
 
 from polyglot_jax.data import describe
-from polyglot_jax.inference import generate
 from polyglot_jax.models import Decoder, DecoderConfig
-from polyglot_jax.training import loop, partitioning, trainer
+from polyglot_jax.training import loop, partitioning, runs, trainer
 
 TINY = DecoderConfig(
     vocab_size=1024,
@@ -195,5 +194,5 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, demo
     assert kept < bad_step
     steps_on_disk = sorted(int(p.name.split("_")[1]) for p in tmp_path.glob("checkpoint_*"))
     assert steps_on_disk[-1] == kept
-    _, params = generate.load_model(tmp_path)
+    _, params = runs.load_model(tmp_path)
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))

@@ -18,12 +18,28 @@ import tensorflow as tf
 
 from polyglot_jax.data import chat_tasks
 from polyglot_jax.data.preprocessors import ChatFeatureConverter
-from polyglot_jax.errors import CheckpointError, ConfigError
+from polyglot_jax.errors import ConfigError, RunDirError
 
 
 def vocabulary_of(mixture_or_task_name: str) -> seqio.Vocabulary:
     """The ``targets`` vocabulary of a registered task or mixture."""
-    return seqio.get_mixture_or_task(mixture_or_task_name).output_features["targets"].vocabulary
+    return get_mixture_or_task(mixture_or_task_name).output_features["targets"].vocabulary
+
+
+def get_mixture_or_task(name: str) -> seqio.Task | seqio.Mixture:
+    """A registered SeqIO task or mixture.
+
+    Raises:
+      ConfigError: nothing of that name is registered (the message names it).
+    """
+    if not isinstance(name, str):
+        raise ConfigError(f"MIXTURE_OR_TASK_NAME must be a task or mixture name, got {name!r}")
+    if name not in seqio.MixtureRegistry.names() and name not in seqio.TaskRegistry.names():
+        raise ConfigError(
+            f"no SeqIO task or mixture named {name!r} is registered (import the module that "
+            f"registers it, e.g. tasks)"
+        )
+    return seqio.get_mixture_or_task(name)
 
 
 class BatchIterator(Iterator[dict[str, np.ndarray]]):
@@ -54,7 +70,7 @@ class BatchIterator(Iterator[dict[str, np.ndarray]]):
             self._checkpoint.read(str(prefix)).assert_consumed()
         except (tf.errors.OpError, AssertionError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise CheckpointError(f"{prefix}: cannot restore the data position ({first})") from e
+            raise RunDirError(f"{prefix}: cannot restore the data position ({first})") from e
 
 
 def train_batches(

@@ -171,10 +171,11 @@ class LocalBackend:
         batch_size: int = 16,
     ) -> None:
         from polyglot_jax.inference import generate
+        from polyglot_jax.training import runs
 
         self._infer = generate
-        self.model, self.params = generate.load_model(checkpoint_path)
-        self.template = generate.run_template(generate.run_dir_of(checkpoint_path)[0])
+        self.model, self.params = runs.load_model(checkpoint_path)
+        self.template = runs.chat_template(checkpoint_path)
         self.vocabulary, self.max_new_tokens, self.batch_size = (
             vocabulary,
             max_new_tokens,

@@ -16,52 +16,18 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-import flax.linen as nn
 import gin
 import jax
-import jax.numpy as jnp
 import seqio
 from jax.experimental import multihost_utils
 
 from polyglot_jax.data import chat_tasks, pipeline, sources, templates
-from polyglot_jax.errors import CheckpointError, MissingFileError, RunDirError
+from polyglot_jax.errors import MissingFileError
 from polyglot_jax.inference import decoding
-from polyglot_jax.models import Decoder, DecoderConfig
-from polyglot_jax.training import checkpoints
+from polyglot_jax.models import Decoder
+from polyglot_jax.training import runs
 
 log = logging.getLogger(__name__)
-
-
-def run_dir_of(checkpoint_path: str | pathlib.Path) -> tuple[pathlib.Path, int | None]:
-    """``(run directory, step)`` for a run directory or one of its ``checkpoint_<step>``."""
-    path = pathlib.Path(checkpoint_path)
-    if path.name.startswith("checkpoint_") and path.name[len("checkpoint_") :].isdigit():
-        return path.parent, int(path.name[len("checkpoint_") :])
-    return path, None
-
-
-def load_model(checkpoint_path: str | pathlib.Path) -> tuple[Decoder, Any]:
-    """The decoder and its parameters from a run directory (latest step) or a checkpoint.
-
-    Raises:
-      FileNotFoundError: no ``model_config.json`` or no checkpoint there.
-    """
-    run_dir, step = run_dir_of(checkpoint_path)
-    config_path = run_dir / "model_config.json"
-    if not config_path.exists():
-        raise RunDirError(f"{config_path} not found: is {run_dir} a training run directory?")
-    config = DecoderConfig.from_dict(json.loads(config_path.read_text()))
-    model = Decoder(config)
-    ckpt = checkpoints.Checkpointer(run_dir, async_save=False)
-    step = ckpt.latest_step() if step is None else step
-    if step is None:
-        raise CheckpointError(f"no checkpoint_<step> in {run_dir}")
-    abstract = nn.unbox(
-        jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.ones((1, 8), jnp.int32)))
-    )["params"]
-    params = ckpt.restore_params(step, abstract)
-    ckpt.close()
-    return model, params
 
 
 def _prompt_text(messages: list[dict]) -> str:
@@ -162,12 +128,6 @@ def encode_prompt(
     return [t for text, _ in segments for t in vocabulary.encode(text)]
 
 
-def run_template(run_dir: pathlib.Path) -> str | None:
-    """The chat template a run was trained with (``chat_format.json``), if recorded."""
-    path = run_dir / "chat_format.json"
-    return json.loads(path.read_text())["template"] if path.exists() else None
-
-
 def _prompt_sets(
     mixture_or_task_name: str, split: str, prompt_files: Sequence[str] | None
 ) -> Iterator[tuple[str, list[dict]]]:
@@ -236,9 +196,9 @@ def infer(
     """
     sampling = sampling or decoding.Sampling()
     index, count = shard or (jax.process_index(), jax.process_count())
-    run_dir, _ = run_dir_of(checkpoint_path)
-    out_dir = pathlib.Path(output_dir) if output_dir else run_dir / "infer"
-    model, params = load_model(checkpoint_path)
+    source = runs.resolve(checkpoint_path)
+    out_dir = runs.as_path(output_dir) if output_dir else source.output_dir("infer")
+    model, params = runs.load_model(checkpoint_path)
     vocabulary = pipeline.vocabulary_of(mixture_or_task_name)
     wanted = set(languages) if languages is not None else None
     names, files, generated = [], [], 0
@@ -256,7 +216,7 @@ def infer(
             max_new_tokens,
             sampling,
             seed,
-            run_template(run_dir),
+            source.chat_format().get("template"),
         )
         generated += n
         names.append(name)

@@ -1,0 +1,262 @@
+"""The run directory: the one owner of what a training run writes and later stages read.
+
+A run directory (``MODEL_DIR``, local or ``gs://``) holds::
+
+  model_config.json   the DecoderConfig (written once; a resumed run must match it)
+  chat_format.json    chat template, loss mask and the mixture that gives the vocabulary
+  config.gin          the operative gin config
+  data_summary.json   per-language counts of the training mixture
+  checkpoint_<step>/  orbax checkpoints (training.checkpoints)
+  train/              TensorBoard scalars
+  infer/ judge/ structured/   outputs of the later stages
+
+:func:`resolve` accepts a run directory, one of its ``checkpoint_<step>`` folders or a Hugging
+Face model directory; :func:`load_model` and :func:`load_vocabulary` load any of them, and
+:meth:`Source.output_dir` puts a later stage's output in the run directory, never inside a
+checkpoint. Every path is an ``etils.epath.Path``, so ``gs://`` works like a local folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import re
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import seqio
+from etils import epath
+
+from polyglot_jax.errors import CheckpointError, RunDirError
+from polyglot_jax.models import Decoder, DecoderConfig, hf
+
+MODEL_CONFIG = "model_config.json"
+CHAT_FORMAT = "chat_format.json"
+_CHECKPOINT = re.compile(r"checkpoint_(\d+)")
+
+# DecoderConfig fields that a run may change when it starts from another checkpoint.
+RUN_ONLY_FIELDS = ("lora", "dtype", "param_dtype", "max_length", "family")
+
+
+def as_path(path: str | os.PathLike) -> epath.Path:
+    """``path`` as an epath (``gs://bucket/x`` stays a bucket path, never ``./gs:/bucket/x``)."""
+    return path if isinstance(path, epath.Path) else epath.Path(os.fspath(path))
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Writes ``text`` to a temporary file beside ``path`` and renames it over ``path``."""
+    path = as_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    """Atomic, indented JSON (UTF-8, not ASCII-escaped)."""
+    write_atomic(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where a model comes from.
+
+    Attributes:
+      path: what the user named.
+      run_dir: the run directory (None for a Hugging Face directory).
+      step: the checkpoint step the user named (None: the latest).
+      hf_dir: the Hugging Face model directory (None for a run).
+    """
+
+    path: epath.Path
+    run_dir: epath.Path | None = None
+    step: int | None = None
+    hf_dir: epath.Path | None = None
+
+    @property
+    def name(self) -> str:
+        """The run's name in reports: the run folder (or Hugging Face folder) name."""
+        return (self.run_dir or self.hf_dir or self.path).name
+
+    def output_dir(self, stage: str) -> epath.Path:
+        """``<run dir>/<stage>`` (``infer``, ``judge``, ``structured``), beside the checkpoints."""
+        return (self.run_dir or self.hf_dir or self.path) / stage
+
+    def model_config(self) -> DecoderConfig:
+        """The decoder configuration recorded by the run or the Hugging Face ``config.json``."""
+        if self.hf_dir is not None:
+            config = self.hf_dir / "config.json"
+            return hf.config_from_hf(json.loads(config.read_text()), str(config))
+        return read_model_config(self.run_dir)
+
+    def chat_format(self) -> dict[str, Any]:
+        """``{"template", "loss_on", "mixture_or_task_name"}`` of a run (empty if unrecorded)."""
+        if self.run_dir is None:
+            return {}
+        path = self.run_dir / CHAT_FORMAT
+        return json.loads(path.read_text()) if path.exists() else {}
+
+
+def resolve(path: str | os.PathLike) -> Source:
+    """Classifies ``path`` as a run directory, a ``checkpoint_<step>`` or a Hugging Face folder.
+
+    Raises:
+      RunDirError: ``path`` is none of them (the message says what is missing).
+    """
+    path = as_path(path)
+    match = _CHECKPOINT.fullmatch(path.name)
+    if match:
+        run_dir = path.parent
+        if not (run_dir / MODEL_CONFIG).exists():
+            raise RunDirError(f"{path}: its folder {run_dir} has no {MODEL_CONFIG}")
+        if not path.exists():
+            raise CheckpointError(f"{path} does not exist (have: {checkpoint_names(run_dir)})")
+        return Source(path, run_dir=run_dir, step=int(match.group(1)))
+    if (path / MODEL_CONFIG).exists():
+        return Source(path, run_dir=path)
+    if hf.is_hf_model_dir(path):
+        return Source(path, hf_dir=path)
+    if not path.exists():
+        raise RunDirError(f"{path} does not exist")
+    raise RunDirError(
+        f"{path} is neither a run directory ({MODEL_CONFIG}), a checkpoint_<step> folder nor "
+        f"a Hugging Face model directory (config.json with model_type)"
+    )
+
+
+def checkpoint_names(run_dir: epath.Path) -> list[str]:
+    """Names of the ``checkpoint_<step>`` folders of a run, oldest first."""
+    found = [p.name for p in run_dir.glob("checkpoint_*") if _CHECKPOINT.fullmatch(p.name)]
+    return sorted(found, key=lambda n: int(n.split("_")[1]))
+
+
+def read_model_config(run_dir: str | os.PathLike) -> DecoderConfig:
+    """The ``model_config.json`` of a run.
+
+    Raises:
+      RunDirError: it is missing or does not parse as a DecoderConfig.
+    """
+    path = as_path(run_dir) / MODEL_CONFIG
+    if not path.exists():
+        raise RunDirError(f"{path} not found: is {path.parent} a training run directory?")
+    try:
+        return DecoderConfig.from_dict(json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise RunDirError(f"{path}: not a model configuration ({e})") from None
+
+
+def config_differences(
+    old: DecoderConfig, new: DecoderConfig, ignore: tuple[str, ...] = ()
+) -> list[str]:
+    """``field (old → new)`` for every DecoderConfig field that differs, except ``ignore``."""
+    return [
+        f"{f.name} ({getattr(old, f.name)!r} -> {getattr(new, f.name)!r})"
+        for f in dataclasses.fields(DecoderConfig)
+        if f.name not in ignore and getattr(old, f.name) != getattr(new, f.name)
+    ]
+
+
+def prepare(
+    run_dir: str | os.PathLike, model_config: DecoderConfig, chat_format: dict[str, Any]
+) -> bool:
+    """Checks that ``run_dir`` can hold this run, then records its model and chat format.
+
+    A new run writes ``model_config.json`` and ``chat_format.json``. An existing run (resumed)
+    must have the same model configuration and chat format: nothing is written before that is
+    checked, so a mismatched command leaves the original run usable.
+
+    Returns:
+      True if the run directory already held a run (the run resumes).
+
+    Raises:
+      RunDirError: the existing run differs (the message names each differing field).
+    """
+    run_dir = as_path(run_dir)
+    existing = (run_dir / MODEL_CONFIG).exists()
+    if existing:
+        differ = config_differences(read_model_config(run_dir), model_config)
+        old_format = Source(run_dir, run_dir=run_dir).chat_format()
+        differ += [
+            f"{k} ({old_format[k]!r} -> {v!r})"
+            for k, v in chat_format.items()
+            if k in old_format and old_format[k] != v
+        ]
+        if differ:
+            raise RunDirError(
+                f"{run_dir} holds a run with a different configuration: {'; '.join(differ)}; "
+                f"use another MODEL_DIR or the original settings"
+            )
+    if jax.process_index() == 0:
+        write_json(run_dir / MODEL_CONFIG, model_config.to_dict())
+        write_json(run_dir / CHAT_FORMAT, chat_format)
+    return existing
+
+
+def load_params(source: Source, model: Decoder, abstract: Any | None = None) -> Any:
+    """Parameters of ``source`` (the named or latest checkpoint, or the HF weights).
+
+    Args:
+      source: from :func:`resolve`.
+      model: the decoder the parameters belong to.
+      abstract: target ``jax.ShapeDtypeStruct`` tree with shardings (default: unsharded).
+    """
+    if source.hf_dir is not None:
+        shardings = None if abstract is None else jax.tree.map(lambda a: a.sharding, abstract)
+        return hf.load_hf_params(source.hf_dir, model.config, shardings)
+    from polyglot_jax.training import checkpoints  # orbax, only when a run is restored
+
+    if abstract is None:
+        abstract = nn.unbox(
+            jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.ones((1, 8), jnp.int32)))
+        )["params"]
+    ckpt = checkpoints.Checkpointer(source.run_dir, async_save=False)
+    try:
+        step = ckpt.latest_step() if source.step is None else source.step
+        if step is None:
+            raise CheckpointError(f"no checkpoint_<step> in {source.run_dir}")
+        return ckpt.restore_params(step, abstract)
+    finally:
+        ckpt.close()
+
+
+def load_model(path: str | os.PathLike) -> tuple[Decoder, Any]:
+    """The decoder and its parameters from a run, a ``checkpoint_<step>`` or an HF folder."""
+    source = resolve(path)
+    model = Decoder(source.model_config())
+    return model, load_params(source, model)
+
+
+def load_vocabulary(path: str | os.PathLike, mixture_or_task_name: str | None = None) -> Any:
+    """The vocabulary of a model: its HF tokenizer, or the vocabulary of the run's mixture.
+
+    Args:
+      path: run directory, ``checkpoint_<step>`` or Hugging Face folder.
+      mixture_or_task_name: a registered task or mixture whose vocabulary to use instead of
+        the one the run recorded (its tasks module must be imported).
+
+    Raises:
+      RunDirError: a run that recorded no mixture and none was given.
+    """
+    from polyglot_jax.data import pipeline, vocab
+
+    source = resolve(path)
+    if mixture_or_task_name is None and source.hf_dir is not None:
+        return vocab.load_vocabulary(source.hf_dir)
+    name = mixture_or_task_name or source.chat_format().get("mixture_or_task_name")
+    if name is None:
+        raise RunDirError(
+            f"{source.run_dir}: the run does not record its mixture; pass the task or mixture "
+            f"whose vocabulary it was trained with"
+        )
+    if name not in seqio.MixtureRegistry.names() and name not in seqio.TaskRegistry.names():
+        importlib.import_module("tasks")
+    return pipeline.vocabulary_of(name)
+
+
+def chat_template(path: str | os.PathLike) -> str | None:
+    """The chat template a run was trained with (None: the default template)."""
+    return resolve(path).chat_format().get("template")
