@@ -82,3 +82,37 @@ def test_malformed_line_in_real_data_is_named(shared_data):
     path = shared_data / "oasst_prompts" / "test_hi.jsonl"
     with pytest.raises(sources.DataError, match=r"test_hi\.jsonl:50: malformed JSON"):
         list(sources.read_prompts_jsonl(path, "hi"))
+
+
+def test_over_long_line_is_named_with_its_size_and_never_read_whole(tmp_path):
+    import tracemalloc
+
+    limit = 1024 * 1024
+    path = tmp_path / "big.jsonl"
+    with path.open("wb") as f:
+        f.write(good_line() + b"\n")
+        f.write(b'{"text": "' + b"x" * (20 * 1024 * 1024) + b'"}\n')
+        f.write(good_line(id="c") + b"\n")
+    tracemalloc.start()
+    try:
+        with pytest.raises(sources.DataError) as info:
+            list(sources.read_jsonl(path, max_line_bytes=limit))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert message.startswith(f"{path}:2: line too long ({20 * 1024 * 1024 + 12} bytes")
+    assert f"limit is {limit} bytes" in message and "\n" not in message
+    assert peak < 4 * limit, peak
+    skipped = sources.SkipCounter()
+    records = list(sources.read_jsonl(path, skip_bad=True, skipped=skipped, max_line_bytes=limit))
+    assert [r["id"] for r in records] == ["a", "c"]
+    assert skipped.counts == {"line too long": 1}
+
+
+def test_line_of_exactly_the_limit_is_read(tmp_path):
+    line = good_line()
+    path = write(tmp_path, [line, good_line(id="b")])
+    assert len(list(sources.read_jsonl(path, max_line_bytes=len(line)))) == 2
+    with pytest.raises(sources.DataError, match=r":1: line too long"):
+        list(sources.read_jsonl(path, max_line_bytes=len(line) - 1))

@@ -13,9 +13,10 @@ import hashlib
 import json
 import pathlib
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from polyglot_jax import languages
-from polyglot_jax.errors import DataError
+from polyglot_jax.errors import DataError, MissingFileError
 
 ROLES = ("system", "user", "assistant")
 
@@ -85,19 +86,68 @@ def validate_example(record: object, where: str, lang: str | None = None) -> dic
     return {"id": str(record_id), "lang": record_lang, "messages": messages}
 
 
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""Default bound on one JSONL line; a longer line is a bad record, never read whole."""
+
+_DRAIN_CHUNK = 64 * 1024
+
+
+def _drain_line(f: BinaryIO, start: int) -> int:
+    """Reads the rest of a line in chunks (none kept); the line's size without its newline."""
+    size = start
+    while True:
+        chunk = f.readline(_DRAIN_CHUNK)
+        size += len(chunk)
+        if not chunk:
+            return size
+        if chunk.endswith(b"\n"):
+            return size - 1
+
+
 def iter_json_lines(
-    path: str | pathlib.Path, skip_bad: bool = False, skipped: SkipCounter | None = None
+    path: str | pathlib.Path,
+    skip_bad: bool = False,
+    skipped: SkipCounter | None = None,
+    max_line_bytes: int | None = None,
 ) -> Iterator[tuple[str, object]]:
     """Yields ``("file:line", decoded value)`` for each non-blank line of a JSONL file.
 
+    The file is streamed in binary: at most ``max_line_bytes`` of a line are held in memory, so
+    an over-long line costs no more than the limit.
+
+    Args:
+      path: the JSONL file.
+      skip_bad: skip bad lines and count them in ``skipped`` instead of raising.
+      skipped: counter for skipped lines.
+      max_line_bytes: longest accepted line (default :data:`MAX_LINE_BYTES`).
+
     Raises:
-      DataError: invalid UTF-8 or malformed JSON, naming ``file:line`` (unless ``skip_bad``).
+      MissingFileError: ``path`` does not exist.
+      DataError: invalid UTF-8, malformed JSON or a line over the limit, naming ``file:line``
+        (unless ``skip_bad``).
     """
     path = pathlib.Path(path)
-    with path.open("rb") as f:
-        for line_number, raw in enumerate(f, start=1):
+    limit = MAX_LINE_BYTES if max_line_bytes is None else max_line_bytes
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        raise MissingFileError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a JSONL file") from None
+    with f:
+        line_number = 0
+        while True:
+            raw = f.readline(limit + 1)
+            if not raw:
+                return
+            line_number += 1
             where = f"{path}:{line_number}"
             try:
+                if len(raw) > limit and not (len(raw) == limit + 1 and raw.endswith(b"\n")):
+                    size, raw = _drain_line(f, len(raw)), b""
+                    raise DataError(
+                        f"{where}: line too long ({size} bytes; the limit is {limit} bytes)"
+                    )
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
@@ -105,11 +155,13 @@ def iter_json_lines(
                 if not text.strip():
                     continue
                 try:
-                    yield where, json.loads(text)
+                    value = json.loads(text)
                 except json.JSONDecodeError as e:
                     raise DataError(f"{where}: malformed JSON ({e.msg})") from None
             except DataError as e:
                 skip_or_raise(e, skip_bad, skipped)
+                continue
+            yield where, value
 
 
 def skip_or_raise(error: DataError, skip_bad: bool, skipped: SkipCounter | None) -> None:
@@ -139,6 +191,7 @@ def read_jsonl(
     lang: str | None = None,
     skip_bad: bool = False,
     skipped: SkipCounter | None = None,
+    max_line_bytes: int | None = None,
 ) -> Iterator[dict]:
     """Yields validated chat examples from a JSONL file of ``{id, lang, messages}`` lines.
 
@@ -147,11 +200,14 @@ def read_jsonl(
       lang: the language every record must have (or gets, when the record has none).
       skip_bad: skip bad lines and count them in ``skipped`` instead of raising.
       skipped: counter for skipped lines.
+      max_line_bytes: longest accepted line (default :data:`MAX_LINE_BYTES`).
 
     Raises:
-      DataError: naming ``path:line`` for invalid UTF-8, malformed JSON or a bad record.
+      DataError: naming ``path:line`` for invalid UTF-8, malformed JSON, a line over the limit
+        or a bad record.
     """
-    yield from validated(iter_json_lines(path, skip_bad, skipped), lang, skip_bad, skipped)
+    lines = iter_json_lines(path, skip_bad, skipped, max_line_bytes)
+    yield from validated(lines, lang, skip_bad, skipped)
 
 
 def read_prompts_jsonl(
@@ -171,7 +227,10 @@ def read_prompts_jsonl(
         for where, record in iter_json_lines(path, skip_bad, skipped):
             prompt = record.get("prompt") if isinstance(record, dict) else None
             if not isinstance(prompt, str):
-                yield where, {"messages": None}  # rejected by validation, with file:line
+                problem = "field 'prompt' must be a string"
+                if not isinstance(record, dict):
+                    problem = f"expected a JSON object, got {type(record).__name__}"
+                skip_or_raise(DataError(f"{where}: {problem}"), skip_bad, skipped)
                 continue
             out = {"lang": lang, "messages": [{"role": "user", "content": prompt}]}
             if "id" in record:
