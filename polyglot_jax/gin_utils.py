@@ -10,13 +10,18 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import logging
+import os
 import pathlib
 import re
 from collections.abc import Sequence
 
 import gin
+from etils import epath
+from gin import config_parser
 
 from polyglot_jax.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 class GinError(ConfigError):
@@ -74,39 +79,210 @@ def parse_args(argv: Sequence[str]) -> GinArgs:
     return out
 
 
-def _resolve(path: str, search_paths: Sequence[str]) -> str:
-    if pathlib.Path(path).is_absolute():
-        if pathlib.Path(path).exists():
-            return path
-        raise GinError(f"gin file {path} does not exist")
-    for root in search_paths:
-        candidate = pathlib.Path(root) / path
-        if candidate.exists():
-            return str(candidate)
-    raise GinError(f"gin file {path!r} not found in search paths {list(search_paths)}")
-
-
 _REQUIRED = re.compile(r"^(\w+)/macro\.value set to `%gin\.REQUIRED`")
 
+# Macros that a run needs and a shipped file provides when no given file binds them. Using a
+# default is logged, never silent.
+DEFAULT_FILES = {"MODEL_CONFIG": "models/tiny.gin"}
 
-def configure(args: GinArgs, finalize: bool = True) -> None:
-    """Clears gin and parses ``args``'s files and bindings.
+
+def _find(path: str, roots: Sequence[str]) -> pathlib.Path | None:
+    """The first regular file ``root/path`` (a folder of the same name does not count)."""
+    if pathlib.Path(path).is_absolute():
+        return pathlib.Path(path) if pathlib.Path(path).is_file() else None
+    for root in roots:
+        candidate = pathlib.Path(root) / path
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _resolve(path: str, search_paths: Sequence[str]) -> pathlib.Path:
+    found = _find(path, search_paths)
+    if found is None:
+        if pathlib.Path(path).is_absolute():
+            raise GinError(f"gin file {path} does not exist")
+        raise GinError(f"gin file {path!r} not found in search paths {list(search_paths)}")
+    return found
+
+
+class _Statements(config_parser.ParserDelegate):
+    """Parses a gin file into statements without resolving references or macros."""
+
+    def configurable_reference(self, scoped_name: str, evaluate: bool) -> str:
+        return f"@{scoped_name}{'()' if evaluate else ''}"
+
+    def macro(self, name: str) -> str:
+        return f"%{name}"
+
+
+@dataclasses.dataclass
+class GinFile:
+    """A gin file as it will be parsed: its statements and who brought it in.
+
+    Attributes:
+      name: the name it was given or included by.
+      path: where it was found.
+      origin: the command-line file (or default) whose includes reached it.
+      includes: resolved paths of the files it includes.
+      bindings: ``(key, value text, line)`` of its bindings, in order.
+      text: its text with ``include`` lines blanked (includes are parsed once, separately).
+    """
+
+    name: str
+    path: pathlib.Path
+    origin: str
+    includes: list[pathlib.Path]
+    bindings: list[tuple[str, str, int]]
+    text: str
+
+
+def _read(name: str, path: pathlib.Path, origin: str, search_paths: Sequence[str]) -> GinFile:
+    text = path.read_text(encoding="utf-8")
+    try:
+        statements = list(config_parser.ConfigParser(text, _Statements()))
+    except SyntaxError as e:
+        raise GinError(f"gin: {path}:{e.lineno}: {e.msg}") from None
+    lines = text.split("\n")
+    includes, bindings = [], []
+    for st in statements:
+        if isinstance(st, config_parser.IncludeStatement):
+            roots = [str(path.parent), *search_paths]
+            found = _find(st.filename, roots)
+            if found is None:
+                raise GinError(
+                    f"gin: {path}:{st.location.line_num}: include {st.filename!r} not found in "
+                    f"{roots}"
+                )
+            includes.append(found.resolve())
+            lines[st.location.line_num - 1] = ""
+        elif isinstance(st, config_parser.BindingStatement):
+            key = "/".join(
+                filter(None, [st.scope, ".".join(filter(None, [st.selector, st.arg_name]))])
+            )
+            bindings.append((key, repr(st.value), st.location.line_num))
+    return GinFile(name, path, origin, includes, bindings, "\n".join(lines))
+
+
+def expand(files: Sequence[str], search_paths: Sequence[str]) -> list[GinFile]:
+    """Command-line files with their includes, each file once, included files first.
+
+    A file included by several others (``runs/finetune.gin`` by ``mix_pinch.gin`` and
+    ``runs/lora.gin``) is parsed once, before the first file that includes it, so a later
+    include cannot reset what an earlier file set.
+    """
+    ordered: list[GinFile] = []
+    seen: set[pathlib.Path] = set()
+
+    def visit(name: str, path: pathlib.Path, origin: str, stack: tuple[pathlib.Path, ...]) -> None:
+        key = path.resolve()
+        if key in stack:
+            raise GinError(f"gin: {path} includes itself (through {' -> '.join(map(str, stack))})")
+        if key in seen:
+            return
+        gin_file = _read(name, path, origin, search_paths)
+        for included in gin_file.includes:
+            visit(str(included), included, origin, (*stack, key))
+        seen.add(key)
+        ordered.append(gin_file)
+
+    for name in files:
+        visit(name, _resolve(name, search_paths), name, ())
+    return ordered
+
+
+def _includes_transitively(files: Sequence[GinFile]) -> dict[pathlib.Path, set[pathlib.Path]]:
+    direct = {f.path.resolve(): set(f.includes) for f in files}
+    closure: dict[pathlib.Path, set[pathlib.Path]] = {}
+
+    def reach(path: pathlib.Path) -> set[pathlib.Path]:
+        if path not in closure:
+            closure[path] = set()
+            for child in direct.get(path, ()):
+                closure[path] |= {child, *reach(child)}
+        return closure[path]
+
+    for path in direct:
+        reach(path)
+    return closure
+
+
+def check_conflicts(files: Sequence[GinFile]) -> None:
+    """Refuses two files that set one binding to different values unless one includes the other.
+
+    A file may override what the files it includes set (``llama2_7b.gin`` over
+    ``llama2_base.gin``); two unrelated files that disagree would make the result depend on
+    their order on the command line.
+
+    Raises:
+      GinError: naming the binding, both files and both values.
+    """
+    closure = _includes_transitively(files)
+    first: dict[str, tuple[str, GinFile, int]] = {}
+    for gin_file in files:
+        for key, value, line in gin_file.bindings:
+            if key not in first:
+                first[key] = (value, gin_file, line)
+                continue
+            old_value, old_file, old_line = first[key]
+            overrides = old_file.path.resolve() in closure[gin_file.path.resolve()]
+            if old_value != value and not overrides and old_value != "%gin.REQUIRED":
+                raise GinError(
+                    f"gin: {key} is set to {old_value} by {old_file.path}:{old_line} and to "
+                    f"{value} by {gin_file.path}:{line}; the result would depend on file order: "
+                    f"pass one of them, include the file you override, or set --gin.{key}=..."
+                )
+            first[key] = (value, gin_file, line)
+
+
+def _macros(files: Sequence[GinFile]) -> tuple[set[str], set[str]]:
+    bound = {key for f in files for key, _, _ in f.bindings}
+    used = {
+        name
+        for f in files
+        for _, value, _ in f.bindings
+        for name in re.findall(r"%([A-Za-z_]\w*)", value)
+    }
+    return bound, used - {"gin"}
+
+
+def _macro_of(default_file: str) -> str:
+    return next(m for m, f in DEFAULT_FILES.items() if f == default_file)
+
+
+def configure(args: GinArgs, finalize: bool = True) -> list[GinFile]:
+    """Clears gin and parses ``args``'s files (each once) and bindings.
+
+    A macro that the files use but none binds, and that has a default file
+    (:data:`DEFAULT_FILES`), gets that file, with a log line saying so.
+
+    Returns:
+      The parsed files in order.
 
     Raises:
       GinError: one line naming the file, binding or required macro at fault.
     """
     search_paths = [*args.search_paths, *default_search_paths()]
     gin.clear_config()
-    for root in search_paths:
-        gin.add_config_file_search_path(root)
-    files = [_resolve(f, search_paths) for f in args.files]
+    files = expand(args.files, search_paths)
+    bound, used = _macros(files)
+    defaults = [DEFAULT_FILES[m] for m in sorted(used - bound) if m in DEFAULT_FILES and args.files]
+    if defaults:
+        default_files = expand(defaults, search_paths)
+        for name in defaults:
+            log.warning("no gin file sets %s: using the default %s", _macro_of(name), name)
+        taken = {d.path.resolve() for d in default_files}
+        files = default_files + [f for f in files if f.path.resolve() not in taken]
+    check_conflicts(files)
     quiet = _DropMissedSearchPaths()
     logging.getLogger().addFilter(quiet)
     try:
-        gin.parse_config_files_and_bindings(
-            files, args.bindings, finalize_config=finalize, skip_unknown=False
-        )
-    except (ValueError, SyntaxError, KeyError, ImportError) as e:
+        for gin_file in files:
+            gin.parse_config(gin_file.text, skip_unknown=False)
+        gin.parse_config(args.bindings, skip_unknown=False)
+        if finalize:
+            gin.finalize()
+    except (ValueError, SyntaxError, KeyError, ImportError, TypeError) as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         match = _REQUIRED.match(message)
         if match:
@@ -115,6 +291,7 @@ def configure(args: GinArgs, finalize: bool = True) -> None:
         raise GinError(f"gin: {message}") from None
     finally:
         logging.getLogger().removeFilter(quiet)
+    return files
 
 
 class _DropMissedSearchPaths(logging.Filter):
@@ -124,9 +301,11 @@ class _DropMissedSearchPaths(logging.Filter):
         return not str(record.msg).startswith("Path not found:")
 
 
-def write_config(model_dir: str | pathlib.Path) -> pathlib.Path:
-    """Writes the operative gin config to ``MODEL_DIR/config.gin`` and returns its path."""
-    path = pathlib.Path(model_dir) / "config.gin"
+def write_config(model_dir: str | os.PathLike) -> epath.Path:
+    """Writes the operative gin config to ``MODEL_DIR/config.gin`` (atomically; local or gs://)."""
+    path = epath.Path(os.fspath(model_dir)) / "config.gin"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(gin.operative_config_str(), encoding="utf-8")
+    tmp = path.parent / f".config.gin.tmp-{os.getpid()}"
+    tmp.write_text(gin.operative_config_str(), encoding="utf-8")
+    tmp.replace(path)
     return path

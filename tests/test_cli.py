@@ -18,10 +18,12 @@ def test_gin_flags_are_rewritten_to_bindings():
 
 
 def one_line_error(capsys, fn) -> str:
+    """Runs ``fn`` as a command: exit status 2, one ``error:`` line, no traceback."""
     assert common.run(fn) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    return err[0]
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
 
 
 def test_missing_required_macro_is_named(capsys):

@@ -27,11 +27,13 @@ def setup_logging() -> None:
 
 
 def configure_gin(argv: Sequence[str]) -> gin_utils.GinArgs:
-    """Parses and applies the gin flags of ``argv``; other arguments are an error."""
+    """Parses and applies the gin flags of ``argv`` and logs the files; other arguments fail."""
     args = gin_utils.parse_args(argv)
     if args.rest:
         raise gin_utils.GinError(f"unknown arguments: {' '.join(args.rest)}")
-    gin_utils.configure(args)
+    files = gin_utils.configure(args)
+    shown = [str(f.path) for f in files if f.name == f.origin]
+    logging.getLogger("polyglot_jax").info("gin files: %s", ", ".join(shown) or "none")
     return args
 
 

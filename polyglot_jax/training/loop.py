@@ -24,10 +24,9 @@ from clu import metric_writers
 
 from polyglot_jax import gin_utils
 from polyglot_jax.data import describe, pipeline, preprocessors, templates
-from polyglot_jax.errors import CheckpointError, ConfigError, RunDirError
-from polyglot_jax.inference import generate
+from polyglot_jax.errors import ConfigError, RunDirError
 from polyglot_jax.models import Decoder, DecoderConfig, hf, lora
-from polyglot_jax.training import checkpoints, partitioning, trainer
+from polyglot_jax.training import checkpoints, partitioning, runs, settings, trainer
 
 log = logging.getLogger(__name__)
 
@@ -95,23 +94,33 @@ def train(
         the training mixture; the studies use every evaluation language).
       progress: print a progress line every ``log_every`` steps.
     """
-    model_dir_path = pathlib.Path(model_dir)
-    model_dir_path.mkdir(parents=True, exist_ok=True)
+    settings.check_train(
+        model_dir,
+        mixture_or_task_name,
+        task_feature_lengths,
+        train_steps,
+        batch_size,
+        model_config,
+        checkpoint_every,
+        keep_checkpoints,
+        log_every,
+        microbatches,
+        eval_every,
+    )
+    model_dir_path = runs.as_path(model_dir)
     vocab_size = pipeline.vocabulary_of(mixture_or_task_name).vocab_size
     if vocab_size > model_config.vocab_size:
         raise ConfigError(
             f"{mixture_or_task_name}: vocabulary has {vocab_size} ids but "
             f"DecoderConfig.vocab_size is {model_config.vocab_size}"
         )
-    if jax.process_index() == 0:
-        gin_utils.write_config(model_dir_path)
-        (model_dir_path / "model_config.json").write_text(
-            json.dumps(model_config.to_dict(), indent=2) + "\n"
-        )
-        template, loss_on = templates.chat_format()
-        (model_dir_path / "chat_format.json").write_text(
-            json.dumps({"template": template, "loss_on": loss_on}) + "\n"
-        )
+    template, loss_on = templates.chat_format()
+    chat_format = {
+        "template": template,
+        "loss_on": loss_on,
+        "mixture_or_task_name": mixture_or_task_name,
+    }
+    resuming = runs.prepare(model_dir_path, model_config, chat_format)
     length = task_feature_lengths["targets"]
     if describe_data and jax.process_index() == 0:
         summarize_data(model_dir_path, mixture_or_task_name, length)
@@ -142,7 +151,7 @@ def train(
         mixture_or_task_name, task_feature_lengths, batch_size, seed, pack=pack
     )
     ckpt = checkpoints.Checkpointer(model_dir_path, max_to_keep=keep_checkpoints)
-    restored = ckpt.restore_latest(steps.abstract_state, batches)
+    restored = ckpt.restore_latest(steps.abstract_state, batches) if resuming else None
     if restored is None and initial_checkpoint_path:
         base = load_base_params(initial_checkpoint_path, model_config, steps)
         state, start = steps.init_from(seed, base), 0
@@ -168,6 +177,9 @@ def train(
                     f"{k} ({data[k]!r}, this run has {data_position[k]!r})" for k in changed
                 )
             )
+    if jax.process_index() == 0:
+        gin_utils.write_config(model_dir_path)
+    log_plan(model_dir_path, model_config, mixture_or_task_name, steps, (start, train_steps))
     writer = metric_writers.create_default_writer(
         str(model_dir_path / "train"), just_logging=jax.process_index() > 0
     )
@@ -227,6 +239,35 @@ def train(
     return TrainResult(step, metrics, model_dir_path, state, losses)
 
 
+def log_plan(
+    model_dir: Any,
+    model_config: DecoderConfig,
+    mixture_or_task_name: str,
+    steps: trainer.ShardedSteps,
+    step_range: tuple[int, int],
+) -> None:
+    """One log line of what this run trains: model, size, data, steps and mesh."""
+    start, train_steps = step_range
+    params = sum(x.size for x in jax.tree.leaves(steps.abstract_state.params))
+    cfg = model_config
+    adapters = f", LoRA rank {cfg.lora.rank} on {'/'.join(cfg.lora.targets)}" if cfg.lora else ""
+    log.info(
+        "%s: training %s %d layers x %d (%s parameters%s) on %s, steps %d to %d, mesh %s",
+        model_dir,
+        cfg.family,
+        cfg.num_layers,
+        cfg.embed_dim,
+        f"{params / 1e6:.1f}M",
+        adapters,
+        mixture_or_task_name,
+        start + 1,
+        train_steps,
+        dict(steps.mesh.shape),
+    )
+    if start >= train_steps:
+        log.info("%s is already at step %d of %d: nothing to train", model_dir, start, train_steps)
+
+
 def validation_losses(
     steps: trainer.ShardedSteps, params: Any, batches: Mapping[str, list[dict[str, np.ndarray]]]
 ) -> dict[str, float]:
@@ -248,7 +289,7 @@ def per_language_scalars(losses: Mapping[str, float]) -> dict[str, float]:
     return scalars
 
 
-def summarize_data(model_dir: pathlib.Path, mixture_or_task_name: str, length: int) -> dict:
+def summarize_data(model_dir: Any, mixture_or_task_name: str, length: int) -> dict:
     """Writes (once per run) and logs per-language counts, naming over-long examples."""
     path = model_dir / "data_summary.json"
     if path.exists():
@@ -256,7 +297,7 @@ def summarize_data(model_dir: pathlib.Path, mixture_or_task_name: str, length: i
     table = describe.describe(mixture_or_task_name, length=length)
     overlong = preprocessors.ChatFeatureConverter().overlong
     summary = {"length": length, "overlong": overlong, "languages": table}
-    path.write_text(json.dumps(summary, indent=1) + "\n")
+    runs.write_json(path, summary)
     log.info("%s per language:\n%s", mixture_or_task_name, describe.format_table(table))
     for lang, row in table.items():
         if row["over_length"]:
@@ -272,41 +313,23 @@ def summarize_data(model_dir: pathlib.Path, mixture_or_task_name: str, length: i
     return summary
 
 
-# Fields that may differ between a checkpoint and the run that starts from it.
-_RUN_ONLY_FIELDS = ("lora", "dtype", "param_dtype", "max_length", "family")
-
-
 def load_base_params(path: str, model_config: DecoderConfig, steps: trainer.ShardedSteps) -> Any:
     """Base weights from a Hugging Face directory or a run, placed with the run's sharding.
 
     Raises:
-      ValueError: the checkpoint's architecture differs from ``model_config`` (names the fields).
+      ConfigError: the checkpoint's architecture differs from ``model_config`` (names the fields).
     """
-    shardings = steps.base_sharding()
-    if hf.is_hf_model_dir(path):
-        source = hf.config_from_hf(json.loads((pathlib.Path(path) / "config.json").read_text()))
-        params_cfg = source.replace(param_dtype=model_config.param_dtype)
-    else:
-        run_dir, step = generate.run_dir_of(path)
-        source = DecoderConfig.from_dict(json.loads((run_dir / "model_config.json").read_text()))
-    differ = [
-        f.name
-        for f in dataclasses.fields(DecoderConfig)
-        if f.name not in _RUN_ONLY_FIELDS
-        and getattr(source, f.name) != getattr(model_config, f.name)
-    ]
+    source = runs.resolve(path)
+    differ = runs.config_differences(
+        source.model_config(), model_config, ignore=runs.RUN_ONLY_FIELDS
+    )
     if differ:
         raise ConfigError(
             f"{path}: checkpoint architecture differs from the run's model config in "
-            f"{', '.join(differ)}"
+            f"{'; '.join(differ)}"
         )
-    if hf.is_hf_model_dir(path):
-        return hf.load_hf_params(path, params_cfg, shardings)
-    ckpt = checkpoints.Checkpointer(run_dir, async_save=False)
-    step = ckpt.latest_step() if step is None else step
-    if step is None:
-        raise CheckpointError(f"no checkpoint_<step> in {run_dir}")
     abstract = lora.without_adapters(steps.abstract_state.params)
-    params = ckpt.restore_params(step, abstract)
-    ckpt.close()
-    return params
+    if source.hf_dir is not None:
+        params_cfg = source.model_config().replace(param_dtype=model_config.param_dtype)
+        return hf.load_hf_params(source.hf_dir, params_cfg, steps.base_sharding())
+    return runs.load_params(source, Decoder(model_config.replace(lora=None)), abstract)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -27,6 +28,8 @@ from polyglot_jax.training import partitioning
 
 Batch = Mapping[str, jax.Array]  # each [batch, length]
 Metrics = dict[str, jax.Array]
+
+log = logging.getLogger(__name__)
 
 
 @flax.struct.dataclass
@@ -70,6 +73,15 @@ def make_optimizer(
         after = optax.cosine_decay_schedule(learning_rate, max(decay_steps - warmup_steps, 1))
     else:
         raise ConfigError(f"make_optimizer: unknown schedule {schedule!r}")
+    log.info(
+        "optimizer: AdamW, peak learning rate %g, %d warmup steps, %s schedule over %s steps, "
+        "weight decay %g",
+        learning_rate,
+        warmup_steps,
+        schedule,
+        decay_steps,
+        weight_decay,
+    )
     lr = optax.join_schedules(
         [optax.linear_schedule(0.0, learning_rate, max(warmup_steps, 1)), after], [warmup_steps]
     )
