@@ -1,6 +1,8 @@
 """Readers for real dataset formats, written by the tests in those formats."""
 
+import contextlib
 import json
+import signal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -179,7 +181,7 @@ def test_bactrian_and_aya_tables_jsonl_and_parquet(tmp_path):
 @pytest.mark.parametrize(
     ("reader", "content", "expected"),
     [
-        ("guanaco", '{"text": 5}\n', ":1: field 'messages'"),
+        ("guanaco", '{"text": 5}\n', ":1: field 'text' must be a string"),
         (
             "lima",
             '{"conversations": ["only a question", ""]}\n',
@@ -285,3 +287,90 @@ def test_tfds_builder_as_chat_data(tmp_path):
         ("en", "Hi"),
         ("fi", "Hei"),
     ]
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Fails (instead of hanging) when the block runs longer than ``seconds``."""
+
+    def expire(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def oasst_message(message_id, parent_id, role="assistant", **extra):
+    row = {"message_id": message_id, "parent_id": parent_id, "role": role, "text": "x"}
+    return {**row, "lang": "en", "rank": 0, **extra}
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        (
+            [oasst_message("r", None, "prompter"), oasst_message("s", "s")],
+            r":2: message 's' is its own parent",
+        ),
+        (
+            [
+                oasst_message("r", None, "prompter"),
+                oasst_message("a", "b"),
+                oasst_message("b", "a"),
+            ],
+            r":2: message 'a' is in a parent cycle \(a -> b -> a\)",
+        ),
+        (  # a repeated id closes a loop under a real root
+            [
+                oasst_message("r", None, "prompter"),
+                oasst_message("a", "r"),
+                oasst_message("r", "a"),
+            ],
+            r":3: message_id 'r' repeats .*:1",
+        ),
+    ],
+    ids=["self-parent", "two-cycle", "repeated-id"],
+)
+def test_oasst1_parent_cycles_are_named_not_followed(tmp_path, rows, expected):
+    path = jsonl(tmp_path / "oasst.jsonl", [*rows, oasst_message("q", None, "prompter")])
+    with time_limit(10), pytest.raises(sources.DataError, match=expected) as info:
+        list(formats.read_oasst1(path))
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+    skipped = sources.SkipCounter()
+    with time_limit(10):
+        records = list(formats.read_oasst1(path, skip_bad=True, skipped=skipped))
+    assert {r["id"] for r in records} >= {"q"} and skipped.total == 1
+
+
+def test_table_reader_skips_and_counts_bad_rows_or_names_them(tmp_path):
+    good = {"instruction": "Sano hei", "input": "", "output": "Hei", "language": "fi"}
+    path = tmp_path / "bactrian.jsonl"
+    path.write_text(
+        json.dumps(good)
+        + "\n{broken\n"
+        + json.dumps({**good, "output": 3})
+        + "\n"
+        + json.dumps({"text": "no columns"})
+        + "\n"
+        + json.dumps({**good, "instruction": "Sano moi"})
+        + "\n"
+    )
+    with pytest.raises(sources.DataError, match=rf"^{path}:2: malformed JSON"):
+        list(formats.read_table(path))
+    skipped = sources.SkipCounter()
+    records = list(formats.read_table(path, skip_bad=True, skipped=skipped))
+    assert [r["messages"][0]["content"] for r in records] == ["Sano hei", "Sano moi"]
+    assert skipped.total == 3
+    parquet = tmp_path / "aya.parquet"
+    rows = [{"inputs": "a", "targets": "b", "language": "fi"}, {"inputs": "a", "targets": None}]
+    pq.write_table(pa.Table.from_pylist([*rows, rows[0]]), parquet)
+    with pytest.raises(sources.DataError, match=r"aya\.parquet\[row 1\]: no 'language' field"):
+        list(formats.read_table(parquet))
+    skipped = sources.SkipCounter()
+    assert len(list(formats.read_table(parquet, skip_bad=True, skipped=skipped))) == 2
+    assert skipped.total == 1

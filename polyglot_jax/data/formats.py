@@ -19,7 +19,6 @@ Every reader validates records (:func:`sources.validate_example`): a bad record 
 
 from __future__ import annotations
 
-import json
 import pathlib
 import re
 from collections.abc import Callable, Iterator
@@ -74,9 +73,9 @@ def _json_line_records(
     lang: str | None,
     skip_bad: bool,
     skipped: SkipCounter | None,
-    convert: Callable[[dict], dict | None],
+    convert: Callable[[dict], dict | str],
 ) -> Iterator[dict]:
-    """Validated records from JSONL rows; ``convert`` returns None for a row of the wrong shape."""
+    """Validated records from JSONL rows; ``convert`` returns the problem of a bad row."""
 
     def items() -> Iterator[tuple[str, object]]:
         for where, row in sources.iter_json_lines(path, skip_bad, skipped):
@@ -84,7 +83,10 @@ def _json_line_records(
                 yield where, row  # rejected by validation: not a JSON object
                 continue
             record = convert(row)
-            yield where, record if record is not None else {"messages": None, "lang": lang}
+            if isinstance(record, str):
+                sources.skip_or_raise(DataError(f"{where}: {record}"), skip_bad, skipped)
+                continue
+            yield where, record
 
     yield from sources.validated(_without_none_ids(items()), lang, skip_bad, skipped)
 
@@ -97,11 +99,14 @@ def read_guanaco(
 ) -> Iterator[dict]:
     """OpenAssistant-Guanaco ``{"text": ...}`` lines, multi-turn."""
 
-    def convert(row: dict) -> dict | None:
+    def convert(row: dict) -> dict | str:
         text = row.get("text")
         if not isinstance(text, str):
-            return None
-        return {"id": row.get("id"), "lang": row.get("lang", lang), "messages": parse_turns(text)}
+            return "field 'text' must be a string"
+        messages = parse_turns(text)
+        if not messages:
+            return "no '### Human:' / '### Assistant:' (or '<S1>' / '<S2>') turns in 'text'"
+        return {"id": row.get("id"), "lang": row.get("lang", lang), "messages": messages}
 
     yield from _json_line_records(path, lang, skip_bad, skipped, convert)
 
@@ -115,12 +120,9 @@ def read_alpaca(
     """An Alpaca JSON list; the language comes from ``lang`` or the file name."""
     path = pathlib.Path(path)
     lang = _lang_from_name(path, lang)
-    try:
-        rows = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DataError(f"{path}: not a JSON file ({e})") from None
+    rows = sources.read_json_file(path)
     if not isinstance(rows, list):
-        raise DataError(f"{path}: expected a JSON list of records")
+        raise DataError(f"{path}: expected a JSON list of records, got {type(rows).__name__}")
 
     def items() -> Iterator[tuple[str, object]]:
         for i, row in enumerate(rows):
@@ -149,10 +151,10 @@ def read_lima(
 ) -> Iterator[dict]:
     """LIMA ``{"conversations": [...]}`` lines: turns alternate user, assistant."""
 
-    def convert(row: dict) -> dict | None:
+    def convert(row: dict) -> dict | str:
         turns = row.get("conversations")
-        if not isinstance(turns, list):
-            return None
+        if not isinstance(turns, list) or not turns:
+            return "field 'conversations' must be a non-empty list"
         roles = ("user", "assistant")
         return {
             "lang": lang,
@@ -170,21 +172,91 @@ def read_dolly(
 ) -> Iterator[dict]:
     """Dolly-15k ``{instruction, context, response}`` lines."""
 
-    def convert(row: dict) -> dict:
+    def convert(row: dict) -> dict | str:
         user = _instruction(row.get("instruction"), row.get("context"))
         return {"lang": lang, "messages": _user_assistant(user, row.get("response"))}
 
     yield from _json_line_records(path, lang, skip_bad, skipped, convert)
 
 
-def _best_path(node: dict, children: Callable[[dict], list[dict]]) -> list[dict]:
-    path = [node]
+def _rank_key(reply: dict) -> tuple[bool, float]:
+    rank = reply.get("rank")
+    numeric = isinstance(rank, int | float) and not isinstance(rank, bool)
+    return (not numeric, rank if numeric else 0)
+
+
+def _best_path(node: dict, children: Callable[[dict], list[dict]], where: str) -> list[dict]:
+    """The root-to-leaf path that takes the best-ranked live reply at every turn."""
+    path, seen = [node], {id(node)}
     while True:
         replies = [r for r in children(path[-1]) if not r.get("deleted", False)]
         if not replies:
             return path
-        ranked = sorted(replies, key=lambda r: (r.get("rank") is None, r.get("rank") or 0))
-        path.append(ranked[0])
+        best = min(replies, key=_rank_key)
+        if id(best) in seen:  # only reachable through repeated message ids
+            raise DataError(f"{where}: message {best.get('message_id')!r} repeats in its thread")
+        seen.add(id(best))
+        path.append(best)
+
+
+def _tree_replies(where: str) -> Callable[[dict], list[dict]]:
+    def replies(node: dict) -> list[dict]:
+        found = node.get("replies") or []
+        if not isinstance(found, list) or not all(isinstance(r, dict) for r in found):
+            name = node.get("message_id")
+            raise DataError(f"{where}: message {name!r}: 'replies' must be a list of objects")
+        return found
+
+    return replies
+
+
+def _parent_cycle(start: str, parent: dict[str, object], state: dict[str, bool]) -> list[str]:
+    """The parent cycle reached from ``start`` ([] if none); marks visited ids in ``state``."""
+    chain: list[str] = []
+    on_chain: set[str] = set()
+    node: object = start
+    while isinstance(node, str) and node in parent and node not in state and node not in on_chain:
+        chain.append(node)
+        on_chain.add(node)
+        node = parent[node]
+    cycle = chain[chain.index(node) :] if node in on_chain else []
+    ok = not cycle and state.get(node, True) if isinstance(node, str) else True
+    state.update(dict.fromkeys(chain, ok))
+    return cycle
+
+
+def _flat_threads(
+    rows: list[tuple[str, dict]], skip_bad: bool, skipped: SkipCounter | None
+) -> Iterator[tuple[str, list[dict]]]:
+    """Threads of flat OASST1 messages; self-parents, cycles and repeated ids are bad records."""
+    messages: dict[str, tuple[str, dict]] = {}
+    for where, row in rows:
+        if row["message_id"] in messages:
+            first = messages[row["message_id"]][0]
+            error = DataError(f"{where}: message_id {row['message_id']!r} repeats {first}")
+            sources.skip_or_raise(error, skip_bad, skipped)
+            continue
+        messages[row["message_id"]] = (where, row)
+    parent = {mid: row.get("parent_id") for mid, (_, row) in messages.items()}
+    state: dict[str, bool] = {}
+    for mid in messages:
+        cycle = _parent_cycle(mid, parent, state)
+        if cycle:
+            where = messages[cycle[0]][0]
+            if len(cycle) == 1:
+                problem = f"message {cycle[0]!r} is its own parent"
+            else:
+                shown = " -> ".join(cycle[:4] + (["..."] if len(cycle) > 4 else []))
+                problem = f"message {cycle[0]!r} is in a parent cycle ({shown} -> {cycle[0]})"
+            sources.skip_or_raise(DataError(f"{where}: {problem}"), skip_bad, skipped)
+    by_parent: dict[object, list[dict]] = {}
+    for mid, (_, row) in messages.items():
+        if state[mid]:
+            by_parent.setdefault(row.get("parent_id"), []).append(row)
+    for root in by_parent.get(None, []):
+        where = messages[root["message_id"]][0]
+        children = lambda n: by_parent.get(n["message_id"], [])  # noqa: E731
+        yield where, _best_path(root, children, where)
 
 
 def read_oasst1(
@@ -198,37 +270,39 @@ def read_oasst1(
     Flat message lines (``message_id``, ``parent_id``, ``role`` prompter/assistant, ``text``,
     ``lang``, ``rank``) are assembled into trees; tree lines (``{"prompt": {..., "replies"}}``)
     are walked directly. Conversations are kept when their first message is in ``lang`` (all
-    languages when ``lang`` is None). The conversation id is the root message id.
+    languages when ``lang`` is None). The conversation id is the root message id. A message
+    that is its own parent, a parent cycle or a repeated message id is a :class:`DataError`
+    naming the message and its line (skipped and counted with ``skip_bad``).
     """
     roles = {"prompter": "user", "assistant": "assistant"}
-    rows = list(sources.iter_json_lines(path, skip_bad, skipped))
-    trees = [(w, r["prompt"]) for w, r in rows if isinstance(r, dict) and "prompt" in r]
-    if trees:
-        walk = [(w, _best_path(root, lambda n: n.get("replies") or [])) for w, root in trees]
-    else:
-        by_parent: dict[str | None, list[dict]] = {}
-        where_of = {}
-        for where, row in rows:
-            if isinstance(row, dict) and "message_id" in row:
-                by_parent.setdefault(row.get("parent_id"), []).append(row)
-                where_of[row["message_id"]] = where
-        roots = by_parent.get(None, [])
-        walk = [
-            (where_of[r["message_id"]], _best_path(r, lambda n: by_parent.get(n["message_id"], [])))
-            for r in roots
-        ]
+    trees, flat = [], []
+    for where, row in sources.iter_json_lines(path, skip_bad, skipped):
+        if isinstance(row, dict) and isinstance(row.get("prompt"), dict):
+            trees.append((where, row["prompt"]))
+        elif isinstance(row, dict) and isinstance(row.get("message_id"), str):
+            flat.append((where, row))
+        else:
+            problem = "not an OASST1 message (a string 'message_id') or tree (a 'prompt' object)"
+            sources.skip_or_raise(DataError(f"{where}: {problem}"), skip_bad, skipped)
+
+    def threads() -> Iterator[tuple[str, list[dict]]]:
+        for where, root in trees:
+            try:
+                yield where, _best_path(root, _tree_replies(where), where)
+            except DataError as e:
+                sources.skip_or_raise(e, skip_bad, skipped)
+        yield from _flat_threads(flat, skip_bad, skipped)
 
     def items() -> Iterator[tuple[str, object]]:
-        for where, messages in walk:
+        for where, messages in threads():
             root = messages[0]
             if lang is not None and root.get("lang") != lang:
                 continue
-            record_lang = root.get("lang", lang)
             yield (
                 where,
                 {
                     "id": root.get("message_id") or root.get("message_tree_id"),
-                    "lang": record_lang,
+                    "lang": root.get("lang", lang),
                     "messages": [
                         {"role": roles.get(m.get("role"), m.get("role")), "content": m.get("text")}
                         for m in messages
@@ -237,16 +311,6 @@ def read_oasst1(
             )
 
     yield from sources.validated(_without_none_ids(items()), None, skip_bad, skipped)
-
-
-def _table_rows(path: pathlib.Path) -> Iterator[tuple[str, object]]:
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        for i, row in enumerate(pq.read_table(path).to_pylist()):
-            yield f"{path}[row {i}]", row
-    else:
-        yield from sources.iter_json_lines(path)
 
 
 def resolve_language(value: object) -> str | None:
@@ -276,20 +340,32 @@ def read_table(
     path = pathlib.Path(path)
     file_lang = _lang_from_name(path, lang)
 
+    columns = sources.table_columns(path)
+    if columns is not None and lang_column not in columns and file_lang is None:
+        raise DataError(
+            f"{path}: no {lang_column!r} column and no language for the file (pass the "
+            f"language, the column name, or name the file <name>.<lang>.parquet)"
+        )
+
     def items() -> Iterator[tuple[str, object]]:
-        for where, row in _table_rows(path):
-            if not isinstance(row, dict):
-                yield where, row
+        for where, row in sources.iter_table_rows(path, skip_bad, skipped):
+            if not isinstance(row, dict) or not ({"inputs", "instruction"} & set(row)):
+                problem = "needs 'inputs'/'targets' or 'instruction'/'output' fields"
+                if not isinstance(row, dict):
+                    problem = f"expected a JSON object, got {type(row).__name__}"
+                sources.skip_or_raise(DataError(f"{where}: {problem}"), skip_bad, skipped)
                 continue
             if "inputs" in row:
                 user, answer = row.get("inputs"), row.get("targets")
             else:
-                user, answer = (
-                    _instruction(row.get("instruction"), row.get("input")),
-                    row.get("output"),
-                )
+                user = _instruction(row.get("instruction"), row.get("input"))
+                answer = row.get("output")
             raw = row.get(lang_column)
             code = resolve_language(raw) if raw is not None else file_lang
+            if raw is None and code is None:
+                problem = f"no {lang_column!r} field and no language for the file"
+                sources.skip_or_raise(DataError(f"{where}: {problem}"), skip_bad, skipped)
+                continue
             if raw is not None and code is None:
                 yield where, {"lang": f"{raw}", "messages": _user_assistant(user, answer)}
                 continue

@@ -13,7 +13,7 @@ import hashlib
 import json
 import pathlib
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from polyglot_jax import languages
 from polyglot_jax.errors import DataError, MissingFileError
@@ -162,6 +162,63 @@ def iter_json_lines(
                 skip_or_raise(e, skip_bad, skipped)
                 continue
             yield where, value
+
+
+def read_json_file(path: str | pathlib.Path) -> object:
+    """The decoded value of a whole JSON document (an Alpaca list, a SQuAD file).
+
+    Raises:
+      MissingFileError: ``path`` does not exist.
+      DataError: naming ``path`` for invalid UTF-8, malformed or empty JSON.
+    """
+    path = pathlib.Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise MissingFileError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a JSON file") from None
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: invalid UTF-8 at byte {e.start} ({e.reason})") from None
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
+
+
+def _parquet(path: pathlib.Path) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        raise MissingFileError(f"{path} does not exist")
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"{path}: not a Parquet file ({reason})") from None
+
+
+def table_columns(path: str | pathlib.Path) -> list[str] | None:
+    """The column names of a Parquet file (None for JSONL, whose rows may differ)."""
+    path = pathlib.Path(path)
+    return _parquet(path).schema_arrow.names if path.suffix == ".parquet" else None
+
+
+def iter_table_rows(
+    path: str | pathlib.Path, skip_bad: bool = False, skipped: SkipCounter | None = None
+) -> Iterator[tuple[str, object]]:
+    """Yields ``(where, row)`` from a Parquet file (``file[row i]``, streamed in record batches)
+    or a JSONL file (``file:line``, as :func:`iter_json_lines`)."""
+    path = pathlib.Path(path)
+    if path.suffix != ".parquet":
+        yield from iter_json_lines(path, skip_bad, skipped)
+        return
+    i = 0
+    for batch in _parquet(path).iter_batches(batch_size=1024):
+        for row in batch.to_pylist():
+            yield f"{path}[row {i}]", row
+            i += 1
 
 
 def skip_or_raise(error: DataError, skip_bad: bool, skipped: SkipCounter | None) -> None:
