@@ -10,6 +10,7 @@ import pytest
 import torch
 import transformers
 
+from polyglot_jax.errors import CheckpointError
 from polyglot_jax.models import hf, init_cache
 from polyglot_jax.models.decoder import Decoder
 
@@ -151,7 +152,7 @@ def test_pickle_checkpoints_are_refused(tmp_path):
     path.mkdir()
     model.config.to_json_file(path / "config.json")
     torch.save(model.state_dict(), path / "pytorch_model.bin")
-    with pytest.raises(ValueError, match="pickle checkpoints"):
+    with pytest.raises(CheckpointError, match="pickle checkpoints"):
         hf.load_model_dir(path)
     cfg, params = hf.load_model_dir(path, allow_pickle=True)
     ids = np.arange(8)[None] % VOCAB

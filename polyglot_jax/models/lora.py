@@ -2,7 +2,7 @@
 
 Adapters live next to the kernel they adapt (``.../q_proj/lora_a`` ``[*in, rank]`` and
 ``.../q_proj/lora_b`` ``[rank, *out]``, B zero-initialised so step 0 is the base model); see
-:class:`~polyglot_jax.models.decoder.Projection`. :func:`split` separates them from the frozen
+:class:`~polyglot_jax.models.layers.Projection`. :func:`split` separates them from the frozen
 base, which the train step neither differentiates nor gives optimizer state.
 """
 

@@ -1,0 +1,165 @@
+"""Grouped-query self-attention, its positional encodings (RoPE, ALiBi) and its mask.
+
+The KV cache is explicit: :class:`Attention` takes one layer's cache and returns the updated
+one. New keys and values are written at each token's position, so rows of a batch may sit at
+different positions (prompts of different lengths need no left padding).
+"""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from polyglot_jax.models.config import DecoderConfig
+from polyglot_jax.models.layers import Projection, constrain
+
+Array = jax.Array
+
+
+def rope_frequencies(cfg: DecoderConfig) -> Array:
+    """Inverse frequencies [rotary_dim / 2], with Llama 3 scaling when configured."""
+    dim = cfg.rotary_dim
+    inv_freq = 1.0 / (cfg.rope_theta ** (jnp.arange(0, dim, 2, dtype=jnp.float32) / dim))
+    if cfg.rope_scaling_factor is None:
+        return inv_freq
+    factor, low, high = cfg.rope_scaling_factor, cfg.rope_low_freq_factor, cfg.rope_high_freq_factor
+    old = cfg.rope_original_max_length
+    wavelength = 2 * math.pi / inv_freq
+    scaled = jnp.where(wavelength > old / low, inv_freq / factor, inv_freq)
+    smooth = (old / wavelength - low) / (high - low)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = (wavelength >= old / high) & (wavelength <= old / low)
+    return jnp.where(medium, smoothed, scaled)
+
+
+def rotary_embedding(x: Array, positions: Array, inv_freq: Array) -> Array:
+    """Rotates the first ``2 * len(inv_freq)`` dims of ``x`` [batch, length, heads, head_dim].
+
+    Half-split layout (Hugging Face ``rotate_half``): dimension ``i`` pairs with ``i + d / 2``
+    within the rotated part; the remaining dimensions pass through (partial rotary).
+    """
+    half = inv_freq.shape[0]
+    angles = positions.astype(jnp.float32)[..., None] * inv_freq  # [batch, length, half]
+    sin = jnp.sin(angles)[:, :, None, :]
+    cos = jnp.cos(angles)[:, :, None, :]
+    x32 = x.astype(jnp.float32)
+    x1, x2, rest = x32[..., :half], x32[..., half : 2 * half], x32[..., 2 * half :]
+    out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin, rest], axis=-1)
+    return out.astype(x.dtype)
+
+
+def alibi_slopes(num_heads: int) -> Array:
+    """ALiBi head slopes [num_heads] (Press et al.; non-powers of two interleave a finer set)."""
+    closest = 2 ** math.floor(math.log2(num_heads))
+    base = 2.0 ** (-(2.0 ** -(math.log2(closest) - 3)))
+    slopes = [base ** (i + 1) for i in range(closest)]
+    if closest != num_heads:
+        extra = 2.0 ** (-(2.0 ** -(math.log2(2 * closest) - 3)))
+        slopes += [extra ** (2 * i + 1) for i in range(num_heads - closest)]
+    return jnp.asarray(slopes, jnp.float32)
+
+
+def attention_mask(
+    segment_ids: Array | None,
+    positions: Array,
+    num_keys: int,
+    cached: bool,
+    sliding_window: int | None = None,
+) -> tuple[Array, Array]:
+    """Which keys each query may attend to, [batch, length, keys] bool, and key positions.
+
+    Without a cache, keys are the queries themselves: causal by index, within the same packed
+    segment, never padding (segment 0). With a cache, key ``s`` is the token at position ``s``,
+    visible to a query at position ``p`` when ``s <= p``. A sliding window also hides keys
+    ``window`` or more positions back.
+    """
+    if cached:
+        key_positions = jnp.broadcast_to(jnp.arange(num_keys), (positions.shape[0], num_keys))
+        mask = key_positions[:, None, :] <= positions[:, :, None]
+    else:
+        key_positions = positions
+        length = positions.shape[1]
+        mask = jnp.broadcast_to(
+            jnp.tril(jnp.ones((length, length), dtype=bool))[None],
+            (positions.shape[0], length, length),
+        )
+        if segment_ids is not None:
+            same = segment_ids[:, :, None] == segment_ids[:, None, :]
+            mask = mask & same & (segment_ids[:, None, :] != 0)
+    if sliding_window is not None:
+        mask = mask & (positions[:, :, None] - key_positions[:, None, :] < sliding_window)
+    return mask, key_positions
+
+
+class Attention(nn.Module):
+    """Grouped-query self-attention with RoPE or ALiBi and an optional KV cache."""
+
+    config: DecoderConfig
+    deterministic: bool = True
+
+    @nn.compact
+    def __call__(
+        self,
+        x: Array,  # [batch, length, embed]
+        positions: Array,  # [batch, length]
+        mask: Array,  # [batch, length, keys] bool
+        key_positions: Array,  # [batch, keys]
+        cache: dict[str, Array] | None,
+    ) -> tuple[Array, dict[str, Array] | None]:
+        cfg = self.config
+        e, h, kvh, d = cfg.embed_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+        common = dict(
+            dtype=cfg.compute_dtype,
+            param_dtype=cfg.storage_dtype,
+            lora=cfg.lora,
+            deterministic=self.deterministic,
+            num_in=1,
+        )
+        kv_axes = ("embed", "kv_heads", "kv")
+        qkv = dict(equation="bte,ehd->bthd", use_bias=cfg.qkv_bias, **common)
+        q = Projection((e, h, d), ("embed", "heads", "kv"), name="q_proj", **qkv)(x)
+        k = Projection((e, kvh, d), kv_axes, name="k_proj", **qkv)(x)
+        v = Projection((e, kvh, d), kv_axes, name="v_proj", **qkv)(x)
+        if cfg.position == "rope":
+            inv_freq = rope_frequencies(cfg)
+            q = rotary_embedding(q, positions, inv_freq)  # [batch, length, heads, head_dim]
+            k = rotary_embedding(k, positions, inv_freq)  # [batch, length, kv_heads, head_dim]
+        q = constrain(q, ("batch", "length", "act_heads", "act_kv"))
+
+        keys = "bskd"  # [batch, keys, kv_heads, head_dim]
+        if cache is not None:
+            # The cache is [batch, kv_heads, max_length, head_dim]: attention reads it without
+            # a transposed copy per step. ``[rows, :, positions]`` addresses [batch, length, ...].
+            rows = jnp.arange(x.shape[0])[:, None]  # [batch, 1]
+            k = cache["k"].at[rows, :, positions].set(k.astype(cache["k"].dtype))
+            v = cache["v"].at[rows, :, positions].set(v.astype(cache["v"].dtype))
+            cache, keys = {"k": k, "v": v}, "bksd"
+
+        batch, length = q.shape[:2]
+        q = q.reshape(
+            batch, length, kvh, h // kvh, d
+        )  # [batch, length, kv_heads, groups, head_dim]
+        scores = jnp.einsum(f"btkgd,{keys}->bkgts", q, k.astype(q.dtype)).astype(jnp.float32)
+        scores = scores / jnp.sqrt(jnp.float32(d))
+        if cfg.position == "alibi":
+            slopes = alibi_slopes(h).reshape(kvh, h // kvh)  # [kv_heads, groups]
+            bias = slopes[None, :, :, None, None] * key_positions[:, None, None, None, :]
+            scores = scores + bias
+        scores = jnp.where(mask[:, None, None], scores, jnp.finfo(jnp.float32).min)
+        probs = jax.nn.softmax(scores, axis=-1).astype(cfg.compute_dtype)  # [b, kv, g, t, s]
+        out = jnp.einsum(f"bkgts,{keys}->btkgd", probs, v.astype(cfg.compute_dtype))
+        out = constrain(
+            out.reshape(batch, length, h, d), ("batch", "length", "act_heads", "act_kv")
+        )
+        out = Projection(
+            (h, d, e),
+            ("heads", "kv", "embed"),
+            "bthd,hde->bte",
+            use_bias=cfg.out_bias,
+            name="o_proj",
+            **{**common, "num_in": 2},
+        )(out)
+        return out, cache

@@ -1,0 +1,151 @@
+"""Building blocks with logical axis names: the norm and the (LoRA-capable) linear projection.
+
+Every parameter and activation carries logical axis names (``vocab, embed, mlp, heads, kv_heads,
+kv`` for parameters; ``batch, length, act_*`` for activations) that ``partitioning`` maps to
+mesh axes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from polyglot_jax.models.config import LoRAConfig
+
+Array = jax.Array
+
+KERNEL_INIT = nn.initializers.normal(stddev=0.02)
+
+
+def partitioned(init: Any, axes: tuple[str, ...]) -> Any:
+    """``init`` whose parameter is annotated with the logical ``axes`` of its dimensions."""
+    return nn.with_logical_partitioning(init, axes)
+
+
+def constrain(x: Array, axes: tuple[str, ...]) -> Array:
+    """``x`` constrained to the sharding of its logical ``axes`` (one name per dimension)."""
+    return nn.with_logical_constraint(x, axes)
+
+
+class Norm(nn.Module):
+    """RMSNorm (scale only) or LayerNorm (scale and bias), computed in float32."""
+
+    kind: str
+    eps: float
+    dtype: Any
+    param_dtype: Any
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:  # [..., embed]
+        dim = x.shape[-1]
+        scale = self.param(
+            "scale", partitioned(nn.initializers.ones, ("embed",)), (dim,), self.param_dtype
+        )
+        x32 = x.astype(jnp.float32)
+        if self.kind == "layernorm":
+            x32 = x32 - jnp.mean(x32, axis=-1, keepdims=True)
+        normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
+        normed = normed * scale.astype(jnp.float32)
+        if self.kind == "layernorm":
+            bias = self.param(
+                "bias", partitioned(nn.initializers.zeros, ("embed",)), (dim,), self.param_dtype
+            )
+            normed = normed + bias.astype(jnp.float32)
+        return normed.astype(self.dtype)
+
+
+class Projection(nn.Module):
+    """A linear map written as one einsum over a kernel with logical axes, with optional LoRA.
+
+    Attributes:
+      shape: kernel shape, e.g. ``(embed, heads, head_dim)``.
+      axes: logical axis name of each kernel dimension.
+      equation: einsum of input and kernel, e.g. ``"bte,ehd->bthd"``.
+      num_in: how many leading kernel dimensions are contracted with the input.
+      dtype: compute dtype.
+      param_dtype: storage dtype.
+      use_bias: add a bias over the output dimensions.
+      lora: adapters, applied when this module's path matches one of its targets.
+    """
+
+    shape: tuple[int, ...]
+    axes: tuple[str, ...]
+    equation: str
+    num_in: int
+    dtype: Any
+    param_dtype: Any
+    use_bias: bool = False
+    lora: LoRAConfig | None = None
+    deterministic: bool = True
+
+    def _equation_parts(self) -> tuple[str, str, str]:
+        """``(input, kernel, output)`` subscripts of :attr:`equation`."""
+        ins, rest = self.equation.split(",")
+        kernel_in, out = rest.split("->")
+        return ins, kernel_in, out
+
+    def lora_active(self) -> bool:
+        """Whether this module's path matches one of the LoRA targets."""
+        if self.lora is None:
+            return False
+        path = "/".join(str(p) for p in self.scope.path)
+        return any(re.search(t, path) for t in self.lora.targets)
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        kernel = self.param(
+            "kernel", partitioned(KERNEL_INIT, self.axes), self.shape, self.param_dtype
+        )
+        equation, inputs, weights = self.equation, x, kernel
+        if self.num_in > 1:
+            # Contract the flattened input dims in one 2-D dot: left as several dims, XLA may
+            # transpose the whole kernel to match the activation's layout on every call.
+            ins, kernel_in, out = self._equation_parts()
+            equation = f"{ins[: -self.num_in]}z,z{kernel_in[self.num_in :]}->{out}"
+            inputs = x.reshape(*x.shape[: -self.num_in], -1)
+            weights = kernel.reshape(-1, *self.shape[self.num_in :])
+        y = jnp.einsum(equation, inputs.astype(self.dtype), weights.astype(self.dtype))
+        if self.use_bias:
+            out_shape, out_axes = self.shape[self.num_in :], self.axes[self.num_in :]
+            bias = self.param(
+                "bias", partitioned(nn.initializers.zeros, out_axes), out_shape, self.param_dtype
+            )
+            y = y + bias.astype(self.dtype)
+        if self.lora_active():
+            y = y + self._lora(x)
+        return y
+
+    def _lora(self, x: Array) -> Array:
+        r = self.lora.rank
+        in_shape, out_shape = self.shape[: self.num_in], self.shape[self.num_in :]
+        in_axes, out_axes = self.axes[: self.num_in], self.axes[self.num_in :]
+        a = self.param(
+            "lora_a",
+            partitioned(
+                nn.initializers.he_uniform(in_axis=tuple(range(self.num_in)), out_axis=-1),
+                (*in_axes, None),
+            ),
+            (*in_shape, r),
+            self.param_dtype,
+        )
+        b = self.param(
+            "lora_b",
+            partitioned(nn.initializers.zeros, (None, *out_axes)),
+            (r, *out_shape),
+            self.param_dtype,
+        )
+        x = nn.Dropout(self.lora.dropout)(x, deterministic=self.deterministic)
+        ins, kernel_in, out = self._equation_parts()
+        down = jnp.einsum(
+            f"{ins},{kernel_in[: self.num_in]}r->{ins[: -self.num_in]}r",
+            x.astype(self.dtype),
+            a.astype(self.dtype),
+        )
+        up = jnp.einsum(
+            f"{ins[: -self.num_in]}r,r{kernel_in[self.num_in :]}->{out}", down, b.astype(self.dtype)
+        )
+        return up * self.lora.scale
