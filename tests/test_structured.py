@@ -1,9 +1,12 @@
 """XCOPA / XNLI / XQuAD: readers, lm-evaluation-harness prompts, SQuAD metrics, and accuracy
 equal to a ``transformers`` reference scoring the same tiny model on the same items."""
 
+import collections
 import csv
 import json
+import re
 import shutil
+import string
 
 import numpy as np
 import pyarrow as pa
@@ -14,7 +17,7 @@ import transformers
 
 from polyglot_jax.data import vocab
 from polyglot_jax.errors import DataError
-from polyglot_jax.evaluation.benchmarks import readers, scoring
+from polyglot_jax.evaluation.benchmarks import metrics, readers, registry, scoring
 from polyglot_jax.models import Decoder, hf
 
 XNLI_COLUMNS = [
@@ -114,16 +117,81 @@ def test_xquad_reader_and_squad_metrics(shared_data):
     items = readers.read_xquad(shared_data / "xquad/xquad.zh.json", "zh")
     assert len(items) == 1190 and items[0]["answers"] == ["308"]
     assert items[0]["prompt"].startswith("Context: ") and items[0]["prompt"].endswith("Answer:")
-    assert scoring.squad_scores("The cat!", ["a cat"], "en") == (1.0, 1.0)
-    em, f1 = scoring.squad_scores("黑豹队", ["黑豹队的防守"], "zh")  # characters count
+    assert metrics.squad_scores("The cat!", ["a cat"], "en") == (1.0, 1.0)
+    em, f1 = metrics.squad_scores("黑豹队", ["黑豹队的防守"], "zh", "mlqa")  # characters count
     assert em == 0.0 and f1 == pytest.approx(2 * 1.0 * 0.5 / 1.5)
-    em, f1 = scoring.squad_scores("in Paris today", ["Paris"], "fr")
+    assert metrics.squad_scores("黑豹队", ["黑豹队的防守"], "zh") == (0.0, 0.0)  # one token each
+    em, f1 = metrics.squad_scores("in Paris today", ["Paris"], "fr")
     assert em == 0.0 and f1 == pytest.approx(0.5)
-    metric = scoring.squad_metric("en")
+    metric = metrics.SquadMetric("xquad", "en")
     assert metric([["x"], ["y z"]], ["x", "y"]) == {
         "exact_match": 50.0,
         "f1": pytest.approx(100 * (1 + 2 / 3) / 2),
     }
+
+
+def official_squad_v1_1(prediction, ground_truth):
+    """``exact_match_score`` and ``f1_score`` of the official SQuAD v1.1 evaluation script."""
+
+    def normalize_answer(s):
+        s = "".join(ch for ch in s.lower() if ch not in set(string.punctuation))
+        return " ".join(re.sub(r"\b(a|an|the)\b", " ", s).split())
+
+    pred, gold = normalize_answer(prediction).split(), normalize_answer(ground_truth).split()
+    same = sum((collections.Counter(pred) & collections.Counter(gold)).values())
+    f1 = (
+        0.0
+        if same == 0
+        else 2 * (same / len(pred)) * (same / len(gold)) / (same / len(pred) + same / len(gold))
+    )
+    return float(normalize_answer(prediction) == normalize_answer(ground_truth)), f1
+
+
+SQUAD_PAIRS = [  # (lang, text, squad tokens, mlqa tokens)
+    ("el", "Τι\u037e", ["τι\u037e"], ["τι"]),  # Greek question mark: Po, not ASCII
+    ("el", "Τι;", ["τι"], ["τι"]),  # ASCII semicolon
+    ("el", "Αθήνα\u0387 πόλη", ["αθήνα\u0387", "πόλη"], ["αθήνα", "πόλη"]),  # ano teleia
+    ("ro", "\u201eȘtiință\u201d", ["\u201eștiință\u201d"], ["știință"]),  # ș ț are letters
+    ("ro", "Știință, țară.", ["știință", "țară"], ["știință", "țară"]),
+    ("en", "state-of-the-art", ["stateoftheart"], ["stateoftheart"]),  # deleted, not a space
+    ("en", "$5", ["5"], ["5"]),  # '$' is in string.punctuation (MLQA's PUNCT includes it)
+    ("en", "€5", ["€5"], ["€5"]),  # '€' is Sc, in neither
+    ("en", "The Cat!", ["cat"], ["cat"]),
+    ("es", "el gato", ["el", "gato"], ["gato"]),  # Spanish articles only under MLQA
+    ("de", "Die Katze", ["die", "katze"], ["katze"]),
+    ("ar", "الكتاب", ["الكتاب"], ["كتاب"]),
+    ("zh", "黑豹队，的", ["黑豹队，的"], ["黑", "豹", "队", "的"]),
+]
+
+
+@pytest.mark.parametrize(("lang", "text", "squad", "mlqa"), SQUAD_PAIRS)
+def test_squad_and_mlqa_normalisations(lang, text, squad, mlqa):
+    assert metrics.squad_tokens(text, lang) == squad
+    assert metrics.squad_tokens(text, lang, "mlqa") == mlqa
+
+
+@pytest.mark.parametrize(
+    ("prediction", "answer"),
+    [
+        ("state of the art", "state-of-the-art"),
+        ("Τι\u037e", "τι"),
+        ("Αθήνα\u0387", "Αθήνα"),
+        ("„Știință”", "Știință"),
+        ("$5 million", "5 million"),
+        ("the 5 €", "5€"),
+        ("a cat sat", "The cat, sat."),
+        ("Paris, France", "paris"),
+    ],
+)
+def test_squad_mode_equals_the_official_script(prediction, answer):
+    assert metrics.squad_scores(prediction, [answer], "en") == pytest.approx(
+        official_squad_v1_1(prediction, answer)
+    )
+    metric = metrics.SquadMetric("xquad", "el")
+    em, f1 = official_squad_v1_1(prediction, answer)
+    assert metric([[answer]], [prediction]) == pytest.approx(
+        {"exact_match": 100 * em, "f1": 100 * f1}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +254,7 @@ def test_xcopa_accuracy_equals_the_transformers_reference(tiny_llama, shared_dat
     np.testing.assert_allclose(ours, expected, atol=1e-3)
     assert (
         result["accuracy"]
-        == scoring.choice_accuracy([i["label"] for i in items], expected)["accuracy"]
+        == metrics.choice_accuracy([i["label"] for i in items], expected)["accuracy"]
     )
     assert result["n"] == 40
     assert 0 < result["accuracy"] < 100 and len({round(s[0] - s[1], 3) for s in ours}) > 30
@@ -229,7 +297,7 @@ def test_missing_benchmark_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="xcopa et: none of"):
         scoring.register_task("xcopa", "et", tmp_path)
     with pytest.raises(ValueError, match="unknown benchmark 'copa'"):
-        scoring.benchmark_files(tmp_path, "copa", "et")
+        registry.benchmark_files(tmp_path, "copa", "et")
 
 
 def test_eval_command_writes_rows_the_report_reads(tiny_llama, shared_data, tmp_path):
@@ -257,3 +325,43 @@ def test_eval_command_writes_rows_the_report_reads(tiny_llama, shared_data, tmp_
     assert "## Correlation with language features" in text
     assert (tmp_path / "report" / "xcopa_acc.png").exists()
     assert cli.main([*argv[:2], "--languages=xx", "--benchmarks=xcopa"]) == 2
+
+
+def test_eval_on_a_checkpoint_writes_beside_it_in_the_run(tiny_llama, shared_data, tmp_path):
+    import orbax.checkpoint as ocp
+    import seqio
+
+    from polyglot_jax import cli
+    from polyglot_jax.training import checkpoints, runs
+
+    _, path = tiny_llama
+    cfg, params = hf.load_model_dir(path)
+    vocabulary = seqio.SentencePieceVocabulary(str(path / "tokenizer.model"))
+    seqio.TaskRegistry.remove("structured_test_vocab")
+    seqio.TaskRegistry.add(
+        "structured_test_vocab",
+        source=seqio.FunctionDataSource(lambda split, shuffle_files: None, splits=["train"]),
+        output_features={"targets": seqio.Feature(vocabulary)},
+    )
+    run_dir = tmp_path / "run"
+    runs.prepare(run_dir, cfg, {"mixture_or_task_name": "structured_test_vocab"})
+    saver = checkpoints.Checkpointer(run_dir, async_save=False)
+    saver.manager.save(5, args=ocp.args.Composite(params=ocp.args.StandardSave(params)))
+    saver.wait()
+    saver.close()
+    argv = [
+        "eval",
+        f"--checkpoint_path={run_dir / 'checkpoint_5'}",
+        "--benchmarks=xcopa",
+        "--languages=sw",
+        "--split=validation",
+        f"--data_dir={shared_data}",
+        "--limit=4",
+    ]
+    assert cli.main(argv) == 0
+    out = run_dir / "structured"
+    assert set(json.loads((out / "metrics.json").read_text())) == {"xcopa_sw"}
+    rows = [json.loads(line) for line in (out / "structured.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and {r["run"] for r in rows} == {"run"}
+    assert not (run_dir / "checkpoint_5" / "structured").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left

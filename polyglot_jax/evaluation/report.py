@@ -24,6 +24,7 @@ from scipy import stats
 from polyglot_jax import languages
 from polyglot_jax.errors import DataError, MissingFileError
 from polyglot_jax.evaluation import metrics
+from polyglot_jax.evaluation.benchmarks import registry
 
 METRICS = {
     "lang_agree": ("Language agreement (%)", 100.0),
@@ -32,10 +33,7 @@ METRICS = {
     "single_score": ("Helpfulness (1-6)", 1.0),
     "mtbench_score": ("MT-bench rating (1-10)", 1.0),
     "facets_score": ("Facets mean (1-3)", 1.0),
-    "xcopa_acc": ("XCOPA accuracy (%)", 100.0),
-    "xnli_acc": ("XNLI accuracy (%)", 100.0),
-    "xquad_em": ("XQuAD exact match (%)", 100.0),
-    "xquad_f1": ("XQuAD F1 (%)", 100.0),
+    **registry.report_metrics(),
 }
 LLM_PROTOCOLS = ("pairwise", "single", "mtbench", "facets")
 

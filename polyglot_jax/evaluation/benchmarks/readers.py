@@ -18,13 +18,20 @@ JSON.
 from __future__ import annotations
 
 import csv
-import json
 import pathlib
 from collections.abc import Iterator
+from typing import Any
 
 from polyglot_jax import languages
-from polyglot_jax.data.sources import DataError, SkipCounter, iter_json_lines, skip_or_raise
-from polyglot_jax.errors import ConfigError
+from polyglot_jax.data.sources import (
+    SkipCounter,
+    iter_json_lines,
+    iter_table_rows,
+    read_json_file,
+    skip_or_raise,
+    table_columns,
+)
+from polyglot_jax.errors import ConfigError, DataError, MissingFileError
 
 ChoiceItem = dict  # {"id", "lang", "context", "choices", "label"}
 AnswerItem = dict  # {"id", "lang", "prompt", "answers"}
@@ -77,6 +84,8 @@ def _lower_first(text: str) -> str:
 
 def xcopa_item(record: dict, lang: str, where: str) -> ChoiceItem:
     """One XCOPA record as a choice item."""
+    if not isinstance(record, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
     try:
         cause, effect = XCOPA_CONNECTORS[lang]
         connector = {"cause": cause, "effect": effect}[record["question"]]
@@ -128,21 +137,29 @@ def read_xnli_tsv(path: str | pathlib.Path, lang: str) -> list[ChoiceItem]:
     """The ``lang`` rows of an official XNLI 1.0 ``xnli.{dev,test}.tsv``."""
     _supported(lang, XNLI_WORDS, "xnli")
     path = pathlib.Path(path)
-    items = []
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        need = {"language", "gold_label", "sentence1", "sentence2", "pairID"}
-        if not need <= set(reader.fieldnames or ()):
-            raise DataError(f"{path}: not an XNLI TSV (needs columns {', '.join(sorted(need))})")
-        for line, row in enumerate(reader, start=2):
-            if row["language"] != lang:
-                continue
-            if row["gold_label"] not in XNLI_LABELS:
-                raise DataError(f"{path}:{line}: unknown gold_label {row['gold_label']!r}")
-            label = XNLI_LABELS.index(row["gold_label"])
-            items.append(
-                xnli_item(row["sentence1"], row["sentence2"], label, lang, f"xnli-{row['pairID']}")
-            )
+    if not path.is_file():
+        raise MissingFileError(f"{path} does not exist")
+    items, line = [], 1
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+            need = {"language", "gold_label", "sentence1", "sentence2", "pairID"}
+            if not need <= set(reader.fieldnames or ()):
+                columns = ", ".join(sorted(need))
+                raise DataError(f"{path}: not an XNLI TSV (needs columns {columns})")
+            for line, row in enumerate(reader, start=2):
+                if row["language"] != lang:
+                    continue
+                if row["gold_label"] not in XNLI_LABELS:
+                    raise DataError(f"{path}:{line}: unknown gold_label {row['gold_label']!r}")
+                if row["sentence1"] is None or row["sentence2"] is None:
+                    raise DataError(f"{path}:{line}: missing sentence1 or sentence2")
+                label, item_id = XNLI_LABELS.index(row["gold_label"]), f"xnli-{row['pairID']}"
+                items.append(xnli_item(row["sentence1"], row["sentence2"], label, lang, item_id))
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: invalid UTF-8 after line {line} ({e.reason})") from None
+    except csv.Error as e:
+        raise DataError(f"{path}:{line + 1}: not a TSV row ({e})") from None
     if not items:
         raise DataError(f"{path}: no rows in language {lang!r}")
     return items
@@ -150,52 +167,86 @@ def read_xnli_tsv(path: str | pathlib.Path, lang: str) -> list[ChoiceItem]:
 
 def read_xnli_hf(path: str | pathlib.Path, lang: str) -> list[ChoiceItem]:
     """A Hugging Face ``xnli`` split of one language (JSONL or Parquet export)."""
-    import datasets
-
     _supported(lang, XNLI_WORDS, "xnli")
     path = pathlib.Path(path)
-    kind = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}.get(path.suffix)
-    if kind is None:
+    if path.suffix not in (".parquet", ".jsonl"):
         raise DataError(f"{path}: expected .parquet or .jsonl")
-    rows = datasets.load_dataset(kind, data_files=str(path), split="train")
-    missing = {"premise", "hypothesis", "label"} - set(rows.column_names)
+    need = {"premise", "hypothesis", "label"}
+    missing = need - set(table_columns(path) or need)
     if missing:
         raise DataError(f"{path}: missing columns {', '.join(sorted(missing))}")
     items = []
-    for i, row in enumerate(rows):
-        if row["label"] not in (0, 1, 2):
-            raise DataError(f"{path} [row {i}]: label {row['label']!r} is not 0, 1 or 2")
+    for i, (where, row) in enumerate(iter_table_rows(path)):
+        if not isinstance(row, dict) or not need <= set(row):
+            raise DataError(f"{where}: needs the fields {', '.join(sorted(need))}")
+        if row["label"] not in (0, 1, 2) or isinstance(row["label"], bool):
+            raise DataError(f"{where}: label {row['label']!r} is not 0, 1 or 2")
+        if not isinstance(row["premise"], str) or not isinstance(row["hypothesis"], str):
+            raise DataError(f"{where}: premise and hypothesis must be strings")
         items.append(
             xnli_item(row["premise"], row["hypothesis"], row["label"], lang, f"xnli-{lang}-{i}")
         )
+    if not items:
+        raise DataError(f"{path}: no rows")
     return items
 
 
+def read_xnli(path: str | pathlib.Path, lang: str) -> list[ChoiceItem]:
+    """XNLI items from an official TSV or a Hugging Face JSONL / Parquet split."""
+    if pathlib.Path(path).suffix == ".tsv":
+        return read_xnli_tsv(path, lang)
+    return read_xnli_hf(path, lang)
+
+
 def xquad_prompt(context: str, question: str) -> str:
+    """The generation prompt of one XQuAD question."""
     return f"Context: {context}\n\nQuestion: {question}\n\nAnswer:"
 
 
 def read_xquad(path: str | pathlib.Path, lang: str) -> list[AnswerItem]:
-    """XQuAD (SQuAD v1.1 JSON layout) as answer items."""
+    """XQuAD (SQuAD v1.1 JSON layout) as answer items.
+
+    Raises:
+      DataError: naming the file and the record (``data[i].paragraphs[j].qas[k]``) that is
+        not SQuAD-shaped.
+    """
     languages.get(lang)
     path = pathlib.Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise DataError(f"{path}: not SQuAD JSON ({e})") from e
-    return list(_squad_items(data, lang, path))
+    document = read_json_file(path)
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, list):
+        raise DataError(f"{path}: not SQuAD JSON (needs an object with a 'data' list)")
+    items = list(_squad_items(data, lang, path))
+    if not items:
+        raise DataError(f"{path}: no questions")
+    return items
+
+
+def _field(record: object, key: str, kind: type, where: str) -> Any:
+    value = record.get(key) if isinstance(record, dict) else None
+    if not isinstance(value, kind):
+        raise DataError(f"{where}: field {key!r} must be a {kind.__name__}")
+    return value
 
 
 def _squad_items(data: list, lang: str, path: pathlib.Path) -> Iterator[AnswerItem]:
-    for article in data:
-        for paragraph in article.get("paragraphs", []):
-            for qa in paragraph.get("qas", []):
-                answers = [a["text"] for a in qa.get("answers", [])]
+    for i, article in enumerate(data):
+        for j, paragraph in enumerate(_field(article, "paragraphs", list, f"{path}: data[{i}]")):
+            where = f"{path}: data[{i}].paragraphs[{j}]"
+            context = _field(paragraph, "context", str, where)
+            for k, qa in enumerate(_field(paragraph, "qas", list, where)):
+                at = f"{where}.qas[{k}]"
+                qa_id = _field(qa, "id", str, at)
+                question = _field(qa, "question", str, at)
+                golds = _field(qa, "answers", list, at)
+                answers = [
+                    _field(a, "text", str, f"{at}.answers[{n}]") for n, a in enumerate(golds)
+                ]
                 if not answers:
-                    raise DataError(f"{path}: question {qa.get('id')!r} has no answers")
+                    raise DataError(f"{at}: question {qa_id!r} has no answers")
                 yield {
-                    "id": qa["id"],
+                    "id": qa_id,
                     "lang": lang,
-                    "prompt": xquad_prompt(paragraph["context"], qa["question"]),
+                    "prompt": xquad_prompt(context, question),
                     "answers": answers,
                 }

@@ -1,30 +1,24 @@
 """Structured benchmarks: XCOPA and XNLI by log-likelihood, XQuAD by generation.
 
-Each (benchmark, language) is a SeqIO task (``xcopa_et``, ``xnli_de``, ``xquad_zh``) whose
-source yields the items of :mod:`structured_data` and whose metric functions follow SeqIO's
-protocol: ``score_metric_fns`` take ``(targets, scores)`` (gold choice, per-choice
-log-likelihoods), ``predict_metric_fns`` take ``(targets, predictions)`` (gold answers, generated
-text). :func:`evaluate` computes the scores or predictions with our model and calls them.
+Each (benchmark, language) is a SeqIO task (``xcopa_et``, ``xnli_de``, ``xquad_zh``) built from
+its :mod:`registry` entry: the source yields the entry's items and the metric functions are the
+entry's, following SeqIO's protocol: ``score_metric_fns`` take ``(targets, scores)`` (gold
+choice, per-choice log-likelihoods), ``predict_metric_fns`` take ``(targets, predictions)``
+(gold answers, generated text). :func:`evaluate` computes the scores or predictions with our
+model and calls them.
 
 Scoring follows lm-evaluation-harness: the continuation is ``" " + choice``, trailing spaces of
 the context move to the continuation, the continuation's tokens are those of
 ``encode(context + continuation)`` after ``len(encode(context))`` tokens, and an item's
-prediction is the choice with the largest summed log-probability.
-
-XQuAD answers are greedy, cut at the first newline, and scored with SQuAD's exact match and F1
-after normalisation (lower case, no punctuation, no articles where the language has them).
-Characters of scripts written without spaces (Han, kana, Thai, Lao, Khmer, Myanmar) count as
-one token each, as in MLQA's evaluation.
+prediction is the choice with the largest summed log-probability. XQuAD answers are greedy,
+cut at the first newline, and scored with SQuAD's exact match and F1 (:mod:`metrics`).
 """
 
 from __future__ import annotations
 
-import collections
 import functools
 import json
 import pathlib
-import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,108 +28,11 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from polyglot_jax.errors import ConfigError, MissingFileError
-from polyglot_jax.evaluation.benchmarks import readers
+from polyglot_jax.errors import ConfigError
+from polyglot_jax.evaluation.benchmarks import registry
 from polyglot_jax.inference import decoding
 from polyglot_jax.models import Decoder
-
-BENCHMARKS = ("xcopa", "xnli", "xquad")
-
-# --- metrics ---------------------------------------------------------------------------------
-
-
-def choice_accuracy(targets: Sequence[int], scores: Sequence[Sequence[float]]) -> dict:
-    """SeqIO score metric: share of items whose best-scored choice is the gold one."""
-    correct = [int(np.argmax(s)) == int(t) for t, s in zip(targets, scores, strict=True)]
-    return {"accuracy": 100.0 * float(np.mean(correct)) if correct else float("nan")}
-
-
-_ARTICLES = {
-    "en": r"\b(a|an|the)\b",
-    "es": r"\b(un|una|unos|unas|el|la|los|las)\b",
-    "de": r"\b(ein|eine|einen|einem|eines|einer|der|die|das|den|dem|des)\b",
-    "vi": r"\b(của|là|cái|chiếc|những)\b",
-}
-_UNSPACED = re.compile(
-    r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff])"
-)
-
-
-def squad_tokens(text: str, lang: str) -> list[str]:
-    """Normalised tokens of an answer (see the module docstring)."""
-    text = text.lower()
-    text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text)
-    if lang in _ARTICLES:
-        text = re.sub(_ARTICLES[lang], " ", text)
-    return _UNSPACED.sub(r" \1 ", text).split()
-
-
-def squad_scores(prediction: str, answers: Sequence[str], lang: str) -> tuple[float, float]:
-    """``(exact match, F1)`` of one prediction against its best gold answer, each 0 or 0..1."""
-    predicted = squad_tokens(prediction, lang)
-    best_em, best_f1 = 0.0, 0.0
-    for answer in answers:
-        gold = squad_tokens(answer, lang)
-        best_em = max(best_em, float(predicted == gold))
-        common = sum((collections.Counter(predicted) & collections.Counter(gold)).values())
-        if common:
-            precision, recall = common / len(predicted), common / len(gold)
-            best_f1 = max(best_f1, 2 * precision * recall / (precision + recall))
-    return best_em, best_f1
-
-
-def squad_metric(lang: str) -> Callable[[Sequence[Sequence[str]], Sequence[str]], dict]:
-    """SeqIO predict metric for ``lang``: mean exact match and F1 (0-100)."""
-
-    def metric_fn(targets: Sequence[Sequence[str]], predictions: Sequence[str]) -> dict:
-        pairs = [squad_scores(p, t, lang) for t, p in zip(targets, predictions, strict=True)]
-        em, f1 = np.mean(pairs, axis=0) if pairs else (float("nan"), float("nan"))
-        return {"exact_match": 100.0 * float(em), "f1": 100.0 * float(f1)}
-
-    return metric_fn
-
-
-# --- SeqIO tasks ------------------------------------------------------------------------------
-
-
-def benchmark_files(data_dir: str | pathlib.Path, benchmark: str, lang: str) -> dict[str, Any]:
-    """``split → file`` of one benchmark language under ``data_dir`` (``../shared/data``).
-
-    XCOPA ``xcopa/<lang>/{val,test}.<lang>.jsonl``; XQuAD ``xquad/xquad.<lang>.json`` (test);
-    XNLI ``xnli/xnli.{dev,test}.tsv`` or ``xnli/<lang>/{validation,test}.{jsonl,parquet}``.
-    """
-    root = pathlib.Path(data_dir) / benchmark
-    if benchmark == "xcopa":
-        candidates = {s: root / lang / f"{f}.{lang}.jsonl" for s, f in _XCOPA_SPLITS.items()}
-    elif benchmark == "xquad":
-        candidates = {"test": root / f"xquad.{lang}.json"}
-    elif benchmark == "xnli":
-        candidates = {}
-        for split, tsv in (("validation", "xnli.dev.tsv"), ("test", "xnli.test.tsv")):
-            hf = [root / lang / f"{split}.{ext}" for ext in ("jsonl", "parquet")]
-            candidates[split] = next((p for p in hf if p.exists()), root / tsv)
-    else:
-        raise ConfigError(f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)}")
-    files = {split: path for split, path in candidates.items() if path.exists()}
-    if not files:
-        raise MissingFileError(
-            f"{benchmark} {lang}: none of {', '.join(map(str, candidates.values()))} exists"
-        )
-    return files
-
-
-_XCOPA_SPLITS = {"validation": "val", "test": "test"}
-
-
-def read_items(benchmark: str, path: pathlib.Path, lang: str) -> list[dict]:
-    """The items of one benchmark file."""
-    if benchmark == "xcopa":
-        return readers.read_xcopa(path, lang)
-    if benchmark == "xquad":
-        return readers.read_xquad(path, lang)
-    if path.suffix == ".tsv":
-        return readers.read_xnli_tsv(path, lang)
-    return readers.read_xnli_hf(path, lang)
+from polyglot_jax.training import runs
 
 
 def _items_dataset(items: list[dict]) -> tf.data.Dataset:
@@ -153,25 +50,33 @@ def _items_dataset(items: list[dict]) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices(features)
 
 
-def register_task(benchmark: str, lang: str, data_dir: str | pathlib.Path) -> seqio.Task:
-    """Registers (or replaces) the SeqIO task ``<benchmark>_<lang>`` over ``data_dir``."""
-    files = benchmark_files(data_dir, benchmark, lang)
-    read = functools.lru_cache(maxsize=None)(
-        lambda split: read_items(benchmark, files[split], lang)
-    )
+def register_task(
+    benchmark: str,
+    lang: str,
+    data_dir: str | pathlib.Path,
+    options: registry.Options | None = None,
+) -> seqio.Task:
+    """Registers (or replaces) the SeqIO task ``<benchmark>_<lang>`` over ``data_dir``.
+
+    Raises:
+      ConfigError: unknown benchmark, or a language its prompt does not cover.
+      MissingFileError: no file of the language under ``data_dir``.
+    """
+    entry = registry.check([benchmark], [lang])[0]
+    files = registry.benchmark_files(data_dir, benchmark, lang)
+    read = functools.lru_cache(maxsize=None)(lambda split: entry.read(files[split], lang))
 
     def dataset_fn(split: str, shuffle_files: bool, seed: int | None = None) -> tf.data.Dataset:
         del shuffle_files, seed  # evaluation reads items in file order
         return _items_dataset(read(split))
 
-    metric = {"predict_metric_fns": [squad_metric(lang)]} if benchmark == "xquad" else {}
     name = f"{benchmark}_{lang}"
     seqio.TaskRegistry.remove(name)
     return seqio.TaskRegistry.add(
         name,
         source=seqio.FunctionDataSource(dataset_fn, splits=list(files)),
         output_features={},
-        metric_fns=metric.get("predict_metric_fns", [choice_accuracy]),
+        metric_fns=entry.metrics(lang, options or registry.Options()),
     )
 
 
@@ -299,6 +204,55 @@ def answers(
     return out
 
 
+def check_split(task: seqio.Task, split: str) -> None:
+    """Raises ConfigError when ``task`` has no file for ``split``."""
+    if split not in task.splits:
+        raise ConfigError(f"{task.name} has no split {split!r} (have {', '.join(task.splits)})")
+
+
+def run_task(
+    task_name: str,
+    split: str,
+    model: Decoder,
+    params: Any,
+    vocabulary: seqio.Vocabulary,
+    batch_size: int = 16,
+    max_new_tokens: int = 32,
+    limit: int | None = None,
+) -> tuple[dict[str, float], list[dict]]:
+    """Runs one structured task: its metrics and one row per item.
+
+    A row holds id, lang, task, the label and scores (choice items) or the answers and
+    prediction (answer items), and each metric's per-item values (what the report aggregates).
+    """
+    task = seqio.get_mixture_or_task(task_name)
+    check_split(task, split)
+    items = task_items(task, split)[:limit]
+    if "choices" in items[0]:
+        outputs = choice_scores(model, params, vocabulary.encode, items, batch_size)
+        targets, metric_fns = [item["label"] for item in items], task.score_metric_fns
+        fields = [{"scores": s, "label": t} for s, t in zip(outputs, targets, strict=True)]
+    else:
+        outputs = answers(model, params, vocabulary, items, batch_size, max_new_tokens)
+        targets, metric_fns = [item["answers"] for item in items], task.predict_metric_fns
+        fields = [{"prediction": p, "answers": t} for p, t in zip(outputs, targets, strict=True)]
+    result: dict[str, float] = {}
+    for metric_fn in metric_fns:
+        result.update(metric_fn(targets, outputs))
+    rows = []
+    for item, field, target, output in zip(items, fields, targets, outputs, strict=True):
+        row = {"id": item["id"], "lang": item["lang"], "task": task_name, **field}
+        for metric_fn in metric_fns:
+            row.update(metric_fn.per_item(target, output))
+        rows.append(row)
+    return {**result, "n": float(len(items))}, rows
+
+
+def write_rows(path: str | pathlib.Path, rows: Sequence[dict]) -> None:
+    """Writes rows as JSONL, atomically (a temporary file renamed over ``path``)."""
+    runs.write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
 def evaluate(
     task_name: str,
     split: str,
@@ -310,44 +264,11 @@ def evaluate(
     max_new_tokens: int = 32,
     limit: int | None = None,
 ) -> dict[str, float]:
-    """Runs one structured task and returns its metrics.
-
-    With ``output_path``, writes one JSONL line per item: id, lang, label or answers, and the
-    scores or prediction with per-item metric values (what the report aggregates).
-    """
-    task = seqio.get_mixture_or_task(task_name)
-    items = task_items(task, split)[:limit]
-    benchmark = task_name.split("_")[0]
-    if "choices" in items[0]:
-        scores = choice_scores(model, params, vocabulary.encode, items, batch_size)
-        targets = [item["label"] for item in items]
-        result = {}
-        for metric_fn in task.score_metric_fns:
-            result.update(metric_fn(targets, scores))
-        rows = [
-            {
-                "scores": s,
-                "label": t,
-                f"{benchmark}_acc": float(int(np.argmax(s)) == t),
-            }
-            for s, t in zip(scores, targets, strict=True)
-        ]
-    else:
-        predictions = answers(model, params, vocabulary, items, batch_size, max_new_tokens)
-        targets = [item["answers"] for item in items]
-        result = {}
-        for metric_fn in task.predict_metric_fns:
-            result.update(metric_fn(targets, predictions))
-        lang = items[0]["lang"]
-        rows = []
-        for prediction, gold in zip(predictions, targets, strict=True):
-            em, f1 = squad_scores(prediction, gold, lang)
-            rows.append({"prediction": prediction, "answers": gold, "xquad_em": em, "xquad_f1": f1})
+    """Runs one structured task and returns its metrics; with ``output_path``, also writes its
+    rows (:func:`run_task`) there as JSONL."""
+    result, rows = run_task(
+        task_name, split, model, params, vocabulary, batch_size, max_new_tokens, limit
+    )
     if output_path is not None:
-        path = pathlib.Path(output_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as f:
-            for item, row in zip(items, rows, strict=True):
-                line = {"id": item["id"], "lang": item["lang"], "task": task_name, **row}
-                f.write(json.dumps(line, ensure_ascii=False) + "\n")
-    return {**result, "n": float(len(items))}
+        write_rows(output_path, rows)
+    return result

@@ -1,0 +1,168 @@
+"""The structured benchmarks, one registry entry each: files, reader (with its prompt), metrics.
+
+Adding a benchmark is one :class:`Benchmark` in :data:`BENCHMARKS`: where its files are under
+the data folder, how a file becomes items (choice items are scored by log-likelihood, answer
+items by generation), and the metric functions that turn scores or predictions into numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from polyglot_jax import languages
+from polyglot_jax.errors import ConfigError, MissingFileError
+from polyglot_jax.evaluation.benchmarks import metrics, readers
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Scoring choices that change a benchmark's numbers.
+
+    Attributes:
+      squad_normalization: ``squad`` (official SQuAD v1.1, what XQuAD reports) or ``mlqa``.
+    """
+
+    squad_normalization: str = "squad"
+
+    def __post_init__(self) -> None:
+        if self.squad_normalization not in metrics.NORMALIZATIONS:
+            raise ConfigError(
+                f"unknown SQuAD normalization {self.squad_normalization!r}; "
+                f"choose from {', '.join(metrics.NORMALIZATIONS)}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class Benchmark:
+    """One structured benchmark.
+
+    Attributes:
+      name: task prefix (``<name>_<lang>``).
+      kind: ``choice`` (log-likelihood of each choice) or ``generate`` (greedy answer).
+      files: ``(data_dir, lang) → {split: candidate path}``; splits whose file exists are used.
+      read: ``(path, lang) → items`` (choice or answer items of :mod:`readers`).
+      metrics: ``(lang, options) → metric objects`` with SeqIO's call protocol and
+        ``per_item`` (the row values the report aggregates).
+      languages: languages the prompt supports (None: any registry language with data).
+      report: per-item row key → (report title, scale), for the report's tables.
+    """
+
+    name: str
+    kind: Literal["choice", "generate"]
+    files: Callable[[pathlib.Path, str], dict[str, pathlib.Path]]
+    read: Callable[[pathlib.Path, str], list[dict]]
+    metrics: Callable[[str, Options], list[Any]]
+    languages: tuple[str, ...] | None
+    report: Mapping[str, tuple[str, float]]
+
+
+def _xcopa_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
+    root = data_dir / "xcopa" / lang
+    return {"validation": root / f"val.{lang}.jsonl", "test": root / f"test.{lang}.jsonl"}
+
+
+def _xnli_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
+    root, files = data_dir / "xnli", {}
+    for split, tsv in (("validation", "xnli.dev.tsv"), ("test", "xnli.test.tsv")):
+        hf = [root / lang / f"{split}.{ext}" for ext in ("jsonl", "parquet")]
+        files[split] = next((p for p in hf if p.exists()), root / tsv)
+    return files
+
+
+def _xquad_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
+    return {"test": data_dir / "xquad" / f"xquad.{lang}.json"}
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "xcopa": Benchmark(
+        name="xcopa",
+        kind="choice",
+        files=_xcopa_files,
+        read=readers.read_xcopa,
+        metrics=lambda lang, options: [metrics.ChoiceAccuracy("xcopa_acc")],
+        languages=tuple(readers.XCOPA_CONNECTORS),
+        report={"xcopa_acc": ("XCOPA accuracy (%)", 100.0)},
+    ),
+    "xnli": Benchmark(
+        name="xnli",
+        kind="choice",
+        files=_xnli_files,
+        read=readers.read_xnli,
+        metrics=lambda lang, options: [metrics.ChoiceAccuracy("xnli_acc")],
+        languages=tuple(readers.XNLI_WORDS),
+        report={"xnli_acc": ("XNLI accuracy (%)", 100.0)},
+    ),
+    "xquad": Benchmark(
+        name="xquad",
+        kind="generate",
+        files=_xquad_files,
+        read=readers.read_xquad,
+        metrics=lambda lang, options: [
+            metrics.SquadMetric("xquad", lang, options.squad_normalization)
+        ],
+        languages=None,
+        report={
+            "xquad_em": ("XQuAD exact match (%)", 100.0),
+            "xquad_f1": ("XQuAD F1 (%)", 100.0),
+        },
+    ),
+}
+
+
+def get(name: str) -> Benchmark:
+    """A benchmark by name.
+
+    Raises:
+      ConfigError: unknown name (the message lists the known ones).
+    """
+    if name not in BENCHMARKS:
+        raise ConfigError(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+    return BENCHMARKS[name]
+
+
+def check(names: Sequence[str], langs: Sequence[str]) -> list[Benchmark]:
+    """The named benchmarks, after checking that each supports every language.
+
+    Raises:
+      ConfigError: an unknown benchmark or language, or a language a benchmark's prompt
+        does not cover.
+    """
+    langs = languages.validate(langs)
+    benchmarks = [get(name) for name in names]
+    for benchmark in benchmarks:
+        unsupported = [lang for lang in langs if lang not in (benchmark.languages or langs)]
+        if unsupported:
+            raise ConfigError(
+                f"{benchmark.name} has no prompt for {', '.join(unsupported)} "
+                f"(have {', '.join(sorted(benchmark.languages or ()))})"
+            )
+    return benchmarks
+
+
+def benchmark_files(data_dir: str | pathlib.Path, name: str, lang: str) -> dict[str, pathlib.Path]:
+    """``split → file`` of one benchmark language under ``data_dir`` (``../shared/data``).
+
+    XCOPA ``xcopa/<lang>/{val,test}.<lang>.jsonl``; XQuAD ``xquad/xquad.<lang>.json`` (test);
+    XNLI ``xnli/xnli.{dev,test}.tsv`` or ``xnli/<lang>/{validation,test}.{jsonl,parquet}``.
+
+    Raises:
+      ConfigError: unknown benchmark.
+      MissingFileError: ``data_dir`` or every file of the language is missing.
+    """
+    benchmark, data_dir = get(name), pathlib.Path(data_dir)
+    if not data_dir.is_dir():
+        raise MissingFileError(f"data folder {data_dir} does not exist")
+    candidates = benchmark.files(data_dir, lang)
+    files = {split: path for split, path in candidates.items() if path.is_file()}
+    if not files:
+        tried = ", ".join(map(str, candidates.values()))
+        raise MissingFileError(f"{name} {lang}: none of {tried} exists")
+    return files
+
+
+def report_metrics() -> dict[str, tuple[str, float]]:
+    """Every benchmark's per-item row key → (report title, scale)."""
+    return {key: value for b in BENCHMARKS.values() for key, value in b.report.items()}
