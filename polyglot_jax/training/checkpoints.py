@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import pathlib
+import tempfile
 from typing import Any
 
 import gin
@@ -38,9 +40,10 @@ class Checkpointer:
     """
 
     def __init__(
-        self, model_dir: str | pathlib.Path, max_to_keep: int = 3, async_save: bool = True
+        self, model_dir: str | os.PathLike, max_to_keep: int = 3, async_save: bool = True
     ) -> None:
-        self.directory = pathlib.Path(model_dir).absolute()
+        directory = epath.Path(os.fspath(model_dir))
+        self.directory = directory if "://" in os.fspath(model_dir) else directory.absolute()
         self.manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(
@@ -144,25 +147,37 @@ def _rest(state: TrainState) -> dict[str, Any]:
     return {"step": state.step, "opt_state": state.opt_state, "rng": state.rng}
 
 
-def _process_prefix(directory: epath.Path) -> pathlib.Path:
-    return pathlib.Path(directory) / f"process_{jax.process_index()}-of-{jax.process_count()}"
+def _process_name() -> str:
+    return f"process_{jax.process_index()}-of-{jax.process_count()}"
 
 
 class DataIteratorHandler(ocp.CheckpointHandler):
-    """Orbax handler for each host's :class:`~polyglot_jax.data.pipeline.BatchIterator` position."""
+    """Orbax handler for each host's :class:`~polyglot_jax.data.pipeline.BatchIterator` position.
+
+    ``tf.data`` writes the position to local files, which are copied into the checkpoint through
+    ``epath``: the same code path for a local run directory and a ``gs://`` one.
+    """
 
     def save(self, directory: epath.Path, args: DataIteratorSave) -> None:
-        args.batches.save(_process_prefix(directory))
+        name = _process_name()
+        with tempfile.TemporaryDirectory() as local:
+            args.batches.save(pathlib.Path(local) / name)
+            for file in sorted(pathlib.Path(local).iterdir()):
+                (directory / file.name).write_bytes(file.read_bytes())
 
     def restore(self, directory: epath.Path, args: DataIteratorRestore) -> BatchIterator:
-        prefix = _process_prefix(directory)
-        if not pathlib.Path(f"{prefix}.index").exists():
-            have = sorted(p.name for p in pathlib.Path(directory).glob("*.index"))
+        name = _process_name()
+        files = [p for p in directory.iterdir() if p.name.startswith(f"{name}.")]
+        if not any(p.name == f"{name}.index" for p in files):
+            have = sorted(p.name for p in directory.glob("*.index"))
             raise CheckpointError(
-                f"{prefix}: no data position for this process (written by {have}); "
+                f"{directory / name}: no data position for this process (written by {have}); "
                 f"resume with the same number of processes"
             )
-        args.batches.restore(prefix)
+        with tempfile.TemporaryDirectory() as local:
+            for file in files:
+                (pathlib.Path(local) / file.name).write_bytes(file.read_bytes())
+            args.batches.restore(pathlib.Path(local) / name)
         return args.batches
 
     def metadata(self, directory: epath.Path) -> None:

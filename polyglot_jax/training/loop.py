@@ -63,6 +63,7 @@ def train(
     microbatches: int = 1,
     eval_every: int | None = None,
     validation_mixture_or_task_name: str | None = None,
+    tensorboard_dir: str | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Trains ``model_config`` on a SeqIO mixture and checkpoints to ``model_dir``.
@@ -92,6 +93,7 @@ def train(
         one token-weighted loss, logged and written to TensorBoard as ``validation/<lang>/loss``.
       validation_mixture_or_task_name: mixture whose validation splits are scored (default:
         the training mixture; the studies use every evaluation language).
+      tensorboard_dir: where TensorBoard event files go (default ``<model_dir>/train``).
       progress: print a progress line every ``log_every`` steps.
     """
     settings.check_train(
@@ -181,7 +183,7 @@ def train(
         gin_utils.write_config(model_dir_path)
     log_plan(model_dir_path, model_config, mixture_or_task_name, steps, (start, train_steps))
     writer = metric_writers.create_default_writer(
-        str(model_dir_path / "train"), just_logging=jax.process_index() > 0
+        tensorboard_dir or str(model_dir_path / "train"), just_logging=jax.process_index() > 0
     )
     metrics: dict[str, float] = {}
     losses: dict[str, float] = {}

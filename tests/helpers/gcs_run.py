@@ -1,0 +1,40 @@
+"""Trains, resumes and answers prompts with a run directory on ``gs://`` (the offline fake).
+
+Usage: python gcs_run.py ROOT TENSORBOARD_DIR; prints one JSON line of what it found.
+"""
+
+import json
+import sys
+
+from polyglot_jax.testing import fake_gcs
+
+fake_gcs.install(sys.argv[1])
+
+from polyglot_jax import cli  # noqa: E402
+from polyglot_jax.training import runs  # noqa: E402
+
+RUN = "gs://bucket/runs/pinch"
+TRAIN = [
+    "train",
+    "--gin_file=models/tiny.gin",
+    "--gin_file=runs/finetune.gin",
+    f'--gin.MODEL_DIR="{RUN}"',
+    '--gin.MIXTURE_OR_TASK_NAME="demo_pinch"',
+    "--gin.BATCH_SIZE=2",
+    '--gin.TASK_FEATURE_LENGTHS={"targets": 64}',
+    "--gin.train.checkpoint_every=2",
+    "--gin.train.describe_data=False",
+    f'--gin.train.tensorboard_dir="{sys.argv[2]}"',
+]
+codes = [cli.main([*TRAIN, "--gin.TRAIN_STEPS=2"]), cli.main([*TRAIN, "--gin.TRAIN_STEPS=3"])]
+source = runs.resolve(RUN)
+print(
+    json.dumps(
+        {
+            "codes": codes,
+            "checkpoints": runs.checkpoint_names(source.run_dir),
+            "files": sorted(p.name for p in source.run_dir.iterdir()),
+            "run_dir": str(source.run_dir),
+        }
+    )
+)
