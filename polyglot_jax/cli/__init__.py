@@ -6,8 +6,8 @@ polyglot-jax infer --gin_file=...     same as python -m polyglot_jax.infer
 polyglot-jax judge --outputs=...      same as python -m polyglot_jax.judge
 polyglot-jax eval --checkpoint_path=. XCOPA / XNLI / XQuAD (python -m polyglot_jax.cli.evaluate)
 polyglot-jax report JUDGE_DIR ...     same as python -m polyglot_jax.report
-polyglot-jax sweep --root=... --grid=. a grid of training runs (python -m polyglot_jax.launch.sweep)
-polyglot-jax tpu ACTION --name=...    Cloud TPU VMs (python -m polyglot_jax.launch.tpu)
+polyglot-jax sweep --root=... --grid=. a grid of training runs (polyglot_jax.launch.sweep)
+polyglot-jax tpu ACTION --name=...    Cloud TPU VMs (polyglot_jax.launch.tpu)
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ COMMANDS = {
     "eval": "polyglot_jax.cli.evaluate",
     "report": "polyglot_jax.cli.report",
     "data": "polyglot_jax.cli.data",
-    "sweep": "polyglot_jax.launch.sweep",
-    "tpu": "polyglot_jax.launch.tpu",
+    "sweep": "polyglot_jax.cli.sweep",
+    "tpu": "polyglot_jax.cli.tpu",
 }
 
 

@@ -23,7 +23,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from polyglot_jax.cli import common
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.launch import tpu
 
@@ -121,7 +120,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             cmds = [[sys.executable, "-m", "polyglot_jax.train", *flags]]
         tpu.run_commands(cmds, args.dry_run)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(common.run(main))

@@ -1,12 +1,12 @@
 """Cloud TPU runs: create a TPU VM (or queued resource), install, train on all workers, fetch
 logs, tear down. Every action prints the exact ``gcloud`` commands; ``--dry_run`` only prints.
 
-  python -m polyglot_jax.launch.tpu create --name=pj --zone=us-central2-b --accelerator=v4-32
-  python -m polyglot_jax.launch.tpu install --name=pj --zone=us-central2-b
-  python -m polyglot_jax.launch.tpu train --name=pj --zone=us-central2-b -- \\
+  polyglot-jax tpu create --name=pj --zone=us-central2-b --accelerator=v4-32
+  polyglot-jax tpu install --name=pj --zone=us-central2-b
+  polyglot-jax tpu train --name=pj --zone=us-central2-b -- \\
       --gin_file=models/llama2_7b.gin --gin_file=mix_pinch.gin --gin.MODEL_DIR=\\"gs://b/pinch\\"
-  python -m polyglot_jax.launch.tpu logs --name=pj --zone=us-central2-b --accelerator=v4-32
-  python -m polyglot_jax.launch.tpu delete --name=pj --zone=us-central2-b
+  polyglot-jax tpu logs --name=pj --zone=us-central2-b --accelerator=v4-32
+  polyglot-jax tpu delete --name=pj --zone=us-central2-b
 
 ``install`` copies this checkout (``git archive HEAD``) to every worker and installs it with
 ``jax[tpu]``; ``train`` starts the same command on every worker with
@@ -23,7 +23,6 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from polyglot_jax.cli import common
 from polyglot_jax.errors import ConfigError, JobFailedError
 
 REMOTE_DIR = "~/polyglot_jax"
@@ -171,7 +170,3 @@ def run_commands(cmds: Sequence[Sequence[str]], dry_run: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     cmds, dry_run = commands(sys.argv[1:] if argv is None else argv)
     return run_commands(cmds, dry_run)
-
-
-if __name__ == "__main__":
-    sys.exit(common.run(main))
