@@ -5,7 +5,10 @@ prompt's language) and chrF against the reference; writes ``judgments.jsonl`` an
 ``summary.json``. ``--protocol=pairwise|single|mtbench|facets`` with ``--judge``
 (``openai:MODEL[@BASE_URL]``, key from ``$OPENAI_API_KEY``, or ``local:CHECKPOINT``) writes
 ``<protocol>.jsonl``; pairwise needs ``--baseline`` outputs. Output goes to ``--output_dir``
-(default: ``judge`` beside the outputs folder); judgments are cached in SQLite there.
+(default: ``judge`` beside the outputs folder); judgments are cached in SQLite there, and one
+judge process at a time may use a cache. A local judge's vocabulary is the mixture its run
+recorded, or ``--judge_mixture``. The command fails (status 2) when no item could be judged,
+naming each failure reason with its count; partial failures are counted in the summary.
 
   python -m polyglot_jax.judge --outputs /ckpt/pinch40/infer --protocol=pairwise \\
       --judge=openai:gpt-4o --baseline /ckpt/mono_en/infer --language_gate
@@ -14,20 +17,34 @@ prompt's language) and chrF against the reference; writes ``judgments.jsonl`` an
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import pathlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from polyglot_jax import languages
 from polyglot_jax.cli import common
-from polyglot_jax.errors import ConfigError
+from polyglot_jax.errors import ConfigError, JobFailedError
 from polyglot_jax.evaluation.judges import language, protocols, runner
 from polyglot_jax.inference import backends
 
 
+class _Parser(argparse.ArgumentParser):
+    """Flag errors as :class:`ConfigError`, so they print as one ``error:`` line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
 def parse(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="polyglot-jax judge", description=__doc__.split("\n")[0])
+    """The command's flags, checked.
+
+    Raises:
+      ConfigError: an unknown flag, a missing or malformed value (the message names the flag).
+    """
+    parser = _Parser(prog="polyglot-jax judge", description=__doc__.split("\n")[0])
     parser.add_argument("--outputs", nargs="+", required=True, help="infer JSONL files or folders")
     parser.add_argument("--output_dir", help="where judgments go (default: <outputs>/../judge)")
     parser.add_argument("--run", help="run name in the report (default: the run folder's name)")
@@ -39,20 +56,44 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         "--protocol", default="langid", choices=["langid", *sorted(protocols.PROTOCOLS)]
     )
     parser.add_argument("--judge", help="openai:MODEL[@BASE_URL] or local:CHECKPOINT_PATH")
+    parser.add_argument(
+        "--judge_mixture",
+        help="local judge: task or mixture whose vocabulary the run was trained with "
+        "(default: the one the run recorded)",
+    )
     parser.add_argument("--baseline", nargs="*", default=[], help="baseline outputs (pairwise)")
     parser.add_argument(
         "--language_gate",
         action="store_true",
         help="score 0 when the response is not in the prompt's language",
     )
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    parser.add_argument(
+        "--max_retries", type=int, default=5, help="extra attempts after 429, 5xx, timeouts"
+    )
     parser.add_argument(
         "--db", help="SQLite judgment cache (default: <output_dir>/judgments.sqlite)"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for flag, low in (("concurrency", 1), ("max_retries", 0)):
+        if getattr(args, flag) < low:
+            raise ConfigError(f"--{flag} must be at least {low}, got {getattr(args, flag)}")
+    if not args.timeout > 0:
+        raise ConfigError(f"--timeout must be positive, got {args.timeout}")
+    return args
+
+
+def _counts(reasons: collections.Counter) -> str:
+    return ", ".join(f"{reason} x{n}" for reason, n in reasons.most_common())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs ``judge``; returns the exit status.
+
+    Raises:
+      JobFailedError: an LLM judge judged no item (the message counts each failure reason).
+    """
     args = parse(sys.argv[1:] if argv is None else argv)
     first = pathlib.Path(args.outputs[0])
     base = first if first.is_dir() else first.parent
@@ -62,8 +103,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.protocol != "langid":
         if not args.judge:
             raise ConfigError(f"--protocol={args.protocol} needs --judge")
-        kwargs = {"concurrency": args.concurrency} if args.judge.startswith("openai:") else {}
-        backend = backends.from_spec(args.judge, **kwargs)
+        backends.parse_spec(args.judge)  # a bad spec fails before any file is read
+
+        def backend() -> backends.Backend:
+            return backends.from_spec(
+                args.judge,
+                concurrency=args.concurrency,
+                timeout=args.timeout,
+                max_retries=args.max_retries,
+                mixture_or_task_name=args.judge_mixture,
+            )
+
         path = runner.llm_judge_outputs(
             args.outputs,
             output_dir,
@@ -76,8 +126,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         results = [json.loads(line) for line in path.read_text().splitlines()]
         ok = [r for r in results if r["status"] == "ok"]
-        mean = sum(r["score"] for r in ok) / len(ok) if ok else float("nan")
+        failures = runner.failure_counts(results)
+        if not ok:
+            raise JobFailedError(
+                f"all {len(results)} judge requests failed: {_counts(failures)} (see {path})"
+            )
+        mean = sum(r["score"] for r in ok) / len(ok)
         print(f"{run} {args.protocol}: {len(ok)}/{len(results)} judged, mean score {mean:.3f}")
+        if failures:
+            print(f"not judged: {_counts(failures)}")
         print(f"judgments: {path}")
         return 0
     path = language.judge_outputs(args.outputs, output_dir, run, candidates)

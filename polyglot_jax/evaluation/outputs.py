@@ -6,17 +6,28 @@ import json
 import pathlib
 from collections.abc import Iterable
 
+from polyglot_jax import languages
 from polyglot_jax.errors import DataError, MissingFileError
 
 REQUIRED_FIELDS = ("id", "lang", "response")
+# Field types that later stages rely on; ``id`` may be a number in hand-made files.
+_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str, int),
+    "lang": (str,),
+    "response": (str,),
+    "prompt": (str,),
+    "reference": (str,),
+    "sample": (int,),
+}
 
 
 def output_files(paths: Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
     """Expands directories to the ``*.jsonl`` files in them, in sorted order."""
+    paths = [pathlib.Path(p) for p in paths]
     out = []
-    for path in map(pathlib.Path, paths):
+    for path in paths:
         if path.is_dir():
-            out.extend(sorted(path.glob("*.jsonl")))
+            out.extend(sorted(p for p in path.glob("*.jsonl") if p.is_file()))
         elif path.exists():
             out.append(path)
         else:
@@ -27,20 +38,57 @@ def output_files(paths: Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
 
 
 def read_outputs(path: pathlib.Path) -> list[dict]:
-    """Inference records of one file; a bad line is a :class:`DataError` naming file:line."""
+    """Inference records of one file.
+
+    Raises:
+      DataError: a line that is not UTF-8 or JSON, a record without ``id``, ``lang`` or
+        ``response`` or with a field of the wrong type, or a language code the registry does
+        not know; the message names ``file:line``.
+    """
     records = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+    with pathlib.Path(path).open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{where}: not UTF-8 text (byte {e.start})") from None
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{number}: malformed JSON ({e.msg})") from None
-            missing = [
-                k for k in REQUIRED_FIELDS if not isinstance(record, dict) or k not in record
-            ]
+                raise DataError(f"{where}: malformed JSON ({e.msg})") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
+            missing = [k for k in REQUIRED_FIELDS if k not in record]
             if missing:
-                raise DataError(f"{path}:{number}: missing field(s) {', '.join(missing)}")
+                raise DataError(f"{where}: missing field(s) {', '.join(missing)}")
+            for key, types in _TYPES.items():
+                value = record.get(key)
+                if key in record and (isinstance(value, bool) or not isinstance(value, types)):
+                    expected = " or ".join(t.__name__ for t in types)
+                    raise DataError(f"{where}: field {key!r} should be {expected}, got {value!r}")
+            try:
+                languages.get(record["lang"])
+            except languages.UnknownLanguageError:
+                raise DataError(
+                    f"{where}: unknown language code {record['lang']!r} in field 'lang' "
+                    f"(expected an ISO 639-1 code such as 'en')"
+                ) from None
             records.append(record)
+    return records
+
+
+def read_all(paths: Iterable[str | pathlib.Path]) -> list[dict]:
+    """The records of every inference file in ``paths`` (files or folders of ``*.jsonl``).
+
+    Raises:
+      MissingFileError: a path does not exist, or no file was found.
+      DataError: a bad record (see :func:`read_outputs`), or no record in any file.
+    """
+    files = output_files(paths)
+    records = [r for path in files for r in read_outputs(path)]
+    if not records:
+        raise DataError(f"no inference records in {', '.join(map(str, files))} (empty files)")
     return records

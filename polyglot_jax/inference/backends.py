@@ -5,7 +5,10 @@ arrive, and ``complete_many(conversations) -> [Completion]``: every conversation
 or with the reason it failed, never with an exception. The HTTP backend uses the official
 ``openai`` client against any server that speaks the protocol, with a concurrency limit, a
 timeout, and retries with exponential backoff on 429, 5xx, timeouts, dropped connections and
-malformed bodies. The API key is read from an environment variable and never stored or logged.
+malformed bodies; other client errors (400, 401, 403, 404, ...) are final at once. The API key
+is read from an environment variable and never stored or logged, and so is anything secret in
+the base URL (``https://user:secret@host/v1``, ``?key=...``): the backend's name and its error
+messages carry no URL credentials, and the HTTP client's per-request log lines are silenced.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import os
 import random
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
@@ -26,6 +30,9 @@ from polyglot_jax.errors import ConfigError
 log = logging.getLogger(__name__)
 
 Messages = list[dict[str, str]]
+
+# Loggers of the HTTP stack that write each request URL (with its query) at INFO or DEBUG.
+_URL_LOGGERS = ("httpx", "httpcore", "openai")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,23 +94,40 @@ class OpenAIBackend:
         seed: int = 0,
         max_tokens: int = 1024,
     ) -> None:
+        if concurrency < 1:
+            raise ConfigError(f"judge concurrency must be at least 1, got {concurrency}")
+        if not timeout > 0:
+            raise ConfigError(f"judge timeout must be positive, got {timeout}")
+        if max_retries < 0:
+            raise ConfigError(f"judge max_retries must be 0 or more, got {max_retries}")
         self.model, self.concurrency = model, concurrency
         self.max_retries, self.backoff = max_retries, backoff
         self.temperature, self.seed, self.max_tokens = temperature, seed, max_tokens
         self.name = f"openai:{model}@T{temperature:g}/seed{seed}"
+        url, query, self._secrets = _split_base_url(base_url) if base_url else (None, {}, [])
+        self.server = redact_url(url) if url else "(default OpenAI server)"
+        for name in _URL_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
         self._client = openai.OpenAI(
-            base_url=base_url,
+            base_url=url,
             api_key=os.environ.get(api_key_env) or "none",
             timeout=timeout,
             max_retries=0,  # retries are ours, so every failure is counted and reported
+            default_query=query or None,
         )
 
     def _retryable(self, error: Exception) -> bool:
-        if isinstance(error, openai.APIStatusError):
-            return error.status_code == 429 or error.status_code >= 500
+        if isinstance(error, openai.APIStatusError):  # 400, 401, 403, 404: asking again won't help
+            return error.status_code in (408, 429) or error.status_code >= 500
         return isinstance(
             error, openai.APIConnectionError | openai.APIResponseValidationError | ValueError
         )
+
+    def _describe(self, error: Exception | None) -> str:
+        text = _describe(error)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def complete(self, messages: Messages) -> Completion:
         """One conversation, retried on transient failures."""
@@ -117,20 +141,28 @@ class OpenAIBackend:
                     seed=self.seed,
                     max_tokens=self.max_tokens,
                 )
-                text = response.choices[0].message.content
+                choices = getattr(response, "choices", None)
+                if not choices:
+                    raise _MalformedError("no choices")
+                text = getattr(getattr(choices[0], "message", None), "content", None)
                 if not isinstance(text, str):
-                    raise ValueError("response has no message content")
+                    raise _MalformedError("no message content")
                 return Completion(text=text, attempts=attempt)
-            except Exception as e:  # the client raises many types; each is classified
+            # Errors of the server or the connection (the client wraps transport errors as
+            # APIConnectionError) and bodies that do not parse; anything else is a bug.
+            except (openai.OpenAIError, ValueError) as e:
                 error = e
                 if not self._retryable(e) or attempt > self.max_retries:
                     break
                 delay = min(30.0, self.backoff * 2 ** (attempt - 1)) * (0.5 + random.random())
                 log.debug(
-                    "judge request failed (%s), retry %d in %.2fs", _describe(e), attempt, delay
+                    "judge request failed (%s), retry %d in %.2fs",
+                    self._describe(e),
+                    attempt,
+                    delay,
                 )
                 time.sleep(delay)
-        return Completion(text=None, error=_describe(error), attempts=attempt)
+        return Completion(text=None, error=self._describe(error), attempts=attempt)
 
     def iter_complete(self, conversations: Sequence[Messages]) -> Iterator[tuple[int, Completion]]:
         """All conversations in flight ``concurrency`` at a time, yielded as each finishes."""
@@ -143,22 +175,73 @@ class OpenAIBackend:
         return collect(self.iter_complete(conversations), len(conversations))
 
 
+class _MalformedError(ValueError):
+    """A 200 answer without the fields of a chat completion."""
+
+
 def _describe(error: Exception | None) -> str:
+    """A short failure reason; reasons are counted, so they name the kind, not the instance."""
     if isinstance(error, openai.APIStatusError):
         return f"HTTP {error.status_code}"
     if isinstance(error, openai.APITimeoutError):
         return "timeout"
     if isinstance(error, openai.APIConnectionError):
         return "connection error"
-    return f"{type(error).__name__}: {str(error)[:200]}"
+    if isinstance(error, _MalformedError):
+        return f"malformed response ({error})"
+    if isinstance(error, openai.APIResponseValidationError | ValueError):
+        return "malformed response (not a chat completion)"
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
+
+
+def redact_url(url: str) -> str:
+    """``url`` without user info, query or fragment: what may be logged or stored."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _split_base_url(url: str) -> tuple[str, dict[str, str], list[str]]:
+    """``(url without query or fragment, query parameters, secrets to keep out of messages)``.
+
+    The query becomes the client's default query: appended to every request URL, it would
+    otherwise end up between the base path and ``/chat/completions``.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError as e:
+        raise ConfigError(f"judge base URL {redact_url_safe(url)!r}: {e}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"judge base URL {redact_url_safe(url)!r}: expected http(s)://HOST[:PORT][/PATH]"
+        )
+    query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+    secrets = [s for s in (parts.username, parts.password, *query.values()) if s]
+    secrets += [urllib.parse.quote(s, safe="") for s in secrets]
+    base = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return base, query, sorted(set(secrets), key=len, reverse=True)
+
+
+def redact_url_safe(url: str) -> str:
+    """:func:`redact_url`, or a placeholder for a URL too broken to take apart."""
+    try:
+        return redact_url(url)
+    except ValueError:
+        return "<unparseable URL>"
 
 
 class LocalBackend:
     """A polyglot_jax run as the judge, through the batched decoding loop.
 
     Args:
-      checkpoint_path: run directory or ``checkpoint_<step>``.
-      vocabulary: the run's vocabulary (a SeqIO vocabulary).
+      checkpoint_path: run directory, ``checkpoint_<step>`` or Hugging Face model folder.
+      mixture_or_task_name: task or mixture whose vocabulary the run was trained with, for a
+        run that does not record it (default: the one in the run's ``chat_format.json``).
+      vocabulary: a vocabulary to use instead of loading the run's (a SeqIO vocabulary).
       max_new_tokens: answer length limit.
       batch_size: conversations per generation batch.
     """
@@ -166,7 +249,8 @@ class LocalBackend:
     def __init__(
         self,
         checkpoint_path: str,
-        vocabulary: object,
+        mixture_or_task_name: str | None = None,
+        vocabulary: object | None = None,
         max_new_tokens: int = 128,
         batch_size: int = 16,
     ) -> None:
@@ -174,13 +258,12 @@ class LocalBackend:
         from polyglot_jax.training import runs
 
         self._infer = generate
+        if vocabulary is None:  # first: a run without a recorded mixture fails before loading
+            vocabulary = runs.load_vocabulary(checkpoint_path, mixture_or_task_name)
+        self.vocabulary = vocabulary
         self.model, self.params = runs.load_model(checkpoint_path)
         self.template = runs.chat_template(checkpoint_path)
-        self.vocabulary, self.max_new_tokens, self.batch_size = (
-            vocabulary,
-            max_new_tokens,
-            batch_size,
-        )
+        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
         self.name = f"local:{checkpoint_path}"
 
     def iter_complete(self, conversations: Sequence[Messages]) -> Iterator[tuple[int, Completion]]:
@@ -203,12 +286,50 @@ class LocalBackend:
         return out
 
 
-def from_spec(spec: str, **kwargs: object) -> Backend:
-    """``openai:MODEL[@BASE_URL]`` or ``local:CHECKPOINT_PATH`` (with ``vocabulary=``)."""
+def parse_spec(spec: str) -> tuple[str, str, str | None]:
+    """``(kind, model or checkpoint path, base URL or None)`` of a ``--judge`` value.
+
+    Raises:
+      ConfigError: neither ``openai:MODEL[@BASE_URL]`` nor ``local:CHECKPOINT_PATH``, an empty
+        model name, or a base URL that is not http(s) (the message shows no URL credentials).
+    """
     kind, _, rest = spec.partition(":")
+    shown = spec.split("@")[0] + ("@..." if "@" in spec else "")
     if kind == "openai" and rest:
         model, _, base_url = rest.partition("@")
-        return OpenAIBackend(model, base_url or None, **kwargs)
+        if not model:
+            raise ConfigError(f"judge {shown!r}: the model name is empty")
+        if base_url:
+            _split_base_url(base_url)
+        return kind, model, base_url or None
     if kind == "local" and rest:
-        return LocalBackend(rest, **kwargs)
-    raise ConfigError(f"judge {spec!r}: expected openai:MODEL[@BASE_URL] or local:CHECKPOINT_PATH")
+        return kind, rest, None
+    raise ConfigError(f"judge {shown!r}: expected openai:MODEL[@BASE_URL] or local:CHECKPOINT_PATH")
+
+
+def from_spec(
+    spec: str,
+    concurrency: int = 16,
+    timeout: float = 60.0,
+    max_retries: int = 5,
+    mixture_or_task_name: str | None = None,
+) -> Backend:
+    """A backend from ``openai:MODEL[@BASE_URL]`` or ``local:CHECKPOINT_PATH``.
+
+    Args:
+      spec: the ``--judge`` value.
+      concurrency: requests in flight at once (HTTP judges).
+      timeout: seconds per request (HTTP judges).
+      max_retries: extra attempts after a retryable failure (HTTP judges).
+      mixture_or_task_name: the vocabulary's task or mixture (local judges whose run does not
+        record it).
+
+    Raises:
+      ConfigError: a malformed spec (see :func:`parse_spec`) or a bad setting.
+    """
+    kind, target, base_url = parse_spec(spec)
+    if kind == "openai":
+        return OpenAIBackend(
+            target, base_url, concurrency=concurrency, timeout=timeout, max_retries=max_retries
+        )
+    return LocalBackend(target, mixture_or_task_name)

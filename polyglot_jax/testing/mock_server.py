@@ -12,9 +12,17 @@ contains a fault word:
 ``FAULTDROP``      the first attempt's connection is closed without a response
 ``FAULTJUNK``      the first attempt answers 200 with a body that is not JSON
 ``FAULTALWAYS``    HTTP 500 on every attempt
+``FAULT400``       HTTP 400 on every attempt (also ``FAULT401``, ``FAULT403``, ``FAULT404``)
+``FAULTJUNKEVER``  200 with a body that is not JSON on every attempt
+``FAULTEMPTY``     200 with an empty ``choices`` list on every attempt
+``FAULTHANG``      every attempt takes longer than any sensible client timeout
 ``UNPARSEABLE``    a well-formed answer whose text follows no judge format
 ``POSITIONBIAS``   pairwise: always prefers the first response shown
+``QUOTEJUDGE``     the judge quotes the response (as shown to it) before its verdict
 =================  =============================================================
+
+With ``gate``, every request waits for that event before it is answered (after it is counted),
+so a test can hold requests in flight for as long as it needs.
 """
 
 from __future__ import annotations
@@ -30,6 +38,17 @@ import time
 from typing import Any
 
 FIRST_ATTEMPTS = {"FAULT429": 2, "FAULT500": 1, "FAULTSLOW": 1, "FAULTDROP": 1, "FAULTJUNK": 1}
+EVERY_ATTEMPT = {
+    "FAULTALWAYS": "FAULT500",
+    "FAULT400": "FAULT400",
+    "FAULT401": "FAULT401",
+    "FAULT403": "FAULT403",
+    "FAULT404": "FAULT404",
+    "FAULTJUNKEVER": "FAULTJUNK",
+    "FAULTEMPTY": "FAULTEMPTY",
+    "FAULTHANG": "FAULTSLOW",
+}
+STATUS = {"FAULT400": 400, "FAULT401": 401, "FAULT403": 403, "FAULT404": 404, "FAULT500": 500}
 
 
 def _between(text: str, tag: str) -> str:
@@ -41,6 +60,11 @@ def judge_answer(prompt: str) -> str:
     """The rule-based judge's output for one of our judge prompts."""
     if "UNPARSEABLE" in prompt:
         return "I would rather not say."
+    if "QUOTEJUDGE" in prompt:
+        quoted = _between(prompt, "response")
+        return f"The response says: {quoted}\n" + judge_answer(
+            prompt.replace("QUOTEJUDGE", "quotejudge")
+        )
     if "Verdict: [[A]]" in prompt:
         if "POSITIONBIAS" in prompt:
             return "The first one.\nVerdict: [[A]]"
@@ -76,13 +100,20 @@ class MockChatServer:
 
     Args:
       latency: seconds each answer takes (for throughput measurements).
-      slow_seconds: how long a ``FAULTSLOW`` attempt hangs.
+      slow_seconds: how long a ``FAULTSLOW`` or ``FAULTHANG`` attempt hangs.
+      gate: when given, requests are answered only once it is set.
     """
 
-    def __init__(self, latency: float = 0.0, slow_seconds: float = 5.0) -> None:
-        self.latency, self.slow_seconds = latency, slow_seconds
+    def __init__(
+        self,
+        latency: float = 0.0,
+        slow_seconds: float = 5.0,
+        gate: threading.Event | None = None,
+    ) -> None:
+        self.latency, self.slow_seconds, self.gate = latency, slow_seconds, gate
         self.requests = 0
         self.authorization: set[str] = set()
+        self.paths: set[str] = set()  # request paths with their query strings
         self._attempts: collections.Counter = collections.Counter()
         self._lock = threading.Lock()
         server = self
@@ -100,6 +131,7 @@ class MockChatServer:
                 with server._lock:
                     server.requests += 1
                     server.authorization.add(self.headers.get("Authorization", ""))
+                    server.paths.add(self.path)
                     key = hashlib.sha256(prompt.encode()).hexdigest()
                     server._attempts[key] += 1
                     attempt = server._attempts[key]
@@ -107,8 +139,9 @@ class MockChatServer:
                     (f for f in FIRST_ATTEMPTS if f in prompt and attempt <= FIRST_ATTEMPTS[f]),
                     None,
                 )
-                if "FAULTALWAYS" in prompt:
-                    fault = "FAULT500"
+                fault = next((v for k, v in EVERY_ATTEMPT.items() if k in prompt), fault)
+                if server.gate is not None:
+                    server.gate.wait()
                 time.sleep(server.latency)
                 if fault == "FAULTDROP":
                     self.close_connection = True
@@ -116,24 +149,25 @@ class MockChatServer:
                     return
                 if fault == "FAULTSLOW":
                     time.sleep(server.slow_seconds)
-                if fault in ("FAULT429", "FAULT500"):
-                    self._send(429 if fault == "FAULT429" else 500, b'{"error": {"message": "x"}}')
+                if fault == "FAULT429" or fault in STATUS:
+                    self._send(STATUS.get(fault, 429), b'{"error": {"message": "x"}}')
                     return
                 if fault == "FAULTJUNK":
                     self._send(200, b"<html>bad gateway</html>")
                     return
+                choices = [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": judge_answer(prompt)},
+                    }
+                ]
                 answer = {
                     "id": "mock",
                     "object": "chat.completion",
                     "created": 0,
                     "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": judge_answer(prompt)},
-                        }
-                    ],
+                    "choices": [] if fault == "FAULTEMPTY" else choices,
                     "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
                 }
                 self._send(200, json.dumps(answer).encode())

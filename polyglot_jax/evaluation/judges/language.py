@@ -13,7 +13,7 @@ import pathlib
 from collections.abc import Iterable, Sequence
 
 from polyglot_jax.evaluation import langid, metrics
-from polyglot_jax.evaluation.outputs import output_files, read_outputs
+from polyglot_jax.evaluation.outputs import read_all
 
 
 def judge_records(
@@ -71,7 +71,7 @@ def judge_outputs(
     Returns:
       The path of ``judgments.jsonl``.
     """
-    records = [r for path in output_files(paths) for r in read_outputs(path)]
+    records = read_all(paths)
     judgments = judge_records(records, run, candidates)
     out = pathlib.Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,11 @@ requests, parses each judge output, and combines the parsed outputs into a score
 
 With ``language_gate`` a score is multiplied by 1 if the response's language (lingua) is the
 question's, else 0. Prompts are files in ``evaluation/prompts``; question and responses sit
-between per-item markers, verdict tokens inside them are defused, and a verdict is read only
-from the judge's last line, so a response cannot smuggle in a verdict. Outputs that do not
-parse are stored as ``invalid`` with their raw text.
+between per-item markers, verdict tokens inside them are defused (``[[``, closing markers, and
+the ``{"`` that opens a JSON object), and a verdict is read only from the end of the judge's
+output (its last line, or the JSON object it ends with), so a response cannot smuggle in a
+verdict, even when the judge quotes it. Outputs that do not parse are stored as ``invalid``
+with their raw text.
 """
 
 from __future__ import annotations
@@ -56,9 +58,17 @@ class Item:
     baseline: str | None = None
 
 
+_JSON_OPEN = re.compile(r"\{(?=\s*\")")
+
+
 def defuse(text: str) -> str:
-    """Breaks verdict-like tokens and markers inside judged text."""
-    return text.replace("[[", "[ [").replace("]]", "] ]").replace("</", "< /")
+    """Breaks verdict-like tokens and markers inside judged text.
+
+    ``[[x]]`` verdicts and closing markers get a space; a ``{`` that opens a JSON object (followed
+    by a quoted key) becomes a full-width brace, so no JSON object in judged text parses.
+    """
+    text = text.replace("[[", "[ [").replace("]]", "] ]").replace("</", "< /")
+    return _JSON_OPEN.sub("\uff5b", text)
 
 
 def _nonce(item_id: str) -> str:
@@ -72,17 +82,29 @@ def _last_line(text: str) -> str:
     return lines[-1]
 
 
-def _json_object(text: str) -> dict:
-    match = re.search(r"\{.*\}", text, re.DOTALL)
-    if not match:
-        raise ParseError("no JSON object in judge output")
-    try:
-        value = json.loads(match.group(0))
-    except json.JSONDecodeError as e:
-        raise ParseError(f"malformed JSON ({e.msg})") from None
-    if not isinstance(value, dict):
-        raise ParseError("judge output JSON is not an object")
-    return value
+def _final_json_object(text: str) -> dict:
+    """The JSON object that the judge output ends with (a closing code fence may follow).
+
+    Only the end counts: objects earlier in the output (e.g. the judge quoting a response) are
+    never read. Candidates are tried from the last ``{`` backwards, so the outermost object
+    that ends exactly at the end of the output wins.
+    """
+    body = text.rstrip()
+    while body.endswith("```"):
+        body = body[:-3].rstrip()
+    if not body.endswith("}"):
+        raise ParseError("judge output does not end with a JSON object")
+    decoder = json.JSONDecoder()
+    start = body.rfind("{")
+    while start >= 0:
+        try:
+            value, end = decoder.raw_decode(body, start)
+        except json.JSONDecodeError:
+            value, end = None, -1
+        if end == len(body) and isinstance(value, dict):
+            return value
+        start = body.rfind("{", 0, start)
+    raise ParseError("the JSON object at the end of the judge output does not parse")
 
 
 def _int_in(value: object, low: int, high: int, name: str) -> int:
@@ -151,7 +173,7 @@ class Single(JudgeProtocol):
     name = "single"
 
     def parse(self, text: str) -> dict:
-        value = _json_object(text)
+        value = _final_json_object(text)
         if "score" not in value:
             raise ParseError("JSON has no 'score'")
         return {
@@ -180,7 +202,7 @@ class Facets(JudgeProtocol):
     name = "facets"
 
     def parse(self, text: str) -> dict:
-        value = _json_object(text)
+        value = _final_json_object(text)
         missing = [f for f in FACETS if f not in value]
         if missing:
             raise ParseError(f"JSON lacks {', '.join(missing)}")

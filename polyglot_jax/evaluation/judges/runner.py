@@ -1,24 +1,26 @@
 """Running an LLM judge over inference outputs: requests in flight, answers stored as they arrive.
 
 :func:`run` judges items with a protocol and a backend; :func:`llm_judge_outputs` reads ``infer``
-files, pairs them with a baseline for pairwise protocols, and writes ``<protocol>.jsonl``.
+files, pairs them with a baseline for pairwise protocols, and writes ``<protocol>.jsonl``;
+:func:`failure_counts` says why items were not judged.
 """
 
 from __future__ import annotations
 
+import collections
 import json
+import os
 import pathlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from tqdm import tqdm
 
-from polyglot_jax.errors import DataError
+from polyglot_jax.errors import ConfigError, DataError
 from polyglot_jax.evaluation import langid
 from polyglot_jax.evaluation.judges import protocols
 from polyglot_jax.evaluation.judges.protocols import Item, JudgeProtocol, ParseError
-from polyglot_jax.evaluation.judges.store import Judgment, JudgmentStore, judgment_key
-from polyglot_jax.evaluation.outputs import output_files, read_outputs
-from polyglot_jax.inference import backends
+from polyglot_jax.evaluation.judges.store import Judgment, JudgmentStore, exclusive, judgment_key
+from polyglot_jax.evaluation.outputs import read_all
 from polyglot_jax.inference.backends import Backend
 
 
@@ -97,12 +99,62 @@ def run(
     return results
 
 
+def failure_counts(results: Iterable[dict]) -> collections.Counter:
+    """Items not judged, per reason: the request's failure (``HTTP 401``, ``timeout``) or
+    ``invalid verdict`` for answers that did not parse."""
+    return collections.Counter(
+        r["reason"] if r["status"] == "failed" else "invalid verdict"
+        for r in results
+        if r["status"] != "ok"
+    )
+
+
+def read_items(
+    paths: Iterable[str | pathlib.Path],
+    run_name: str,
+    protocol: JudgeProtocol,
+    baseline: Iterable[str | pathlib.Path] = (),
+) -> list[Item]:
+    """The items to judge in inference outputs (paired with the baseline for pairwise).
+
+    Raises:
+      ConfigError: a pairwise protocol without baseline outputs.
+      DataError: a bad record, or a prompt that the baseline lacks (named).
+      MissingFileError: a path that does not exist or holds no ``*.jsonl``.
+    """
+    records = read_all(paths)
+    base = {}
+    if protocol.pairwise:
+        baseline = list(baseline)
+        if not baseline:
+            raise ConfigError(f"--protocol={protocol.name} needs --baseline outputs")
+        base = {  # the baseline's first sample of each prompt
+            (r["lang"], r["id"]): r["response"]
+            for r in read_all(baseline)
+            if r.get("sample", 0) == 0
+        }
+        missing = [f"{r['lang']}/{r['id']}" for r in records if (r["lang"], r["id"]) not in base]
+        if missing:
+            raise DataError(f"baseline outputs lack {len(missing)} prompts, e.g. {missing[0]}")
+    return [
+        Item(
+            f"{run_name}/{r['lang']}/{r['id']}"
+            + (f"#sample{r['sample']}" if r.get("sample") else ""),
+            r["lang"],
+            r.get("prompt", ""),
+            r["response"],
+            base.get((r["lang"], r["id"])),
+        )
+        for r in records
+    ]
+
+
 def llm_judge_outputs(
     paths: Iterable[str | pathlib.Path],
     output_dir: str | pathlib.Path,
-    run: str,
+    run_name: str,
     protocol: str,
-    backend: backends.Backend,
+    backend: Backend | Callable[[], Backend],
     baseline: Iterable[str | pathlib.Path] = (),
     db: str | pathlib.Path | None = None,
     language_gate: bool = False,
@@ -113,40 +165,34 @@ def llm_judge_outputs(
     Pairwise judging matches each response with the baseline's response to the same prompt
     (same language and id); a prompt the baseline lacks is an error naming it. Judgments are
     stored in ``db`` (default ``<output_dir>/judgments.sqlite``), so a re-run sends no request
-    for what is already judged.
+    for what is already judged; the cache is locked for the run, so two processes never send
+    the same requests.
+
+    Args:
+      backend: the judge, or a function that makes it once the inputs are read and the cache is
+        locked (so bad inputs and a busy cache are reported before a local model loads).
+
+    Raises:
+      BusyError: another judge process is using ``db``.
     """
-    records = [r for path in output_files(paths) for r in read_outputs(path)]
     judge = protocols.get_protocol(protocol)
-    base = {}
-    if judge.pairwise:
-        base = {  # the baseline's first sample of each prompt
-            (r["lang"], r["id"]): r["response"]
-            for path in output_files(baseline)
-            for r in read_outputs(path)
-            if r.get("sample", 0) == 0
-        }
-        missing = [f"{r['lang']}/{r['id']}" for r in records if (r["lang"], r["id"]) not in base]
-        if missing:
-            raise DataError(f"baseline outputs lack {len(missing)} prompts, e.g. {missing[0]}")
-    items = [
-        Item(
-            f"{run}/{r['lang']}/{r['id']}" + (f"#sample{r['sample']}" if r.get("sample") else ""),
-            r["lang"],
-            r.get("prompt", ""),
-            r["response"],
-            base.get((r["lang"], r["id"])),
-        )
-        for r in records
-    ]
+    items = read_items(paths, run_name, judge, baseline)
     out = pathlib.Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    store = JudgmentStore(db or out / "judgments.sqlite")
-    try:
-        results = run(judge, backend, items, store, language_gate, progress=progress)
-    finally:
-        store.close()
+    db = pathlib.Path(db or out / "judgments.sqlite")
+    with exclusive(db):
+        if callable(backend):
+            backend = backend()
+        store = JudgmentStore(db)
+        try:
+            results = run(judge, backend, items, store, language_gate, progress=progress)
+        finally:
+            store.close()
     path = out / f"{protocol}.jsonl"
-    path.write_text(
-        "".join(json.dumps({"run": run, **r}, ensure_ascii=False) + "\n" for r in results)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(
+        "".join(json.dumps({"run": run_name, **r}, ensure_ascii=False) + "\n" for r in results),
+        encoding="utf-8",
     )
+    tmp.replace(path)
     return path

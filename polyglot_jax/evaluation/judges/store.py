@@ -4,17 +4,26 @@ The key hashes (protocol, judge, prompt, responses, judge prompt text), so a re-
 stored judgment and sends no request for it, and an interrupted run resumes where it stopped.
 Judgments that parsed (``ok``) or did not (``invalid``, raw text kept) are final; ``failed``
 ones (the request never succeeded) are tried again on the next run. No credentials are stored.
+
+One judge process uses a store at a time: :func:`exclusive` holds an ``flock`` on
+``<db>.lock`` for the run, so a second process on the same cache stops at once instead of
+sending every request again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
+import os
 import pathlib
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+
+from polyglot_jax.errors import BusyError, DataError
 
 STATUSES = ("ok", "invalid", "failed")
 
@@ -50,23 +59,59 @@ def judgment_key(protocol: str, judge: str, parts: Sequence[str]) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+@contextlib.contextmanager
+def exclusive(db: str | pathlib.Path) -> Iterator[pathlib.Path]:
+    """Holds ``<db>.lock`` for the block: one judge process per cache at a time.
+
+    Raises:
+      BusyError: another process holds it (the message names the cache and that process).
+    """
+    db = pathlib.Path(db)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = db.with_name(db.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise BusyError(
+                f"{db} is in use by another judge process (pid {holder}); wait for it or use "
+                f"another --db"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield lock_path
+    finally:
+        os.close(fd)  # releases the lock; the file stays, so no process locks a deleted inode
+
+
 class JudgmentStore:
-    """A thread-safe SQLite table of :class:`Judgment` rows."""
+    """A thread-safe SQLite table of :class:`Judgment` rows.
+
+    Raises:
+      DataError: ``path`` is not a SQLite database (or cannot be opened as one).
+    """
 
     def __init__(self, path: str | pathlib.Path) -> None:
         self.path = pathlib.Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL: a commit survives a crash of this process without an fsync per row.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            """CREATE TABLE IF NOT EXISTS judgments (
-                key TEXT PRIMARY KEY, protocol TEXT, judge TEXT, item_id TEXT,
-                status TEXT, raw TEXT, parsed TEXT, reason TEXT)"""
-        )
-        self._db.commit()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a commit survives a crash of this process without an fsync per row.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                """CREATE TABLE IF NOT EXISTS judgments (
+                    key TEXT PRIMARY KEY, protocol TEXT, judge TEXT, item_id TEXT,
+                    status TEXT, raw TEXT, parsed TEXT, reason TEXT)"""
+            )
+            self._db.commit()
+        except sqlite3.DatabaseError as e:
+            if hasattr(self, "_db"):
+                self._db.close()
+            raise DataError(f"{self.path}: not a usable judgment cache ({e})") from None
 
     def get(self, key: str) -> Judgment | None:
         with self._lock:
