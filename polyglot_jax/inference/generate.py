@@ -29,7 +29,10 @@ from polyglot_jax.errors import ConfigError, DataError, MissingFileError
 from polyglot_jax.inference import decoding, output_files
 from polyglot_jax.inference.output_files import merge_parts, part_name
 from polyglot_jax.models import Decoder
-from polyglot_jax.training import runs
+from polyglot_jax.training import (
+    checkpoints,  # noqa: F401  (its gin configurables must exist before a config is locked)
+    runs,
+)
 
 log = logging.getLogger(__name__)
 

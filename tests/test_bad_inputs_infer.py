@@ -1,0 +1,163 @@
+"""``polyglot-jax infer`` with bad inputs: one ``error:`` line naming the culprit, exit 2.
+
+The run is a one-layer decoder with random parameters saved by the Checkpointer, so the table
+runs in seconds; ``{run}`` and ``{tmp}`` in a case stand for its run directory and a folder of
+bad inputs.
+"""
+
+import json
+import os
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import pytest
+from flax import linen as nn
+
+from polyglot_jax import cli
+from polyglot_jax.inference import output_files
+from polyglot_jax.models import Decoder, DecoderConfig
+
+TASK = '--gin.MIXTURE_OR_TASK_NAME="demo_uniform.fi"'
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory, demo_tasks) -> pathlib.Path:
+    """A folder with a tiny trained-looking run (``run``) and bad inputs beside it."""
+    from polyglot_jax.training import checkpoints
+    from polyglot_jax.training.trainer import TrainState
+
+    root = tmp_path_factory.mktemp("bad_inputs")
+    run = root / "run"
+    run.mkdir()
+    config = DecoderConfig(
+        vocab_size=demo_tasks.VOCABULARY.vocab_size,
+        embed_dim=32,
+        num_layers=1,
+        num_heads=2,
+        num_kv_heads=1,
+        head_dim=16,
+        mlp_dim=64,
+        max_length=128,
+    )
+    (run / "model_config.json").write_text(json.dumps(config.to_dict()))
+    (run / "chat_format.json").write_text(json.dumps({"mixture_or_task_name": "demo_uniform"}))
+    params = nn.unbox(
+        Decoder(config).init(jax.random.PRNGKey(0), jnp.ones((1, 8), jnp.int32))["params"]
+    )
+    state = TrainState(step=jnp.int32(1), params=params, opt_state={}, rng=jax.random.PRNGKey(0))
+    ckpt = checkpoints.Checkpointer(run, async_save=False)
+    ckpt.save(1, state, {})
+    ckpt.close()
+
+    (root / "not_a_run").mkdir()
+    (root / "corrupt_run").mkdir()
+    (root / "corrupt_run" / "model_config.json").write_text("{not json")
+    (root / "prompts_zz.jsonl").write_text('{"id": "1", "prompt": "hi"}\n')
+    (root / "malformed_fi.jsonl").write_text('not json\n{"id": "2", "prompt": 3}\n')
+    (root / "a_file").write_text("")
+    return root
+
+
+def infer(tmp: pathlib.Path, *flags: str) -> int:
+    argv = ["infer", "--gin_file=runs/infer.gin"]
+    defaults = {
+        "--gin.CHECKPOINT_PATH": '--gin.CHECKPOINT_PATH="{run}"',
+        "--gin.INFER_OUTPUT_DIR": '--gin.INFER_OUTPUT_DIR="{tmp}/out"',
+        "--gin.MIXTURE_OR_TASK_NAME": TASK,
+    }
+    given = {f.partition("=")[0] for f in flags}
+    argv += [v for k, v in defaults.items() if k not in given] + list(flags)
+    return cli.main([a.format(run=tmp / "run", tmp=tmp) for a in argv])
+
+
+CASES = {
+    "missing run": (['--gin.CHECKPOINT_PATH="{tmp}/nope"'], "{tmp}/nope does not exist"),
+    "not a run": (['--gin.CHECKPOINT_PATH="{tmp}/not_a_run"'], "not_a_run is neither a run"),
+    "corrupt model config": (
+        ['--gin.CHECKPOINT_PATH="{tmp}/corrupt_run"'],
+        "corrupt_run/model_config.json: not a model configuration",
+    ),
+    "missing checkpoint step": (
+        ['--gin.CHECKPOINT_PATH="{run}/checkpoint_7"'],
+        "checkpoint_7 does not exist (have: ['checkpoint_1'])",
+    ),
+    "unknown task": (['--gin.MIXTURE_OR_TASK_NAME="nope"'], "named 'nope'"),
+    "task not a name": (["--gin.MIXTURE_OR_TASK_NAME=42"], "MIXTURE_OR_TASK_NAME"),
+    "batch size 0": (
+        ["--gin.BATCH_SIZE=0"],
+        "BATCH_SIZE (infer.batch_size) must be a positive integer, got 0",
+    ),
+    "batch size -1": (["--gin.BATCH_SIZE=-1"], "BATCH_SIZE (infer.batch_size)"),
+    "batch size x": (['--gin.BATCH_SIZE="x"'], "BATCH_SIZE (infer.batch_size)"),
+    "batch size 2.5": (["--gin.BATCH_SIZE=2.5"], "BATCH_SIZE (infer.batch_size)"),
+    "max new tokens 0": (["--gin.MAX_NEW_TOKENS=0"], "MAX_NEW_TOKENS (infer.max_new_tokens)"),
+    "seed x": (['--gin.SEED="x"'], "SEED (infer.seed) must be an integer"),
+    "unknown split": (['--gin.SPLIT="test"'], "SPLIT (infer.split): demo_uniform.fi has no"),
+    "temperature -1": (["--gin.TEMPERATURE=-1"], "temperature"),
+    "top_p 2": (["--gin.TOP_P=2"], "top_p"),
+    "top_k -1": (["--gin.TOP_K=-1"], "top_k"),
+    "num samples 0": (["--gin.NUM_SAMPLES=0"], "num_samples"),
+    "missing prompt file": (
+        ['--gin.PROMPT_FILES=["{tmp}/none_fi.jsonl"]'],
+        "PROMPT_FILES: {tmp}/none_fi.jsonl does not exist",
+    ),
+    "prompt file of an unknown language": (
+        ['--gin.PROMPT_FILES=["{tmp}/prompts_zz.jsonl"]'],
+        "prompts_zz.jsonl: the name must end in _<language code>.jsonl",
+    ),
+    "prompt file without a usable line": (
+        ['--gin.PROMPT_FILES=["{tmp}/malformed_fi.jsonl"]'],
+        "malformed_fi.jsonl: no usable prompts (skipped 2 bad lines)",
+    ),
+    "prompt files not a list": (
+        ['--gin.PROMPT_FILES="{tmp}/malformed_fi.jsonl"'],
+        "PROMPT_FILES (infer.prompt_files) must be a list",
+    ),
+    "output dir is a file": (['--gin.INFER_OUTPUT_DIR="{tmp}/a_file"'], "a_file"),
+    "unknown macro": (
+        ["--gin.BATCH_SIZ=8"],
+        "unknown gin macro BATCH_SIZ: runs/infer.gin does not define it; did you mean BATCH_SIZE?",
+    ),
+    "unknown parameter": (["--gin.infer.batch_sz=8"], "'batch_sz'"),
+    "bad gin syntax": (["--gin.BATCH_SIZE=3 4"], "gin: Expected newline"),
+    "missing required macro": (
+        ["--gin.CHECKPOINT_PATH=%gin.REQUIRED"],
+        "gin macro CHECKPOINT_PATH is required",
+    ),
+    "missing gin file": (["--gin_file=runs/nope.gin"], "runs/nope.gin"),
+    "unknown argument": (["--batch_size=8"], "unknown arguments: --batch_size=8"),
+}
+
+
+@pytest.mark.parametrize("flags,culprit", CASES.values(), ids=CASES.keys())
+def test_bad_input_is_one_error_line(tmp, capsys, flags, culprit):
+    assert infer(tmp, *flags) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    assert culprit.format(tmp=tmp, run=tmp / "run") in errors[0]
+    assert "Traceback" not in err
+
+
+def test_locked_output_dir_is_busy(tmp, capsys):
+    out = tmp / "locked"
+    with output_files.locked(out):
+        assert infer(tmp, f'--gin.INFER_OUTPUT_DIR="{out}"') == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        f"error: {out} is in use by another infer process (pid {os.getpid()}); "
+        f"wait for it or pass another INFER_OUTPUT_DIR"
+    )
+
+
+def test_malformed_prompt_lines_are_skipped_and_counted(tmp, capsys):
+    prompts = tmp / "mixed_fi.jsonl"
+    good = [json.dumps({"id": f"p{i}", "prompt": f"Moi {i}"}) for i in range(3)]
+    prompts.write_text("\n".join([good[0], "not json", good[1], '{"id": "x"}', good[2]]) + "\n")
+    out = tmp / "mixed_out"
+    flags = [f'--gin.PROMPT_FILES=["{prompts}"]', f'--gin.INFER_OUTPUT_DIR="{out}"']
+    assert infer(tmp, *flags, "--gin.MAX_NEW_TOKENS=2") == 0
+    assert "skipped 2 bad lines" in capsys.readouterr().err
+    lines = [json.loads(x) for x in (out / "mixed_fi.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in lines] == ["p0", "p1", "p2"]
