@@ -69,8 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for b in benchmarks
         for lang in langs
     ]
-    for task in tasks:
+    for task in tasks:  # every data file is read (and checked) before the model is loaded
         scoring.check_split(task, args.split)
+        scoring.task_items(task, args.split)
     source = runs.resolve(args.checkpoint_path)
     if source.run_dir is not None:
         for module in args.module:

@@ -118,6 +118,8 @@ def read_xcopa(
             items.append(xcopa_item(record, lang, where))
         except DataError as e:
             skip_or_raise(e, skip_bad, skipped)
+    if not items:
+        raise DataError(f"{path}: no usable XCOPA records")
     return items
 
 

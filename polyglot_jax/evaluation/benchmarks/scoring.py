@@ -228,6 +228,8 @@ def run_task(
     task = seqio.get_mixture_or_task(task_name)
     check_split(task, split)
     items = task_items(task, split)[:limit]
+    if not items:
+        raise ConfigError(f"{task_name} {split}: no items to evaluate (limit {limit})")
     if "choices" in items[0]:
         outputs = choice_scores(model, params, vocabulary.encode, items, batch_size)
         targets, metric_fns = [item["label"] for item in items], task.score_metric_fns
