@@ -13,6 +13,7 @@ import logging
 import os
 import pathlib
 import re
+import tokenize
 from collections.abc import Sequence
 
 import gin
@@ -143,6 +144,8 @@ def _read(name: str, path: pathlib.Path, origin: str, search_paths: Sequence[str
         statements = list(config_parser.ConfigParser(text, _Statements()))
     except SyntaxError as e:
         raise GinError(f"gin: {path}:{e.lineno}: {e.msg}") from None
+    except tokenize.TokenError as e:
+        raise GinError(f"gin: {path}:{e.args[1][0]}: {e.args[0]}") from None
     lines = text.split("\n")
     includes, bindings = [], []
     for st in statements:
