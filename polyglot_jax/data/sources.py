@@ -295,3 +295,11 @@ def read_prompts_jsonl(
             yield where, out
 
     yield from validated(records(), lang, skip_bad, skipped)
+
+
+def without_none_ids(items: Iterator[tuple[str, object]]) -> Iterator[tuple[str, object]]:
+    """Drops a None ``id`` so that the record gets a content-hash id."""
+    for where, record in items:
+        if isinstance(record, dict) and record.get("id") is None:
+            record = {k: v for k, v in record.items() if k != "id"}
+        yield where, record
