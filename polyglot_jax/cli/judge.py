@@ -99,7 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = first if first.is_dir() else first.parent
     output_dir = pathlib.Path(args.output_dir) if args.output_dir else base.parent / "judge"
     run = args.run or base.parent.name
-    candidates = languages.validate(args.languages.split(",")) if args.languages else None
+    try:
+        candidates = languages.validate(args.languages.split(",")) if args.languages else None
+    except languages.UnknownLanguageError as e:
+        raise ConfigError(f"--languages: {e}") from None
     if args.protocol != "langid":
         if not args.judge:
             raise ConfigError(f"--protocol={args.protocol} needs --judge")

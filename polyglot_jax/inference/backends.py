@@ -196,11 +196,19 @@ def _describe(error: Exception | None) -> str:
 
 def redact_url(url: str) -> str:
     """``url`` without user info, query or fragment: what may be logged or stored."""
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if parts is None or not parts.netloc:  # too broken to take apart: keep what no secret is in
+        scheme, _, rest = url.rpartition("://")
+        rest = rest.rpartition("@")[2].partition("?")[0].partition("#")[0]
+        return f"{scheme}://{rest}" if scheme else rest
     host = parts.hostname or ""
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    netloc = f"{host}:{port}" if port else host
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
@@ -214,24 +222,16 @@ def _split_base_url(url: str) -> tuple[str, dict[str, str], list[str]]:
         parts = urllib.parse.urlsplit(url)
         parts.port  # noqa: B018  (raises on a port that is not a number)
     except ValueError as e:
-        raise ConfigError(f"judge base URL {redact_url_safe(url)!r}: {e}") from None
+        raise ConfigError(f"judge base URL {redact_url(url)!r}: {e}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
-            f"judge base URL {redact_url_safe(url)!r}: expected http(s)://HOST[:PORT][/PATH]"
+            f"judge base URL {redact_url(url)!r}: expected http(s)://HOST[:PORT][/PATH]"
         )
     query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
     secrets = [s for s in (parts.username, parts.password, *query.values()) if s]
     secrets += [urllib.parse.quote(s, safe="") for s in secrets]
     base = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
     return base, query, sorted(set(secrets), key=len, reverse=True)
-
-
-def redact_url_safe(url: str) -> str:
-    """:func:`redact_url`, or a placeholder for a URL too broken to take apart."""
-    try:
-        return redact_url(url)
-    except ValueError:
-        return "<unparseable URL>"
 
 
 class LocalBackend:
