@@ -282,7 +282,11 @@ def configure(args: GinArgs, finalize: bool = True) -> list[GinFile]:
     try:
         for gin_file in files:
             gin.parse_config(gin_file.text, skip_unknown=False)
-        gin.parse_config(args.bindings, skip_unknown=False)
+        for binding in args.bindings:
+            try:
+                gin.parse_config(binding, skip_unknown=False)
+            except tokenize.TokenError:
+                raise GinError(f"gin: binding {binding!r} is not complete") from None
         if finalize:
             gin.finalize()
     except (ValueError, SyntaxError, KeyError, ImportError, TypeError) as e:

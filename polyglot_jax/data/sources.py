@@ -11,9 +11,12 @@ import collections
 import dataclasses
 import hashlib
 import json
+import os
 import pathlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
+
+from etils import epath
 
 from polyglot_jax import languages
 from polyglot_jax.errors import DataError, MissingFileError
@@ -126,7 +129,7 @@ def iter_json_lines(
       DataError: invalid UTF-8, malformed JSON or a line over the limit, naming ``file:line``
         (unless ``skip_bad``).
     """
-    path = pathlib.Path(path)
+    path = epath.Path(os.fspath(path))  # local or gs://
     limit = MAX_LINE_BYTES if max_line_bytes is None else max_line_bytes
     try:
         f = path.open("rb")
@@ -171,7 +174,7 @@ def read_json_file(path: str | pathlib.Path) -> object:
       MissingFileError: ``path`` does not exist.
       DataError: naming ``path`` for invalid UTF-8, malformed or empty JSON.
     """
-    path = pathlib.Path(path)
+    path = epath.Path(os.fspath(path))  # local or gs://
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -53,16 +53,26 @@ class Sampling:
     num_samples: int = 1
 
     def __post_init__(self) -> None:
-        checks = {
-            "temperature": self.temperature >= 0,
-            "top_k": self.top_k >= 0,
-            "top_p": 0 < self.top_p <= 1,
-            "repetition_penalty": self.repetition_penalty > 0,
-            "num_samples": self.num_samples >= 1,
+        if isinstance(self.stop_strings, str) or not all(
+            isinstance(s, str) and s for s in self.stop_strings
+        ):
+            raise ConfigError(
+                f"STOP_STRINGS (Sampling.stop_strings) must be a list of non-empty strings, "
+                f"got {self.stop_strings!r}"
+            )
+        checks = {  # field: (macro, allowed, what)
+            "temperature": ("TEMPERATURE", lambda v: v >= 0, "a number >= 0"),
+            "top_k": ("TOP_K", lambda v: v >= 0 and v == int(v), "an integer >= 0"),
+            "top_p": ("TOP_P", lambda v: 0 < v <= 1, "a number in (0, 1]"),
+            "repetition_penalty": ("REPETITION_PENALTY", lambda v: v > 0, "a number > 0"),
+            "frequency_penalty": ("FREQUENCY_PENALTY", lambda v: True, "a number"),
+            "num_samples": ("NUM_SAMPLES", lambda v: v >= 1 and v == int(v), "an integer >= 1"),
         }
-        for name, ok in checks.items():
-            if not ok:
-                raise ConfigError(f"Sampling.{name}: invalid value {getattr(self, name)!r}")
+        for name, (macro, allowed, what) in checks.items():
+            value = getattr(self, name)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or not allowed(value):
+                raise ConfigError(f"{macro} (Sampling.{name}) must be {what}, got {value!r}")
         object.__setattr__(self, "stop_strings", tuple(self.stop_strings))
 
     def to_dict(self) -> dict[str, Any]:
