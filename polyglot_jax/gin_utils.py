@@ -7,7 +7,9 @@ Errors in files, bindings or missing required macros become one-line :class:`Gin
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import difflib
 import importlib.resources
 import logging
 import os
@@ -15,6 +17,7 @@ import pathlib
 import re
 import tokenize
 from collections.abc import Sequence
+from typing import NoReturn
 
 import gin
 from etils import epath
@@ -23,6 +26,13 @@ from gin import config_parser
 from polyglot_jax.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse`` whose flag errors are :class:`ConfigError`\\ s: one ``error:`` line, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{self.prog}: {message}")
 
 
 class GinError(ConfigError):
@@ -249,6 +259,24 @@ def _macros(files: Sequence[GinFile]) -> tuple[set[str], set[str]]:
     return bound, used - {"gin"}
 
 
+def check_macros(files: Sequence[GinFile], bindings: Sequence[str]) -> None:
+    """Refuses a ``--gin.NAME=...`` macro that none of the gin files binds (a typo).
+
+    Gin accepts any new macro silently, so ``--gin.BATCH_SIZ=8`` would otherwise be ignored.
+
+    Raises:
+      GinError: names the unknown macro and the closest known one.
+    """
+    known = {key for f in files for key, _, _ in f.bindings if "." not in key and "/" not in key}
+    for binding in bindings:
+        name = binding.partition("=")[0].strip()
+        if files and name.isidentifier() and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            shown = ", ".join(f.name for f in files if f.name == f.origin)
+            raise GinError(f"unknown gin macro {name}: {shown} does not define it{hint}")
+
+
 def _macro_of(default_file: str) -> str:
     return next(m for m, f in DEFAULT_FILES.items() if f == default_file)
 
@@ -277,6 +305,7 @@ def configure(args: GinArgs, finalize: bool = True) -> list[GinFile]:
         taken = {d.path.resolve() for d in default_files}
         files = default_files + [f for f in files if f.path.resolve() not in taken]
     check_conflicts(files)
+    check_macros(files, args.bindings)
     quiet = _DropMissedSearchPaths()
     logging.getLogger().addFilter(quiet)
     try:

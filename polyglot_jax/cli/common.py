@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 
 from polyglot_jax import gin_utils
-from polyglot_jax.errors import UserError
+from polyglot_jax.errors import ConfigError, UserError
 
 # Errors that are the user's input, not a bug: reported as one line, exit status 2. OSError
 # covers paths the user named (missing, unreadable, a full disk); everything else is a bug and
@@ -51,3 +52,13 @@ def run(main: Callable[[], int]) -> int:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"error: {message}", file=sys.stderr)
         return 2
+
+
+def import_tasks(module: str) -> None:
+    """Imports a module that registers SeqIO tasks (``--module``); a missing one is named."""
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and module.startswith(e.name):
+            raise ConfigError(f"--module {module}: no such module") from None
+        raise

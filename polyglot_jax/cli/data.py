@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
+from polyglot_jax import gin_utils
 from polyglot_jax.cli import common
 from polyglot_jax.data.describe import describe, format_table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="polyglot-jax data", description=__doc__.split("\n")[0])
+    parser = gin_utils.ArgumentParser(prog="polyglot-jax data", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["describe"])
     parser.add_argument("mixture", help="a registered task or mixture name")
     parser.add_argument("--split", default="train")
@@ -22,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     for module in args.module:
-        importlib.import_module(module)
+        common.import_tasks(module)
     print(format_table(describe(args.mixture, args.split, args.length)))
     return 0
 

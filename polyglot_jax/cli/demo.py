@@ -8,7 +8,6 @@ and writes a report with tables and heatmaps. Re-running with the same output fo
 
 from __future__ import annotations
 
-import argparse
 import logging
 import pathlib
 import sys
@@ -78,7 +77,7 @@ def run_demo(output_dir: str | pathlib.Path, quick: bool = False) -> pathlib.Pat
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="polyglot-jax demo", description=__doc__.split("\n")[0])
+    parser = gin_utils.ArgumentParser(prog="polyglot-jax demo", description=__doc__.split("\n")[0])
     parser.add_argument("--output_dir", default="demo_output", help="where runs and report go")
     parser.add_argument("--quick", action="store_true", help="a tiny run for smoke tests")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)

@@ -18,12 +18,12 @@ numbers); ``--squad_normalization=mlqa`` uses MLQA's language-aware one instead.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import pathlib
 import sys
 from collections.abc import Sequence
 
+from polyglot_jax import gin_utils
 from polyglot_jax.cli import common
 from polyglot_jax.errors import MissingFileError
 from polyglot_jax.evaluation.benchmarks import metrics, registry, scoring
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     """The command line of ``polyglot-jax eval``."""
-    parser = argparse.ArgumentParser(prog="polyglot-jax eval", description=__doc__.split("\n")[0])
+    parser = gin_utils.ArgumentParser(prog="polyglot-jax eval", description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint_path", required=True, help="run, checkpoint or HF dir")
     parser.add_argument("--benchmarks", default=",".join(registry.BENCHMARKS))
     parser.add_argument("--languages", required=True, help="comma-separated language codes")
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     source = runs.resolve(args.checkpoint_path)
     if source.run_dir is not None:
         for module in args.module:
-            importlib.import_module(module)
+            common.import_tasks(module)
     model, params = runs.load_model(args.checkpoint_path)
     vocabulary = runs.load_vocabulary(
         args.checkpoint_path, args.mixture if source.run_dir else None

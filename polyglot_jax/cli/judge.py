@@ -22,20 +22,12 @@ import json
 import pathlib
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
-from polyglot_jax import languages
+from polyglot_jax import gin_utils, languages
 from polyglot_jax.cli import common
 from polyglot_jax.errors import ConfigError, JobFailedError
 from polyglot_jax.evaluation.judges import language, protocols, runner
 from polyglot_jax.inference import backends
-
-
-class _Parser(argparse.ArgumentParser):
-    """Flag errors as :class:`ConfigError`, so they print as one ``error:`` line."""
-
-    def error(self, message: str) -> NoReturn:
-        raise ConfigError(message)
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -44,7 +36,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     Raises:
       ConfigError: an unknown flag, a missing or malformed value (the message names the flag).
     """
-    parser = _Parser(prog="polyglot-jax judge", description=__doc__.split("\n")[0])
+    parser = gin_utils.ArgumentParser(prog="polyglot-jax judge", description=__doc__.split("\n")[0])
     parser.add_argument("--outputs", nargs="+", required=True, help="infer JSONL files or folders")
     parser.add_argument("--output_dir", help="where judgments go (default: <outputs>/../judge)")
     parser.add_argument("--run", help="run name in the report (default: the run folder's name)")

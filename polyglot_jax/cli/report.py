@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
+from polyglot_jax import gin_utils
 from polyglot_jax.cli import common
 from polyglot_jax.evaluation.report import write_report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = gin_utils.ArgumentParser(
         prog="polyglot-jax report",
         description="Tables, heatmaps and correlations from judge folders.",
     )

@@ -9,16 +9,15 @@ from __future__ import annotations
 import collections
 
 import numpy as np
-import seqio
 
-from polyglot_jax.data import preprocessors
+from polyglot_jax.data import pipeline, preprocessors
 
 COLUMNS = ("examples", "tokens", "target_tokens", "over_length")
 
 
 def describe(name: str, split: str = "train", length: int = 512) -> dict[str, dict[str, int]]:
     """Per language: examples, tokens, target tokens and examples over ``length`` tokens."""
-    task_or_mixture = seqio.get_mixture_or_task(name)
+    task_or_mixture = pipeline.get_mixture_or_task(name)
     tasks = getattr(task_or_mixture, "tasks", [task_or_mixture])
     rows: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for task in tasks:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import csv
-import json
 import math
 import pathlib
 from collections.abc import Iterable, Sequence
@@ -22,6 +21,7 @@ import numpy as np
 from scipy import stats
 
 from polyglot_jax import languages
+from polyglot_jax.data import sources
 from polyglot_jax.errors import DataError, MissingFileError
 from polyglot_jax.evaluation import metrics
 from polyglot_jax.evaluation.benchmarks import registry
@@ -56,18 +56,16 @@ def load_judgments(paths: Iterable[str | pathlib.Path]) -> list[dict]:
             if not file.exists():
                 raise MissingFileError(f"{file} does not exist: run the judge stage first")
             protocol = file.stem if file.stem in LLM_PROTOCOLS else None
-            with file.open(encoding="utf-8") as f:
-                for line in f:
-                    if not line.strip():
-                        continue
-                    row = json.loads(line)
-                    if protocol is not None:
-                        row = {
-                            "run": row["run"],
-                            "lang": row["lang"],
-                            f"{protocol}_score": row.get("score"),
-                        }
-                    out.append(row)
+            for where, row in sources.iter_json_lines(file):
+                if not isinstance(row, dict) or not {"run", "lang"} <= row.keys():
+                    raise DataError(f"{where}: not a judgment (an object with run and lang)")
+                if protocol is not None:
+                    row = {
+                        "run": row["run"],
+                        "lang": row["lang"],
+                        f"{protocol}_score": row.get("score"),
+                    }
+                out.append(row)
     return out
 
 

@@ -13,7 +13,6 @@ and stops at once, so an interrupted sweep is started again with the same comman
 
 from __future__ import annotations
 
-import argparse
 import ast
 import itertools
 import json
@@ -23,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from polyglot_jax import gin_utils
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.launch import tpu
 
@@ -93,7 +93,7 @@ def train_flags(run: dict[str, Any], base: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     base = argv[argv.index("--") + 1 :] if "--" in argv else []
-    parser = argparse.ArgumentParser(prog="polyglot-jax sweep", description=__doc__.split("\n")[0])
+    parser = gin_utils.ArgumentParser(prog="polyglot-jax sweep", description=__doc__.split("\n")[0])
     parser.add_argument("--root", required=True, help="parent folder of the runs' MODEL_DIRs")
     parser.add_argument("--grid", action="append", default=[], help="NAME=[v1, v2, ...]")
     parser.add_argument("--tpu", help="TPU VM name: run each point on all of its workers")

@@ -23,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from polyglot_jax import gin_utils
 from polyglot_jax.errors import ConfigError, JobFailedError
 
 REMOTE_DIR = "~/polyglot_jax"
@@ -125,7 +126,7 @@ def delete_commands(args: argparse.Namespace) -> list[list[str]]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="polyglot-jax tpu", description=__doc__.split("\n")[0])
+    p = gin_utils.ArgumentParser(prog="polyglot-jax tpu", description=__doc__.split("\n")[0])
     p.add_argument("action", choices=["create", "install", "train", "logs", "delete"])
     p.add_argument("--name", required=True, help="TPU VM (and queued resource) name")
     p.add_argument("--zone", required=True)

@@ -11,7 +11,6 @@ CPU processes exchange collectives over gloo.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import os
@@ -19,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import jax
 
+from polyglot_jax import gin_utils
 from polyglot_jax.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class ProcessFlags:
 
 def parse_flags(argv: Sequence[str]) -> tuple[ProcessFlags, list[str]]:
     """Takes the process flags out of ``argv``; returns them and the other arguments."""
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = gin_utils.ArgumentParser(prog="process flags", add_help=False)
     parser.add_argument("--coordinator_address")
     parser.add_argument("--num_processes", type=int)
     parser.add_argument("--process_id", type=int)

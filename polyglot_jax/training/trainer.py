@@ -65,6 +65,16 @@ def make_optimizer(
       b1, b2, eps: Adam moments.
       max_grad_norm: global-norm clipping, or None.
     """
+    limits = (("WARMUP_STEPS", warmup_steps, 0), ("TRAIN_STEPS", decay_steps, 1))
+    for name, value, minimum in limits:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{name} (make_optimizer) must be an integer, got {value!r}")
+        if value is not None and value < minimum:
+            raise ConfigError(f"{name} (make_optimizer) must be >= {minimum}, got {value!r}")
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float):
+        raise ConfigError(f"LEARNING_RATE must be a number, got {learning_rate!r}")
+    if not learning_rate > 0:
+        raise ConfigError(f"LEARNING_RATE must be > 0, got {learning_rate!r}")
     if schedule == "constant" or decay_steps is None:
         after = optax.constant_schedule(learning_rate)
     elif schedule == "linear":
