@@ -8,7 +8,6 @@ line starting with ``error:`` that names the culprit, and no traceback.
 import contextlib
 import dataclasses
 import json
-import os
 import pathlib
 import socket
 
@@ -73,11 +72,6 @@ class Case:
         path.write_bytes(data)
         return str(path)
 
-    def unreadable(self):
-        path = self.file(GOOD)
-        os.chmod(path, 0)
-        return path
-
     def busy_db(self):
         db = self.tmp / "cache.sqlite"
         self.stack.enter_context(store.exclusive(db))
@@ -119,11 +113,6 @@ ROWS = [
     ),
     row("sample_a_string", lambda c: (["--outputs", c.file(GOOD | {"sample": "1"})], "'sample'")),
     row("not_utf8", lambda c: (["--outputs", c.raw(b'{"id": "\xff"}\n')], "x.jsonl:1: not UTF-8")),
-    row(
-        "unreadable_file",
-        lambda c: (["--outputs", c.unreadable()], "Permission denied"),
-        marks=pytest.mark.skipif(os.geteuid() == 0, reason="root can read a mode-000 file"),
-    ),
     # Flags.
     row("no_outputs_flag", lambda c: (["--protocol=single"], "--outputs")),
     row("unknown_flag", lambda c: ([*c.answers("x"), "--frobnicate"], "--frobnicate")),
