@@ -1,4 +1,4 @@
-"""A run directory on gs://: every run-directory write goes through the bucket, none to ./gs:/."""
+"""A run directory on gs://: train, resume, infer and judge through the bucket, none to ./gs:/."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import sys
 HELPER = pathlib.Path(__file__).parent / "helpers" / "gcs_run.py"
 
 
-def test_train_and_resume_on_a_bucket(tmp_path):
+def test_train_resume_infer_and_judge_on_a_bucket(tmp_path):
     root, cwd = tmp_path / "bucket_root", tmp_path / "cwd"
     cwd.mkdir()
     result = subprocess.run(
@@ -22,11 +22,15 @@ def test_train_and_resume_on_a_bucket(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
-    assert found["codes"] == [0, 0]
+    assert found["codes"] == [0, 0, 0, 0]
     assert found["run_dir"] == "gs://bucket/runs/pinch"
     assert found["checkpoints"] == ["checkpoint_2", "checkpoint_3"]
     assert {"config.gin", "model_config.json", "chat_format.json"} <= set(found["files"])
     on_disk = root / "bucket" / "runs" / "pinch"
     assert (on_disk / "checkpoint_3" / "data_iterator").is_dir()
     assert "resuming gs://bucket/runs/pinch from step 2" in result.stderr
+    assert "demo_uniform.fi.jsonl" in found["infer"] and "decoding.json" in found["infer"]
+    assert {"judgments.jsonl", "summary.json"} <= set(found["judge"])
+    answers = (on_disk / "infer" / "demo_uniform.fi.jsonl").read_text().splitlines()
+    assert len(answers) == 10
     assert not any(cwd.iterdir()), "nothing may be written to the working directory"

@@ -140,7 +140,8 @@ def test_a_second_judge_process_on_the_same_cache_stops_at_once(tmp_path):
     folder = write_outputs(tmp_path / "run" / "infer", ["a", "b", "c"])
     gate = threading.Event()
     with mock_server.MockChatServer(gate=gate) as slow:
-        argv = [sys.executable, "-m", "polyglot_jax.judge", *judge_argv(folder, slow.base_url)[1:]]
+        flags = [*judge_argv(folder, slow.base_url)[1:], "--timeout=120"]  # held, not timed out
+        argv = [sys.executable, "-m", "polyglot_jax.judge", *flags]
         first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 60

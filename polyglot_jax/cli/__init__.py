@@ -16,6 +16,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+import gin
+
 from polyglot_jax.cli import common
 
 COMMANDS = {
@@ -44,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    gin.clear_config()  # a command run before in this process leaves gin locked
     module = importlib.import_module(COMMANDS[command])
     return common.run(lambda: module.main(rest))
 

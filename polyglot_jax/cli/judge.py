@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import pathlib
 import sys
 from collections.abc import Sequence
 
@@ -28,6 +27,7 @@ from polyglot_jax.cli import common
 from polyglot_jax.errors import ConfigError, JobFailedError
 from polyglot_jax.evaluation.judges import language, protocols, runner
 from polyglot_jax.inference import backends
+from polyglot_jax.training import runs
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -87,9 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
       JobFailedError: an LLM judge judged no item (the message counts each failure reason).
     """
     args = parse(sys.argv[1:] if argv is None else argv)
-    first = pathlib.Path(args.outputs[0])
+    first = runs.as_path(args.outputs[0])
     base = first if first.is_dir() else first.parent
-    output_dir = pathlib.Path(args.output_dir) if args.output_dir else base.parent / "judge"
+    output_dir = runs.as_path(args.output_dir) if args.output_dir else base.parent / "judge"
     run = args.run or base.parent.name
     try:
         candidates = languages.validate(args.languages.split(",")) if args.languages else None

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-import pathlib
+import os
 from collections.abc import Iterable
+
+from etils import epath
 
 from polyglot_jax import languages
 from polyglot_jax.errors import DataError, MissingFileError
+from polyglot_jax.training import runs
 
 REQUIRED_FIELDS = ("id", "lang", "response")
 # Field types that later stages rely on; ``id`` may be a number in hand-made files.
@@ -21,9 +24,9 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def output_files(paths: Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
+def output_files(paths: Iterable[str | os.PathLike]) -> list[epath.Path]:
     """Expands directories to the ``*.jsonl`` files in them, in sorted order."""
-    paths = [pathlib.Path(p) for p in paths]
+    paths = [runs.as_path(p) for p in paths]
     out = []
     for path in paths:
         if path.is_dir():
@@ -37,7 +40,7 @@ def output_files(paths: Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
     return out
 
 
-def read_outputs(path: pathlib.Path) -> list[dict]:
+def read_outputs(path: str | os.PathLike) -> list[dict]:
     """Inference records of one file.
 
     Raises:
@@ -46,7 +49,7 @@ def read_outputs(path: pathlib.Path) -> list[dict]:
         not know; the message names ``file:line``.
     """
     records = []
-    with pathlib.Path(path).open("rb") as f:
+    with runs.as_path(path).open("rb") as f:
         for number, raw in enumerate(f, start=1):
             where = f"{path}:{number}"
             try:
@@ -80,7 +83,7 @@ def read_outputs(path: pathlib.Path) -> list[dict]:
     return records
 
 
-def read_all(paths: Iterable[str | pathlib.Path]) -> list[dict]:
+def read_all(paths: Iterable[str | os.PathLike]) -> list[dict]:
     """The records of every inference file in ``paths`` (files or folders of ``*.jsonl``).
 
     Raises:

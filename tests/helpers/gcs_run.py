@@ -1,4 +1,4 @@
-"""Trains, resumes and answers prompts with a run directory on ``gs://`` (the offline fake).
+"""Trains, resumes, answers and judges with a run directory on ``gs://`` (the offline fake).
 
 Usage: python gcs_run.py ROOT TENSORBOARD_DIR; prints one JSON line of what it found.
 """
@@ -26,7 +26,20 @@ TRAIN = [
     "--gin.train.describe_data=False",
     f'--gin.train.tensorboard_dir="{sys.argv[2]}"',
 ]
-codes = [cli.main([*TRAIN, "--gin.TRAIN_STEPS=2"]), cli.main([*TRAIN, "--gin.TRAIN_STEPS=3"])]
+INFER = [
+    "infer",
+    "--gin_file=runs/infer.gin",
+    f'--gin.CHECKPOINT_PATH="{RUN}/checkpoint_3"',
+    '--gin.MIXTURE_OR_TASK_NAME="demo_uniform.fi"',
+    "--gin.MAX_NEW_TOKENS=4",
+]
+JUDGE = ["judge", "--outputs", f"{RUN}/infer", "--languages", "fi,en"]
+codes = [
+    cli.main([*TRAIN, "--gin.TRAIN_STEPS=2"]),
+    cli.main([*TRAIN, "--gin.TRAIN_STEPS=3"]),
+    cli.main(INFER),
+    cli.main(JUDGE),
+]
 source = runs.resolve(RUN)
 print(
     json.dumps(
@@ -34,6 +47,8 @@ print(
             "codes": codes,
             "checkpoints": runs.checkpoint_names(source.run_dir),
             "files": sorted(p.name for p in source.run_dir.iterdir()),
+            "infer": sorted(p.name for p in (source.run_dir / "infer").iterdir()),
+            "judge": sorted(p.name for p in (source.run_dir / "judge").iterdir()),
             "run_dir": str(source.run_dir),
         }
     )

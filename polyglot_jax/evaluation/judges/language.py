@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import collections
 import json
-import pathlib
+import os
 from collections.abc import Iterable, Sequence
+
+from etils import epath
 
 from polyglot_jax.evaluation import langid, metrics
 from polyglot_jax.evaluation.outputs import read_all
+from polyglot_jax.training import runs
 
 
 def judge_records(
@@ -61,11 +64,11 @@ def summarize(judgments: Sequence[dict]) -> dict[str, dict[str, float]]:
 
 
 def judge_outputs(
-    paths: Iterable[str | pathlib.Path],
-    output_dir: str | pathlib.Path,
+    paths: Iterable[str | os.PathLike],
+    output_dir: str | os.PathLike,
     run: str,
     candidates: Iterable[str] | None = None,
-) -> pathlib.Path:
+) -> epath.Path:
     """Judges every inference file in ``paths`` and writes ``judgments.jsonl`` and a summary.
 
     Returns:
@@ -73,11 +76,8 @@ def judge_outputs(
     """
     records = read_all(paths)
     judgments = judge_records(records, run, candidates)
-    out = pathlib.Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = runs.as_path(output_dir)
     path = out / "judgments.jsonl"
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(j, ensure_ascii=False) + "\n" for j in judgments))
-    tmp.replace(path)
-    (out / "summary.json").write_text(json.dumps(summarize(judgments), indent=2) + "\n")
+    runs.write_atomic(path, "".join(json.dumps(j, ensure_ascii=False) + "\n" for j in judgments))
+    runs.write_json(out / "summary.json", summarize(judgments))
     return path

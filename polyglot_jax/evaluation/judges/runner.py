@@ -8,11 +8,14 @@ files, pairs them with a baseline for pairwise protocols, and writes ``<protocol
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
+import logging
 import os
 import pathlib
 from collections.abc import Callable, Iterable, Sequence
 
+from etils import epath
 from tqdm import tqdm
 
 from polyglot_jax.errors import ConfigError, DataError
@@ -22,6 +25,9 @@ from polyglot_jax.evaluation.judges.protocols import Item, JudgeProtocol, ParseE
 from polyglot_jax.evaluation.judges.store import Judgment, JudgmentStore, exclusive, judgment_key
 from polyglot_jax.evaluation.outputs import read_all
 from polyglot_jax.inference.backends import Backend
+from polyglot_jax.training import runs
+
+log = logging.getLogger(__name__)
 
 
 def run(
@@ -110,10 +116,10 @@ def failure_counts(results: Iterable[dict]) -> collections.Counter:
 
 
 def read_items(
-    paths: Iterable[str | pathlib.Path],
+    paths: Iterable[str | os.PathLike],
     run_name: str,
     protocol: JudgeProtocol,
-    baseline: Iterable[str | pathlib.Path] = (),
+    baseline: Iterable[str | os.PathLike] = (),
 ) -> list[Item]:
     """The items to judge in inference outputs (paired with the baseline for pairwise).
 
@@ -150,16 +156,16 @@ def read_items(
 
 
 def llm_judge_outputs(
-    paths: Iterable[str | pathlib.Path],
-    output_dir: str | pathlib.Path,
+    paths: Iterable[str | os.PathLike],
+    output_dir: str | os.PathLike,
     run_name: str,
     protocol: str,
     backend: Backend | Callable[[], Backend],
-    baseline: Iterable[str | pathlib.Path] = (),
-    db: str | pathlib.Path | None = None,
+    baseline: Iterable[str | os.PathLike] = (),
+    db: str | os.PathLike | None = None,
     language_gate: bool = False,
     progress: bool = True,
-) -> pathlib.Path:
+) -> epath.Path:
     """Judges inference outputs with an LLM judge; writes ``<output_dir>/<protocol>.jsonl``.
 
     Pairwise judging matches each response with the baseline's response to the same prompt
@@ -177,9 +183,8 @@ def llm_judge_outputs(
     """
     judge = protocols.get_protocol(protocol)
     items = read_items(paths, run_name, judge, baseline)
-    out = pathlib.Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    db = pathlib.Path(db or out / "judgments.sqlite")
+    out = runs.as_path(output_dir)
+    db = pathlib.Path(db) if db else default_db(out)
     with exclusive(db):
         if callable(backend):
             backend = backend()
@@ -189,10 +194,23 @@ def llm_judge_outputs(
         finally:
             store.close()
     path = out / f"{protocol}.jsonl"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(
-        "".join(json.dumps({"run": run_name, **r}, ensure_ascii=False) + "\n" for r in results),
-        encoding="utf-8",
-    )
-    tmp.replace(path)
+    lines = (json.dumps({"run": run_name, **r}, ensure_ascii=False) + "\n" for r in results)
+    runs.write_atomic(path, "".join(lines))
     return path
+
+
+def default_db(output_dir: epath.Path) -> pathlib.Path:
+    """``<output_dir>/judgments.sqlite``; for a bucket, a local cache file named after it.
+
+    SQLite needs a local file: judgments of a ``gs://`` output folder are cached in
+    ``$POLYGLOT_JAX_CACHE/judgments/`` (default ``~/.cache/polyglot_jax``), as the log says.
+    """
+    if "://" not in os.fspath(output_dir):
+        pathlib.Path(output_dir).mkdir(parents=True, exist_ok=True)
+        return pathlib.Path(output_dir) / "judgments.sqlite"
+    digest = hashlib.sha256(os.fspath(output_dir).encode()).hexdigest()[:16]
+    root = pathlib.Path(os.environ.get("POLYGLOT_JAX_CACHE", "~/.cache/polyglot_jax"))
+    db = root.expanduser() / "judgments" / f"{digest}.sqlite"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    log.info("judgments of %s are cached in %s", output_dir, db)
+    return db
