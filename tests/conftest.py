@@ -44,6 +44,36 @@ def tiny_config():
 
 
 @pytest.fixture(scope="session")
+def random_run():
+    """Makes a run directory with random parameters saved as ``checkpoint_1`` (seconds).
+
+    ``random_run(path, config, chat_format)`` writes ``model_config.json`` and
+    ``chat_format.json`` and returns ``path``: a run that ``infer``, ``eval`` and the local judge
+    can load, for tests about those stages rather than about training.
+    """
+    import jax
+    import jax.numpy as jnp
+    from flax import linen as nn
+
+    from polyglot_jax.models import Decoder
+    from polyglot_jax.training import checkpoints
+    from polyglot_jax.training.trainer import TrainState
+
+    def make(path: pathlib.Path, config, chat_format: dict) -> pathlib.Path:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "model_config.json").write_text(json.dumps(config.to_dict()))
+        (path / "chat_format.json").write_text(json.dumps(chat_format))
+        init = Decoder(config).init(jax.random.PRNGKey(0), jnp.ones((1, 8), jnp.int32))
+        state = TrainState(jnp.int32(1), nn.unbox(init)["params"], {}, jax.random.PRNGKey(0))
+        ckpt = checkpoints.Checkpointer(path, async_save=False)
+        ckpt.save(1, state, {})
+        ckpt.close()
+        return path
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> pathlib.Path:
     """``../shared/data``; absent → skip, unless the run requires it (CI sets the variable)."""
     if SHARED_DATA.exists():

@@ -9,23 +9,18 @@ import json
 import os
 import pathlib
 
-import jax
-import jax.numpy as jnp
 import pytest
-from flax import linen as nn
 
 from polyglot_jax import cli
 from polyglot_jax.inference import output_files
-from polyglot_jax.models import Decoder, DecoderConfig
+from polyglot_jax.models import DecoderConfig
 
 TASK = '--gin.MIXTURE_OR_TASK_NAME="demo_uniform.fi"'
 
 
 @pytest.fixture(scope="module")
-def tmp(tmp_path_factory, demo_tasks) -> pathlib.Path:
+def tmp(tmp_path_factory, demo_tasks, random_run) -> pathlib.Path:
     """A folder with a tiny trained-looking run (``run``) and bad inputs beside it."""
-    from polyglot_jax.training import checkpoints
-    from polyglot_jax.training.trainer import TrainState
 
     root = tmp_path_factory.mktemp("bad_inputs")
     run = root / "run"
@@ -40,15 +35,7 @@ def tmp(tmp_path_factory, demo_tasks) -> pathlib.Path:
         mlp_dim=64,
         max_length=128,
     )
-    (run / "model_config.json").write_text(json.dumps(config.to_dict()))
-    (run / "chat_format.json").write_text(json.dumps({"mixture_or_task_name": "demo_uniform"}))
-    params = nn.unbox(
-        Decoder(config).init(jax.random.PRNGKey(0), jnp.ones((1, 8), jnp.int32))["params"]
-    )
-    state = TrainState(step=jnp.int32(1), params=params, opt_state={}, rng=jax.random.PRNGKey(0))
-    ckpt = checkpoints.Checkpointer(run, async_save=False)
-    ckpt.save(1, state, {})
-    ckpt.close()
+    random_run(run, config, {"mixture_or_task_name": "demo_uniform"})
 
     (root / "not_a_run").mkdir()
     (root / "corrupt_run").mkdir()

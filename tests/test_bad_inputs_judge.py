@@ -112,7 +112,7 @@ ROWS = [
         "response_null", lambda c: (["--outputs", c.file(GOOD | {"response": None})], "'response'")
     ),
     row("sample_a_string", lambda c: (["--outputs", c.file(GOOD | {"sample": "1"})], "'sample'")),
-    row("not_utf8", lambda c: (["--outputs", c.raw(b'{"id": "\xff"}\n')], "x.jsonl:1: not UTF-8")),
+    row("not_utf8", lambda c: (["--outputs", c.raw(b'{"id": "\xff"}\n')], "x.jsonl:1: invalid UTF-8")),
     # Flags.
     row("no_outputs_flag", lambda c: (["--protocol=single"], "--outputs")),
     row("unknown_flag", lambda c: ([*c.answers("x"), "--frobnicate"], "--frobnicate")),

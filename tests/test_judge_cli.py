@@ -164,16 +164,10 @@ def test_a_second_judge_process_on_the_same_cache_stops_at_once(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, random_run):
     """A run directory with random weights, a demo vocabulary and no recorded mixture."""
-    import flax.linen as nn
-    import jax
-    import jax.numpy as jnp
-
     from polyglot_jax.data import vocab
-    from polyglot_jax.models import Decoder, DecoderConfig
-    from polyglot_jax.training import checkpoints
-    from polyglot_jax.training.trainer import TrainState
+    from polyglot_jax.models import DecoderConfig
 
     run = tmp_path_factory.mktemp("tiny_run")
     config = DecoderConfig(
@@ -186,14 +180,7 @@ def tiny_run(tmp_path_factory):
         mlp_dim=64,
         max_length=64,
     )
-    (run / "model_config.json").write_text(json.dumps(config.to_dict()))
-    (run / "chat_format.json").write_text(json.dumps({"template": None, "loss_on": "assistant"}))
-    init = Decoder(config).init(jax.random.PRNGKey(0), jnp.ones((1, 8), jnp.int32))
-    state = TrainState(jnp.int32(1), nn.unbox(init)["params"], {}, jax.random.PRNGKey(0))
-    ckpt = checkpoints.Checkpointer(run, async_save=False)
-    ckpt.save(1, state, {})
-    ckpt.close()
-    return run
+    return random_run(run, config, {"template": None, "loss_on": "assistant"})
 
 
 def test_local_judge_loads_the_runs_vocabulary(tiny_run, tmp_path, capsys):

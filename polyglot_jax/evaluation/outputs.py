@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 
 from etils import epath
 
 from polyglot_jax import languages
+from polyglot_jax.data import sources
 from polyglot_jax.errors import DataError, MissingFileError
 from polyglot_jax.training import runs
 
@@ -49,37 +49,25 @@ def read_outputs(path: str | os.PathLike) -> list[dict]:
         not know; the message names ``file:line``.
     """
     records = []
-    with runs.as_path(path).open("rb") as f:
-        for number, raw in enumerate(f, start=1):
-            where = f"{path}:{number}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(f"{where}: not UTF-8 text (byte {e.start})") from None
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{where}: malformed JSON ({e.msg})") from None
-            if not isinstance(record, dict):
-                raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
-            missing = [k for k in REQUIRED_FIELDS if k not in record]
-            if missing:
-                raise DataError(f"{where}: missing field(s) {', '.join(missing)}")
-            for key, types in _TYPES.items():
-                value = record.get(key)
-                if key in record and (isinstance(value, bool) or not isinstance(value, types)):
-                    expected = " or ".join(t.__name__ for t in types)
-                    raise DataError(f"{where}: field {key!r} should be {expected}, got {value!r}")
-            try:
-                languages.get(record["lang"])
-            except languages.UnknownLanguageError:
-                raise DataError(
-                    f"{where}: unknown language code {record['lang']!r} in field 'lang' "
-                    f"(expected an ISO 639-1 code such as 'en')"
-                ) from None
-            records.append(record)
+    for where, record in sources.iter_json_lines(path):
+        if not isinstance(record, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        missing = [k for k in REQUIRED_FIELDS if k not in record]
+        if missing:
+            raise DataError(f"{where}: missing field(s) {', '.join(missing)}")
+        for key, types in _TYPES.items():
+            value = record.get(key)
+            if key in record and (isinstance(value, bool) or not isinstance(value, types)):
+                expected = " or ".join(t.__name__ for t in types)
+                raise DataError(f"{where}: field {key!r} should be {expected}, got {value!r}")
+        try:
+            languages.get(record["lang"])
+        except languages.UnknownLanguageError:
+            raise DataError(
+                f"{where}: unknown language code {record['lang']!r} in field 'lang' "
+                f"(expected an ISO 639-1 code such as 'en')"
+            ) from None
+        records.append(record)
     return records
 
 
