@@ -9,7 +9,7 @@ example count (or a temperature-scaled count), so one pass sees exactly the stat
 The studies' recipes:
 
 - :func:`monolingual`: one language.
-- :func:`pinch`: a few base examples replaced by translations spread evenly over languages
+- :func:`pinch`: a few base examples replaced by examples spread evenly over languages
   ("a pinch of multilinguality": 40 of an English set over 11 languages).
 - :func:`multi_k`: ``total - per_language * (k - 1)`` base examples plus ``per_language`` in each
   of the next ``k - 1`` languages of an order ("how much multilinguality": es ru de zh fr).
@@ -17,13 +17,16 @@ The studies' recipes:
   ("monolingual or multilingual").
 - :func:`uniform` and :func:`temperature`: all data with equal or ``n ** (1 / T)`` rates.
 
+Pinch, multi-k and budget work on parallel data (the same ids in every language: translations)
+and on native data (each language's own examples); ``parallel=None`` decides from the ids, see
+:mod:`polyglot_jax.data.recipes_selection`. Either way no id is used by two languages.
+
 The ``*_mixture`` functions register a recipe and return its name; gin files use them as
 ``MIXTURE_OR_TASK_NAME = @recipes.pinch_mixture()``.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 
 import gin
@@ -31,27 +34,43 @@ import seqio
 
 from polyglot_jax import languages as registry
 from polyglot_jax.data import chat_tasks
-from polyglot_jax.errors import ConfigError
+from polyglot_jax.data.recipes_selection import (
+    RecipeError,
+    Selection,
+    draw_native,
+    even_shares,
+    hash_order,
+    language_ids,
+    parallel_pool,
+    resolve_parallel,
+)
 
-Selection = dict[str, list[str]]  # lang -> example ids, in selection order
+__all__ = [
+    "RecipeError",
+    "Selection",
+    "budget",
+    "budget_mixture",
+    "counts",
+    "hash_order",
+    "monolingual",
+    "monolingual_mixture",
+    "multi_k",
+    "multi_k_mixture",
+    "pinch",
+    "pinch_mixture",
+    "register_mixture",
+    "temperature_mixture",
+    "temperature_rates",
+    "uniform",
+]
 
 
-class RecipeError(ConfigError):
-    """A recipe that cannot be satisfied by the data."""
-
-
-def hash_order(ids: Sequence[str], seed: int) -> list[str]:
-    """``ids`` sorted by ``sha256(seed:id)``: a seeded shuffle that ignores input order."""
-    return sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
-
-
-def _ids(dataset: chat_tasks.ChatDataset, lang: str, split: str) -> list[str]:
-    if (split, lang) not in dataset.files:
-        have = sorted(lang for s, lang in dataset.files if s == split)
-        raise RecipeError(
-            f"dataset {dataset.name!r} has no {split!r} data in {lang!r} (it has {', '.join(have)})"
-        )
-    return [r["id"] for r in dataset.records(split, lang)]
+def _distinct(recipe: str, langs: Sequence[str]) -> tuple[str, ...]:
+    langs = registry.validate(langs)
+    repeated = sorted({lang for lang in langs if langs.count(lang) > 1})
+    if repeated:
+        raise RecipeError(f"{recipe}: language(s) {', '.join(repeated)} listed more than once")
+    return langs
 
 
 def monolingual(
@@ -62,21 +81,11 @@ def monolingual(
     split: str = "train",
 ) -> Selection:
     """``count`` examples (default all) of one language."""
-    ids = hash_order(_ids(dataset, registry.get(lang).code, split), seed)
+    ids = hash_order(language_ids(dataset, registry.get(lang).code, split), seed)
     count = len(ids) if count is None else count
     if count > len(ids):
         raise RecipeError(f"{dataset.name}: asked for {count} {lang} examples, only {len(ids)}")
     return {lang: ids[:count]}
-
-
-def _parallel_ids(
-    dataset: chat_tasks.ChatDataset, langs: Sequence[str], split: str, seed: int
-) -> list[str]:
-    """Ids present in every language (translations of the same example), in hash order."""
-    common = set(_ids(dataset, langs[0], split))
-    for lang in langs[1:]:
-        common &= set(_ids(dataset, lang, split))
-    return hash_order(sorted(common), seed)
 
 
 def pinch(
@@ -88,32 +97,59 @@ def pinch(
     seed: int = 0,
     split: str = "train",
     fraction: float | None = None,
+    parallel: bool | None = None,
 ) -> Selection:
-    """Replaces ``n_multilingual`` base examples by translations spread evenly over languages.
+    """Replaces ``n_multilingual`` base examples by examples spread evenly over languages.
 
-    The first ``n_multilingual`` ids in hash order go round-robin to ``languages`` (counts differ
-    by at most one, earlier languages first); the base language keeps the rest, so no id is used
-    twice across languages and the total stays ``total`` (default: all parallel ids).
-    ``fraction`` gives ``n_multilingual`` as a share of the total instead.
+    ``languages[i]`` gets ``n // L + (i < n % L)`` examples for ``L`` languages: counts differ
+    by at most one and the earlier languages of the list get the extra ones (40 over 11: the
+    first 7 get 4, the last 4 get 3). The base language keeps ``total - n_multilingual``, so the
+    total stays ``total``. ``fraction`` gives ``n_multilingual`` as a share of the total instead.
+
+    Parallel data: the first ``n_multilingual`` ids in hash order go round-robin to
+    ``languages`` as translations and the base keeps the rest, so no id is used twice; ``total``
+    defaults to all parallel ids. Native data: every language draws its count from its own
+    examples; ``total`` defaults to all base examples.
+
+    Args:
+      dataset: the data to draw from.
+      base: the base language (``"en"``).
+      languages: the added languages, in the order that receives the extra examples.
+      n_multilingual: how many base examples to replace.
+      total: the size of the mixture (base set before replacement).
+      seed: selection seed.
+      split: the split to draw from.
+      fraction: ``n_multilingual`` as a share of ``total`` (exclusive with it).
+      parallel: ``True``/``False`` to force parallel or native data, ``None`` to detect it.
+
+    Returns:
+      Language → selected ids, base first.
     """
-    registry.validate([base, *languages])
+    langs = _distinct("pinch", [base, *languages])
     if base in languages:
         raise RecipeError(f"pinch: base language {base!r} is also in the added languages")
-    ids = _parallel_ids(dataset, [base, *languages], split, seed)
-    total = len(ids) if total is None else total
     if (n_multilingual is None) == (fraction is None):
         raise RecipeError("pinch: give exactly one of n_multilingual and fraction")
-    if n_multilingual is None:
-        n_multilingual = round(fraction * total)
-    if total > len(ids) or n_multilingual > total:
-        raise RecipeError(
-            f"pinch: {total} examples with {n_multilingual} multilingual asked, "
-            f"{len(ids)} parallel ids exist in {dataset.name!r}"
-        )
-    selection: Selection = {base: ids[n_multilingual:total]}
-    for i, lang in enumerate(languages):
-        selection[lang] = ids[i : n_multilingual : len(languages)]
-    return selection
+    if resolve_parallel(dataset, langs, split, parallel):
+        ids = parallel_pool(dataset, langs, split, seed)
+        total = len(ids) if total is None else total
+        n = round(fraction * total) if n_multilingual is None else n_multilingual
+        if total > len(ids) or n > total:
+            raise RecipeError(
+                f"pinch: {total} examples with {n} multilingual asked, "
+                f"{len(ids)} parallel ids exist in {dataset.name!r}"
+            )
+        selection: Selection = {base: ids[n:total]}
+        for i, lang in enumerate(languages):
+            selection[lang] = ids[i : n : len(languages)]
+        return selection
+    total = len(language_ids(dataset, base, split)) if total is None else total
+    n = round(fraction * total) if n_multilingual is None else n_multilingual
+    if n > total:
+        raise RecipeError(f"pinch: {n} multilingual examples asked of a total of {total}")
+    shares = even_shares(n, len(languages))
+    counts_ = {base: total - n, **dict(zip(langs[1:], shares, strict=True))}
+    return draw_native("pinch", dataset, counts_, seed, split)
 
 
 def multi_k(
@@ -124,19 +160,38 @@ def multi_k(
     total: int,
     seed: int = 0,
     split: str = "train",
+    parallel: bool | None = None,
 ) -> Selection:
     """The first language of ``order`` plus ``per_language`` examples of each of the next k - 1.
 
     The base gets ``total - per_language * (k - 1)`` examples, so every k has the same total.
-    Ids are drawn from the examples parallel across the first k languages, none used twice.
+    Parallel data: ids come from the examples parallel across the first k languages, none used
+    twice. Native data: each language draws from its own examples, so the base's selection for
+    a larger k is a prefix of its selection for a smaller one.
+
+    Args:
+      dataset: the data to draw from.
+      order: base language first, then the languages in the order they are added.
+      k: how many languages of ``order`` the mixture has (1 = base only).
+      per_language: examples of each added language.
+      total: examples in the mixture.
+      seed: selection seed.
+      split: the split to draw from.
+      parallel: ``True``/``False`` to force parallel or native data, ``None`` to detect it.
+
+    Returns:
+      Language → selected ids, base first.
     """
-    langs = registry.validate(order)
+    langs = _distinct("multi_k", order)
     if not 1 <= k <= len(langs):
         raise RecipeError(f"multi_k: k={k} but the order has {len(langs)} languages")
     added = per_language * (k - 1)
     if added > total:
         raise RecipeError(f"multi_k: {added} added examples exceed the total {total}")
-    ids = _parallel_ids(dataset, langs[:k], split, seed)
+    if not resolve_parallel(dataset, langs[:k], split, parallel):
+        counts_ = {langs[0]: total - added, **dict.fromkeys(langs[1:k], per_language)}
+        return draw_native("multi_k", dataset, counts_, seed, split)
+    ids = parallel_pool(dataset, langs[:k], split, seed)
     if total > len(ids):
         raise RecipeError(
             f"multi_k: asked for {total} examples, {len(ids)} parallel ids exist in "
@@ -154,27 +209,43 @@ def budget(
     total: int | None = None,
     seed: int = 0,
     split: str = "train",
+    parallel: bool | None = None,
 ) -> Selection:
     """Every language downsampled so the whole mixture has ``total`` examples.
 
     ``total`` defaults to the size of the smallest language's data ("one language's budget").
-    Each language gets ``total // len(languages)`` (the first ``total % len`` get one more),
-    drawn from ids not used by another language when the data is parallel.
+    Each language gets ``total // len(languages)`` (the first ``total % len`` get one more).
+    Parallel data: consecutive runs of the parallel ids in hash order, so no prompt is in two
+    languages. Native data: each language's share of its own examples.
+
+    Args:
+      dataset: the data to draw from.
+      languages: the mixture's languages, in the order that receives the extra examples.
+      total: examples in the mixture (default: the smallest language's size).
+      seed: selection seed.
+      split: the split to draw from.
+      parallel: ``True``/``False`` to force parallel or native data, ``None`` to detect it.
+
+    Returns:
+      Language → selected ids.
     """
-    langs = registry.validate(languages)
-    sizes = {lang: len(_ids(dataset, lang, split)) for lang in langs}
+    langs = _distinct("budget", languages)
+    sizes = {lang: len(language_ids(dataset, lang, split)) for lang in langs}
     total = min(sizes.values()) if total is None else total
-    shares = [total // len(langs) + (i < total % len(langs)) for i in range(len(langs))]
-    used: set[str] = set()
+    shares = even_shares(total, len(langs))
+    if not resolve_parallel(dataset, langs, split, parallel):
+        return draw_native("budget", dataset, dict(zip(langs, shares, strict=True)), seed, split)
+    ids = parallel_pool(dataset, langs, split, seed)
+    if total > len(ids):
+        raise RecipeError(
+            f"budget: asked for {total} examples, {len(ids)} parallel ids exist in "
+            f"{dataset.name!r} for {', '.join(langs)}"
+        )
     selection: Selection = {}
+    start = 0
     for lang, share in zip(langs, shares, strict=True):
-        ids = [i for i in hash_order(_ids(dataset, lang, split), seed) if i not in used]
-        if share > len(ids):
-            raise RecipeError(
-                f"budget: {lang} needs {share} unused examples, {len(ids)} left in {dataset.name!r}"
-            )
-        selection[lang] = ids[:share]
-        used.update(ids[:share])
+        selection[lang] = ids[start : start + share]
+        start += share
     return selection
 
 
@@ -182,7 +253,7 @@ def uniform(
     dataset: chat_tasks.ChatDataset, languages: Sequence[str], split: str = "train"
 ) -> Selection:
     """Every example of every language."""
-    return {lang: _ids(dataset, lang, split) for lang in registry.validate(languages)}
+    return {lang: language_ids(dataset, lang, split) for lang in registry.validate(languages)}
 
 
 def temperature_rates(selection: Mapping[str, Sequence[str]], temperature: float) -> dict:
@@ -244,8 +315,9 @@ def _register(name: str, dataset: str, selection: Selection, rates: dict | None 
     return name
 
 
-def _tag(langs: Sequence[str]) -> str:
-    return "_".join(langs)
+def _name(dataset: str, recipe: str, langs: Sequence[str], seed: int, parallel: bool) -> str:
+    """``<dataset>_<recipe>_<langs>_s<seed>``, with ``_native`` for native data."""
+    return f"{dataset}_{recipe}_{'_'.join(langs)}_s{seed}" + ("" if parallel else "_native")
 
 
 @gin.configurable
@@ -267,12 +339,16 @@ def pinch_mixture(
     fraction: float | None = None,
     total: int | None = None,
     seed: int = 0,
+    parallel: bool | None = None,
 ) -> str:
-    """Registers :func:`pinch` as ``<dataset>_pinch<n>_<langs>_s<seed>``."""
+    """Registers :func:`pinch` as ``<dataset>_pinch<n>_<langs>_s<seed>[_native]``."""
     data = chat_tasks.get_dataset(dataset)[0]
-    selection = pinch(data, base, languages, n_multilingual, total, seed, fraction=fraction)
+    selection = pinch(
+        data, base, languages, n_multilingual, total, seed, fraction=fraction, parallel=parallel
+    )
     n = sum(len(v) for k, v in selection.items() if k != base)
-    return _register(f"{dataset}_pinch{n}_{_tag(languages)}_s{seed}", dataset, selection)
+    mode = resolve_parallel(data, [base, *languages], "train", parallel)
+    return _register(_name(dataset, f"pinch{n}", languages, seed, mode), dataset, selection)
 
 
 @gin.configurable
@@ -283,11 +359,13 @@ def multi_k_mixture(
     per_language: int = 200,
     total: int = 3200,
     seed: int = 0,
+    parallel: bool | None = None,
 ) -> str:
-    """Registers :func:`multi_k` as ``<dataset>_multi<k>_<order>_s<seed>``."""
+    """Registers :func:`multi_k` as ``<dataset>_multi<k>_<order>_s<seed>[_native]``."""
     data = chat_tasks.get_dataset(dataset)[0]
-    selection = multi_k(data, order, k, per_language, total, seed)
-    return _register(f"{dataset}_multi{k}_{_tag(order[:k])}_s{seed}", dataset, selection)
+    selection = multi_k(data, order, k, per_language, total, seed, parallel=parallel)
+    mode = resolve_parallel(data, order[:k], "train", parallel)
+    return _register(_name(dataset, f"multi{k}", order[:k], seed, mode), dataset, selection)
 
 
 @gin.configurable
@@ -296,12 +374,14 @@ def budget_mixture(
     languages: Sequence[str] = gin.REQUIRED,
     total: int | None = None,
     seed: int = 0,
+    parallel: bool | None = None,
 ) -> str:
-    """Registers :func:`budget` as ``<dataset>_budget<total>_<langs>_s<seed>``."""
+    """Registers :func:`budget` as ``<dataset>_budget<total>_<langs>_s<seed>[_native]``."""
     data = chat_tasks.get_dataset(dataset)[0]
-    selection = budget(data, languages, total, seed)
+    selection = budget(data, languages, total, seed, parallel=parallel)
     n = sum(len(v) for v in selection.values())
-    return _register(f"{dataset}_budget{n}_{_tag(languages)}_s{seed}", dataset, selection)
+    mode = resolve_parallel(data, languages, "train", parallel)
+    return _register(_name(dataset, f"budget{n}", languages, seed, mode), dataset, selection)
 
 
 @gin.configurable
@@ -312,5 +392,5 @@ def temperature_mixture(
     data = chat_tasks.get_dataset(dataset)[0]
     selection = uniform(data, languages)
     rates = temperature_rates(selection, temperature)
-    name = f"{dataset}_temp{temperature:g}_{_tag(languages)}".replace(".", "p")
+    name = f"{dataset}_temp{temperature:g}_{'_'.join(languages)}".replace(".", "p")
     return _register(name, dataset, selection, rates)
