@@ -1,14 +1,33 @@
-"""Language registry: ISO 639-1 codes, names, scripts, families, resource tiers.
+"""Language registry: every ISO 639 code, with curated features for the languages we study.
 
-The language sets of the four studies live here too, so that a gin file can name
-``PINCH_LANGUAGES`` and every stage agrees on what a code means. Unknown codes raise
-:class:`UnknownLanguageError` with the offending code in the message.
+:func:`get` accepts any ISO 639-1 (``"sv"``), ISO 639-2/639-3 (``"swe"``, ``"ger"``) code and the
+Flores-200 / OpenLID / GlotLID labels of language identifiers (``"spa_Latn"``, ``"zho_Hant"``),
+in any case, through ``langcodes`` (CLDR data). Names (``"English"``), regions (``"pt-BR"``),
+and codes that name no language (``"xx"``, ``"und"``, ``"mul"``) raise
+:class:`UnknownLanguageError` naming the code.
+
+The canonical code (:attr:`Language.code`) is CLDR's normalised language subtag: ISO 639-1 where
+one exists, else ISO 639-3. CLDR aliases apply: deprecated codes (``iw`` → ``he``, ``mo`` →
+``ro``), Tagalog as Filipino (``tl``, ``tgl`` → ``fil``), and individual languages of a
+macrolanguage fold into it where CLDR does (``arb`` → ``ar``, ``cmn`` → ``zh``, ``swh`` → ``sw``,
+``pes`` → ``fa``). The script of a label is dropped (``zho_Hant`` → ``zh``). Two curated aliases
+keep older data working: Norwegian Bokmål ``nb``/``nob`` → ``no`` and Ayacucho Quechua ``quy`` →
+``qu``.
+
+Curated languages (:data:`LANGUAGES`) carry a script, family, resource tier and lingua name; any
+other language gets its English name from CLDR, its likely script where CLDR knows it, and
+``None`` for family and tier (feature unknown). The language sets of the four studies live here
+too, so that a gin file can name ``PINCH_LANGUAGES`` and every stage agrees on what a code means.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 from collections.abc import Iterable
+
+import langcodes
 
 from polyglot_jax.errors import DataError
 
@@ -22,19 +41,22 @@ class Language:
     """One language of the registry.
 
     Attributes:
-      code: ISO 639-1 code (``"en"``).
+      code: canonical code: ISO 639-1 (``"en"``) where one exists, else ISO 639-3 (``"fil"``).
       name: English name.
-      script: ISO 15924 script name of the usual writing system.
-      family: language family (genus level where it matters, e.g. ``"Indo-European/Slavic"``).
-      tier: resource tier 0 (lowest) to 5 (highest), after Joshi et al. (2020).
-      lingua: the name of the language in ``lingua.Language`` (upper case).
+      script: ISO 15924 script name of the usual writing system (None: unknown).
+      family: language family (genus level where it matters, e.g. ``"Indo-European/Slavic"``);
+        None for languages outside the curated table.
+      tier: resource tier 0 (lowest) to 5 (highest), after Joshi et al. (2020); None for
+        languages outside the curated table.
+      lingua: the name of the language in ``lingua.Language`` (upper case); empty when lingua
+        cannot detect it.
     """
 
     code: str
     name: str
-    script: str
-    family: str
-    tier: int
+    script: str | None
+    family: str | None
+    tier: int | None
     lingua: str
 
 
@@ -150,28 +172,124 @@ ISO639_3: dict[str, str] = {
 }  # fmt: skip
 
 
+# A language subtag (2-3 letters), optionally a script subtag: "sv", "swe", "spa_Latn".
+_CODE_RE = re.compile(r"[A-Za-z]{2,3}(?:[_-][A-Za-z]{4})?")
+# Valid ISO 639 codes that name no single language.
+_NOT_A_LANGUAGE = frozenset({"und", "mul", "mis", "zxx"})
+
+
+def _normalise(code: str) -> str | None:
+    """CLDR's language subtag of ``code`` (macrolanguage preferred), or None."""
+    if not _CODE_RE.fullmatch(code):
+        return None
+    try:
+        tag = langcodes.Language.get(code.replace("_", "-")).prefer_macrolanguage()
+    except (langcodes.tag_parser.LanguageTagError, ValueError):
+        return None
+    language = tag.language
+    if language is None or language in _NOT_A_LANGUAGE or not tag.is_valid():
+        return None
+    if language.startswith("q") and "qaa" <= language <= "qtz":  # private use
+        return None
+    if tag.language_name().startswith("Unknown language"):
+        return None
+    return language
+
+
+def _curated_aliases() -> dict[str, str]:
+    """Codes that CLDR keeps apart but older data and lingua (BOKMAL) file under a curated code."""
+    normal = {three: _normalise(three) for three in ISO639_3}
+    return {n: ISO639_3[t] for t, n in normal.items() if n is not None and n != ISO639_3[t]}
+
+
+_ALIASES: dict[str, str] = _curated_aliases()
+
+
+@functools.lru_cache(maxsize=1)
+def _lingua_codes() -> dict[str, str]:
+    """Every ``lingua.Language`` name to its canonical code (curated entries first)."""
+    import lingua
+
+    out = {}
+    for language in lingua.Language.all():
+        code = _normalise(language.iso_code_639_1.name.lower())
+        if code is not None:
+            out[language.name] = _ALIASES.get(code, code)
+    out.update({lang.lingua: lang.code for lang in LANGUAGES.values() if lang.lingua})
+    return out
+
+
+# ISO 15924 codes whose langcodes name differs from the curated table's convention.
+_SCRIPT_NAMES = {"Hans": "Han", "Hant": "Han", "Hani": "Han", "Jpan": "Japanese", "Kore": "Hangul"}
+
+
+def _script_name(code: str) -> str | None:
+    """The name of ``code``'s likely script from CLDR's likely subtags, or None if unknown."""
+    from langcodes.data_dicts import LIKELY_SUBTAGS
+
+    likely = LIKELY_SUBTAGS.get(code)
+    if likely is None:
+        return None
+    script = langcodes.Language.get(likely).script
+    if script is None:
+        return None
+    return _SCRIPT_NAMES.get(script) or langcodes.Language.make(script=script).script_name()
+
+
+@functools.lru_cache(maxsize=4096)
+def _lookup(code: str) -> Language | None:
+    normal = _normalise(code)
+    if normal is None:
+        return None
+    normal = _ALIASES.get(normal, normal)
+    if normal in LANGUAGES:
+        return LANGUAGES[normal]
+    lingua_name = {c: n for n, c in _lingua_codes().items()}.get(normal, "")
+    return Language(
+        code=normal,
+        name=langcodes.Language.get(normal).language_name(),
+        script=_script_name(normal),
+        family=None,
+        tier=None,
+        lingua=lingua_name,
+    )
+
+
 def get(code: str) -> Language:
     """Returns the registry entry for ``code``.
 
+    Args:
+      code: an ISO 639-1/639-2/639-3 code or a Flores-200 style label (``"spa_Latn"``).
+
     Raises:
-      UnknownLanguageError: if ``code`` is not in the registry.
+      UnknownLanguageError: if ``code`` names no language (``"xx"``, a name, a region tag).
     """
-    try:
+    if isinstance(code, str) and code in LANGUAGES:
         return LANGUAGES[code]
-    except (KeyError, TypeError):
+    found = _lookup(code.strip()) if isinstance(code, str) else None
+    if found is None:
         raise UnknownLanguageError(
-            f"unknown language code {code!r}; known codes: {' '.join(sorted(LANGUAGES))}"
-        ) from None
+            f"unknown language code {code!r}: expected an ISO 639-1 or 639-3 code (sv, swe) or "
+            "a label like spa_Latn"
+        )
+    return found
+
+
+def canonical(code: str) -> str:
+    """The canonical code of ``code`` (``"spa_Latn"`` → ``"es"``); raises like :func:`get`."""
+    return get(code).code
 
 
 def validate(codes: Iterable[str]) -> tuple[str, ...]:
-    """Checks every code and returns them as a tuple, in order."""
+    """Checks every code and returns their canonical codes as a tuple, in order."""
     return tuple(get(c).code for c in codes)
 
 
 def by_lingua_name(name: str) -> str | None:
-    """Maps a ``lingua.Language`` name (``"ENGLISH"``) to an ISO code, or None."""
-    return _BY_LINGUA.get(name)
+    """Maps a ``lingua.Language`` name (``"ENGLISH"``) to a canonical code, or None."""
+    return _lingua_codes().get(name)
 
 
-_BY_LINGUA: dict[str, str] = {lang.lingua: lang.code for lang in LANGUAGES.values() if lang.lingua}
+def lingua_languages() -> tuple[str, ...]:
+    """Canonical codes of every language lingua can detect, sorted."""
+    return tuple(sorted(set(_lingua_codes().values())))

@@ -11,7 +11,8 @@ import collections
 import csv
 import math
 import pathlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -88,10 +89,17 @@ def score_table(judgments: Sequence[dict]) -> dict[tuple[str, str], dict[str, fl
     return table
 
 
+def _known(value: object, feature: Callable[[Any], object]) -> float | None:
+    return None if value is None else float(feature(value))
+
+
+# Each feature is None for a language whose registry entry does not know it.
 LANGUAGE_FEATURES = {
-    "resource tier": lambda lang: float(languages.get(lang).tier),
-    "Latin script": lambda lang: float(languages.get(lang).script == "Latin"),
-    "Indo-European": lambda lang: float(languages.get(lang).family.startswith("Indo-European")),
+    "resource tier": lambda lang: _known(languages.get(lang).tier, int),
+    "Latin script": lambda lang: _known(languages.get(lang).script, lambda s: s == "Latin"),
+    "Indo-European": lambda lang: _known(
+        languages.get(lang).family, lambda f: f.startswith("Indo-European")
+    ),
 }
 
 
@@ -99,7 +107,8 @@ def correlations(
     table: dict[tuple[str, str], dict[str, float]], min_languages: int = 4
 ) -> list[dict]:
     """Pearson and Spearman correlation, per run and metric, of the per-language scores with
-    each registry feature (:data:`LANGUAGE_FEATURES`), over languages with a score.
+    each registry feature (:data:`LANGUAGE_FEATURES`), over languages with a score and a known
+    value of the feature.
 
     Pairs with fewer than ``min_languages`` languages or a constant side are left out.
     """
@@ -113,9 +122,12 @@ def correlations(
             }
             if len(cells) < min_languages:
                 continue
-            scores = np.array(list(cells.values()))
             for feature, value_of in LANGUAGE_FEATURES.items():
-                values = np.array([value_of(lang) for lang in cells])
+                known = {lang: v for lang in cells if (v := value_of(lang)) is not None}
+                if len(known) < min_languages:
+                    continue
+                values = np.array(list(known.values()))
+                scores = np.array([cells[lang] for lang in known])
                 if np.ptp(values) == 0 or np.ptp(scores) == 0:
                     continue
                 pearson, spearman = stats.pearsonr(values, scores), stats.spearmanr(values, scores)
@@ -124,7 +136,7 @@ def correlations(
                         "run": run,
                         "metric": metric,
                         "feature": feature,
-                        "n": len(cells),
+                        "n": len(known),
                         "pearson": float(pearson.statistic),
                         "pearson_p": float(pearson.pvalue),
                         "spearman": float(spearman.statistic),
