@@ -100,3 +100,19 @@ def test_describe_counts_examples_and_tokens(demo_tasks):
         assert 0 < row["target_tokens"] < row["tokens"]
         assert row["over_length"] <= row["examples"]
     assert "| total | 68 |" in describe.format_table(table)
+
+
+def test_parallel_data_never_uses_an_id_twice_in_either_mode(demo_tasks):
+    data, others = demo_tasks.DEMO, demo_tasks.OTHER_LANGUAGES
+    assert recipes.pinch(data, "en", others, 22) == recipes.pinch(
+        data, "en", others, 22, parallel=True
+    )
+    for parallel in (None, True, False):
+        for selection, sizes in (
+            (recipes.pinch(data, "en", others, 22, parallel=parallel), {"en": 46, "fi": 2}),
+            (recipes.multi_k(data, ORDER, 3, 10, 60, parallel=parallel), {"en": 40, "ru": 10}),
+            (recipes.budget(data, ORDER, parallel=parallel), {"en": 14, "fi": 13}),
+        ):
+            ids = [i for v in selection.values() for i in v]
+            assert len(ids) == len(set(ids)), parallel
+            assert {lang: len(selection[lang]) for lang in sizes} == sizes

@@ -73,7 +73,9 @@ def resolve_parallel(
       langs: the recipe's languages (base first).
       split: the split the recipe draws from.
       parallel: ``True`` or ``False`` to force a mode; ``None`` decides from the ids: parallel
-        when at least one id is present in every one of ``langs``.
+        when at least one id is present in every one of ``langs``. A one-language recipe (both
+        modes select the same ids) is parallel when one of its ids is in another language of
+        the split, so its mixture is named like the recipe's other sizes.
 
     Returns:
       True for parallel, False for native data.
@@ -84,6 +86,10 @@ def resolve_parallel(
         if not isinstance(parallel, bool):
             raise RecipeError(f"parallel must be None, True or False, got {parallel!r}")
         return parallel
+    if len(langs) == 1:
+        own = set(language_ids(dataset, langs[0], split))
+        others = sorted({lang for s, lang in dataset.files if s == split} - {langs[0]})
+        return any(own & set(language_ids(dataset, lang, split)) for lang in others)
     return bool(parallel_pool(dataset, langs, split, seed=0))
 
 
