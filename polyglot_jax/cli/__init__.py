@@ -4,6 +4,7 @@ polyglot-jax demo [--quick]           the whole pipeline on the embedded demo da
 polyglot-jax train --gin_file=...     same as python -m polyglot_jax.train
 polyglot-jax infer --gin_file=...     same as python -m polyglot_jax.infer
 polyglot-jax judge --outputs=...      same as python -m polyglot_jax.judge
+polyglot-jax translate --input=...    parallel data by machine translation (cli.translate)
 polyglot-jax eval --checkpoint_path=. XCOPA / XNLI / XQuAD (python -m polyglot_jax.cli.evaluate)
 polyglot-jax report JUDGE_DIR ...     same as python -m polyglot_jax.report
 polyglot-jax sweep --root=... --grid=. a grid of training runs (polyglot_jax.launch.sweep)
@@ -25,6 +26,7 @@ COMMANDS = {
     "train": "polyglot_jax.cli.train",
     "infer": "polyglot_jax.cli.infer",
     "judge": "polyglot_jax.cli.judge",
+    "translate": "polyglot_jax.cli.translate",
     "eval": "polyglot_jax.cli.evaluate",
     "report": "polyglot_jax.cli.report",
     "data": "polyglot_jax.cli.data",

@@ -21,6 +21,17 @@ contains a fault word:
 ``QUOTEJUDGE``     the judge quotes the response (as shown to it) before its verdict
 =================  =============================================================
 
+A translation prompt (``inference/prompts/translate_chat_v*.txt``) is answered by
+:func:`fake_translation`: prose in the target language of about the source's length, with every
+``⟦n⟧`` token in place. Faults in the text to translate:
+
+======================  ========================================================
+``FAULTWRONGLANG``      the first attempt answers the source text untranslated
+``FAULTWRONGLANGEVER``  every attempt answers the source text untranslated
+``FAULTLOSETOKENS``     every answer drops the ``⟦n⟧`` tokens
+``FAULTVERBOSE``        every answer is five translations long
+======================  ========================================================
+
 With ``gate``, every request waits for that event before it is answered (after it is counted),
 so a test can hold requests in flight for as long as it needs.
 """
@@ -37,7 +48,14 @@ import threading
 import time
 from typing import Any
 
-FIRST_ATTEMPTS = {"FAULT429": 2, "FAULT500": 1, "FAULTSLOW": 1, "FAULTDROP": 1, "FAULTJUNK": 1}
+FIRST_ATTEMPTS = {
+    "FAULT429": 2,
+    "FAULT500": 1,
+    "FAULTSLOW": 1,
+    "FAULTDROP": 1,
+    "FAULTJUNK": 1,
+    "FAULTWRONGLANG": 1,
+}
 EVERY_ATTEMPT = {
     "FAULTALWAYS": "FAULT500",
     "FAULT400": "FAULT400",
@@ -47,8 +65,91 @@ EVERY_ATTEMPT = {
     "FAULTJUNKEVER": "FAULTJUNK",
     "FAULTEMPTY": "FAULTEMPTY",
     "FAULTHANG": "FAULTSLOW",
+    "FAULTWRONGLANGEVER": "FAULTWRONGLANG",
+    "FAULTLOSETOKENS": "FAULTLOSETOKENS",
+    "FAULTVERBOSE": "FAULTVERBOSE",
 }
 STATUS = {"FAULT400": 400, "FAULT401": 401, "FAULT403": 403, "FAULT404": 404, "FAULT500": 500}
+
+
+# One sentence per language, cut and repeated to the length of the text it "translates".
+SENTENCES = {
+    "en": "The weather is very pleasant today and we are going for a long walk in the park "
+    "with our friends.",
+    "de": "Das Wetter ist heute sehr schön und wir gehen mit unseren Freunden lange im Park "
+    "spazieren.",
+    "fr": "Il fait très beau aujourd'hui et nous allons faire une longue promenade dans le parc "
+    "avec nos amis.",
+    "es": "Hoy hace muy buen tiempo y vamos a dar un largo paseo por el parque con nuestros "
+    "amigos.",
+    "it": "Oggi il tempo è molto bello e andiamo a fare una lunga passeggiata nel parco con i "
+    "nostri amici.",
+    "pt": "Hoje o tempo está muito agradável e vamos dar um longo passeio no parque com os "
+    "nossos amigos.",
+    "nl": "Het weer is vandaag erg mooi en we gaan met onze vrienden een lange wandeling maken "
+    "in het park.",
+    "da": "Vejret er meget dejligt i dag, og vi skal på en lang gåtur i parken med vores venner.",
+    "ru": "Сегодня очень хорошая погода, и мы идём на долгую прогулку в парк с нашими друзьями.",
+    "uk": "Сьогодні дуже гарна погода, і ми йдемо на довгу прогулянку в парк з нашими друзями.",
+    "bg": "Днес времето е много хубаво и отиваме на дълга разходка в парка с нашите приятели.",
+    "cs": "Dnes je velmi pěkné počasí a jdeme se svými přáteli na dlouhou procházku do parku.",
+    "pl": "Dzisiaj jest bardzo ładna pogoda i idziemy z przyjaciółmi na długi spacer do parku.",
+    "fi": "Tänään on todella kaunis sää ja lähdemme ystäviemme kanssa pitkälle kävelylle puistoon.",
+    "et": "Täna on väga ilus ilm ja me läheme koos sõpradega pikale jalutuskäigule parki.",
+    "hu": "Ma nagyon szép idő van, és hosszú sétára megyünk a parkba a barátainkkal.",
+    "sw": "Leo hali ya hewa ni nzuri sana na tunaenda kutembea kwa muda mrefu katika bustani "
+    "pamoja na marafiki zetu.",
+    "tr": "Bugün hava çok güzel ve arkadaşlarımızla parkta uzun bir yürüyüşe çıkıyoruz.",
+    "el": "Ο καιρός είναι πολύ ωραίος σήμερα και πάμε για μια μεγάλη βόλτα στο πάρκο με τους "
+    "φίλους μας.",
+    "vi": "Hôm nay thời tiết rất đẹp và chúng tôi sẽ đi dạo lâu trong công viên cùng với bạn bè.",
+    "id": "Hari ini cuacanya sangat bagus dan kami akan berjalan-jalan lama di taman bersama "
+    "teman-teman kami.",
+    "ar": "الطقس جميل جدا اليوم وسنذهب في نزهة طويلة في الحديقة مع أصدقائنا.",
+    "he": "מזג האוויר נעים מאוד היום ואנחנו יוצאים לטיול ארוך בפארק עם החברים שלנו.",
+    "hi": "आज मौसम बहुत अच्छा है और हम अपने दोस्तों के साथ पार्क में लंबी सैर के लिए जा रहे हैं।",
+    "zh": "今天天气非常好，我们要和朋友们一起去公园散步很长时间。",
+    "ja": "今日はとても良い天気なので、友達と一緒に公園を長い時間散歩します。",
+    "ko": "오늘은 날씨가 아주 좋아서 친구들과 함께 공원에서 오래 산책을 합니다.",
+}
+_TOKEN = re.compile(r"(⟦\d+⟧)")
+_TRANSLATE_PROMPT = re.compile(
+    r"into [^\n]*?\((?P<target>[a-z]{2,3})\)\..*<text_(?P<nonce>[0-9a-f]+)>\n(?P<text>.*)"
+    r"\n</text_(?P=nonce)>",
+    re.DOTALL,
+)
+
+
+def fake_translation(text: str, target: str, fault: str | None = None) -> str:
+    """``text`` "translated" into ``target``: each stretch of prose between ``⟦n⟧`` tokens
+    becomes about as much of the target language's sentence (English for a language without
+    one), and the tokens stay where they were. ``fault`` is a translation fault word."""
+    if fault == "FAULTWRONGLANG":
+        return text
+    sentence = SENTENCES.get(target, SENTENCES["en"])
+    units, joiner = (sentence.split(), " ") if " " in sentence else (list(sentence), "")
+    out, k = [], 0
+    for piece in _TOKEN.split(text):
+        if _TOKEN.fullmatch(piece):
+            out.append("" if fault == "FAULTLOSETOKENS" else piece)
+            continue
+        words, size = [], 0
+        while size < len(piece.strip()):
+            words.append(units[k % len(units)])
+            size, k = size + len(words[-1]) + len(joiner), k + 1
+        lead, trail = piece[: len(piece) - len(piece.lstrip())], piece[len(piece.rstrip()) :]
+        out.append(lead + joiner.join(words) + trail if words else piece)
+    answer = "".join(out)
+    return " ".join([answer] * 5) if fault == "FAULTVERBOSE" else answer
+
+
+def fault_for(text: str, attempt: int) -> str | None:
+    """The fault word that applies to this attempt at ``text`` (see the module docstring)."""
+    fault = next(
+        (f for f in FIRST_ATTEMPTS if f in text and attempt <= FIRST_ATTEMPTS[f]),
+        None,
+    )
+    return next((v for k, v in EVERY_ATTEMPT.items() if k in text), fault)
 
 
 def _between(text: str, tag: str) -> str:
@@ -56,8 +157,12 @@ def _between(text: str, tag: str) -> str:
     return match.group(1) if match else ""
 
 
-def judge_answer(prompt: str) -> str:
-    """The rule-based judge's output for one of our judge prompts."""
+def judge_answer(prompt: str, fault: str | None = None) -> str:
+    """The rule-based judge's output for one of our judge prompts, or the fake translation of
+    a translation prompt."""
+    translation = _TRANSLATE_PROMPT.search(prompt)
+    if translation:
+        return fake_translation(translation["text"], translation["target"], fault)
     if "UNPARSEABLE" in prompt:
         return "I would rather not say."
     if "QUOTEJUDGE" in prompt:
@@ -114,6 +219,7 @@ class MockChatServer:
         self.requests = 0
         self.authorization: set[str] = set()
         self.paths: set[str] = set()  # request paths with their query strings
+        self.prompts: list[str] = []  # the last message of every request, in arrival order
         self._attempts: collections.Counter = collections.Counter()
         self._lock = threading.Lock()
         server = self
@@ -132,14 +238,11 @@ class MockChatServer:
                     server.requests += 1
                     server.authorization.add(self.headers.get("Authorization", ""))
                     server.paths.add(self.path)
+                    server.prompts.append(prompt)
                     key = hashlib.sha256(prompt.encode()).hexdigest()
                     server._attempts[key] += 1
                     attempt = server._attempts[key]
-                fault = next(
-                    (f for f in FIRST_ATTEMPTS if f in prompt and attempt <= FIRST_ATTEMPTS[f]),
-                    None,
-                )
-                fault = next((v for k, v in EVERY_ATTEMPT.items() if k in prompt), fault)
+                fault = fault_for(prompt, attempt)
                 if server.gate is not None:
                     server.gate.wait()
                 time.sleep(server.latency)
@@ -159,7 +262,7 @@ class MockChatServer:
                     {
                         "index": 0,
                         "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": judge_answer(prompt)},
+                        "message": {"role": "assistant", "content": judge_answer(prompt, fault)},
                     }
                 ]
                 answer = {

@@ -1,0 +1,153 @@
+"""SQLite cache of translated messages, keyed by everything that determines a translation.
+
+The key hashes (backend, model, prompt version, source language, masked source text, target
+language), so a re-run finds every finished message and sends no request for it, and a run
+killed at any moment resumes where it stopped: each answer is committed as it arrives (WAL).
+``ok`` and ``rejected`` (the answer failed its checks twice) rows are final; ``failed`` rows
+(no answer at all) are tried again on the next run. No credentials are stored.
+
+One process uses a cache at a time: :func:`exclusive` holds an ``flock`` on ``<db>.lock`` for
+the run, so a second process on the same cache stops at once instead of sending every request
+again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import pathlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+
+from polyglot_jax.errors import BusyError, DataError
+
+STATUSES = ("ok", "rejected", "failed")
+_COLUMNS = "key, status, translation, reason, attempts"
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One cached message.
+
+    Attributes:
+      key: hash of the translation's inputs (:func:`cache_key`).
+      status: ``ok``, ``rejected`` (failed its checks) or ``failed`` (no answer).
+      translation: the restored translation (``ok``), else the last raw answer or ``""``.
+      reason: why it was rejected or failed.
+      attempts: answers requested for it (2 when the first failed its checks).
+    """
+
+    key: str
+    status: str
+    translation: str
+    reason: str = ""
+    attempts: int = 1
+
+
+def cache_key(
+    backend: str, model: str, prompt_version: str, source: str, text: str, target: str
+) -> str:
+    """Stable hash of one translation's inputs."""
+    payload = json.dumps([backend, model, prompt_version, source, text, target], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@contextlib.contextmanager
+def exclusive(db: str | os.PathLike) -> Iterator[pathlib.Path]:
+    """Holds ``<db>.lock`` for the block: one translate process per cache at a time.
+
+    Raises:
+      BusyError: another process holds it (the message names the cache and that process).
+    """
+    db = pathlib.Path(db)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = db.with_name(db.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise BusyError(
+                f"{db} is in use by another translate process (pid {holder}); wait for it or "
+                f"use another --db"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield lock_path
+    finally:
+        os.close(fd)  # releases the lock; the file stays, so no process locks a deleted inode
+
+
+class TranslationCache:
+    """A thread-safe SQLite table of :class:`Entry` rows.
+
+    Raises:
+      DataError: ``path`` is not a SQLite database (or cannot be opened as one).
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = pathlib.Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a commit survives a crash of this process without an fsync per row.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                """CREATE TABLE IF NOT EXISTS translations (
+                    key TEXT PRIMARY KEY, status TEXT, translation TEXT, reason TEXT,
+                    attempts INTEGER, backend TEXT, model TEXT, prompt_version TEXT,
+                    source_lang TEXT, target_lang TEXT, source TEXT)"""
+            )
+            self._db.commit()
+        except sqlite3.DatabaseError as e:
+            if hasattr(self, "_db"):
+                self._db.close()
+            raise DataError(f"{self.path}: not a usable translation cache ({e})") from None
+
+    def get(self, key: str) -> Entry | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM translations WHERE key = ?", (key,)
+            ).fetchone()
+        return Entry(*row) if row else None
+
+    def put(self, entry: Entry, **inputs: str) -> None:
+        """Inserts or replaces, and commits at once (nothing translated is lost on a crash).
+
+        Args:
+          entry: the result.
+          **inputs: ``backend``, ``model``, ``prompt_version``, ``source_lang``,
+            ``target_lang`` and ``source`` (the masked text), kept for inspection.
+        """
+        if entry.status not in STATUSES:
+            raise ValueError(f"unknown translation status {entry.status!r}")
+        names = ("backend", "model", "prompt_version", "source_lang", "target_lang", "source")
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO translations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.key,
+                    entry.status,
+                    entry.translation,
+                    entry.reason,
+                    entry.attempts,
+                    *(inputs.get(n, "") for n in names),
+                ),
+            )
+            self._db.commit()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM translations").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
