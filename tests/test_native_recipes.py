@@ -174,8 +174,16 @@ def test_selection_is_deterministic_and_follows_the_seed(native):
             r"^multi_k: language\(s\) en listed more than once$",
         ),
         (
+            lambda d: recipes.pinch(d, "en", ["es", "en"], 2),
+            r"^pinch: base language 'en' is also in the added languages$",
+        ),
+        (
             lambda d: recipes.pinch(d, "en", ["es"], 20, total=10),
             r"^pinch: 20 multilingual examples asked of a total of 10$",
+        ),
+        (
+            lambda d: recipes.multi_k(d, MULTI_K_ORDER, 2, per_language=-5, total=100),
+            r"^multi_k: -5 examples asked of es$",
         ),
         (
             lambda d: recipes.budget(d, ["en", "pt"]),

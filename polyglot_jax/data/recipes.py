@@ -45,25 +45,6 @@ from polyglot_jax.data.recipes_selection import (
     resolve_parallel,
 )
 
-__all__ = [
-    "RecipeError",
-    "Selection",
-    "budget",
-    "budget_mixture",
-    "counts",
-    "hash_order",
-    "monolingual",
-    "monolingual_mixture",
-    "multi_k",
-    "multi_k_mixture",
-    "pinch",
-    "pinch_mixture",
-    "register_mixture",
-    "temperature_mixture",
-    "temperature_rates",
-    "uniform",
-]
-
 
 def _distinct(recipe: str, langs: Sequence[str]) -> tuple[str, ...]:
     langs = registry.validate(langs)
@@ -125,9 +106,9 @@ def pinch(
     Returns:
       Language → selected ids, base first.
     """
-    langs = _distinct("pinch", [base, *languages])
     if base in languages:
         raise RecipeError(f"pinch: base language {base!r} is also in the added languages")
+    langs = _distinct("pinch", [base, *languages])
     if (n_multilingual is None) == (fraction is None):
         raise RecipeError("pinch: give exactly one of n_multilingual and fraction")
     if resolve_parallel(dataset, langs, split, parallel):

@@ -112,6 +112,8 @@ def draw_native(
     used: set[str] = set()
     selection: Selection = {}
     for lang, count in counts.items():
+        if count < 0:
+            raise RecipeError(f"{recipe}: {count} examples asked of {lang}")
         own = language_ids(dataset, lang, split)
         free = [i for i in hash_order(own, seed) if i not in used]
         if count > len(free):
