@@ -140,7 +140,9 @@ def fake_translation(text: str, target: str, fault: str | None = None) -> str:
         lead, trail = piece[: len(piece) - len(piece.lstrip())], piece[len(piece.rstrip()) :]
         out.append(lead + joiner.join(words) + trail if words else piece)
     answer = "".join(out)
-    return " ".join([answer] * 5) if fault == "FAULTVERBOSE" else answer
+    if fault == "FAULTVERBOSE":  # tokens once, prose five times
+        return " ".join([answer] + [_TOKEN.sub("", answer)] * 4)
+    return answer
 
 
 def fault_for(text: str, attempt: int) -> str | None:
