@@ -2,15 +2,15 @@
 
 :func:`get` accepts any ISO 639-1 (``"sv"``), ISO 639-2/639-3 (``"swe"``, ``"ger"``) code and the
 Flores-200 / OpenLID / GlotLID labels of language identifiers (``"spa_Latn"``, ``"zho_Hant"``),
-in any case, through ``langcodes`` (CLDR data). Names (``"English"``), regions (``"pt-BR"``),
-and codes that name no language (``"xx"``, ``"und"``, ``"mul"``) raise
-:class:`UnknownLanguageError` naming the code.
+in any case, through ``langcodes`` (CLDR data); a region subtag is dropped (OASST1's ``pt-BR`` →
+``pt``). Names (``"English"``), other BCP 47 subtags and codes that name no language (``"xx"``,
+``"und"``, ``"mul"``) raise :class:`UnknownLanguageError` naming the code.
 
 The canonical code (:attr:`Language.code`) is CLDR's normalised language subtag: ISO 639-1 where
 one exists, else ISO 639-3. CLDR aliases apply: deprecated codes (``iw`` → ``he``, ``mo`` →
 ``ro``), Tagalog as Filipino (``tl``, ``tgl`` → ``fil``), and individual languages of a
 macrolanguage fold into it where CLDR does (``arb`` → ``ar``, ``cmn`` → ``zh``, ``swh`` → ``sw``,
-``pes`` → ``fa``). The script of a label is dropped (``zho_Hant`` → ``zh``). Two curated aliases
+``pes`` → ``fa``). The script of a label is dropped too (``zho_Hant`` → ``zh``). Two curated aliases
 keep older data working: Norwegian Bokmål ``nb``/``nob`` → ``no`` and Ayacucho Quechua ``quy`` →
 ``qu``.
 
@@ -172,8 +172,8 @@ ISO639_3: dict[str, str] = {
 }  # fmt: skip
 
 
-# A language subtag (2-3 letters), optionally a script subtag: "sv", "swe", "spa_Latn".
-_CODE_RE = re.compile(r"[A-Za-z]{2,3}(?:[_-][A-Za-z]{4})?")
+# A language subtag (2-3 letters), optionally script and region: "sv", "swe", "spa_Latn", "pt-BR".
+_CODE_RE = re.compile(r"[A-Za-z]{2,3}(?:[_-][A-Za-z]{4})?(?:[_-](?:[A-Za-z]{2}|[0-9]{3}))?")
 # Valid ISO 639 codes that name no single language.
 _NOT_A_LANGUAGE = frozenset({"und", "mul", "mis", "zxx"})
 

@@ -48,6 +48,8 @@ def test_lingua_names_round_trip():
         ("tgl_Latn", "fil", "Filipino"),
         ("tl", "fil", "Filipino"),
         ("ceb_Latn", "ceb", "Cebuano"),
+        ("pt-BR", "pt", "Portuguese"),
+        ("EN", "en", "English"),
     ],
 )
 def test_iso_codes_and_flores_labels_resolve_to_canonical_codes(code, canonical, name):
@@ -70,7 +72,8 @@ def test_validate_returns_canonical_codes():
 
 
 @pytest.mark.parametrize(
-    "code", ["xx", "zz", "english", "English", "und", "mul", "qaa", "pt-BR", "", "spa_Latn_x", None]
+    "code",
+    ["xx", "zz", "english", "English", "und", "mul", "qaa", "en-US-x-y", "", "spa_Latn_x", None],
 )
 def test_names_and_non_codes_are_refused_naming_the_code(code):
     with pytest.raises(languages.UnknownLanguageError) as info:
