@@ -11,6 +11,7 @@ import pytest
 
 from polyglot_jax import cli
 from polyglot_jax.data import tag
+from polyglot_jax.evaluation import langid
 
 FIXTURE_LANGS = ("en", "es", "fi", "ru", "zh", "hi")
 
@@ -52,7 +53,7 @@ def _read_outputs(out_dir, name):
 def test_lingua_splits_real_prompts_by_language(mixed, tmp_path):
     path, truth = mixed
     out = tmp_path / "out"
-    summary = tag.tag(path, out, tag.make_identifier("lingua"), fmt="guanaco", progress=False)
+    summary = tag.tag(path, out, langid.make_identifier("lingua"), fmt="guanaco", progress=False)
     outputs = _read_outputs(out, "guanaco")
     assert set(outputs) == set(FIXTURE_LANGS)
     for lang, records in outputs.items():

@@ -61,10 +61,11 @@ def _describe(args: argparse.Namespace) -> int:
 
 def _tag(args: argparse.Namespace) -> int:
     from polyglot_jax.data import tag
+    from polyglot_jax.evaluation import langid
 
     tag.check_threshold(args.threshold)
     candidates = args.languages.split(",") if args.languages else None
-    identifier = tag.make_identifier(args.identifier, candidates)
+    identifier = langid.make_identifier(args.identifier, candidates)
     summary = tag.tag(
         args.input, args.output_dir, identifier, args.threshold, args.format, args.name
     )

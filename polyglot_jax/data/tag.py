@@ -21,10 +21,8 @@ input's own language labels are ignored. Output, all written atomically::
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import pathlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Protocol
 
@@ -33,8 +31,7 @@ from tqdm import tqdm
 
 from polyglot_jax import languages
 from polyglot_jax.data import formats, sources
-from polyglot_jax.errors import ConfigError, DataError, MissingFileError
-from polyglot_jax.training.runs import as_path, write_json
+from polyglot_jax.errors import ConfigError, MissingFileError
 
 UNDETERMINED = "und"
 SUMMARY = "tag_summary.json"
@@ -45,80 +42,14 @@ _PLACEHOLDER = "en"
 
 
 class Identifier(Protocol):
-    """Identifies the language of texts: ``(code or None, score in [0, 1])`` per text."""
+    """Identifies the language of texts: ``(code or None, score in [0, 1])`` per text.
+
+    :func:`polyglot_jax.evaluation.langid.make_identifier` builds the lingua and fastText ones.
+    """
 
     spec: str
 
     def identify(self, texts: Sequence[str]) -> list[tuple[str | None, float]]: ...
-
-
-@dataclasses.dataclass
-class LinguaIdentifier:
-    """lingua over ``candidates`` (default: every language it knows)."""
-
-    candidates: tuple[str, ...] | None = None
-    spec: str = "lingua"
-
-    def identify(self, texts: Sequence[str]) -> list[tuple[str | None, float]]:
-        from polyglot_jax.evaluation import langid
-
-        return langid.detect_with_confidence(texts, self.candidates)
-
-
-class FastTextIdentifier:
-    """A fastText language-ID model with ``__label__<iso639-3>_<Script>`` labels."""
-
-    def __init__(self, model_path: str | os.PathLike) -> None:
-        import fasttext
-
-        path = pathlib.Path(model_path)
-        if not path.is_file():
-            raise MissingFileError(f"fastText model {path} does not exist")
-        try:
-            self._model = fasttext.load_model(str(path))
-        except ValueError as e:  # fastText's message for a file that is no model
-            raise DataError(f"{path} is not a fastText model: {e}") from None
-        self.spec = f"fasttext:{path}"
-        self._codes: dict[str, str | None] = {}
-
-    def _code(self, label: str) -> str | None:
-        if label not in self._codes:
-            try:
-                self._codes[label] = languages.canonical(label.removeprefix("__label__"))
-            except languages.UnknownLanguageError:
-                self._codes[label] = None
-        return self._codes[label]
-
-    def identify(self, texts: Sequence[str]) -> list[tuple[str | None, float]]:
-        # fastText predicts one line per text; a newline inside a text is an error.
-        lines = [" ".join(t.split()) for t in texts]
-        labels, probs = self._model.predict(lines, k=1)
-        return [
-            (self._code(label[0]), min(float(p[0]), 1.0)) if label else (None, 0.0)
-            for label, p in zip(labels, probs, strict=True)
-        ]
-
-
-def make_identifier(spec: str, candidates: Iterable[str] | None = None) -> Identifier:
-    """An identifier from ``lingua`` or ``fasttext:MODEL.bin``.
-
-    Args:
-      spec: the identifier spec (``--identifier``).
-      candidates: for lingua, the codes to choose from (default: all it knows).
-
-    Raises:
-      ConfigError: an unknown spec, or candidates given to fastText.
-      MissingFileError: a fastText model file that does not exist.
-    """
-    if spec == "lingua":
-        pool = tuple(languages.validate(candidates)) if candidates is not None else None
-        return LinguaIdentifier(pool)
-    kind, _, model = spec.partition(":")
-    if kind == "fasttext" and model:
-        if candidates is not None:
-            raise ConfigError("--languages applies to lingua; a fastText model has its own labels")
-        return FastTextIdentifier(model)
-    raise ConfigError(f"unknown identifier {spec!r}; use 'lingua' or 'fasttext:MODEL.bin'")
 
 
 def read_conversations(path: str | os.PathLike, fmt: str = "jsonl") -> Iterator[dict]:
@@ -222,7 +153,7 @@ def tag(
     Args:
       input_path: the mixed-language dataset.
       output_dir: where the per-language files and ``tag_summary.json`` go (created).
-      identifier: from :func:`make_identifier`.
+      identifier: e.g. from :func:`polyglot_jax.evaluation.langid.make_identifier`.
       threshold: in (0, 1]; a conversation scored below it is undetermined.
       fmt: the input's format (a :data:`formats.READERS` name).
       name: file name prefix (default: the input's name up to its first dot).
@@ -277,8 +208,19 @@ def tag(
         "files": files,
     }
     _remove_stale(out, summary)
-    write_json(out / SUMMARY, summary)
+    _write_atomic(out / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return summary
+
+
+def as_path(path: str | os.PathLike) -> epath.Path:
+    """``path`` as an epath, so that ``gs://`` paths work like local ones."""
+    return path if isinstance(path, epath.Path) else epath.Path(os.fspath(path))
+
+
+def _write_atomic(path: epath.Path, text: str) -> None:
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def _known(counts: dict[str, int]) -> dict[str, int]:

@@ -2,18 +2,22 @@
 
 Every language lingua knows (about 75) is a candidate, each under its registry code
 (:func:`languages.lingua_languages`); a text lingua cannot decide on (too short, only digits or
-punctuation) gets ``None``.
+punctuation) gets ``None``. :func:`make_identifier` also loads fastText language-ID models
+(OpenLID, GlotLID) for ``polyglot-jax data tag``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import os
+import pathlib
 from collections.abc import Iterable, Sequence
 
 import lingua
 
 from polyglot_jax import languages
-from polyglot_jax.errors import ConfigError
+from polyglot_jax.errors import ConfigError, DataError, MissingFileError
 
 
 @functools.lru_cache(maxsize=8)
@@ -75,3 +79,73 @@ def detect_with_confidence(
         else:
             out.append((languages.by_lingua_name(values[0].language.name), float(values[0].value)))
     return out
+
+
+@dataclasses.dataclass
+class LinguaIdentifier:
+    """lingua over ``candidates`` (default: every language it knows)."""
+
+    candidates: tuple[str, ...] | None = None
+    spec: str = "lingua"
+
+    def identify(self, texts: Sequence[str]) -> list[tuple[str | None, float]]:
+        return detect_with_confidence(texts, self.candidates)
+
+
+class FastTextIdentifier:
+    """A fastText language-ID model with ``__label__<iso639-3>_<Script>`` labels."""
+
+    def __init__(self, model_path: str | os.PathLike) -> None:
+        import fasttext
+
+        path = pathlib.Path(model_path)
+        if not path.is_file():
+            raise MissingFileError(f"fastText model {path} does not exist")
+        try:
+            self._model = fasttext.load_model(str(path))
+        except ValueError as e:  # fastText's message for a file that is no model
+            raise DataError(f"{path} is not a fastText model: {e}") from None
+        self.spec = f"fasttext:{path}"
+        self._codes: dict[str, str | None] = {}
+
+    def _code(self, label: str) -> str | None:
+        if label not in self._codes:
+            try:
+                self._codes[label] = languages.canonical(label.removeprefix("__label__"))
+            except languages.UnknownLanguageError:
+                self._codes[label] = None
+        return self._codes[label]
+
+    def identify(self, texts: Sequence[str]) -> list[tuple[str | None, float]]:
+        # fastText predicts one line per text; a newline inside a text is an error.
+        lines = [" ".join(t.split()) for t in texts]
+        labels, probs = self._model.predict(lines, k=1)
+        return [
+            (self._code(label[0]), min(float(p[0]), 1.0)) if label else (None, 0.0)
+            for label, p in zip(labels, probs, strict=True)
+        ]
+
+
+def make_identifier(
+    spec: str, candidates: Iterable[str] | None = None
+) -> LinguaIdentifier | FastTextIdentifier:
+    """An identifier from ``lingua`` or ``fasttext:MODEL.bin``.
+
+    Args:
+      spec: the identifier spec (``--identifier``).
+      candidates: for lingua, the codes to choose from (default: all it knows).
+
+    Raises:
+      ConfigError: an unknown spec, candidates given to fastText or that lingua cannot detect.
+      UnknownLanguageError: a candidate that is no language code.
+      MissingFileError: a fastText model file that does not exist.
+      DataError: a model file that fastText cannot load.
+    """
+    if spec == "lingua":
+        return LinguaIdentifier(_pool(candidates) if candidates is not None else None)
+    kind, _, model = spec.partition(":")
+    if kind == "fasttext" and model:
+        if candidates is not None:
+            raise ConfigError("--languages applies to lingua; a fastText model has its own labels")
+        return FastTextIdentifier(model)
+    raise ConfigError(f"unknown identifier {spec!r}; use 'lingua' or 'fasttext:MODEL.bin'")
