@@ -58,14 +58,13 @@ def test_two_files_that_disagree_are_refused_by_name():
 
 
 def test_command_line_bindings_settle_a_conflict():
-    configure(
-        "models/llama2_7b.gin", "runs/finetune.gin", bindings=["config.DecoderConfig.num_layers = 2"]
-    )
+    bindings = ["config.DecoderConfig.num_layers = 2", 'MIXTURE_OR_TASK_NAME = "demo_pinch"']
+    configure("models/llama2_7b.gin", "runs/finetune.gin", bindings=bindings)
     assert DecoderConfig().num_layers == 2
 
 
 def test_a_mistyped_macro_is_refused_with_a_suggestion():
-    with pytest.raises(gin_utils.GinError, match="unknown gin macro BATCH_SIZ: .*BATCH_SIZE"):
+    with pytest.raises(gin_utils.GinError, match=r"unknown gin macro BATCH_SIZ: .*BATCH_SIZE"):
         configure("models/tiny.gin", "runs/finetune.gin", bindings=["BATCH_SIZ = 8"])
 
 
