@@ -76,7 +76,8 @@ def validate_example(record: object, where: str, lang: str | None = None) -> dic
     if record_lang is None:
         raise DataError(f"{where}: field 'lang' is missing")
     try:
-        languages.get(record_lang)
+        record_lang = languages.get(record_lang).code  # "spa_Latn", "ES", "es-MX" -> "es"
+        lang = None if lang is None else languages.get(lang).code
     except languages.UnknownLanguageError as e:
         raise DataError(f"{where}: {e}") from None
     if lang is not None and record_lang != lang:

@@ -32,10 +32,21 @@ def detectable_languages() -> tuple[str, ...]:
     return languages.lingua_languages()
 
 
+def default_candidates(also: Iterable[str] = ()) -> tuple[str, ...]:
+    """The curated registry languages lingua detects, plus ``also`` where lingua detects them.
+
+    On short answers lingua confuses more languages the more it chooses from, so by default it
+    chooses among the curated languages (those the studies use) and the prompts' languages.
+    """
+    curated = {code for code, lang in languages.LANGUAGES.items() if lang.lingua}
+    wanted = {languages.get(code).code for code in also}
+    return tuple(sorted(curated | (wanted & set(detectable_languages()))))
+
+
 def _pool(candidates: Iterable[str] | None) -> tuple[str, ...]:
     """Canonical, sorted candidate codes; a code lingua cannot detect is a :class:`ConfigError`."""
     if candidates is None:
-        return detectable_languages()
+        return default_candidates()
     pool = tuple(sorted(set(languages.validate(candidates))))
     undetectable = [c for c in pool if not languages.get(c).lingua]
     if undetectable:
@@ -50,7 +61,7 @@ def detect(texts: Sequence[str], candidates: Iterable[str] | None = None) -> lis
 
     Args:
       texts: the texts to classify.
-      candidates: codes to choose from (default: every language lingua can detect).
+      candidates: codes to choose from (default: :func:`default_candidates`).
 
     Raises:
       ConfigError: a candidate that lingua cannot detect.
@@ -69,7 +80,7 @@ def detect_with_confidence(
 
     Args:
       texts: the texts to classify.
-      candidates: codes to choose from (default: every language lingua can detect).
+      candidates: codes to choose from (default: :func:`default_candidates`).
     """
     detector = _detector(_pool(candidates))
     out: list[tuple[str | None, float]] = []

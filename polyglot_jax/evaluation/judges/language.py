@@ -29,6 +29,8 @@ def judge_records(
       run: the run's name, copied into every judgment.
       candidates: languages lingua chooses from (default: every detectable language).
     """
+    if candidates is None:
+        candidates = langid.default_candidates({r["lang"] for r in records})
     detected = langid.detect([r["response"] for r in records], candidates)
     judgments = []
     for record, response_lang in zip(records, detected, strict=True):

@@ -84,7 +84,8 @@ def run(
 
     gate = {}
     if language_gate:
-        detected = langid.detect([i.response for i in items])
+        pool = langid.default_candidates({i.lang for i in items})
+        detected = langid.detect([i.response for i in items], pool)
         gate = {i.item_id: float(d == i.lang) for i, d in zip(items, detected, strict=True)}
     by_item: dict[str, list[Judgment]] = {}
     for item, _, key, _ in planned:
