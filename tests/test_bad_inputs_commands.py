@@ -47,7 +47,7 @@ CASES = [
     ([*TRAIN, *RUN, "--gin.config.DecoderConfig.num_heads=3"], "num_heads"),
     ([*TRAIN, *RUN, '--gin.CHAT_TEMPLATE="fancy"'], "unknown chat template 'fancy'"),
     ([*TRAIN, *RUN, '--gin.LOSS_ON="everything"'], "loss_on must be one of"),
-    ([*TRAIN, *RUN, "--gin.WARMUP_STEPS=-5"], "WARMUP_STEPS (make_optimizer) must be >= 0"),
+    ([*TRAIN, *RUN, "--gin.WARMUP_STEPS=-5"], "WARMUP_STEPS (make_optimizer.warmup_steps)"),
     ([*TRAIN, *RUN, '--gin.LEARNING_RATE="fast"'], "LEARNING_RATE must be a number"),
     ([*TRAIN, *RUN, "--gin.LEARNING_RATE=0"], "LEARNING_RATE must be > 0"),
     ([*TRAIN, *RUN, '--gin.INITIAL_CHECKPOINT_PATH="{tmp}/nowhere"'], "nowhere does not exist"),

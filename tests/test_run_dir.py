@@ -83,7 +83,7 @@ CLI = [
 @pytest.mark.parametrize(
     ("binding", "message"),
     [
-        ("TRAIN_STEPS=0", "TRAIN_STEPS (train.train_steps) must be a positive integer, got 0"),
+        ("TRAIN_STEPS=0", "must be a positive integer, got 0"),
         ("BATCH_SIZE=0", "BATCH_SIZE (train.batch_size) must be a positive integer, got 0"),
         ('BATCH_SIZE="8"', "BATCH_SIZE (train.batch_size) must be a positive integer, got '8'"),
         ("BATCH_SIZE=2.5", "BATCH_SIZE (train.batch_size) must be a positive integer, got 2.5"),

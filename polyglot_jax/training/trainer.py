@@ -24,7 +24,7 @@ from jax.sharding import Mesh
 
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import lora
-from polyglot_jax.training import partitioning
+from polyglot_jax.training import partitioning, settings
 
 Batch = Mapping[str, jax.Array]  # each [batch, length]
 Metrics = dict[str, jax.Array]
@@ -65,12 +65,9 @@ def make_optimizer(
       b1, b2, eps: Adam moments.
       max_grad_norm: global-norm clipping, or None.
     """
-    limits = (("WARMUP_STEPS", warmup_steps, 0), ("TRAIN_STEPS", decay_steps, 1))
-    for name, value, minimum in limits:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ConfigError(f"{name} (make_optimizer) must be an integer, got {value!r}")
-        if value is not None and value < minimum:
-            raise ConfigError(f"{name} (make_optimizer) must be >= {minimum}, got {value!r}")
+    settings.integer(warmup_steps, "WARMUP_STEPS (make_optimizer.warmup_steps)", minimum=0)
+    if decay_steps is not None:
+        settings.integer(decay_steps, "TRAIN_STEPS (make_optimizer.decay_steps)")
     if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float):
         raise ConfigError(f"LEARNING_RATE must be a number, got {learning_rate!r}")
     if not learning_rate > 0:
