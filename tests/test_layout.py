@@ -6,7 +6,7 @@ imported). Imports anywhere in a module count: module level, inside functions, a
 
 Stages, lowest first; a module may import its own stage or a lower one:
 
-  0  the package root's shared modules (languages, errors, gin_utils)
+  0  the package root's shared modules (languages, errors, gin_utils, storage)
   1  models
   2  data
   3  training
@@ -35,6 +35,7 @@ ROOT_FILES = {
     "languages.py",
     "errors.py",
     "gin_utils.py",
+    "storage.py",
     "train.py",
     "infer.py",
     "judge.py",
@@ -46,6 +47,7 @@ LAYERS: dict[str, float] = {
     "languages": 0,
     "errors": 0,
     "gin_utils": 0,
+    "storage": 0,
     "models": 1,
     "data": 2,
     "training": 3,

@@ -23,7 +23,7 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
-from polyglot_jax import gin_utils
+from polyglot_jax import gin_utils, storage
 from polyglot_jax.cli import common
 from polyglot_jax.errors import MissingFileError
 from polyglot_jax.evaluation.benchmarks import metrics, registry, scoring
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += [{**row, "run": run} for row in task_rows]
         shown = ", ".join(f"{k} {v:.1f}" for k, v in metrics_of_task.items())
         log.info("%s %s %s: %s", run, task.name, args.split, shown)
-    runs.write_json(out / "metrics.json", results)
+    storage.write_json(out / "metrics.json", results)
     scoring.write_rows(out / "structured.jsonl", rows)
     print(f"metrics: {out / 'metrics.json'}")
     return 0

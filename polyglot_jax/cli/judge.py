@@ -22,12 +22,11 @@ import json
 import sys
 from collections.abc import Sequence
 
-from polyglot_jax import gin_utils, languages
+from polyglot_jax import gin_utils, languages, storage
 from polyglot_jax.cli import common
 from polyglot_jax.errors import ConfigError, JobFailedError
 from polyglot_jax.evaluation.judges import language, protocols, runner
 from polyglot_jax.inference import backends
-from polyglot_jax.training import runs
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -87,9 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
       JobFailedError: an LLM judge judged no item (the message counts each failure reason).
     """
     args = parse(sys.argv[1:] if argv is None else argv)
-    first = runs.as_path(args.outputs[0])
+    first = storage.as_path(args.outputs[0])
     base = first if first.is_dir() else first.parent
-    output_dir = runs.as_path(args.output_dir) if args.output_dir else base.parent / "judge"
+    output_dir = storage.as_path(args.output_dir) if args.output_dir else base.parent / "judge"
     run = args.run or base.parent.name
     try:
         candidates = languages.validate(args.languages.split(",")) if args.languages else None

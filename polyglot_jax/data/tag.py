@@ -29,7 +29,7 @@ from typing import IO, Protocol
 from etils import epath
 from tqdm import tqdm
 
-from polyglot_jax import languages
+from polyglot_jax import languages, storage
 from polyglot_jax.data import formats, sources
 from polyglot_jax.errors import ConfigError, MissingFileError
 
@@ -208,19 +208,13 @@ def tag(
         "files": files,
     }
     _remove_stale(out, summary)
-    _write_atomic(out / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    storage.write_atomic(out / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return summary
 
 
 def as_path(path: str | os.PathLike) -> epath.Path:
     """``path`` as an epath, so that ``gs://`` paths work like local ones."""
     return path if isinstance(path, epath.Path) else epath.Path(os.fspath(path))
-
-
-def _write_atomic(path: epath.Path, text: str) -> None:
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _known(counts: dict[str, int]) -> dict[str, int]:

@@ -7,10 +7,9 @@ from collections.abc import Iterable
 
 from etils import epath
 
-from polyglot_jax import languages
+from polyglot_jax import languages, storage
 from polyglot_jax.data import sources
 from polyglot_jax.errors import DataError, MissingFileError
-from polyglot_jax.training import runs
 
 REQUIRED_FIELDS = ("id", "lang", "response")
 # Field types that later stages rely on; ``id`` may be a number in hand-made files.
@@ -26,7 +25,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 def output_files(paths: Iterable[str | os.PathLike]) -> list[epath.Path]:
     """Expands directories to the ``*.jsonl`` files in them, in sorted order."""
-    paths = [runs.as_path(p) for p in paths]
+    paths = [storage.as_path(p) for p in paths]
     out = []
     for path in paths:
         if path.is_dir():

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
-import fcntl
 import itertools
 import json
 import logging
@@ -22,8 +20,8 @@ from collections.abc import Iterable, Iterator
 
 from etils import epath
 
-from polyglot_jax.errors import BusyError, MissingFileError
-from polyglot_jax.training import runs
+from polyglot_jax import storage
+from polyglot_jax.errors import MissingFileError
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +84,7 @@ def resume(path: str | os.PathLike) -> set[tuple[str, int]]:
     line, in order; the damaged lines are counted in a warning. The caller holds the folder's
     lock (:func:`locked`), so temporary files of ``path`` are left by a killed process.
     """
-    path = runs.as_path(path)
+    path = storage.as_path(path)
     for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a killed rewrite
         stale.unlink()
     found = scan(path)
@@ -117,7 +115,7 @@ def write_lines_atomic(path: str | os.PathLike, lines: Iterable[str]) -> None:
     If writing fails (a full disk, a killed process), ``path`` is left as it was and the
     temporary file is removed when the process is still alive to do so.
     """
-    path = runs.as_path(path)
+    path = storage.as_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
     try:
@@ -149,7 +147,7 @@ def merge_parts(out_dir: str | os.PathLike, name: str, count: int) -> epath.Path
     Raises:
       MissingFileError: a part is missing.
     """
-    out_dir = runs.as_path(out_dir)
+    out_dir = storage.as_path(out_dir)
     groups: list[list[list[str]]] = []
     for index in range(count):
         path = out_dir / part_name(name, index, count)
@@ -184,26 +182,14 @@ def locked(out_dir: str | os.PathLike, lock_name: str = LOCK_NAME) -> Iterator[N
     Raises:
       BusyError: another process holds the lock (the message names its pid).
     """
-    out_dir = runs.as_path(out_dir)
+    out_dir = storage.as_path(out_dir)
     if not _is_local(out_dir):
         log.info("%s is not a local folder: not locked against other infer processes", out_dir)
         yield
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out_dir / lock_name, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-            holder = os.pread(fd, 32, 0).decode("utf-8", "replace").strip() or "unknown"
-            raise BusyError(
-                f"{out_dir} is in use by another infer process (pid {holder}); wait for it or "
-                f"pass another INFER_OUTPUT_DIR"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    busy = (
+        f"{out_dir} is in use by another infer process (pid {{pid}}); wait for it or pass "
+        f"another INFER_OUTPUT_DIR"
+    )
+    with storage.exclusive(out_dir / lock_name, busy):
         yield
-    finally:
-        os.close(fd)  # releases the lock

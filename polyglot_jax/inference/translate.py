@@ -26,14 +26,13 @@ from collections.abc import Callable, Sequence
 from etils import epath
 from tqdm import tqdm
 
-from polyglot_jax import languages
+from polyglot_jax import languages, storage
 from polyglot_jax.data import formats
 from polyglot_jax.errors import ConfigError, DataError, JobFailedError
 from polyglot_jax.inference.translate_backends import Completion, Request, Translator
 from polyglot_jax.inference.translate_cache import Entry, TranslationCache, cache_key, exclusive
 from polyglot_jax.inference.translate_text import CheckError, Checks, Masked, mask
 from polyglot_jax.inference.translate_text import needs_translation as _needs_translation
-from polyglot_jax.training import runs
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +170,7 @@ def translate_file(
         raise ConfigError(f"--languages: {e}") from None
     examples = read_examples(input_path, fmt)
     name = name or default_name(input_path)
-    out = runs.as_path(output_dir)
+    out = storage.as_path(output_dir)
     db = pathlib.Path(db) if db else default_db(out)
     with exclusive(db):
         if callable(translator):
@@ -309,7 +308,7 @@ def _run(
     paths = {}
     for target, text in texts.items():
         paths[target] = out / f"{name}.{target}.jsonl"
-        runs.write_atomic(paths[target], text)
+        storage.write_atomic(paths[target], text)
     return Result(paths, stats, reasons, requests)
 
 

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
 import pathlib
 import sqlite3
 import threading
-from collections.abc import Iterator
 
-from polyglot_jax.errors import BusyError, DataError
+from polyglot_jax import storage
+from polyglot_jax.errors import DataError
 
 STATUSES = ("ok", "rejected", "failed")
 _COLUMNS = "key, status, translation, reason, attempts"
@@ -57,31 +56,17 @@ def cache_key(
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-@contextlib.contextmanager
-def exclusive(db: str | os.PathLike) -> Iterator[pathlib.Path]:
+def exclusive(db: str | os.PathLike) -> contextlib.AbstractContextManager[None]:
     """Holds ``<db>.lock`` for the block: one translate process per cache at a time.
 
     Raises:
       BusyError: another process holds it (the message names the cache and that process).
     """
-    db = pathlib.Path(db)
-    db.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = db.with_name(db.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            raise BusyError(
-                f"{db} is in use by another translate process (pid {holder}); wait for it or "
-                f"use another --db"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield lock_path
-    finally:
-        os.close(fd)  # releases the lock; the file stays, so no process locks a deleted inode
+    busy = (
+        f"{db} is in use by another translate process (pid {{pid}}); wait for it or use "
+        f"another --db"
+    )
+    return storage.exclusive(f"{os.fspath(db)}.lock", busy)
 
 
 class TranslationCache:

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 from clu import metric_writers
 
-from polyglot_jax import gin_utils
+from polyglot_jax import gin_utils, storage
 from polyglot_jax.data import describe, pipeline, preprocessors, templates
 from polyglot_jax.errors import ConfigError, RunDirError
 from polyglot_jax.models import Decoder, DecoderConfig, hf, lora
@@ -109,7 +109,7 @@ def train(
         microbatches,
         eval_every,
     )
-    model_dir_path = runs.as_path(model_dir)
+    model_dir_path = storage.as_path(model_dir)
     vocab_size = pipeline.vocabulary_of(mixture_or_task_name).vocab_size
     if vocab_size > model_config.vocab_size:
         raise ConfigError(
@@ -299,7 +299,7 @@ def summarize_data(model_dir: Any, mixture_or_task_name: str, length: int) -> di
     table = describe.describe(mixture_or_task_name, length=length)
     overlong = preprocessors.ChatFeatureConverter().overlong
     summary = {"length": length, "overlong": overlong, "languages": table}
-    runs.write_json(path, summary)
+    storage.write_json(path, summary)
     log.info("%s per language:\n%s", mixture_or_task_name, describe.format_table(table))
     for lang, row in table.items():
         if row["over_length"]:

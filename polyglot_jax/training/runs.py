@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import seqio
 from etils import epath
 
+from polyglot_jax import storage
 from polyglot_jax.errors import CheckpointError, RunDirError
 from polyglot_jax.models import Decoder, DecoderConfig, hf
 
@@ -40,25 +41,6 @@ _CHECKPOINT = re.compile(r"checkpoint_(\d+)")
 
 # DecoderConfig fields that a run may change when it starts from another checkpoint.
 RUN_ONLY_FIELDS = ("lora", "dtype", "param_dtype", "max_length", "family")
-
-
-def as_path(path: str | os.PathLike) -> epath.Path:
-    """``path`` as an epath (``gs://bucket/x`` stays a bucket path, never ``./gs:/bucket/x``)."""
-    return path if isinstance(path, epath.Path) else epath.Path(os.fspath(path))
-
-
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Writes ``text`` to a temporary file beside ``path`` and renames it over ``path``."""
-    path = as_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
-def write_json(path: str | os.PathLike, value: Any) -> None:
-    """Atomic, indented JSON (UTF-8, not ASCII-escaped)."""
-    write_atomic(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +89,7 @@ def resolve(path: str | os.PathLike) -> Source:
     Raises:
       RunDirError: ``path`` is none of them (the message says what is missing).
     """
-    path = as_path(path)
+    path = storage.as_path(path)
     match = _CHECKPOINT.fullmatch(path.name)
     if match:
         run_dir = path.parent
@@ -140,7 +122,7 @@ def read_model_config(run_dir: str | os.PathLike) -> DecoderConfig:
     Raises:
       RunDirError: it is missing or does not parse as a DecoderConfig.
     """
-    path = as_path(run_dir) / MODEL_CONFIG
+    path = storage.as_path(run_dir) / MODEL_CONFIG
     if not path.exists():
         raise RunDirError(f"{path} not found: is {path.parent} a training run directory?")
     try:
@@ -175,7 +157,7 @@ def prepare(
     Raises:
       RunDirError: the existing run differs (the message names each differing field).
     """
-    run_dir = as_path(run_dir)
+    run_dir = storage.as_path(run_dir)
     existing = (run_dir / MODEL_CONFIG).exists()
     if existing:
         differ = config_differences(read_model_config(run_dir), model_config)
@@ -191,8 +173,8 @@ def prepare(
                 f"use another MODEL_DIR or the original settings"
             )
     if jax.process_index() == 0:
-        write_json(run_dir / MODEL_CONFIG, model_config.to_dict())
-        write_json(run_dir / CHAT_FORMAT, chat_format)
+        storage.write_json(run_dir / MODEL_CONFIG, model_config.to_dict())
+        storage.write_json(run_dir / CHAT_FORMAT, chat_format)
     return existing
 
 

@@ -28,11 +28,11 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
+from polyglot_jax import storage
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.evaluation.benchmarks import registry
 from polyglot_jax.inference import decoding
 from polyglot_jax.models import Decoder
-from polyglot_jax.training import runs
 
 
 def _items_dataset(items: list[dict]) -> tf.data.Dataset:
@@ -252,7 +252,7 @@ def run_task(
 
 def write_rows(path: str | pathlib.Path, rows: Sequence[dict]) -> None:
     """Writes rows as JSONL, atomically (a temporary file renamed over ``path``)."""
-    runs.write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    storage.write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def evaluate(

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 
 from etils import epath
 
+from polyglot_jax import storage
 from polyglot_jax.evaluation import langid, metrics
 from polyglot_jax.evaluation.outputs import read_all
-from polyglot_jax.training import runs
 
 
 def judge_records(
@@ -78,8 +78,8 @@ def judge_outputs(
     """
     records = read_all(paths)
     judgments = judge_records(records, run, candidates)
-    out = runs.as_path(output_dir)
+    out = storage.as_path(output_dir)
     path = out / "judgments.jsonl"
-    runs.write_atomic(path, "".join(json.dumps(j, ensure_ascii=False) + "\n" for j in judgments))
-    runs.write_json(out / "summary.json", summarize(judgments))
+    storage.write_atomic(path, "".join(json.dumps(j, ensure_ascii=False) + "\n" for j in judgments))
+    storage.write_json(out / "summary.json", summarize(judgments))
     return path

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from etils import epath
 from tqdm import tqdm
 
+from polyglot_jax import storage
 from polyglot_jax.errors import ConfigError, DataError
 from polyglot_jax.evaluation import langid
 from polyglot_jax.evaluation.judges import protocols
@@ -25,7 +26,6 @@ from polyglot_jax.evaluation.judges.protocols import Item, JudgeProtocol, ParseE
 from polyglot_jax.evaluation.judges.store import Judgment, JudgmentStore, exclusive, judgment_key
 from polyglot_jax.evaluation.outputs import read_all
 from polyglot_jax.inference.backends import Backend
-from polyglot_jax.training import runs
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def llm_judge_outputs(
     """
     judge = protocols.get_protocol(protocol)
     items = read_items(paths, run_name, judge, baseline)
-    out = runs.as_path(output_dir)
+    out = storage.as_path(output_dir)
     db = pathlib.Path(db) if db else default_db(out)
     with exclusive(db):
         if callable(backend):
@@ -196,7 +196,7 @@ def llm_judge_outputs(
             store.close()
     path = out / f"{protocol}.jsonl"
     lines = (json.dumps({"run": run_name, **r}, ensure_ascii=False) + "\n" for r in results)
-    runs.write_atomic(path, "".join(lines))
+    storage.write_atomic(path, "".join(lines))
     return path
 
 

@@ -1,0 +1,74 @@
+"""How every stage reads and writes files: one path type, atomic writes and exclusive locks.
+
+Paths are ``etils.epath.Path``, so ``gs://bucket/run`` works like a local folder (a
+``pathlib.Path`` would turn it into ``./gs:/bucket/run``). A file that others read is written to a
+temporary file beside it and renamed over it, so a killed or failing write leaves the old file
+as it was. A folder or cache that one process owns at a time is held with an ``flock``, which
+the system releases however the process ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from etils import epath
+
+from polyglot_jax.errors import BusyError
+
+
+def as_path(path: str | os.PathLike) -> epath.Path:
+    """``path`` as an epath (``gs://bucket/x`` stays a bucket path, never ``./gs:/bucket/x``)."""
+    return path if isinstance(path, epath.Path) else epath.Path(os.fspath(path))
+
+
+def is_local(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is on this machine's file system (not ``gs://`` or another URI)."""
+    return "://" not in os.fspath(path)
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Writes ``text`` to a temporary file beside ``path`` and renames it over ``path``."""
+    path = as_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    """Atomic, indented JSON (UTF-8, not ASCII-escaped)."""
+    write_atomic(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: str | os.PathLike, busy: str) -> Iterator[None]:
+    """Holds an exclusive ``flock`` on the local ``lock_file`` (which records our pid).
+
+    Args:
+      lock_file: the lock file; created with its folder if missing, never deleted (so no
+        process ever locks a deleted inode).
+      busy: the error message when another process holds it; ``{pid}`` is replaced by that
+        process's id.
+
+    Raises:
+      BusyError: another process holds the lock.
+    """
+    lock_file = os.fspath(lock_file)
+    os.makedirs(os.path.dirname(lock_file) or ".", exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise BusyError(busy.replace("{pid}", holder)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
