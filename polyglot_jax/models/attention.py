@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from polyglot_jax.models.config import DecoderConfig
 from polyglot_jax.models.layers import Projection, constrain
+from polyglot_jax.models.lora_targets import FusedQKVDown
 
 Array = jax.Array
 
@@ -120,9 +121,11 @@ class Attention(nn.Module):
         )
         kv_axes = ("embed", "kv_heads", "kv")
         qkv = dict(equation="bte,ehd->bthd", use_bias=cfg.qkv_bias, **common)
-        q = Projection((e, h, d), ("embed", "heads", "kv"), name="q_proj", **qkv)(x)
-        k = Projection((e, kvh, d), kv_axes, name="k_proj", **qkv)(x)
-        v = Projection((e, kvh, d), kv_axes, name="v_proj", **qkv)(x)
+        # A fused query_key_value adapter: [batch, length, rank], or None.
+        down = FusedQKVDown(cfg, self.deterministic, name="query_key_value")(x)
+        q = Projection((e, h, d), ("embed", "heads", "kv"), name="q_proj", **qkv)(x, down)
+        k = Projection((e, kvh, d), kv_axes, name="k_proj", **qkv)(x, down)
+        v = Projection((e, kvh, d), kv_axes, name="v_proj", **qkv)(x, down)
         if cfg.position == "rope":
             inv_freq = rope_frequencies(cfg)
             q = rotary_embedding(q, positions, inv_freq)  # [batch, length, heads, head_dim]

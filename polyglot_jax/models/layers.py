@@ -96,7 +96,12 @@ class Projection(nn.Module):
         return any(re.search(t, path) for t in self.lora.targets)
 
     @nn.compact
-    def __call__(self, x: Array) -> Array:
+    def __call__(self, x: Array, lora_down: Array | None = None) -> Array:
+        """``x`` [..., *in] → [..., *out].
+
+        ``lora_down`` [..., rank] is an adapter's down-projection shared with other projections
+        (a fused q/k/v adapter); this projection then adds only its own ``lora_b`` lift of it.
+        """
         kernel = self.param(
             "kernel", partitioned(KERNEL_INIT, self.axes), self.shape, self.param_dtype
         )
@@ -115,14 +120,15 @@ class Projection(nn.Module):
                 "bias", partitioned(nn.initializers.zeros, out_axes), out_shape, self.param_dtype
             )
             y = y + bias.astype(self.dtype)
-        if self.lora_active():
+        if lora_down is not None:
+            y = y + self._lora_up(lora_down)
+        elif self.lora_active():
             y = y + self._lora(x)
         return y
 
     def _lora(self, x: Array) -> Array:
         r = self.lora.rank
-        in_shape, out_shape = self.shape[: self.num_in], self.shape[self.num_in :]
-        in_axes, out_axes = self.axes[: self.num_in], self.axes[self.num_in :]
+        in_shape, in_axes = self.shape[: self.num_in], self.axes[: self.num_in]
         a = self.param(
             "lora_a",
             partitioned(
@@ -132,20 +138,28 @@ class Projection(nn.Module):
             (*in_shape, r),
             self.param_dtype,
         )
-        b = self.param(
-            "lora_b",
-            partitioned(nn.initializers.zeros, (None, *out_axes)),
-            (r, *out_shape),
-            self.param_dtype,
-        )
         x = nn.Dropout(self.lora.dropout)(x, deterministic=self.deterministic)
-        ins, kernel_in, out = self._equation_parts()
+        ins, kernel_in, _ = self._equation_parts()
         down = jnp.einsum(
             f"{ins},{kernel_in[: self.num_in]}r->{ins[: -self.num_in]}r",
             x.astype(self.dtype),
             a.astype(self.dtype),
         )
+        return self._lora_up(down)
+
+    def _lora_up(self, down: Array) -> Array:
+        """``down @ B * scale``: [..., rank] → [..., *out], B [rank, *out] zero-initialised."""
+        out_shape, out_axes = self.shape[self.num_in :], self.axes[self.num_in :]
+        b = self.param(
+            "lora_b",
+            partitioned(nn.initializers.zeros, (None, *out_axes)),
+            (self.lora.rank, *out_shape),
+            self.param_dtype,
+        )
+        ins, kernel_in, out = self._equation_parts()
         up = jnp.einsum(
-            f"{ins[: -self.num_in]}r,r{kernel_in[self.num_in :]}->{out}", down, b.astype(self.dtype)
+            f"{ins[: -self.num_in]}r,r{kernel_in[self.num_in :]}->{out}",
+            down.astype(self.dtype),
+            b.astype(self.dtype),
         )
         return up * self.lora.scale
