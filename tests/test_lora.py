@@ -8,6 +8,7 @@ import torch
 import transformers
 from flax import traverse_util
 
+from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import Decoder, LoRAConfig, hf, lora
 from polyglot_jax.training import loop, partitioning, trainer
 
@@ -115,10 +116,12 @@ def test_peft_export_gives_our_logits(adapted, tmp_path):
         assert np.abs(reloaded(input_ids=torch.tensor(ids)).logits.numpy() - ours).max() <= TOL
 
 
-def test_peft_export_refuses_fused_families(adapted, tmp_path):
+def test_peft_export_refuses_modules_the_family_lacks(adapted, tmp_path):
     _, _, _, cfg, state = adapted
-    with pytest.raises(ValueError, match="merge the adapters"):
+    with pytest.raises(ConfigError, match="falcon has no q_proj in Hugging Face"):
         lora.export_peft(state.params, cfg.replace(family="falcon"), tmp_path / "x")
+    with pytest.raises(ConfigError, match="palm has no Hugging Face layout"):
+        lora.export_peft(state.params, cfg.replace(family="palm"), tmp_path / "x")
 
 
 def test_lora_run_from_a_hugging_face_directory(tmp_path, demo_tasks):

@@ -2,8 +2,11 @@
 
 Adapters live next to the kernel they adapt (``.../q_proj/lora_a`` ``[*in, rank]`` and
 ``.../q_proj/lora_b`` ``[rank, *out]``, B zero-initialised so step 0 is the base model); see
-:class:`~polyglot_jax.models.layers.Projection`. :func:`split` separates them from the frozen
-base, which the train step neither differentiates nor gives optimizer state.
+:class:`~polyglot_jax.models.layers.Projection`. A fused ``query_key_value`` adapter (Falcon,
+BLOOM, GPT-NeoX) has one A at ``.../attention/query_key_value/lora_a`` ``[embed, rank]`` shared
+by the q/k/v projections, each with its own B slice; see
+:mod:`~polyglot_jax.models.lora_targets`. :func:`split` separates adapters from the frozen base,
+which the train step neither differentiates nor gives optimizer state.
 """
 
 from __future__ import annotations
@@ -19,19 +22,12 @@ from flax import traverse_util
 
 from polyglot_jax.errors import CheckpointError, ConfigError
 from polyglot_jax.models.config import DecoderConfig
+from polyglot_jax.models.hf_layout import LAYOUTS, FusedLayout, Layout
+from polyglot_jax.models.lora_targets import FUSED_QKV
 
 ADAPTER_LEAVES = ("lora_a", "lora_b")
-# Our projection names and their Hugging Face module names (Llama-layout families).
-_HF_MODULES = {
-    "q_proj": "self_attn.q_proj",
-    "k_proj": "self_attn.k_proj",
-    "v_proj": "self_attn.v_proj",
-    "o_proj": "self_attn.o_proj",
-    "gate_proj": "mlp.gate_proj",
-    "up_proj": "mlp.up_proj",
-    "down_proj": "mlp.down_proj",
-}
-PEFT_FAMILIES = ("llama", "mistral", "qwen2")
+PEFT_FAMILIES = tuple(LAYOUTS)
+_QKV = ("q_proj", "k_proj", "v_proj")
 
 
 def split(params: Any, cfg: DecoderConfig) -> tuple[Any, Any]:
@@ -97,11 +93,55 @@ def merge(params: Any, cfg: DecoderConfig) -> Any:
     for key, value in flat.items():
         if key[-1] in ADAPTER_LEAVES:
             continue
-        if key[-1] == "kernel" and (*key[:-1], "lora_a") in flat:
-            a, b = flat[(*key[:-1], "lora_a")], flat[(*key[:-1], "lora_b")]
+        if key[-1] == "kernel" and (*key[:-1], "lora_b") in flat:
+            a = flat.get((*key[:-1], "lora_a"))
+            if a is None:  # a q/k/v slice of a fused adapter
+                a = flat[(*key[:-2], FUSED_QKV, "lora_a")]
+            b = flat[(*key[:-1], "lora_b")]
             value = (value + _delta(a, b, cfg.lora.scale).astype(value.dtype)).astype(value.dtype)
         out[key] = value
     return traverse_util.unflatten_dict(out)
+
+
+def _hf_module(layout: Layout, proj: str) -> str:
+    """The Hugging Face module, within a layer, that our projection ``proj`` maps to."""
+    if proj == FUSED_QKV:
+        return layout.qkv
+    if proj == "o_proj":
+        return layout.attn_out
+    if proj in layout.mlp:
+        return layout.mlp[proj]
+    return f"self_attn.{proj}"  # separate q/k/v of the Llama layout
+
+
+def _peft_pairs(
+    params: Any, cfg: DecoderConfig, layout: Layout
+) -> dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]:
+    """``{(layer, proj): (lora_A.weight [rank, in], lora_B.weight [out, rank])}`` on the host.
+
+    A fused adapter's B slices ``[rank, n, head_dim]`` are put back in the family's fused row
+    order, the order in which its ``query_key_value`` weight holds q, k and v.
+    """
+    flat = {k: np.asarray(jax.device_get(v)) for k, v in adapters_only(params).items()}
+    pairs, fused_a, fused_b = {}, {}, {}
+    for key, value in flat.items():
+        layer, proj = int(key[0].split("_")[1]), key[-2]
+        if proj == FUSED_QKV:
+            fused_a[layer] = value.T  # [rank, embed]
+        elif isinstance(layout, FusedLayout) and proj in _QKV:
+            if key[-1] == "lora_a":
+                raise ConfigError(
+                    f"export_peft: {cfg.family} has no {proj} in Hugging Face; "
+                    f"adapt {FUSED_QKV} instead"
+                )
+            fused_b.setdefault(layer, {})[proj] = value.transpose(1, 2, 0)  # [n, head_dim, r]
+        elif key[-1] == "lora_a":
+            rank = value.shape[-1]
+            b = flat[(*key[:-1], "lora_b")].reshape(rank, -1)  # [rank, out]
+            pairs[layer, proj] = (value.reshape(-1, rank).T, b.T)
+    for layer, parts in fused_b.items():
+        pairs[layer, FUSED_QKV] = (fused_a[layer], layout.fuse_rows(parts, cfg))
+    return pairs
 
 
 def export_peft(
@@ -112,31 +152,29 @@ def export_peft(
 ) -> pathlib.Path:
     """Writes ``adapter_model.safetensors`` and ``adapter_config.json`` that ``peft`` loads.
 
+    Modules are named as in the family's Hugging Face model, e.g.
+    ``base_model.model.transformer.h.0.self_attention.query_key_value.lora_A.weight`` for a
+    fused adapter (one pair on the fused matrix, target module ``query_key_value``).
+
     Raises:
-      ValueError: no adapters, or a family whose attention is fused in Hugging Face
-        (merge and export the full model instead).
+      ConfigError: no adapters, a family without a Hugging Face layout, or separate q/k/v
+        adapters on a family that fuses them.
     """
     if cfg.lora is None:
         raise ConfigError("export_peft: the config has no LoRA adapters")
     if cfg.family not in PEFT_FAMILIES:
         raise ConfigError(
-            f"export_peft: {cfg.family} fuses q/k/v in Hugging Face; merge the adapters "
-            f"(lora.merge) and export the full model instead"
+            f"export_peft: {cfg.family} has no Hugging Face layout; merge the adapters "
+            f"(lora.merge) and use the merged parameters instead"
         )
+    layout = LAYOUTS[cfg.family]
     tensors, modules = {}, set()
-    for key, a in adapters_only(params).items():
-        if key[-1] != "lora_a":
-            continue
-        b = params
-        for k in (*key[:-1], "lora_b"):
-            b = b[k]
-        layer, proj = int(key[0].split("_")[1]), key[-2]
-        name = f"base_model.model.model.layers.{layer}.{_HF_MODULES[proj]}"
-        a_host, b_host = np.asarray(jax.device_get(a)), np.asarray(jax.device_get(b))
-        rank = a_host.shape[-1]
-        tensors[f"{name}.lora_A.weight"] = np.ascontiguousarray(a_host.reshape(-1, rank).T)
-        tensors[f"{name}.lora_B.weight"] = np.ascontiguousarray(b_host.reshape(rank, -1).T)
-        modules.add(proj)
+    for (layer, proj), (a, b) in sorted(_peft_pairs(params, cfg, layout).items()):
+        module = _hf_module(layout, proj)
+        name = f"base_model.model.{layout.prefix}{layout.layer.format(i=layer)}.{module}"
+        tensors[f"{name}.lora_A.weight"] = np.ascontiguousarray(a)  # [rank, in]
+        tensors[f"{name}.lora_B.weight"] = np.ascontiguousarray(b)  # [out, rank]
+        modules.add(module.rsplit(".", 1)[-1])
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     safetensors.numpy.save_file(
