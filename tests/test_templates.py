@@ -64,3 +64,37 @@ def test_gin_selects_the_template_for_a_run():
     gin.parse_config(["chat_format.template = 'chatml'", "chat_format.loss_on = 'all'"])
     assert templates.chat_format() == ("chatml", "all")
     assert templates.render(CHAT[:2])[0][0].startswith("<|im_start|>user")
+
+
+def test_a_builtin_template_starts_with_the_tokenizers_bos(sentencepiece_dir):
+    """Llama's tokenizer adds <s>: it begins the example as the decoder's first input, never
+    predicted, and no SeqIO start id (0 is <unk> for Llama) is inserted."""
+    import seqio
+
+    from polyglot_jax.data import chat_tasks, preprocessors, vocab
+
+    llama = vocab.load_vocabulary(sentencepiece_dir)
+    record = {"id": "x", "lang": "it", "messages": CHAT}
+    chat_tasks.add_chat_task("test_bos_first", lambda split: [record], ["train"], llama)
+    (ex,) = (
+        seqio.get_mixture_or_task("test_bos_first")
+        .get_dataset({"targets": 256}, "train", shuffle=False, num_epochs=1)
+        .as_numpy_iterator()
+    )
+    (row,) = seqio.get_dataset(
+        "test_bos_first",
+        {"targets": 256},
+        dataset_split="train",
+        shuffle=False,
+        num_epochs=1,
+        feature_converter=preprocessors.ChatFeatureConverter(pack=True),
+    ).as_numpy_iterator()
+    seqio.TaskRegistry.remove("test_bos_first")
+    ids, targets = templates.encode(llama, templates.render(CHAT), "guanaco")
+    assert ids[0] == llama.bos_id == 1 and not targets[0]
+    assert ex["targets"].tolist() == [*ids, llama.eos_id]
+    assert ex["loss_mask"][0] == preprocessors.START
+    n = len(ids)
+    assert row["decoder_input_tokens"][:n].tolist() == ids
+    assert row["decoder_target_tokens"][:n].tolist() == [*ids[1:], llama.eos_id]
+    assert row["decoder_positions"][:n].tolist() == list(range(n))

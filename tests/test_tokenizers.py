@@ -170,3 +170,40 @@ def test_eos_id_zero_survives_packing_and_is_trained(bpe_dir, packer):
         for r in rows
     )
     assert segments == trained_eos == len(records)
+
+
+def test_bos_and_pad_follow_the_tokenizer(bpe_dir, sentencepiece_dir, tmp_path):
+    demo = vocab.demo_vocabulary()
+    assert (demo.bos_id, demo.pad_id, demo.eos_id, demo.info.decoder_start_id) == (None, 0, 1, 0)
+    llama = vocab.load_vocabulary(sentencepiece_dir)  # config silent: the model's bos piece
+    assert (llama.bos_id, llama.eos_id, llama.info.decoder_start_id) == (1, 2, None)
+    bpe = vocab.load_vocabulary(bpe_dir)  # a GPT-style post-processor adds nothing
+    reference = transformers.AutoTokenizer.from_pretrained(bpe_dir)
+    assert bpe.bos_id is None and bpe.pad_id == reference.pad_token_id
+    for name in ("tokenizer.model", "tokenizer_config.json"):
+        (tmp_path / name).write_bytes((sentencepiece_dir / name).read_bytes())
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({**config, "add_bos_token": False}))
+    assert vocab.load_vocabulary(tmp_path).bos_id is None
+
+
+def test_post_processor_bos_equals_autotokenizer(bpe_dir, tmp_path):
+    """A Llama 3 style tokenizer.json: TemplateProcessing puts a BOS before every text."""
+    from tokenizers import processors
+
+    tok = tokenizers.Tokenizer.from_file(str(bpe_dir / "tokenizer.json"))
+    bos = tok.token_to_id("<|pad|>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<|pad|> $A", special_tokens=[("<|pad|>", bos)]
+    )
+    tok.save(str(tmp_path / "tokenizer.json"))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<|endoftext|>"}))
+    ours = vocab.load_vocabulary(tmp_path)
+    reference = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    assert ours.bos_id == bos == reference(TEXTS[0])["input_ids"][0]
+    from polyglot_jax.inference.generate import encode_prompt
+
+    prompt = encode_prompt(ours, [{"role": "user", "content": TEXTS[0]}], "guanaco")
+    assert prompt[0] == bos and prompt[1:] == ours.encode("### Human: " + TEXTS[0] + "\n") + (
+        ours.encode("### Assistant: ")
+    )

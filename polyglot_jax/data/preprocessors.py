@@ -3,10 +3,16 @@
 Pipeline per task: ``render_chat`` (template, per-segment target flag) → ``tokenize_segments``
 (ids and a per-token loss mask) → :class:`ChatFeatureConverter` (pack to a fixed length with
 segment ids and positions; the decoder input is the target shifted right within each segment).
+
+The decoder input follows the tokenizer. SeqIO vocabularies (the demo) start it with id 0 before
+the first target. A Hugging Face tokenizer's sequence starts with its BOS when it adds one (or
+with the template's first token) as a real token of the sequence: marked :data:`START` in the
+mask, it is the decoder's first input and is never predicted, as in ``transformers`` training.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import gin
@@ -19,29 +25,37 @@ from polyglot_jax.errors import ConfigError
 
 CONTEXT = 1  # loss_mask value of a token that is not trained on
 TARGET = 2  # loss_mask value of a trained token
+START = 3  # loss_mask value of a sequence's first token that is only the decoder's first input
 
 
-def _render_numpy(roles: np.ndarray, contents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _render_numpy(
+    vocabulary: seqio.Vocabulary | None, roles: np.ndarray, contents: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     messages = [
         {"role": r.decode("utf-8"), "content": c.decode("utf-8")}
         for r, c in zip(roles, contents, strict=True)
     ]
-    segments = templates.render(messages)
+    segments = templates.render(messages, vocabulary=vocabulary)
     texts = np.array([t.encode("utf-8") for t, _ in segments], dtype=object)
     flags = np.array([int(target) for _, target in segments], dtype=np.int32)
     return texts, flags
 
 
-def render_chat(dataset: tf.data.Dataset) -> tf.data.Dataset:
+def render_chat(
+    dataset: tf.data.Dataset, output_features: Mapping[str, seqio.Feature] | None = None
+) -> tf.data.Dataset:
     """``roles``/``contents`` → ``segments`` (strings) and ``segment_targets`` (0/1).
 
     The template and loss selection come from gin (``templates.render.template`` and
-    ``templates.render.loss_on``) at the time the dataset is built.
+    ``templates.render.loss_on``) at the time the dataset is built; the ``targets``
+    vocabulary supplies the ``"tokenizer"`` template.
     """
+    vocabulary = output_features["targets"].vocabulary if output_features else None
+    render = functools.partial(_render_numpy, vocabulary)
 
     def fn(ex: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         texts, flags = tf.numpy_function(
-            _render_numpy, [ex["roles"], ex["contents"]], [tf.string, tf.int32], stateful=False
+            render, [ex["roles"], ex["contents"]], [tf.string, tf.int32], stateful=False
         )
         texts.set_shape([None])
         flags.set_shape([None])
@@ -57,20 +71,47 @@ def tokenize_segments(
 
     ``loss_mask`` is :data:`TARGET` (2) on trained tokens and :data:`CONTEXT` (1) elsewhere: SeqIO's
     packer treats 0 as padding and drops it, so a mask needs nonzero values to survive packing.
-    EOS is appended (when the ``targets`` feature adds EOS) and is a target exactly when the
-    last segment is one, so the model learns to stop after a response.
+    With a built-in template the tokenizer's BOS (when it adds one) comes first, and EOS is
+    appended (when the ``targets`` feature adds EOS), a target exactly when the last segment is
+    one, so the model learns to stop after a response. The ``"tokenizer"`` template's text is
+    tokenized whole and ends with the template's own end-of-turn token. A Hugging Face
+    tokenizer's first token is marked :data:`START`.
     """
     feature = output_features["targets"]
     vocabulary, add_eos = feature.vocabulary, feature.add_eos
+    info = getattr(vocabulary, "info", None)
+    whole_text = templates.chat_format()[0] == templates.TOKENIZER
+    bos = None if info is None else info.bos_id
+    mark_start = info is not None and info.decoder_start_id is None
+
+    def encode_whole(texts: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        segments = [(t.decode("utf-8"), bool(f)) for t, f in zip(texts, flags, strict=True)]
+        ids, targets = templates.encode(vocabulary, segments, templates.TOKENIZER)
+        return np.array(ids, np.int32), np.array(targets, np.int32) + CONTEXT
 
     def fn(ex: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        pieces = vocabulary.encode_tf(ex["segments"])  # ragged [segments, tokens]
-        targets = tf.cast(pieces.flat_values, tf.int32)
-        flags = ex["segment_targets"] + CONTEXT
-        mask = tf.repeat(flags, pieces.row_lengths())
-        if add_eos:
-            targets = tf.concat([targets, [vocabulary.eos_id]], axis=0)
-            mask = tf.concat([mask, flags[-1:]], axis=0)
+        if whole_text:
+            targets, mask = tf.numpy_function(
+                encode_whole,
+                [ex["segments"], ex["segment_targets"]],
+                [tf.int32, tf.int32],
+                stateful=False,
+            )
+            targets.set_shape([None])
+            mask.set_shape([None])
+        else:
+            pieces = vocabulary.encode_tf(ex["segments"])  # ragged [segments, tokens]
+            targets = tf.cast(pieces.flat_values, tf.int32)
+            flags = ex["segment_targets"] + CONTEXT
+            mask = tf.repeat(flags, pieces.row_lengths())
+            if bos is not None:
+                targets = tf.concat([[bos], targets], axis=0)
+                mask = tf.concat([[CONTEXT], mask], axis=0)
+            if add_eos:
+                targets = tf.concat([targets, [vocabulary.eos_id]], axis=0)
+                mask = tf.concat([mask, flags[-1:]], axis=0)
+        if mark_start:
+            mask = tf.concat([tf.fill(tf.shape(mask[:1]), START), mask[1:]], axis=0)
         return {"id": ex["id"], "lang": ex["lang"], "targets": targets, "loss_mask": mask}
 
     return dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -98,7 +139,9 @@ class ChatFeatureConverter(seqio.FeatureConverter):
 
     Model features, each ``[batch, length]``:
       decoder_target_tokens: the token to predict at each position.
-      decoder_input_tokens: targets shifted right within each packed segment (0 starts).
+      decoder_input_tokens: the previous token of the example at each position; an example
+        starts with the converter's ``bos_id`` (0, SeqIO) or, when its first token is marked
+        :data:`START`, with that token (which is then no target).
       decoder_loss_weights: 1 where the target token is trained on, else 0.
       decoder_segment_ids: 1, 2, ... per packed example; 0 is padding (packed only).
       decoder_positions: position within the example (packed only).
@@ -139,22 +182,32 @@ class ChatFeatureConverter(seqio.FeatureConverter):
         """Converts ``ds``; ``loss_mask`` takes the length of ``targets`` unless given."""
         length = task_feature_lengths["targets"]
         lengths = {"loss_mask": length, **task_feature_lengths}
+        ds = ds.map(self._shift).filter(lambda ex: tf.size(ex["targets"]) > 0)
         if self.overlong == "drop":
             ds = ds.filter(lambda ex: tf.size(ex["targets"]) <= length)
         ds = ds.map(
             lambda ex: {
                 **ex,
                 "targets": ex["targets"][:length],
+                "inputs": ex["inputs"][:length],
                 "loss_mask": ex["loss_mask"][:length],
             }
         )
         return super().__call__(ds, lengths)
 
+    def _shift(self, ex: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """Adds ``inputs`` (``[tokens]``): the decoder input of each target, per example."""
+        targets, mask = ex["targets"], ex["loss_mask"]
+        start = tf.cast(tf.reduce_any(tf.equal(mask[:1], START)), tf.int32)  # 1: input only
+        begin = tf.fill(tf.reshape(1 - start, [1]), tf.constant(self.bos_id, tf.int32))
+        inputs = tf.concat([begin, targets[:-1]], axis=0)
+        return {**ex, "inputs": inputs, "targets": targets[start:], "loss_mask": mask[start:]}
+
     def _convert_features(
         self, ds: tf.data.Dataset, task_feature_lengths: Mapping[str, int]
     ) -> tf.data.Dataset:
         length = task_feature_lengths["targets"]
-        lengths = {"targets": length, "loss_mask": length}
+        lengths = {"targets": length, "inputs": length, "loss_mask": length}
         if self.pack and self.packer == "best_fit":
             ds = packing.best_fit_pack_dataset(ds, lengths, self.window)
         else:
@@ -164,9 +217,7 @@ class ChatFeatureConverter(seqio.FeatureConverter):
             segment_ids = ex.get("targets_segment_ids")
             out = {
                 "decoder_target_tokens": ex["targets"],
-                "decoder_input_tokens": seqio.utils.make_autoregressive_inputs(
-                    ex["targets"], sequence_id=segment_ids, bos_id=self.bos_id
-                ),
+                "decoder_input_tokens": ex["inputs"],
                 "decoder_loss_weights": tf.cast(tf.equal(ex["loss_mask"], TARGET), tf.int32),
             }
             if self.pack:

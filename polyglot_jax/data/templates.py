@@ -4,17 +4,25 @@ A template turns ``messages`` into segments ``(text, is_target)``. Each segment 
 on its own, so the loss mask follows segment boundaries exactly, for one or many turns. The same
 function renders prompts for generation (``add_generation_prompt=True``), so training and
 inference agree on every character.
+
+``template="tokenizer"`` renders with the checkpoint's own Jinja ``chat_template``
+(:mod:`chat_template`); its segments are tokenized as one text, as ``transformers`` does.
+:func:`encode` turns segments into ids for any template, starting with the tokenizer's BOS when
+it adds one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import gin
 
+from polyglot_jax.data import chat_template
 from polyglot_jax.errors import ConfigError
 
 LOSS_ON = ("last_assistant", "all_assistant", "all")
+TOKENIZER = "tokenizer"  # the template shipped with the model's tokenizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +97,8 @@ TEMPLATES: dict[str, ChatTemplate] = {
 def get_template(name: str) -> ChatTemplate:
     """Looks up a template by name; unknown names list the known ones."""
     if name not in TEMPLATES:
-        raise ConfigError(f"unknown chat template {name!r}; known: {', '.join(sorted(TEMPLATES))}")
+        known = ", ".join([*sorted(TEMPLATES), TOKENIZER])
+        raise ConfigError(f"unknown chat template {name!r}; known: {known}")
     return TEMPLATES[name]
 
 
@@ -98,8 +107,10 @@ def chat_format(template: str = "guanaco", loss_on: str = "all_assistant") -> tu
     """The run's chat template and loss selection, set in gin (``CHAT_TEMPLATE``, ``LOSS_ON``).
 
     Training records it in ``MODEL_DIR/chat_format.json`` so inference renders prompts alike.
+    ``"tokenizer"`` is the model tokenizer's own ``chat_template``.
     """
-    get_template(template)
+    if template != TOKENIZER:
+        get_template(template)
     if loss_on not in LOSS_ON:
         raise ConfigError(f"loss_on must be one of {LOSS_ON}, got {loss_on!r}")
     return template, loss_on
@@ -110,16 +121,19 @@ def render(
     template: str | None = None,
     loss_on: str | None = None,
     add_generation_prompt: bool = False,
+    vocabulary: Any = None,
 ) -> list[tuple[str, bool]]:
     """Renders a conversation to ``(text, is_target)`` segments.
 
     Args:
       messages: ``[{"role": "system"|"user"|"assistant", "content": str}, ...]``.
-      template: name of a template in :data:`TEMPLATES` (default: :func:`chat_format`'s).
+      template: name of a template in :data:`TEMPLATES`, or ``"tokenizer"`` (default:
+        :func:`chat_format`'s).
       loss_on: which tokens are targets: ``"last_assistant"``, ``"all_assistant"`` or ``"all"``
         (default: :func:`chat_format`'s).
       add_generation_prompt: end with the assistant prefix, for generation. A trailing assistant
         message is then dropped, so a training example renders to its own prompt.
+      vocabulary: the model's vocabulary (:mod:`vocab`); needed by ``template="tokenizer"``.
 
     Returns:
       Non-empty segments in order; their concatenation is the rendered text.
@@ -128,9 +142,19 @@ def render(
     template, loss_on = template or default_template, loss_on or default_loss_on
     if loss_on not in LOSS_ON:
         raise ConfigError(f"loss_on must be one of {LOSS_ON}, got {loss_on!r}")
-    t = get_template(template)
     if add_generation_prompt and messages and messages[-1]["role"] == "assistant":
         messages = messages[:-1]
+    if template == TOKENIZER:
+        info = _tokenizer_info(vocabulary)
+        return chat_template.render_segments(
+            info.chat_template,
+            dict(info.template_variables),
+            [text for text, _ in info.special_tokens],
+            messages,
+            loss_on,
+            add_generation_prompt,
+        )
+    t = get_template(template)
     last_assistant = max(
         (i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1
     )
@@ -158,3 +182,42 @@ def render(
     if add_generation_prompt:
         segments.append((t.assistant_prefix, False))
     return [(text, target) for text, target in segments if text]
+
+
+def _tokenizer_info(vocabulary: Any) -> Any:
+    info = getattr(vocabulary, "info", None)
+    if info is None or info.chat_template is None:
+        raise ConfigError(
+            "CHAT_TEMPLATE='tokenizer' needs a Hugging Face tokenizer with a chat_template in "
+            "its tokenizer_config.json (or chat_template.jinja)"
+        )
+    return info
+
+
+def encode(
+    vocabulary: Any, segments: list[tuple[str, bool]], template: str | None = None
+) -> tuple[list[int], list[bool]]:
+    """Token ids of rendered segments and a target flag per id.
+
+    Built-in templates tokenize each segment on its own (so the mask follows segment
+    boundaries) after the tokenizer's BOS, when it adds one; ``"tokenizer"`` tokenizes the whole
+    text as ``transformers`` does (its template writes any BOS itself).
+
+    Args:
+      vocabulary: a :mod:`vocab` vocabulary (any other SeqIO vocabulary: no BOS).
+      segments: :func:`render`'s output.
+      template: the template that rendered them (default: :func:`chat_format`'s).
+
+    Returns:
+      ids ``[tokens]`` and target flags ``[tokens]``; no EOS is appended.
+    """
+    if (template or chat_format()[0]) == TOKENIZER:
+        return chat_template.encode_segments(vocabulary, segments)
+    info = getattr(vocabulary, "info", None)  # plain SeqIO vocabularies: SeqIO's convention
+    ids = [] if info is None or info.bos_id is None else [info.bos_id]
+    targets = [False] * len(ids)
+    for text, target in segments:
+        pieces = vocabulary.encode(text)
+        ids += pieces
+        targets += [target] * len(pieces)
+    return ids, targets

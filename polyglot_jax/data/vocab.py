@@ -2,7 +2,10 @@
 Hugging Face ``tokenizers`` files, all as SeqIO vocabularies.
 
 The demo model follows the SeqIO/T5X convention: pad 0, eos 1, unk 2, no bos; the decoder's
-input is the target shifted right with pad (0) as the start token.
+input is the target shifted right with pad (0) as the start token. A Hugging Face model's
+tokenizer keeps its own framing (:class:`TokenizerInfo`): its BOS (when it adds one) begins every
+sequence and is the decoder's first input, and its chat template and special tokens are kept for
+rendering conversations exactly as ``transformers`` does.
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ import io
 import json
 import os
 import pathlib
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import sentencepiece as spm
 import seqio
 import tensorflow as tf
+from sentencepiece import sentencepiece_model_pb2
 
-from polyglot_jax.data import demo_build, sources
+from polyglot_jax.data import demo_build, sources, tokenizer_files
+from polyglot_jax.data.tokenizer_files import TokenizerInfo
 from polyglot_jax.errors import DataError, MissingFileError
 
 DEMO_VOCAB_SIZE = 1024
@@ -75,7 +81,85 @@ def train_sentencepiece(
     return path
 
 
-def demo_vocabulary() -> seqio.SentencePieceVocabulary:
+def _split_special(text: str, special: Mapping[str, int]) -> Iterator[tuple[int, str, int | None]]:
+    """``(start, piece, id)`` over ``text``: special tokens with their id, text with None."""
+    if not special:
+        yield 0, text, None
+        return
+    pattern = "|".join(re.escape(t) for t in sorted(special, key=len, reverse=True))
+    at = 0
+    for match in re.finditer(pattern, text):
+        if match.start() > at:
+            yield at, text[at : match.start()], None
+        yield match.start(), match.group(), special[match.group()]
+        at = match.end()
+    if at < len(text):
+        yield at, text[at:], None
+
+
+class SentencePieceVocabulary(seqio.SentencePieceVocabulary):
+    """A SentencePiece model (``tokenizer.model``) with its tokenizer's framing.
+
+    Args:
+      sentencepiece_model_file: path to the ``.model`` file.
+      info: BOS, padding, special tokens and chat template; SeqIO's convention by default.
+    """
+
+    def __init__(self, sentencepiece_model_file: str, info: TokenizerInfo | None = None) -> None:
+        self.info = info or TokenizerInfo()
+        self._no_prefix: spm.SentencePieceProcessor | None = None
+        super().__init__(sentencepiece_model_file)
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_no_prefix", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self._no_prefix = None
+
+    @property
+    def bos_id(self) -> int | None:
+        return self.info.bos_id
+
+    @property
+    def pad_id(self) -> int:
+        return self.info.pad_id
+
+    def _tokenizer_without_prefix(self) -> spm.SentencePieceProcessor:
+        if self._no_prefix is None:
+            proto = sentencepiece_model_pb2.ModelProto()
+            proto.ParseFromString(self.sp_model)
+            proto.normalizer_spec.add_dummy_prefix = False
+            self._no_prefix = spm.SentencePieceProcessor(model_proto=proto.SerializeToString())
+        return self._no_prefix
+
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Ids of ``text`` with special tokens matched whole, as ``transformers`` encodes it.
+
+        Returns:
+          ids and, per id, the ``(start, end)`` characters of ``text`` it came from (empty for
+          the dummy prefix and for all but the last byte of a byte-fallback character).
+        """
+        ids: list[int] = []
+        offsets: list[tuple[int, int]] = []
+        scheme = self.info.prefix_space
+        for start, piece, special_id in _split_special(text, dict(self.info.special_tokens)):
+            if special_id is not None:
+                ids.append(special_id)
+                offsets.append((start, start + len(piece)))
+                continue
+            prefixed = scheme == "always" or (scheme == "first" and start == 0)
+            processor = self.tokenizer if prefixed else self._tokenizer_without_prefix()
+            chars = [i for i, ch in enumerate(piece) for _ in ch.encode("utf-8")] + [len(piece)]
+            for p in processor.encode(piece, return_type="proto").pieces:
+                ids.append(p.id)
+                offsets.append((start + chars[p.begin], start + chars[p.end]))
+        return ids, offsets
+
+
+def demo_vocabulary() -> SentencePieceVocabulary:
     """The demo SentencePiece vocabulary, trained on first use and cached by content hash."""
     sentences = _demo_sentences()
     key = hashlib.sha256("\n".join([str(DEMO_VOCAB_SIZE), *sentences]).encode("utf-8")).hexdigest()[
@@ -84,7 +168,7 @@ def demo_vocabulary() -> seqio.SentencePieceVocabulary:
     path = cache_dir() / f"demo_spm_{key}.model"
     if not path.exists():
         train_sentencepiece(sentences, DEMO_VOCAB_SIZE, path, extra_symbols=("###",))
-    return seqio.SentencePieceVocabulary(str(path))
+    return SentencePieceVocabulary(str(path))
 
 
 class HFTokenizerVocabulary(seqio.Vocabulary):
@@ -98,10 +182,15 @@ class HFTokenizerVocabulary(seqio.Vocabulary):
       tokenizer_file: path to ``tokenizer.json``.
       eos_token: the end-of-sequence token's text.
       unk_token: the unknown token's text, if the tokenizer has one.
+      info: BOS, padding and chat template (SeqIO's convention by default).
     """
 
     def __init__(
-        self, tokenizer_file: str | pathlib.Path, eos_token: str, unk_token: str | None = None
+        self,
+        tokenizer_file: str | pathlib.Path,
+        eos_token: str,
+        unk_token: str | None = None,
+        info: TokenizerInfo | None = None,
     ) -> None:
         import tokenizers
 
@@ -111,11 +200,25 @@ class HFTokenizerVocabulary(seqio.Vocabulary):
         if self._eos is None:
             raise DataError(f"{tokenizer_file}: eos token {eos_token!r} is not in the vocabulary")
         self._unk = self.tokenizer.token_to_id(unk_token) if unk_token else None
+        self.info = info or TokenizerInfo()
         super().__init__(extra_ids=0)
 
     @property
     def eos_id(self) -> int:
         return self._eos
+
+    @property
+    def bos_id(self) -> int | None:
+        return self.info.bos_id
+
+    @property
+    def pad_id(self) -> int:
+        return self.info.pad_id
+
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Ids of ``text`` (added tokens matched whole) and each id's ``(start, end)`` chars."""
+        encoding = self.tokenizer.encode(text, add_special_tokens=False)
+        return list(encoding.ids), [tuple(o) for o in encoding.offsets]
 
     @property
     def unk_id(self) -> int | None:
@@ -153,7 +256,9 @@ class HFTokenizerVocabulary(seqio.Vocabulary):
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, HFTokenizerVocabulary) and (
-            other.tokenizer_file == self.tokenizer_file and other.eos_id == self.eos_id
+            other.tokenizer_file == self.tokenizer_file
+            and other.eos_id == self.eos_id
+            and other.info == self.info
         )
 
     def __hash__(self) -> int:
@@ -164,22 +269,26 @@ def load_vocabulary(model_dir: str | pathlib.Path) -> seqio.Vocabulary:
     """The tokenizer of a Hugging Face model directory as a SeqIO vocabulary.
 
     ``tokenizer.model`` (SentencePiece: Llama 2, PaLM-style) is preferred; otherwise
-    ``tokenizer.json`` (``tokenizers``: Falcon, BLOOM, Pythia) with the EOS token from
-    ``tokenizer_config.json``.
+    ``tokenizer.json`` (``tokenizers``: Falcon, BLOOM, Pythia, Qwen2) with the EOS token from
+    ``tokenizer_config.json``. BOS, padding, special tokens and the chat template follow the
+    tokenizer's files (:mod:`tokenizer_files`); the sequence's first token is the decoder's
+    first input (no SeqIO start id).
     """
     model_dir = pathlib.Path(model_dir)
-    if (model_dir / "tokenizer.model").exists():
-        return seqio.SentencePieceVocabulary(str(model_dir / "tokenizer.model"))
-    if not (model_dir / "tokenizer.json").exists():
-        raise MissingFileError(f"no tokenizer.model or tokenizer.json in {model_dir}")
     config_path = model_dir / "tokenizer_config.json"
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
-
-    def token(name: str) -> str | None:
-        value = config.get(name)
-        return value.get("content") if isinstance(value, dict) else value
-
-    eos = token("eos_token")
+    if (model_dir / "tokenizer.model").exists():
+        path = str(model_dir / "tokenizer.model")
+        sp = spm.SentencePieceProcessor(model_file=path)
+        return SentencePieceVocabulary(
+            path, tokenizer_files.sentencepiece_info(model_dir, config, sp)
+        )
+    if not (model_dir / "tokenizer.json").exists():
+        raise MissingFileError(f"no tokenizer.model or tokenizer.json in {model_dir}")
+    eos = tokenizer_files.token_text(config, "eos_token")
     if eos is None:
         raise DataError(f"{config_path}: no eos_token; the vocabulary needs one to stop")
-    return HFTokenizerVocabulary(model_dir / "tokenizer.json", eos, token("unk_token"))
+    unk = tokenizer_files.token_text(config, "unk_token")
+    plain = HFTokenizerVocabulary(model_dir / "tokenizer.json", eos, unk)
+    info = tokenizer_files.tokenizers_info(model_dir, config, plain.tokenizer)
+    return HFTokenizerVocabulary(model_dir / "tokenizer.json", eos, unk, info)

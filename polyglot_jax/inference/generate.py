@@ -112,8 +112,15 @@ def generate_records(
 def encode_prompt(
     vocabulary: seqio.Vocabulary, messages: list[dict], template: str | None = None
 ) -> list[int]:
-    segments = templates.render(messages, template, add_generation_prompt=True)
-    return [t for text, _ in segments for t in vocabulary.encode(text)]
+    """Prompt ids for generation: the conversation rendered up to the assistant's turn.
+
+    The ids are those of training (:func:`templates.encode`): after the tokenizer's BOS when it
+    adds one, or, with the ``"tokenizer"`` template, as ``apply_chat_template`` gives them.
+    """
+    segments = templates.render(
+        messages, template, add_generation_prompt=True, vocabulary=vocabulary
+    )
+    return templates.encode(vocabulary, segments, template)[0]
 
 
 def _prompt_sets(
