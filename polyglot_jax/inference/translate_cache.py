@@ -19,11 +19,9 @@ import hashlib
 import json
 import os
 import pathlib
-import sqlite3
 import threading
 
 from polyglot_jax import storage
-from polyglot_jax.errors import DataError
 
 STATUSES = ("ok", "rejected", "failed")
 _COLUMNS = "key, status, translation, reason, attempts"
@@ -78,24 +76,15 @@ class TranslationCache:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = pathlib.Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: a commit survives a crash of this process without an fsync per row.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                """CREATE TABLE IF NOT EXISTS translations (
+        self._db = storage.open_sqlite(
+            self.path,
+            """CREATE TABLE IF NOT EXISTS translations (
                     key TEXT PRIMARY KEY, status TEXT, translation TEXT, reason TEXT,
                     attempts INTEGER, backend TEXT, model TEXT, prompt_version TEXT,
-                    source_lang TEXT, target_lang TEXT, source TEXT)"""
-            )
-            self._db.commit()
-        except sqlite3.DatabaseError as e:
-            if hasattr(self, "_db"):
-                self._db.close()
-            raise DataError(f"{self.path}: not a usable translation cache ({e})") from None
+                    source_lang TEXT, target_lang TEXT, source TEXT)""",
+            "translation cache",
+        )
 
     def get(self, key: str) -> Entry | None:
         with self._lock:

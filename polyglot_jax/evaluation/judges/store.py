@@ -18,12 +18,10 @@ import hashlib
 import json
 import os
 import pathlib
-import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 
 from polyglot_jax import storage
-from polyglot_jax.errors import DataError
 
 STATUSES = ("ok", "invalid", "failed")
 
@@ -78,23 +76,14 @@ class JudgmentStore:
 
     def __init__(self, path: str | pathlib.Path) -> None:
         self.path = pathlib.Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: a commit survives a crash of this process without an fsync per row.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                """CREATE TABLE IF NOT EXISTS judgments (
+        self._db = storage.open_sqlite(
+            self.path,
+            """CREATE TABLE IF NOT EXISTS judgments (
                     key TEXT PRIMARY KEY, protocol TEXT, judge TEXT, item_id TEXT,
-                    status TEXT, raw TEXT, parsed TEXT, reason TEXT)"""
-            )
-            self._db.commit()
-        except sqlite3.DatabaseError as e:
-            if hasattr(self, "_db"):
-                self._db.close()
-            raise DataError(f"{self.path}: not a usable judgment cache ({e})") from None
+                    status TEXT, raw TEXT, parsed TEXT, reason TEXT)""",
+            "judgment cache",
+        )
 
     def get(self, key: str) -> Judgment | None:
         with self._lock:
