@@ -1,17 +1,20 @@
-"""Compile-only memory of full-size training steps on a simulated mesh (no weights needed).
+"""Compile-only memory of full-size training steps on simulated meshes (no weights needed).
 
-Lowers and compiles the sharded train step with abstract inputs and prints XLA's
-``memory_analysis()`` per device next to the formula that predicts the persistent state:
+Lowers and compiles the sharded train step with abstract inputs on up to 128 fake CPU devices
+and prints XLA's ``memory_analysis()`` per device next to a formula and each accelerator's
+memory. The formula, per device over an FSDP axis of n devices, N parameters, L layers, batch
+b per device, sequence s, width e, heads h, vocabulary V:
 
-  full fine-tuning, FSDP over n devices: (4 param + 8 Adam) bytes * N / n
-  LoRA on one device: 4 bytes * N (frozen fp32 base) + 12 bytes * N_adapter
-
-Gradients, activations and gathered weights are XLA temporaries (the "temp" column).
+  params 4N/n + gradients 4N/n + optimizer (AdamW 8N/n; Adafactor its factored vectors)
+  + activations with full remat: saved layer inputs 2·L·b·s·e (bf16), one layer recomputed
+    (scores and probabilities b·h·s²·(4+2)), logits and their gradient 3·4·b·s·V, and one
+    layer's gathered weights and unreduced gradients 2·4·N/L.
+  LoRA on one device: the frozen fp32 base 4N plus 16 bytes per adapter parameter.
 
 Usage::
 
-  python benchmarks/compile_memory.py                      # Llama 2 7B: FSDP x8 and LoRA x1
-  python benchmarks/compile_memory.py --model=pythia_1b --seq=1024
+  python benchmarks/compile_memory.py                       # the table of the scan + remat rows
+  python benchmarks/compile_memory.py --rows=7b_fsdp8,7b_fsdp8_unrolled
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import sys
 import time
 
 os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=128"
 ).strip()
 
 import jax
@@ -34,81 +37,100 @@ from polyglot_jax.models import Decoder, DecoderConfig, LoRAConfig, lora
 from polyglot_jax.training import partitioning, trainer
 
 GiB = 1024**3
+ACCELERATORS = {"v5e": 16, "v4": 32, "H100": 80}
+# name: (model gin, fsdp devices, LoRA, optimizer, scan)
+ROWS = {
+    "7b_fsdp8_unrolled": ("llama2_7b", 8, False, "adamw", False),
+    "7b_fsdp8": ("llama2_7b", 8, False, "adamw", True),
+    "7b_fsdp8_adafactor": ("llama2_7b", 8, False, "adafactor", True),
+    "7b_fsdp32": ("llama2_7b", 32, False, "adamw", True),
+    "7b_lora": ("llama2_7b", 1, True, "adamw", True),
+    "70b_fsdp64": ("llama2_70b", 64, False, "adamw", True),
+    "70b_fsdp128": ("llama2_70b", 128, False, "adamw", True),
+}
+NAMES = (
+    "decoder_input_tokens",
+    "decoder_target_tokens",
+    "decoder_loss_weights",
+    "decoder_segment_ids",
+    "decoder_positions",
+)
 
 
-def compile_step(cfg: DecoderConfig, mesh_shape: tuple[int, int, int], batch: int, seq: int):
-    devices = jax.devices()[: int(np.prod(mesh_shape))]
-    mesh = partitioning.create_mesh(*mesh_shape, devices=devices)
+def compile_step(
+    cfg: DecoderConfig, devices: int, optimizer: str, seq: int, batch_per_device: int
+) -> tuple:
+    """``(memory analysis, steps, compile seconds)`` of the train step on ``devices`` (FSDP)."""
+    mesh = partitioning.create_mesh(1, devices, 1, devices=jax.devices()[:devices])
     steps = trainer.ShardedSteps(
         Decoder(cfg),
-        trainer.make_optimizer(),
+        trainer.make_optimizer(name=optimizer),
         mesh,
         partitioning.standard_logical_axis_rules(),
         seq,
     )
-    spec = jax.ShapeDtypeStruct((batch, seq), jnp.int32, sharding=steps.batch_sharding)
-    names = (
-        "decoder_input_tokens",
-        "decoder_target_tokens",
-        "decoder_loss_weights",
-        "decoder_segment_ids",
-        "decoder_positions",
+    spec = jax.ShapeDtypeStruct(
+        (batch_per_device * devices, seq), jnp.int32, sharding=steps.batch_sharding
     )
     start = time.perf_counter()
     with steps.context():
-        compiled = steps._train.lower(steps.abstract_state, dict.fromkeys(names, spec)).compile()
-    params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(steps.abstract_state.params))
-    adapters = sum(
-        int(np.prod(v.shape)) for v in lora.adapters_only(steps.abstract_state.params).values()
-    )
-    return compiled.memory_analysis(), params, adapters, time.perf_counter() - start
+        compiled = steps._train.lower(steps.abstract_state, dict.fromkeys(NAMES, spec)).compile()
+    return compiled.memory_analysis(), steps, time.perf_counter() - start
+
+
+def size(tree: object) -> int:
+    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+def formula(cfg: DecoderConfig, steps: trainer.ShardedSteps, n: int, b: int, s: int) -> dict:
+    """Predicted bytes per device: state (params + optimizer), gradients, activations."""
+    params = size(steps.abstract_state.params)
+    adapters = size(lora.adapters_only(steps.abstract_state.params))
+    opt = 4 * size(steps.abstract_state.opt_state)
+    if cfg.lora is not None:
+        state, grads = 4 * params + opt, 4 * adapters
+    else:
+        state, grads = (4 * params + opt) / n, 4 * params / n
+    e, h, v, layers = cfg.embed_dim, cfg.num_heads, cfg.vocab_size, cfg.num_layers
+    acts = 2 * layers * b * s * e + b * h * s * s * 6 + 12 * b * s * v + 8 * params / layers
+    return {"state": state, "grads": grads, "acts": acts, "params": params, "opt": opt / n}
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="llama2_7b")
+    parser.add_argument("--rows", default=",".join(r for r in ROWS if r != "7b_fsdp8_unrolled"))
     parser.add_argument("--seq", type=int, default=2048)
     parser.add_argument("--batch_per_device", type=int, default=1)
     parser.add_argument("--remat", default="full")
     args = parser.parse_args(argv)
-    gin_utils.configure(gin_utils.GinArgs(files=[f"models/{args.model}.gin"]))
-    base = DecoderConfig().replace(remat=args.remat)
-    runs = [
-        ("full FT, FSDP x8", base, (1, 8, 1), 8),
-        ("LoRA r=16 q,v, 1 device", base.replace(lora=LoRAConfig(rank=16)), (1, 1, 1), 1),
-    ]
-    rows = []
-    for name, cfg, mesh, devices in runs:
-        mem, n, n_adapter, seconds = compile_step(
-            cfg, mesh, args.batch_per_device * devices, args.seq
-        )
-        predicted = 12 * n / devices if cfg.lora is None else 4 * n + 12 * n_adapter
-        persistent = mem.argument_size_in_bytes  # params + optimizer state live across steps
-        rows.append(
-            (
-                name,
-                n,
-                persistent / GiB,
-                predicted / GiB,
-                mem.temp_size_in_bytes / GiB,
-                (persistent + mem.temp_size_in_bytes) / GiB,
-                seconds,
-            )
-        )
+    b, s = args.batch_per_device, args.seq
+    print(f"\nseq {s}, {b} sequence(s) per device, remat={args.remat}, fp32 master weights, bf16")
+    print("compute; XLA:CPU memory_analysis per device (state = arguments, temp = scratch)\n")
+    accel = " | ".join(f"fits {k} {v}G" for k, v in ACCELERATORS.items())
     print(
-        f"\n{args.model}, seq {args.seq}, {args.batch_per_device} sequence(s) per device, "
-        f"remat={args.remat}, fp32 master weights, bf16 compute\n"
+        "| setting | params | optimizer state GiB | XLA state GiB | XLA temp GiB | XLA total GiB | "
+        f"formula state+grads+acts GiB | formula total GiB | {accel} | compile s |"
     )
-    print(
-        "| setting | params | state/device GiB (XLA) | formula GiB | ratio | temp GiB | "
-        "total/device GiB | compile s |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for name, n, state, predicted, temp, total, seconds in rows:
+    print("|---" * (9 + len(ACCELERATORS)) + "|")
+    for row in args.rows.split(","):
+        model, n, use_lora, optimizer, scan = ROWS[row]
+        gin_utils.configure(gin_utils.GinArgs(files=[f"models/{model}.gin"]))
+        cfg = DecoderConfig().replace(remat=args.remat, scan_layers=scan)
+        if use_lora:
+            cfg = cfg.replace(lora=LoRAConfig(rank=16))
+        mem, steps, seconds = compile_step(cfg, n, optimizer, s, b)
+        f = formula(cfg, steps, n, b, s)
+        state, temp = mem.argument_size_in_bytes / GiB, mem.temp_size_in_bytes / GiB
+        total = state + temp
+        predicted = (f["state"] + f["grads"] + f["acts"]) / GiB
+        fits = " | ".join("yes" if total <= v else "no" for v in ACCELERATORS.values())
         print(
-            f"| {name} | {n / 1e9:.2f}B | {state:.2f} | {predicted:.2f} | {state / predicted:.3f} "
-            f"| {temp:.2f} | {total:.2f} | {seconds:.0f} |"
+            f"| {row} ({optimizer}, {'scan' if scan else 'unrolled'}) | {f['params'] / 1e9:.2f}B "
+            f"| {f['opt'] / GiB:.2f} | {state:.2f} | {temp:.2f} | {total:.2f} | "
+            f"{f['state'] / GiB:.2f}+{f['grads'] / GiB:.2f}+{f['acts'] / GiB:.2f} | "
+            f"{predicted:.2f} | {fits} | {seconds:.0f} |"
         )
+        sys.stdout.flush()
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Each test builds a random model with ``transformers``, saves it as safetensors, loads it into our
 decoder and compares float32 logits (max abs diff <= 1e-4): a right-padded batch, one KV-cache
-decode step, and the export back to a directory that ``from_pretrained`` loads.
+decode step, and the export back to a directory that ``from_pretrained`` loads, with the layers
+unrolled and scanned (stacked parameters and cache).
 """
 
 import numpy as np
@@ -107,10 +108,12 @@ def batch():
     return ids, mask
 
 
+@pytest.mark.parametrize("scan", [False, True], ids=["unrolled", "scanned"])
 @pytest.mark.parametrize("name", sorted(FAMILIES))
-def test_logits_match_transformers(name, tmp_path, batch):
+def test_logits_match_transformers(name, scan, tmp_path, batch):
     model, path = make_hf_model(name, tmp_path)
-    cfg, params = hf.load_model_dir(path)
+    cfg, params = hf.load_model_dir(path, scan_layers=scan)
+    assert ("layers" in params) == scan
     ours = Decoder(cfg)
     ids, mask = batch
     expected = hf_logits(model, ids, mask)

@@ -89,6 +89,9 @@ class DecoderConfig:
       remat: activation rematerialisation per block: ``"none"``, ``"full"`` (recompute the block
         in the backward pass), ``"dots"`` (keep matmul outputs) or ``"dots_no_batch"`` (keep
         matmul outputs without batch dimensions).
+      scan_layers: run the blocks as one ``nn.scan`` over a layer body: parameters (and the KV
+        cache) are stacked with a leading ``layers`` axis, and compile time and memory stop
+        growing with depth.
       lora: low-rank adapters, or None for full fine-tuning.
     """
 
@@ -122,6 +125,7 @@ class DecoderConfig:
     dtype: str = "float32"
     param_dtype: str = "float32"
     remat: str = "none"
+    scan_layers: bool = False
     lora: LoRAConfig | None = None
 
     def __post_init__(self) -> None:

@@ -6,6 +6,9 @@ choices (norm type, gated or plain MLP, RoPE or ALiBi, biases, parallel or seque
 (:mod:`~polyglot_jax.models.layers`, :mod:`~polyglot_jax.models.attention`) implement each once.
 
 The KV cache is explicit: ``Decoder.__call__`` takes a cache pytree and returns the updated one.
+With ``DecoderConfig.scan_layers`` the blocks are one ``nn.scan`` over a single layer body:
+parameters live under ``layers`` with a leading layer axis (logical name ``"layers"``), and the
+cache is one dict of stacked arrays instead of a tuple of per-layer dicts.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from polyglot_jax.models.config import DecoderConfig
 from polyglot_jax.models.layers import KERNEL_INIT, Norm, Projection, constrain, partitioned
 
 Array = jax.Array
-Cache = tuple[
-    dict[str, Array], ...
-]  # per layer {"k", "v"}: [batch, kv_heads, max_length, head_dim]
+# Unrolled: per layer {"k", "v"}: [batch, kv_heads, max_length, head_dim].
+# Scanned: one {"k", "v"}: [layers, batch, kv_heads, max_length, head_dim].
+Cache = tuple[dict[str, Array], ...] | dict[str, Array]
+LAYER_AXIS = "layers"
 
 
 class MLP(nn.Module):
@@ -129,17 +133,26 @@ class Decoder(nn.Module):
         if cfg.embedding_norm:
             x = Norm(name="embed_norm", **norm)(x)
         x = constrain(x, ("batch", "length", "act_embed"))
-        num_keys = cache[0]["k"].shape[2] if cache is not None else tokens.shape[1]
+        if cache is None:
+            num_keys = tokens.shape[1]
+        else:  # [(layers,) batch, kv_heads, max_length, head_dim]
+            num_keys = (cache["k"] if cfg.scan_layers else cache[0]["k"]).shape[-2]
         mask, key_positions = attention_mask(
             segment_ids, positions, num_keys, cache is not None, cfg.sliding_window
         )
-        block = _remat(Block, cfg.remat)
-        new_cache = []
-        for i in range(cfg.num_layers):
-            x, layer_cache = block(cfg, deterministic, name=f"layers_{i}")(
-                x, positions, mask, key_positions, None if cache is None else cache[i]
+        if cfg.scan_layers:
+            x, new_cache = _scanned(cfg)(cfg, deterministic, name=LAYER_AXIS)(
+                x, positions, mask, key_positions, cache
             )
-            new_cache.append(layer_cache)
+        else:
+            block = _remat(Block, cfg.remat, prevent_cse=True)
+            layer_caches = []
+            for i in range(cfg.num_layers):
+                x, layer_cache = block(cfg, deterministic, name=f"layers_{i}")(
+                    x, positions, mask, key_positions, None if cache is None else cache[i]
+                )
+                layer_caches.append(layer_cache)
+            new_cache = tuple(layer_caches) if cache is not None else None
         if logits_at is not None:
             x = x[jnp.arange(x.shape[0]), logits_at][:, None]  # [batch, 1, embed]
         x = Norm(name="final_norm", **norm)(x)
@@ -156,10 +169,10 @@ class Decoder(nn.Module):
                 name="lm_head",
             )(x)
         logits = constrain(logits.astype(jnp.float32), ("batch", "length", "act_vocab"))
-        return logits, (tuple(new_cache) if cache is not None else None)
+        return logits, new_cache
 
 
-def _remat(module: type[nn.Module], policy: str) -> type[nn.Module]:
+def _remat(module: type[nn.Module], policy: str, prevent_cse: bool) -> type[nn.Module]:
     """``module`` wrapped for rematerialisation by name (see ``DecoderConfig.remat``)."""
     if policy == "none":
         return module
@@ -168,13 +181,60 @@ def _remat(module: type[nn.Module], policy: str) -> type[nn.Module]:
         "dots": jax.checkpoint_policies.checkpoint_dots,
         "dots_no_batch": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
     }
-    return nn.remat(module, policy=policies[policy], prevent_cse=True)
+    return nn.remat(module, policy=policies[policy], prevent_cse=prevent_cse)
+
+
+def _scanned(cfg: DecoderConfig) -> type[nn.Module]:
+    """:class:`Block` (rematerialised per ``cfg.remat``) scanned over ``cfg.num_layers``.
+
+    The residual stream is the carry; positions, mask and key positions are shared by every
+    layer; the cache (or None) is scanned over its leading layer axis and returned stacked.
+    """
+    # Inside a scan the loop boundary already keeps XLA from merging the recomputation with
+    # the forward pass, so CSE prevention would only add barriers.
+    body = _remat(Block, cfg.remat, prevent_cse=False)
+    return nn.scan(
+        body,
+        variable_axes={"params": 0},
+        split_rngs={"params": True, "dropout": True},
+        in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0),
+        length=cfg.num_layers,
+        metadata_params={nn.PARTITION_NAME: LAYER_AXIS},
+    )
 
 
 def init_cache(config: DecoderConfig, batch_size: int, max_length: int | None = None) -> Cache:
-    """An empty KV cache: per layer ``k``/``v`` of [batch, kv_heads, max_length, head_dim]."""
+    """An empty KV cache for ``config``'s layout (see :data:`Cache`).
+
+    Unrolled: per layer ``k``/``v`` of [batch, kv_heads, max_length, head_dim]; scanned: one
+    ``k``/``v`` of [layers, batch, kv_heads, max_length, head_dim].
+    """
     shape = (batch_size, config.num_kv_heads, max_length or config.max_length, config.head_dim)
+    if config.scan_layers:
+        stacked = (config.num_layers, *shape)
+        return {k: jnp.zeros(stacked, config.compute_dtype) for k in ("k", "v")}
     return tuple(
         {"k": jnp.zeros(shape, config.compute_dtype), "v": jnp.zeros(shape, config.compute_dtype)}
         for _ in range(config.num_layers)
     )
+
+
+def stack_layers(params: dict, num_layers: int) -> dict:
+    """Unrolled parameters (``layers_0`` … ``layers_{n-1}``) → the scanned layout.
+
+    Each leaf of ``layers`` is the per-layer leaves stacked on a new leading axis:
+    [layers, *shape].
+    """
+    out = {k: v for k, v in params.items() if not k.startswith("layers_")}
+    per_layer = [params[f"layers_{i}"] for i in range(num_layers)]
+    out[LAYER_AXIS] = jax.tree.map(lambda *xs: jnp.stack(xs), *per_layer)
+    return out
+
+
+def unstack_layers(params: dict) -> dict:
+    """The scanned layout → unrolled parameters, the inverse of :func:`stack_layers`."""
+    out = {k: v for k, v in params.items() if k != LAYER_AXIS}
+    num_layers = jax.tree.leaves(params[LAYER_AXIS])[0].shape[0]
+    for i in range(num_layers):
+        out[f"layers_{i}"] = jax.tree.map(lambda x, i=i: x[i], params[LAYER_AXIS])
+    return out

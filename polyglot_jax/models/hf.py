@@ -5,17 +5,23 @@ target sharding, so host memory never holds more than the largest tensor. Fields
 ``config.json`` that this project cannot honour are an error, never silently ignored. Pickle
 checkpoints (``*.bin``) are refused unless ``allow_pickle`` is set.
 
+With ``DecoderConfig.scan_layers`` the per-layer tensors go into (and come out of) the stacked
+``layers`` parameters [layers, *shape]: each layer's tensor is written into its slice on the
+devices, so host memory still holds one tensor at a time.
+
 Supported ``model_type``: llama, mistral, qwen2, falcon, bloom, gpt_neox.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import safetensors.numpy
 from flax import traverse_util
@@ -24,6 +30,7 @@ from safetensors import safe_open
 from polyglot_jax.errors import CheckpointError, MissingFileError
 from polyglot_jax.models import hf_layout
 from polyglot_jax.models.config import DecoderConfig
+from polyglot_jax.models.decoder import LAYER_AXIS
 
 # Keys of config.json that describe training, generation or bookkeeping, not the network.
 IGNORED_KEYS = frozenset(
@@ -234,8 +241,14 @@ def load_hf_params(
     flat: dict[tuple[str, ...], jax.Array] = {}
     for path, array in layout.to_params(get, cfg):
         host = np.asarray(array, dtype=cfg.storage_dtype)
+        layer, path = _scanned_path(path, cfg)
         # Placed one tensor at a time: host memory holds at most the largest tensor.
-        flat[path] = jax.device_put(host, target[path]) if target else jax.numpy.asarray(host)
+        if layer is None:
+            flat[path] = jax.device_put(host, target[path]) if target else jnp.asarray(host)
+        else:
+            if path not in flat:
+                flat[path] = _zeros((cfg.num_layers, *host.shape), host.dtype, target.get(path))
+            flat[path] = _set_layer(flat[path], host, layer)
         del host
     tied_head = {layout.lm_head.lstrip(hf_layout.NO_PREFIX)} if cfg.tie_embeddings else set()
     leftover = sorted(n for n in reader.names() - used - tied_head if not layout.is_buffer(n))
@@ -250,7 +263,12 @@ def params_to_hf(params: dict, cfg: DecoderConfig) -> dict[str, np.ndarray]:
     """This decoder's parameters as a Hugging Face state dict (host arrays)."""
     layout = hf_layout.LAYOUTS[cfg.family]
     host = jax.tree.map(lambda x: np.asarray(jax.device_get(x)), params)
-    return dict(layout.from_params(lambda *path: _lookup(host, path), cfg))
+
+    def param(*path: str) -> np.ndarray:
+        layer, path = _scanned_path(path, cfg)
+        return _lookup(host, path) if layer is None else _lookup(host, path)[layer]
+
+    return dict(layout.from_params(param, cfg))
 
 
 def export(params: dict, cfg: DecoderConfig, out_dir: str | pathlib.Path) -> pathlib.Path:
@@ -264,7 +282,10 @@ def export(params: dict, cfg: DecoderConfig, out_dir: str | pathlib.Path) -> pat
 
 
 def load_model_dir(
-    model_dir: str | pathlib.Path, shardings_fn: Callable | None = None, allow_pickle: bool = False
+    model_dir: str | pathlib.Path,
+    shardings_fn: Callable | None = None,
+    allow_pickle: bool = False,
+    scan_layers: bool = False,
 ) -> tuple[DecoderConfig, dict]:
     """Config and parameters of a Hugging Face model directory.
 
@@ -272,11 +293,13 @@ def load_model_dir(
       model_dir: directory with ``config.json`` and weights.
       shardings_fn: ``cfg -> shardings tree`` when parameters should be placed on a mesh.
       allow_pickle: accept ``*.bin`` checkpoints.
+      scan_layers: load into the scanned layout (``DecoderConfig.scan_layers``).
     """
     path = pathlib.Path(model_dir) / "config.json"
     if not path.exists():
         raise MissingFileError(f"{path} not found: not a Hugging Face model directory")
     cfg = config_from_hf(json.loads(path.read_text()), str(path))
+    cfg = cfg.replace(scan_layers=scan_layers)
     shardings = shardings_fn(cfg) if shardings_fn is not None else None
     return cfg, load_hf_params(model_dir, cfg, shardings, allow_pickle)
 
@@ -285,6 +308,28 @@ def is_hf_model_dir(path: str | pathlib.Path) -> bool:
     """A directory with a Hugging Face ``config.json`` naming a ``model_type``."""
     config = pathlib.Path(path) / "config.json"
     return config.exists() and "model_type" in json.loads(config.read_text())
+
+
+def _scanned_path(path: tuple[str, ...], cfg: DecoderConfig) -> tuple[int | None, tuple]:
+    """``(layer, path)``: a ``layers_<i>`` path of a scanned config becomes ``(i, layers/...)``.
+
+    Layouts name parameters in the unrolled layout; other paths pass through with layer None.
+    """
+    if not cfg.scan_layers or not path[0].startswith("layers_"):
+        return None, tuple(path)
+    return int(path[0].removeprefix("layers_")), (LAYER_AXIS, *path[1:])
+
+
+def _zeros(shape: tuple[int, ...], dtype: Any, sharding: Any | None) -> jax.Array:
+    """A zero array of ``shape`` created directly with ``sharding`` (or on the default device)."""
+    make = functools.partial(jnp.zeros, shape, dtype)
+    return jax.jit(make, out_shardings=sharding)() if sharding is not None else make()
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def _set_layer(stacked: jax.Array, layer: jax.Array, index: int) -> jax.Array:
+    """``stacked`` [layers, *shape] with slice ``index`` set to ``layer`` [*shape], in place."""
+    return jax.lax.dynamic_update_index_in_dim(stacked, layer.astype(stacked.dtype), index, 0)
 
 
 def _lookup(tree: dict, path: tuple[str, ...]) -> np.ndarray:

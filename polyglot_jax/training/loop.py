@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import pathlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gin
@@ -20,15 +21,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import seqio
 from clu import metric_writers
 
 from polyglot_jax import gin_utils, storage
 from polyglot_jax.data import describe, pipeline, preprocessors, templates
 from polyglot_jax.errors import ConfigError, RunDirError
 from polyglot_jax.models import Decoder, DecoderConfig, hf, lora
+from polyglot_jax.models.decoder import stack_layers, unstack_layers
 from polyglot_jax.training import checkpoints, partitioning, runs, settings, trainer
 
 log = logging.getLogger(__name__)
+# DecoderConfig fields that change how a run computes or stores its layers, not the weights.
+LAYOUT_ONLY_FIELDS = ("scan_layers", "remat")
 
 
 @dataclasses.dataclass
@@ -47,10 +52,12 @@ def train(
     model_dir: str = gin.REQUIRED,
     mixture_or_task_name: str = gin.REQUIRED,
     task_feature_lengths: Mapping[str, int] = gin.REQUIRED,
-    train_steps: int = gin.REQUIRED,
+    train_steps: int | None = None,
     batch_size: int = gin.REQUIRED,
     model_config: DecoderConfig = gin.REQUIRED,
-    optimizer: optax.GradientTransformation | None = None,
+    optimizer: optax.GradientTransformation | Callable[..., Any] | None = None,
+    num_epochs: float | None = None,
+    z_loss: float = 0.0,
     seed: int = 0,
     checkpoint_every: int = 100,
     keep_checkpoints: int = 3,
@@ -75,7 +82,9 @@ def train(
       train_steps: total optimizer steps (``TRAIN_STEPS``), counting resumed ones.
       batch_size: global batch size in packed rows (``BATCH_SIZE``).
       model_config: the decoder.
-      optimizer: optax transformation; defaults to :func:`trainer.make_optimizer`.
+      optimizer: optax transformation, or a factory taking ``decay_steps`` (``@make_optimizer``).
+      num_epochs: passes over the mixture instead of ``train_steps`` (see :func:`resolve_steps`).
+      z_loss: coefficient of the auxiliary z-loss (``Z_LOSS``; PaLM used 1e-4).
       seed: parameter init and data order seed.
       checkpoint_every: steps between checkpoints (the last step is always saved).
       keep_checkpoints: newest checkpoints kept.
@@ -96,6 +105,9 @@ def train(
       tensorboard_dir: where TensorBoard event files go (default ``<model_dir>/train``).
       progress: print a progress line every ``log_every`` steps.
     """
+    train_steps = resolve_steps(
+        train_steps, num_epochs, mixture_or_task_name, task_feature_lengths, batch_size, pack
+    )
     settings.check_train(
         model_dir,
         mixture_or_task_name,
@@ -109,6 +121,7 @@ def train(
         microbatches,
         eval_every,
     )
+    optimizer = trainer.build_optimizer(optimizer, train_steps)
     model_dir_path = storage.as_path(model_dir)
     vocab_size = pipeline.vocabulary_of(mixture_or_task_name).vocab_size
     if vocab_size > model_config.vocab_size:
@@ -128,11 +141,12 @@ def train(
         summarize_data(model_dir_path, mixture_or_task_name, length)
     steps = trainer.ShardedSteps(
         Decoder(model_config),
-        optimizer or trainer.make_optimizer(decay_steps=train_steps),
+        optimizer,
         partitioning.create_mesh(*mesh_shape),
         axis_rules or partitioning.standard_logical_axis_rules(),
         length,
         microbatches,
+        z_loss,
     )
     if batch_size % (microbatches * jax.process_count()):
         raise ConfigError(
@@ -241,6 +255,44 @@ def train(
     return TrainResult(step, metrics, model_dir_path, state, losses)
 
 
+def resolve_steps(
+    train_steps: int | None,
+    num_epochs: float | None,
+    mixture_or_task_name: str,
+    task_feature_lengths: Mapping[str, int],
+    batch_size: int,
+    pack: bool = True,
+) -> int:
+    """``train_steps``, or ``ceil(num_epochs * rows / batch_size)`` for the rows (packed or
+    not) of one pass over the mixture's training split.
+
+    Raises:
+      ConfigError: both or neither are set, or ``num_epochs`` is not a positive number.
+    """
+    if (train_steps is None) == (num_epochs is None):
+        raise ConfigError(
+            f"set one of TRAIN_STEPS ({train_steps!r}) and NUM_EPOCHS ({num_epochs!r}), e.g. "
+            "--gin.TRAIN_STEPS=None --gin.NUM_EPOCHS=3"
+        )
+    if num_epochs is None:
+        return train_steps
+    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int | float) or num_epochs <= 0:
+        raise ConfigError(f"NUM_EPOCHS must be a positive number, got {num_epochs!r}")
+    # Task by task (a mixture's sampler stops at its first exhausted task), in file order:
+    # shuffling before packing moves the count by under a row per packing window.
+    source = pipeline.get_mixture_or_task(mixture_or_task_name)
+    converter = preprocessors.ChatFeatureConverter(pack=pack)
+    lengths = dict(task_feature_lengths)
+    rows = sum(  # one unshuffled pass (num_epochs=1) per task
+        int(seqio.get_dataset(t.name, lengths, converter).reduce(0, lambda n, _: n + 1))
+        for t in getattr(source, "tasks", [source])
+    )
+    steps = max(1, math.ceil(num_epochs * rows / settings.integer(batch_size, "BATCH_SIZE")))
+    what = f"{num_epochs:g} epochs of {rows} {'packed' if pack else 'unpacked'} rows"
+    log.info("%s: %s at batch size %d = %d steps", mixture_or_task_name, what, batch_size, steps)
+    return steps
+
+
 def log_plan(
     model_dir: Any,
     model_config: DecoderConfig,
@@ -323,7 +375,7 @@ def load_base_params(path: str, model_config: DecoderConfig, steps: trainer.Shar
     """
     source = runs.resolve(path)
     differ = runs.config_differences(
-        source.model_config(), model_config, ignore=runs.RUN_ONLY_FIELDS
+        source.model_config(), model_config, ignore=(*runs.RUN_ONLY_FIELDS, *LAYOUT_ONLY_FIELDS)
     )
     if differ:
         raise ConfigError(
@@ -331,7 +383,16 @@ def load_base_params(path: str, model_config: DecoderConfig, steps: trainer.Shar
             f"{'; '.join(differ)}"
         )
     abstract = lora.without_adapters(steps.abstract_state.params)
+    scan = model_config.scan_layers
     if source.hf_dir is not None:
-        params_cfg = source.model_config().replace(param_dtype=model_config.param_dtype)
+        params_cfg = source.model_config().replace(
+            param_dtype=model_config.param_dtype, scan_layers=scan
+        )
         return hf.load_hf_params(source.hf_dir, params_cfg, steps.base_sharding())
-    return runs.load_params(source, Decoder(model_config.replace(lora=None)), abstract)
+    if source.model_config().scan_layers == scan:
+        return runs.load_params(source, Decoder(model_config.replace(lora=None)), abstract)
+    # A run saved in the other layer layout: read it as saved, then restack on the host.
+    other = model_config.replace(lora=None, scan_layers=not scan)
+    params = runs.load_params(source, Decoder(other))
+    params = stack_layers(params, model_config.num_layers) if scan else unstack_layers(params)
+    return jax.device_put(params, steps.base_sharding())

@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import flax
@@ -42,6 +42,9 @@ class TrainState:
     rng: jax.Array  # uint32[2]
 
 
+OPTIMIZERS = ("adamw", "adafactor")
+
+
 @gin.configurable
 def make_optimizer(
     learning_rate: float = 1e-3,
@@ -53,17 +56,31 @@ def make_optimizer(
     b2: float = 0.95,
     eps: float = 1e-8,
     max_grad_norm: float | None = 1.0,
+    name: str = "adamw",
+    decay_rate: float = 0.8,
+    clipping_threshold: float | None = 1.0,
+    min_dim_size_to_factor: int = 128,
 ) -> optax.GradientTransformation:
-    """AdamW with linear warmup, then constant, linear or cosine decay to zero.
+    """AdamW or Adafactor with linear warmup, then constant, linear or cosine decay to zero.
+
+    Adafactor is T5X's fine-tuning setup: factored second moments (a row and a column vector
+    per matrix with both dimensions >= ``min_dim_size_to_factor``), no momentum, update
+    clipping at block RMS ``clipping_threshold``, second-moment decay ``step^-decay_rate`` and
+    updates scaled by each parameter's RMS.
 
     Args:
       learning_rate: peak learning rate.
       warmup_steps: steps of linear warmup from 0.
       decay_steps: total steps of the schedule (warmup included); needed for linear/cosine.
       schedule: ``"constant"``, ``"linear"`` or ``"cosine"``.
-      weight_decay: decoupled weight decay on matrices (not on norms or vectors).
+      weight_decay: decoupled weight decay on matrices (not on norms or vectors); for Adafactor
+        a per-step rate not multiplied by the learning rate.
       b1, b2, eps: Adam moments.
       max_grad_norm: global-norm clipping, or None.
+      name: ``"adamw"`` or ``"adafactor"``.
+      decay_rate: Adafactor second-moment decay exponent.
+      clipping_threshold: Adafactor update clipping (block RMS), or None.
+      min_dim_size_to_factor: Adafactor factors only dimensions at least this large.
     """
     settings.integer(warmup_steps, "WARMUP_STEPS (make_optimizer.warmup_steps)", minimum=0)
     if decay_steps is not None:
@@ -72,6 +89,10 @@ def make_optimizer(
         raise ConfigError(f"LEARNING_RATE must be a number, got {learning_rate!r}")
     if not learning_rate > 0:
         raise ConfigError(f"LEARNING_RATE must be > 0, got {learning_rate!r}")
+    if name not in OPTIMIZERS:
+        raise ConfigError(
+            f"OPTIMIZER (make_optimizer.name) must be one of {OPTIMIZERS}, got {name!r}"
+        )
     if schedule == "constant" or decay_steps is None:
         after = optax.constant_schedule(learning_rate)
     elif schedule == "linear":
@@ -81,8 +102,9 @@ def make_optimizer(
     else:
         raise ConfigError(f"make_optimizer: unknown schedule {schedule!r}")
     log.info(
-        "optimizer: AdamW, peak learning rate %g, %d warmup steps, %s schedule over %s steps, "
+        "optimizer: %s, peak learning rate %g, %d warmup steps, %s schedule over %s steps, "
         "weight decay %g",
+        "AdamW" if name == "adamw" else "Adafactor",
         learning_rate,
         warmup_steps,
         schedule,
@@ -94,17 +116,51 @@ def make_optimizer(
     )
     decay_mask = functools.partial(jax.tree.map, lambda p: p.ndim >= 2)
     chain = [optax.clip_by_global_norm(max_grad_norm)] if max_grad_norm else []
-    chain.append(optax.adamw(lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, mask=decay_mask))
+    if name == "adamw":
+        chain.append(
+            optax.adamw(lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, mask=decay_mask)
+        )
+    else:
+        chain.append(
+            optax.adafactor(
+                lr,
+                min_dim_size_to_factor=min_dim_size_to_factor,
+                decay_rate=decay_rate,
+                clipping_threshold=clipping_threshold,
+                momentum=None,
+                weight_decay_rate=weight_decay or None,
+                weight_decay_mask=decay_mask,
+            )
+        )
     return optax.chain(*chain)
 
 
-def loss_sums(
-    params: Any, batch: Batch, model: nn.Module, dropout_rng: jax.Array | None = None
-) -> tuple[jax.Array, Metrics]:
-    """Summed token-weighted cross entropy over ``decoder_loss_weights`` and its counts.
+def build_optimizer(
+    optimizer: optax.GradientTransformation | Callable[..., Any] | None, train_steps: int
+) -> optax.GradientTransformation:
+    """``optimizer`` as given, or built by its factory (gin's ``@make_optimizer``) for a
+    schedule of ``train_steps``."""
+    if optimizer is None:
+        optimizer = make_optimizer
+    if isinstance(optimizer, optax.GradientTransformation):
+        return optimizer
+    return optimizer(decay_steps=train_steps)
 
-    Returns ``(loss_sum, {"loss_sum", "correct", "num_tokens"})``; sums (not means) add up
-    exactly over microbatches. Dropout (LoRA adapters) is active when ``dropout_rng`` is given.
+
+def loss_sums(
+    params: Any,
+    batch: Batch,
+    model: nn.Module,
+    dropout_rng: jax.Array | None = None,
+    z_loss: float = 0.0,
+) -> tuple[jax.Array, Metrics]:
+    """Summed token-weighted cross entropy (plus z-loss) over ``decoder_loss_weights``.
+
+    Returns ``(objective, {"loss_sum", "z_loss_sum", "correct", "num_tokens"})``; sums (not
+    means) add up exactly over microbatches. The objective is ``loss_sum + z_loss_sum``, where
+    ``z_loss_sum = z_loss * sum(weights * logsumexp(logits)^2)`` (PaLM's auxiliary loss, which
+    keeps the softmax normaliser near 1). Dropout (LoRA adapters) is active when
+    ``dropout_rng`` is given.
     """
     logits, _ = model.apply(
         {"params": params},
@@ -119,19 +175,25 @@ def loss_sums(
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, targets)  # [batch, length]
     correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
     loss_sum = jnp.sum(ce * weights)
+    z_loss_sum = jnp.float32(0.0)
+    if z_loss:
+        log_z = jax.nn.logsumexp(logits, axis=-1)  # [batch, length]
+        z_loss_sum = z_loss * jnp.sum(jnp.square(log_z) * weights)
     sums = {
         "loss_sum": loss_sum,
+        "z_loss_sum": z_loss_sum,
         "correct": jnp.sum(correct * weights),
         "num_tokens": weights.sum(),
     }
-    return loss_sum, sums
+    return loss_sum + z_loss_sum, sums
 
 
 def mean_metrics(sums: Metrics) -> Metrics:
-    """``loss`` and ``accuracy`` per trained token from :func:`loss_sums`' counts."""
+    """``loss`` (cross entropy), ``z_loss`` and ``accuracy`` per trained token from the sums."""
     n = jnp.maximum(sums["num_tokens"], 1.0)
     return {
         "loss": sums["loss_sum"] / n,
+        "z_loss": sums["z_loss_sum"] / n,
         "accuracy": sums["correct"] / n,
         "num_tokens": sums["num_tokens"],
     }
@@ -159,17 +221,19 @@ def train_step(
     model: nn.Module,
     optimizer: optax.GradientTransformation,
     microbatches: int = 1,
+    z_loss: float = 0.0,
 ) -> tuple[TrainState, Metrics]:
     """One optimizer step on ``batch``; only the trainable part (LoRA adapters) is updated.
 
     With ``microbatches > 1`` the gradient of the token-weighted loss is accumulated over a
     ``lax.scan`` of microbatches (same result as one pass, a fraction of the activation memory).
+    ``z_loss`` adds :func:`loss_sums`' auxiliary term to the objective.
     """
     dropout_rng = jax.random.fold_in(state.rng, state.step)
     trainable, frozen = lora.split(state.params, model.config)
 
     def summed(trainable: Any, batch: Batch, rng: jax.Array) -> tuple[jax.Array, Metrics]:
-        return loss_sums(lora.combine(trainable, frozen), batch, model, rng)
+        return loss_sums(lora.combine(trainable, frozen), batch, model, rng, z_loss)
 
     grad_fn = jax.grad(summed, has_aux=True)
     if microbatches == 1:
@@ -183,7 +247,7 @@ def train_step(
 
         zeros = (
             jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.float32), trainable),
-            dict.fromkeys(("loss_sum", "correct", "num_tokens"), jnp.float32(0)),
+            dict.fromkeys(("loss_sum", "z_loss_sum", "correct", "num_tokens"), jnp.float32(0)),
         )
         xs = (split_microbatches(batch, microbatches), jnp.arange(microbatches))
         (grads, sums), _ = jax.lax.scan(accumulate, zeros, xs)
@@ -215,6 +279,7 @@ class ShardedSteps:
       rules: logical axis rules.
       seq_length: sequence length used to trace parameter shapes.
       microbatches: gradient accumulation steps per optimizer step.
+      z_loss: coefficient of the auxiliary z-loss in the training objective.
     """
 
     model: nn.Module
@@ -223,6 +288,7 @@ class ShardedSteps:
     rules: partitioning.AxisRules
     seq_length: int
     microbatches: int = 1
+    z_loss: float = 0.0
 
     def __post_init__(self) -> None:
         rng = jax.random.PRNGKey(0)
@@ -245,6 +311,7 @@ class ShardedSteps:
                 model=self.model,
                 optimizer=self.optimizer,
                 microbatches=self.microbatches,
+                z_loss=self.z_loss,
             ),
             in_shardings=(self.state_sharding, self.batch_sharding),
             out_shardings=(self.state_sharding, replicated),
@@ -265,10 +332,11 @@ class ShardedSteps:
     def _init_boxed(self, rng: jax.Array) -> TrainState:
         tokens = jnp.ones((1, self.seq_length), jnp.int32)
         params = self.model.init(rng, tokens)["params"]
+        opt_state = self.optimizer.init(lora.split(params, self.model.config)[0])
         return TrainState(
             step=jnp.zeros((), jnp.int32),
             params=params,
-            opt_state=self.optimizer.init(lora.split(params, self.model.config)[0]),
+            opt_state=_fit_axes(opt_state),
             rng=rng,
         )
 
@@ -303,3 +371,25 @@ class ShardedSteps:
 
     def place_batch(self, batch: Mapping[str, Any]) -> Batch:
         return partitioning.shard_batch(dict(batch), self.batch_sharding)
+
+
+def _fit_axes(opt_state: Any) -> Any:
+    """Optimizer state whose logical axes fit its shapes.
+
+    Optimizers map over the (boxed) parameters, so every state leaf inherits its parameter's
+    axis names, also when its shape differs: Adafactor's factored row/column vectors drop a
+    dimension, and its placeholders are ``[1]``. Such leaves are small and stay replicated;
+    a named dimension of size 1 is left unsharded.
+    """
+
+    def fit(leaf: Any) -> Any:
+        if not isinstance(leaf, nn.LogicallyPartitioned):
+            return leaf
+        shape = leaf.value.shape
+        if len(shape) != len(leaf.names):
+            return leaf.replace(names=(None,) * len(shape))
+        return leaf.replace(
+            names=tuple(n if d > 1 else None for n, d in zip(leaf.names, shape, strict=True))
+        )
+
+    return jax.tree.map(fit, opt_state, is_leaf=lambda x: isinstance(x, nn.LogicallyPartitioned))
