@@ -153,3 +153,24 @@ def test_lora_run_from_a_hugging_face_directory(tmp_path, demo_tasks):
             initial_checkpoint_path=str(path),
             progress=False,
         )
+
+
+def test_scanned_adapters_export_and_merge_like_unrolled_ones(adapted, tmp_path):
+    from polyglot_jax.models.decoder import stack_layers
+
+    model, base_cfg, _, cfg, state = adapted
+    params = random_adapters(jax.device_get(state.params))
+    ids = np.arange(3, 15)[None]
+    ours = logits(cfg, params, ids)
+    scanned_cfg = cfg.replace(scan_layers=True)
+    scanned = stack_layers(params, cfg.num_layers)
+    assert np.abs(logits(scanned_cfg, scanned, ids) - ours).max() <= TOL
+    adapter_dir = lora.export_peft(scanned, scanned_cfg, tmp_path / "adapter")
+    with_adapter = peft.PeftModel.from_pretrained(model, adapter_dir).eval()
+    with torch.no_grad():
+        theirs = with_adapter(input_ids=torch.tensor(ids)).logits.numpy()
+    assert np.abs(ours - theirs).max() <= TOL
+    merged = lora.merge(scanned, scanned_cfg)
+    assert "layers" in merged
+    merged_logits = logits(base_cfg.replace(scan_layers=True), merged, ids)
+    assert np.abs(merged_logits - ours).max() <= TOL

@@ -22,6 +22,7 @@ from flax import traverse_util
 
 from polyglot_jax.errors import CheckpointError, ConfigError
 from polyglot_jax.models.config import DecoderConfig
+from polyglot_jax.models.decoder import LAYER_AXIS, stack_layers, unstack_layers
 from polyglot_jax.models.hf_layout import LAYOUTS, FusedLayout, Layout
 from polyglot_jax.models.lora_targets import FUSED_QKV
 
@@ -85,9 +86,14 @@ def _delta(a: jax.Array, b: jax.Array, scale: float) -> jax.Array:
 
 
 def merge(params: Any, cfg: DecoderConfig) -> Any:
-    """Folds every adapter into its kernel and drops the adapter leaves."""
+    """Folds every adapter into its kernel and drops the adapter leaves.
+
+    Scanned parameters (a stacked ``layers`` tree) are merged layer by layer and stacked again.
+    """
     if cfg.lora is None:
         return params
+    if LAYER_AXIS in params:
+        return stack_layers(merge(unstack_layers(params), cfg), cfg.num_layers)
     flat = traverse_util.flatten_dict(params)
     out = {}
     for key, value in flat.items():
@@ -168,6 +174,8 @@ def export_peft(
             f"(lora.merge) and use the merged parameters instead"
         )
     layout = LAYOUTS[cfg.family]
+    if LAYER_AXIS in params:  # scanned: one pair per layer, as PEFT names them
+        params = unstack_layers(params)
     tensors, modules = {}, set()
     for (layer, proj), (a, b) in sorted(_peft_pairs(params, cfg, layout).items()):
         module = _hf_module(layout, proj)
