@@ -9,11 +9,17 @@ weight a decode step touches once per step at the memory bandwidth measured here
 reduction); with batch 8 a CPU decode step is bound by matmul throughput at M=8, not by reading.
 
   python benchmarks/generate.py [--batch 8 --new 128 --layers 8 --hidden 512]
+
+With ``--mesh D,F,M`` it compares instead one device with the model placed on a ``(data, fsdp,
+model)`` mesh through the model interface (same tokens checked), and counts the collectives the
+compiled decode loop runs per step and the bytes they move; simulate devices on CPU with
+``XLA_FLAGS=--xla_force_host_platform_device_count=8``.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import time
 
 import jax
@@ -21,8 +27,84 @@ import numpy as np
 import torch
 from random_llama import random_llama
 
-from polyglot_jax.inference import decoding
+from polyglot_jax.inference import decoding, placement
+from polyglot_jax.inference.model import LanguageModel, inference_mesh
 from polyglot_jax.models import Decoder
+
+_BYTES = {"f32": 4, "bf16": 2, "s32": 4, "u32": 4, "pred": 1, "f16": 2}
+
+
+def collectives(hlo: str) -> tuple[int, float]:
+    """``(count, MiB)`` of the all-gather / all-reduce / all-to-all / collective-permute ops
+    in a compiled module (each result's size; ops in the loop body run once per step)."""
+    pattern = r"= (\w+)\[([\d,]*)\][^=]*? (all-gather|all-reduce|all-to-all|collective-permute)\("
+    count, size = 0, 0.0
+    for dtype, dims, _ in re.findall(pattern, hlo):
+        count += 1
+        size += _BYTES.get(dtype, 4) * float(np.prod([int(d) for d in dims.split(",") if d]))
+    return count, size / 2**20
+
+
+def compare_mesh(args: argparse.Namespace, model: Decoder, params, prompts: np.ndarray) -> None:
+    """One device against the model on ``--mesh``: seconds per new token and collectives."""
+    mesh = inference_mesh([int(x) for x in args.mesh.split(",")])
+    single = LanguageModel(model, params)
+    sharded = LanguageModel.place(model, params, mesh)
+    no_stop = model.config.vocab_size
+    rows = []
+    for name, lm in (("1 device", single), (f"mesh {args.mesh}", sharded)):
+        lm.generate(prompts.tolist(), args.new, no_stop)  # compile
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            out = lm.generate(prompts.tolist(), args.new, no_stop)
+            times.append(time.perf_counter() - start)
+        rows.append((name, min(times), out.tokens))
+    same = rows[0][2] == rows[1][2]
+    # The compiled sharded loop: collectives inside the while body run once per decode step.
+    hlo = _sharded_hlo(sharded, prompts, args.new)
+    count, mib = collectives(hlo)
+    print(
+        f"{jax.device_count()} {jax.devices()[0].platform} devices, batch {args.batch}, prompt "
+        f"{args.prompt}, {args.new} new tokens, greedy; identical tokens: {same}"
+    )
+    print("| placement | seconds | ms per step | new tokens/s |")
+    print("|---|---|---|---|")
+    for name, seconds, _ in rows:
+        per_step = 1000 * seconds / args.new
+        print(
+            f"| {name} | {seconds:.2f} | {per_step:.1f} | {args.batch * args.new / seconds:,.0f} |"
+        )
+    print(f"collectives in the compiled sharded program: {count} ops, {mib:.2f} MiB of results")
+
+
+def _sharded_hlo(lm: LanguageModel, prompts: np.ndarray, new: int) -> str:
+    rows, width = prompts.shape
+    padded = np.zeros((rows, decoding.bucket_length(width)), np.int32)
+    padded[:, :width] = prompts
+    lengths = np.full((rows,), width, np.int32)
+    keys = np.zeros((rows, 2), np.uint32)
+    knobs = {
+        "temperature": np.float32(1e-6),
+        "top_k": np.int32(0),
+        "top_p": np.float32(1),
+        "repetition_penalty": np.float32(1),
+        "frequency_penalty": np.float32(0),
+    }
+    static = dict(max_new_tokens=new, ngram=0, greedy=True, penalties=False)
+    fn = placement._jitted(
+        decoding._generate,
+        lm.decoder,
+        lm.mesh,
+        lm.rules,
+        (2, 1, 2),
+        2,
+        2,
+        tuple(sorted(static.items())),
+    )
+    stops = np.asarray([lm.decoder.config.vocab_size], np.int32)
+    with lm.context():
+        return fn.lower(lm.params, padded, lengths, keys, knobs, stops).compile().as_text()
 
 
 def read_bandwidth(mib: int = 256) -> float:
@@ -45,6 +127,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--mesh", help="D,F,M: compare one device with this mesh instead")
     args = parser.parse_args()
 
     reference, cfg, params = random_llama(args.layers, args.hidden, args.prompt + args.new)
@@ -52,6 +135,9 @@ def main() -> None:
     model = Decoder(cfg)
     prompts = np.random.RandomState(0).randint(3, 32000, (args.batch, args.prompt))
     no_stop = cfg.vocab_size  # an id the model never emits
+    if args.mesh:
+        compare_mesh(args, model, params, prompts)
+        return
 
     def ours() -> np.ndarray:
         out = decoding.generate(model, params, prompts.tolist(), args.new, no_stop)

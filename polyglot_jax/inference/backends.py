@@ -235,7 +235,7 @@ def _split_base_url(url: str) -> tuple[str, dict[str, str], list[str]]:
 
 
 class LocalBackend:
-    """A polyglot_jax run as the judge, through the batched decoding loop.
+    """A polyglot_jax run as the judge, through the model interface on a mesh.
 
     Args:
       checkpoint_path: run directory, ``checkpoint_<step>`` or Hugging Face model folder.
@@ -244,6 +244,8 @@ class LocalBackend:
       vocabulary: a vocabulary to use instead of loading the run's (a SeqIO vocabulary).
       max_new_tokens: answer length limit.
       batch_size: conversations per generation batch.
+      mesh_shape: ``(data, fsdp, model)`` sizes of the mesh the model is placed on (-1 fills;
+        default: every device on ``fsdp``).
     """
 
     def __init__(
@@ -253,15 +255,17 @@ class LocalBackend:
         vocabulary: object | None = None,
         max_new_tokens: int = 128,
         batch_size: int = 16,
+        mesh_shape: Sequence[int] = (1, -1, 1),
     ) -> None:
         from polyglot_jax.inference import generate
+        from polyglot_jax.inference.model import LanguageModel, inference_mesh
         from polyglot_jax.training import runs
 
         self._infer = generate
         if vocabulary is None:  # first: a run without a recorded mixture fails before loading
             vocabulary = runs.load_vocabulary(checkpoint_path, mixture_or_task_name)
         self.vocabulary = vocabulary
-        self.model, self.params = runs.load_model(checkpoint_path)
+        self.model = LanguageModel.load(checkpoint_path, inference_mesh(mesh_shape))
         self.template = runs.chat_template(checkpoint_path)
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
         self.name = f"local:{checkpoint_path}"
@@ -273,15 +277,11 @@ class LocalBackend:
             yield from enumerate(chunk, start=start)
 
     def complete_many(self, conversations: Sequence[Messages]) -> list[Completion]:
-        from polyglot_jax.inference import decoding
-
         out = []
         for start in range(0, len(conversations), self.batch_size):
             chunk = conversations[start : start + self.batch_size]
             prompts = [self._infer.encode_prompt(self.vocabulary, c, self.template) for c in chunk]
-            result = decoding.generate(
-                self.model, self.params, prompts, self.max_new_tokens, self.vocabulary.eos_id
-            )
+            result = self.model.generate(prompts, self.max_new_tokens, self.vocabulary.eos_id)
             out += [Completion(text=self.vocabulary.decode(t)) for t in result.tokens]
         return out
 

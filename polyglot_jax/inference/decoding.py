@@ -10,13 +10,18 @@ share its batch. :class:`Sampling` holds the decoding settings:
 - ``repetition_penalty`` (``transformers`` semantics: logits of tokens already in the prompt or
   the continuation are divided by it when positive, multiplied when negative);
 - ``frequency_penalty`` (OpenAI semantics: ``count_in_continuation * penalty`` is subtracted);
-- stop tokens end a row inside the loop; stop strings cut the decoded text afterwards.
+- stop tokens end a row inside the loop; stop strings cut the decoded text afterwards;
+- ``no_repeat_ngram_size`` (``transformers`` semantics: an n-gram occurs once in the prompt and
+  continuation together);
+- ``num_beams > 1``: beam search as ``transformers`` does it (:mod:`beam_search`), its own loop.
+
+With a mesh, parameters keep their logical-axis shardings, prompts are split over ``batch``
+(rows padded to a multiple of its shards) and the loop is jitted with those shardings.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,9 +29,13 @@ import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh
 
 from polyglot_jax.errors import ConfigError
+from polyglot_jax.inference import beam_search, placement
 from polyglot_jax.models import Decoder, init_cache
+from polyglot_jax.training import partitioning
 
 
 @gin.configurable
@@ -42,6 +51,10 @@ class Sampling:
       frequency_penalty: subtracted per earlier occurrence in the continuation (0.0: off).
       stop_strings: the decoded text is cut before the first of these.
       num_samples: continuations per prompt, each with its own seed.
+      num_beams: beam search with this many beams when > 1 (greedy: ``temperature == 0`` and
+        no repetition or frequency penalty).
+      no_repeat_ngram_size: no n-gram of this size occurs twice in a row's sequence (0: off).
+      length_penalty: beam search ranks finished hypotheses by ``logprob / length ** it``.
     """
 
     temperature: float = 0.0
@@ -51,6 +64,9 @@ class Sampling:
     frequency_penalty: float = 0.0
     stop_strings: tuple[str, ...] = ()
     num_samples: int = 1
+    num_beams: int = 1
+    no_repeat_ngram_size: int = 0
+    length_penalty: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.stop_strings, str) or not all(
@@ -67,6 +83,13 @@ class Sampling:
             "repetition_penalty": ("REPETITION_PENALTY", lambda v: v > 0, "a number > 0"),
             "frequency_penalty": ("FREQUENCY_PENALTY", lambda v: True, "a number"),
             "num_samples": ("NUM_SAMPLES", lambda v: v >= 1 and v == int(v), "an integer >= 1"),
+            "num_beams": ("NUM_BEAMS", lambda v: v >= 1 and v == int(v), "an integer >= 1"),
+            "no_repeat_ngram_size": (
+                "NO_REPEAT_NGRAM_SIZE",
+                lambda v: v >= 0 and v == int(v),
+                "an integer >= 0",
+            ),
+            "length_penalty": ("LENGTH_PENALTY", lambda v: True, "a number"),
         }
         for name, (macro, allowed, what) in checks.items():
             value = getattr(self, name)
@@ -74,6 +97,16 @@ class Sampling:
             if not number or not allowed(value):
                 raise ConfigError(f"{macro} (Sampling.{name}) must be {what}, got {value!r}")
         object.__setattr__(self, "stop_strings", tuple(self.stop_strings))
+        if self.num_beams > 1 and (self.temperature or self.penalized):
+            raise ConfigError(
+                f"NUM_BEAMS (Sampling.num_beams) = {self.num_beams} is beam search: it needs "
+                f"TEMPERATURE = 0 and no REPETITION_PENALTY or FREQUENCY_PENALTY"
+            )
+
+    @property
+    def penalized(self) -> bool:
+        """Whether the repetition or frequency penalty is on."""
+        return self.repetition_penalty != 1.0 or self.frequency_penalty != 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "stop_strings": list(self.stop_strings)}
@@ -138,27 +171,6 @@ def penalize(
     return logits - frequency_penalty * counts
 
 
-def cpu_decode_options() -> dict[str, Any]:
-    """XLA options for the decode loop on CPU: plain Eigen dots instead of YNNPACK fusions.
-
-    A decode step is a chain of small [batch, embed] x [embed, n] dots; XLA:CPU's default
-    YNNPACK dot fusions ran them ~1.3x slower than Eigen on 2 cores
-    (``benchmarks/generate.py``). Other backends compile with their defaults.
-    """
-    if jax.default_backend() != "cpu":
-        return {}
-    return {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"}
-
-
-@functools.cache
-def _compiled_generate() -> Any:
-    return jax.jit(
-        _generate,
-        static_argnames=("model", "max_new_tokens", "greedy", "penalties"),
-        compiler_options=cpu_decode_options() or None,
-    )
-
-
 def _generate(
     model: Decoder,
     params: Any,
@@ -167,13 +179,16 @@ def _generate(
     keys: jax.Array,  # [batch, 2] one PRNG key per row
     knobs: dict[str, jax.Array],  # Sampling's numeric fields as scalars
     stop_ids: jax.Array,  # [num_stop]
+    *,
     max_new_tokens: int,
     greedy: bool,
     penalties: bool,
+    ngram: int,
 ) -> jax.Array:
     batch, prompt_length = prompts.shape
     vocab = model.config.vocab_size
     cache = init_cache(model.config, batch, prompt_length + max_new_tokens)
+    cache = beam_search.constrain_cache(cache)
     positions = jnp.broadcast_to(jnp.arange(prompt_length), prompts.shape)
     logits, cache = model.apply(
         {"params": params}, prompts, positions, cache=cache, logits_at=lengths - 1
@@ -183,7 +198,15 @@ def _generate(
     seen = jnp.zeros((batch, vocab), bool).at[jnp.arange(batch)[:, None], prompts].max(in_prompt)
     counts = jnp.zeros((batch, vocab), jnp.float32)
 
-    def choose(logits: jax.Array, seen: jax.Array, counts: jax.Array, step: jax.Array) -> jax.Array:
+    def choose(logits: jax.Array, carry: tuple) -> jax.Array:
+        step, _, _, seen, counts, out, _ = carry
+        if ngram:  # the sequence so far: the prompt, then ``out`` from each row's length on
+            at = jnp.arange(prompt_length + max_new_tokens)[None, :] - lengths[:, None]
+            generated = jnp.take_along_axis(out, jnp.clip(at, 0, max_new_tokens - 1), axis=1)
+            padded = jnp.pad(prompts, ((0, 0), (0, max_new_tokens)))
+            history = jnp.where(at >= 0, generated, padded)  # [batch, prompt + new]
+            bans = beam_search.ngram_bans(history, lengths + step, ngram, vocab)
+            logits = jnp.where(bans, -jnp.inf, logits)
         if penalties:
             logits = penalize(
                 logits.astype(jnp.float32),
@@ -204,7 +227,7 @@ def _generate(
 
     def body(carry: tuple) -> tuple:
         step, logits, cache, seen, counts, out, done = carry
-        token = jnp.where(done, stop_ids[0], choose(logits, seen, counts, step))  # [batch]
+        token = jnp.where(done, stop_ids[0], choose(logits, carry))  # [batch]
         out = out.at[:, step].set(token)
         if penalties:
             rows = jnp.arange(batch)
@@ -222,6 +245,21 @@ def _generate(
     return jax.lax.while_loop(cond, body, carry)[-2]
 
 
+def _batch_shape(
+    prompts: Sequence[Sequence[int]], mesh: Mesh | None, rules: partitioning.AxisRules | None
+) -> tuple[int, int]:
+    """``(rows, width)`` of this process's padded prompt array.
+
+    On a mesh the rows are a multiple of this process's share of the batch shards, and every
+    process of a multi-process mesh agrees on both (they run the loop together).
+    """
+    rows, width = len(prompts), max((len(p) for p in prompts), default=1)
+    if mesh is not None and jax.process_count() > 1:
+        both = multihost_utils.process_allgather(np.asarray([rows, width], np.int32))
+        rows, width = (int(v) for v in np.max(both.reshape(-1, 2), axis=0))
+    return placement.local_rows(rows, mesh, rules), bucket_length(width)
+
+
 def generate(
     model: Decoder,
     params: Any,
@@ -231,53 +269,81 @@ def generate(
     sampling: Sampling | None = None,
     seeds: Sequence[int] | None = None,
     pad_id: int = 0,
+    mesh: Mesh | None = None,
+    rules: partitioning.AxisRules | None = None,
 ) -> Generation:
     """Continues each prompt until a stop token or ``max_new_tokens`` new tokens.
 
     Args:
       model: the decoder module.
-      params: its parameters.
-      prompts: token ids per prompt (non-empty).
+      params: its parameters (on ``mesh`` with their logical-axis shardings, if given).
+      prompts: token ids per prompt (non-empty); on a multi-process mesh, this process's
+        prompts (possibly none: every process takes part in each call).
       max_new_tokens: the most tokens generated per prompt.
       eos_id: the stop token, or several (the first one pads finished rows).
       sampling: decoding settings; greedy by default. ``num_samples`` and ``stop_strings`` are
         applied by callers (see :func:`infer_lib.generate_records`), not here.
       seeds: one sampling seed per prompt (default: the row index).
       pad_id: id used to pad prompts to the bucket length.
+      mesh: the device mesh the parameters are placed on (None: the default device).
+      rules: logical axis rules of ``mesh`` (default: the standard rules).
     """
     sampling = sampling or Sampling()
+    rules = rules or partitioning.standard_logical_axis_rules()
     if any(len(p) == 0 for p in prompts):
         raise ValueError("generate: every prompt needs at least one token")
     stop_ids = [eos_id] if isinstance(eos_id, int) else list(eos_id)
     seeds = list(range(len(prompts))) if seeds is None else list(seeds)
     if len(seeds) != len(prompts):
         raise ValueError(f"generate: {len(seeds)} seeds for {len(prompts)} prompts")
-    lengths = np.array([len(p) for p in prompts], np.int32)
-    padded = np.full((len(prompts), bucket_length(int(lengths.max()))), pad_id, np.int32)
+    if not prompts and (mesh is None or jax.process_count() == 1):
+        return Generation(tokens=[], finish_reasons=[])
+    rows, width = _batch_shape(prompts, mesh, rules)
+    padded = np.full((rows, width), pad_id, np.int32)  # [rows, width]; extra rows: one token
+    lengths = np.ones((rows,), np.int32)
     for row, prompt in enumerate(prompts):
         padded[row, : len(prompt)] = prompt
-    knobs = {
-        "temperature": jnp.float32(max(sampling.temperature, 1e-6)),
-        "top_k": jnp.int32(sampling.top_k),
-        "top_p": jnp.float32(sampling.top_p),
-        "repetition_penalty": jnp.float32(sampling.repetition_penalty),
-        "frequency_penalty": jnp.float32(sampling.frequency_penalty),
-    }
-    keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(np.asarray(seeds, np.uint32)))
-    out = _compiled_generate()(
-        model,
-        params,
-        jnp.asarray(padded),
-        jnp.asarray(lengths),
-        keys,
-        knobs,
-        jnp.asarray(stop_ids, jnp.int32),
-        max_new_tokens,
-        sampling.temperature == 0,
-        sampling.repetition_penalty != 1.0 or sampling.frequency_penalty != 0.0,
-    )
+        lengths[row] = len(prompt)
+    stops = np.asarray(stop_ids, np.int32)
+    common = dict(max_new_tokens=max_new_tokens, ngram=sampling.no_repeat_ngram_size)
+    if sampling.num_beams > 1:
+        out = placement.run(
+            beam_search.beam_search,
+            model,
+            params,
+            [padded, lengths],
+            [stops],
+            mesh,
+            rules,
+            num_beams=sampling.num_beams,
+            length_penalty=float(sampling.length_penalty),
+            **common,
+        )
+    else:
+        knobs = {
+            "temperature": np.float32(max(sampling.temperature, 1e-6)),
+            "top_k": np.int32(sampling.top_k),
+            "top_p": np.float32(sampling.top_p),
+            "repetition_penalty": np.float32(sampling.repetition_penalty),
+            "frequency_penalty": np.float32(sampling.frequency_penalty),
+        }
+        all_seeds = np.zeros((rows,), np.uint32)
+        all_seeds[: len(seeds)] = seeds
+        keys = np.asarray(jax.vmap(jax.random.PRNGKey)(jnp.asarray(all_seeds)))  # [rows, 2]
+        out = placement.run(
+            _generate,
+            model,
+            params,
+            [padded, lengths, keys],
+            [knobs, stops],
+            mesh,
+            rules,
+            greedy=sampling.temperature == 0,
+            penalties=sampling.penalized,
+            **common,
+        )
     tokens, reasons = [], []
-    for row in np.asarray(out).tolist():
+    for row in out[: len(prompts)].tolist():
         end = next((i for i, t in enumerate(row) if t in stop_ids), None)
         tokens.append(row if end is None else row[:end])
         reasons.append("length" if end is None else "eos")

@@ -11,9 +11,10 @@ A run directory (``MODEL_DIR``, local or ``gs://``) holds::
   infer/ judge/ structured/   outputs of the later stages
 
 :func:`resolve` accepts a run directory, one of its ``checkpoint_<step>`` folders or a Hugging
-Face model directory; :func:`load_model` and :func:`load_vocabulary` load any of them, and
-:meth:`Source.output_dir` puts a later stage's output in the run directory, never inside a
-checkpoint. Every path is an ``etils.epath.Path``, so ``gs://`` works like a local folder.
+Face model directory; :func:`load_model` (on one device or placed on a mesh) and
+:func:`load_vocabulary` load any of them, and :meth:`Source.output_dir` puts a later stage's
+output in the run directory, never inside a checkpoint. Every path is an ``etils.epath.Path``,
+so ``gs://`` works like a local folder.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ import jax
 import jax.numpy as jnp
 import seqio
 from etils import epath
+from jax.sharding import Mesh
 
 from polyglot_jax import storage
 from polyglot_jax.errors import CheckpointError, RunDirError
 from polyglot_jax.models import Decoder, DecoderConfig, hf
+from polyglot_jax.training import partitioning
 
 MODEL_CONFIG = "model_config.json"
 CHAT_FORMAT = "chat_format.json"
@@ -178,13 +181,41 @@ def prepare(
     return existing
 
 
+def abstract_params(
+    model: Decoder, mesh: Mesh | None = None, rules: partitioning.AxisRules | None = None
+) -> Any:
+    """``jax.ShapeDtypeStruct`` per parameter, with its sharding on ``mesh`` when given.
+
+    The shardings come from the parameters' logical axes through ``rules`` (default: the
+    standard rules), as training places them.
+    """
+
+    def init() -> Any:
+        return model.init(jax.random.PRNGKey(0), jnp.ones((1, 8), jnp.int32))["params"]
+
+    if mesh is None:
+        return nn.unbox(jax.eval_shape(init))
+    rules = rules or partitioning.standard_logical_axis_rules()
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+        boxed = jax.eval_shape(init)
+    shardings = partitioning.logical_to_sharding(boxed, mesh, rules)
+    boxes = lambda x: isinstance(x, nn.meta.AxisMetadata)  # noqa: E731
+    plain = jax.tree.map(
+        lambda x: x.value if boxes(x) else x, boxed, is_leaf=boxes
+    )  # no constraint
+    return jax.tree.map(
+        lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), plain, shardings
+    )
+
+
 def load_params(source: Source, model: Decoder, abstract: Any | None = None) -> Any:
     """Parameters of ``source`` (the named or latest checkpoint, or the HF weights).
 
     Args:
       source: from :func:`resolve`.
       model: the decoder the parameters belong to.
-      abstract: target ``jax.ShapeDtypeStruct`` tree with shardings (default: unsharded).
+      abstract: target ``jax.ShapeDtypeStruct`` tree with shardings (default: unsharded); each
+        array is read straight into its sharding.
     """
     if source.hf_dir is not None:
         shardings = None if abstract is None else jax.tree.map(lambda a: a.sharding, abstract)
@@ -192,9 +223,7 @@ def load_params(source: Source, model: Decoder, abstract: Any | None = None) -> 
     from polyglot_jax.training import checkpoints  # orbax, only when a run is restored
 
     if abstract is None:
-        abstract = nn.unbox(
-            jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.ones((1, 8), jnp.int32)))
-        )["params"]
+        abstract = abstract_params(model)
     ckpt = checkpoints.Checkpointer(source.run_dir, async_save=False)
     try:
         step = ckpt.latest_step() if source.step is None else source.step
@@ -205,11 +234,28 @@ def load_params(source: Source, model: Decoder, abstract: Any | None = None) -> 
         ckpt.close()
 
 
-def load_model(path: str | os.PathLike) -> tuple[Decoder, Any]:
-    """The decoder and its parameters from a run, a ``checkpoint_<step>`` or an HF folder."""
+def load_model(
+    path: str | os.PathLike,
+    mesh: Mesh | None = None,
+    rules: partitioning.AxisRules | None = None,
+) -> tuple[Decoder, Any]:
+    """The decoder and its parameters from a run, a ``checkpoint_<step>`` or an HF folder.
+
+    Args:
+      path: what :func:`resolve` accepts.
+      mesh: restore each parameter directly into its sharding on this mesh (default: the mesh
+        of an enclosing ``jax.set_mesh``; with none, unsharded on the default device).
+      rules: logical axis rules for ``mesh`` (default: those of an enclosing
+        ``nn.logical_axis_rules``, else the standard rules).
+    """
     source = resolve(path)
     model = Decoder(source.model_config())
-    return model, load_params(source, model)
+    active = jax.sharding.get_mesh()
+    mesh = mesh if mesh is not None else (None if active.empty else active)
+    if mesh is None:
+        return model, load_params(source, model)
+    rules = rules or tuple(nn.get_logical_axis_rules()) or None
+    return model, load_params(source, model, abstract_params(model, mesh, rules))
 
 
 def load_vocabulary(path: str | os.PathLike, mixture_or_task_name: str | None = None) -> Any:

@@ -4,8 +4,9 @@ Each (benchmark, language) is a SeqIO task (``xcopa_et``, ``xnli_de``, ``xquad_z
 its :mod:`registry` entry: the source yields the entry's items and the metric functions are the
 entry's, following SeqIO's protocol: ``score_metric_fns`` take ``(targets, scores)`` (gold
 choice, per-choice log-likelihoods), ``predict_metric_fns`` take ``(targets, predictions)``
-(gold answers, generated text). :func:`evaluate` computes the scores or predictions with our
-model and calls them.
+(gold answers, generated text). :func:`evaluate` computes the scores or predictions with the
+model interface (:class:`~polyglot_jax.inference.model.LanguageModel`: per-token scores and
+generation on its mesh) and calls them.
 
 Scoring follows lm-evaluation-harness: the continuation is ``" " + choice``, trailing spaces of
 the context move to the continuation, the continuation's tokens are those of
@@ -22,8 +23,6 @@ import pathlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import seqio
 import tensorflow as tf
@@ -32,6 +31,7 @@ from polyglot_jax import storage
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.evaluation.benchmarks import registry
 from polyglot_jax.inference import decoding
+from polyglot_jax.inference.model import LanguageModel, as_language_model
 from polyglot_jax.models import Decoder
 
 
@@ -111,23 +111,8 @@ def encode_pair(
     return context_ids, whole[len(context_ids) :]
 
 
-@functools.partial(jax.jit, static_argnames=("model",))
-def _continuation_logprobs(
-    model: Decoder,
-    params: Any,
-    tokens: jax.Array,  # [batch, length] right-padded
-    weights: jax.Array,  # [batch, length] 1 where tokens[:, t] is a continuation token
-) -> tuple[jax.Array, jax.Array]:
-    logits, _ = model.apply({"params": params}, tokens[:, :-1])  # [batch, length - 1, vocab]
-    logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-    targets, mask = tokens[:, 1:], weights[:, 1:]
-    token_logp = jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
-    greedy = jnp.all((jnp.argmax(logp, axis=-1) == targets) | (mask == 0), axis=-1)
-    return jnp.sum(token_logp * mask, axis=-1), greedy  # [batch], [batch]
-
-
 def loglikelihoods(
-    model: Decoder,
+    model: LanguageModel | Decoder,
     params: Any,
     requests: Sequence[tuple[list[int], list[int]]],
     batch_size: int = 16,
@@ -136,9 +121,13 @@ def loglikelihoods(
     """Summed log-probability of each continuation given its context.
 
     Args:
+      model: the model interface (``params`` None), or a decoder with its ``params``.
+      params: the decoder's parameters (one device).
       requests: ``(context ids, continuation ids)``; an empty context needs a ``prefix``.
+      batch_size: requests per forward pass.
       prefix: ids put before every context (e.g. a BOS token).
     """
+    lm = as_language_model(model, params)
     rows = [(list(prefix) + c, t) for c, t in requests]
     if any(not c or not t for c, t in rows):
         raise ValueError("loglikelihoods: every request needs context and continuation tokens")
@@ -153,14 +142,14 @@ def loglikelihoods(
             context, continuation = rows[i]
             tokens[row, : len(context) + len(continuation)] = context + continuation
             weights[row, len(context) : len(context) + len(continuation)] = 1.0
-        totals, _ = _continuation_logprobs(model, params, jnp.asarray(tokens), jnp.asarray(weights))
-        for i, total in zip(chunk, np.asarray(totals).tolist(), strict=True):
+        scores = lm.score(tokens[:, :-1], tokens[:, 1:], weights[:, 1:])  # [rows, width - 1]
+        for i, total in zip(chunk, scores.sum(axis=1).tolist(), strict=True):
             out[i] = total
     return out
 
 
 def choice_scores(
-    model: Decoder,
+    model: LanguageModel | Decoder,
     params: Any,
     encode: Callable[[str], list[int]],
     items: Sequence[dict],
@@ -182,7 +171,7 @@ def choice_scores(
 
 
 def answers(
-    model: Decoder,
+    model: LanguageModel | Decoder,
     params: Any,
     vocabulary: seqio.Vocabulary,
     items: Sequence[dict],
@@ -190,14 +179,13 @@ def answers(
     max_new_tokens: int = 32,
 ) -> list[str]:
     """Greedy answers to each item's prompt, cut at the first newline."""
+    lm = as_language_model(model, params)
     out = []
     sampling = decoding.Sampling(stop_strings=("\n",))
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
         prompts = [vocabulary.encode(item["prompt"]) for item in chunk]
-        generation = decoding.generate(
-            model, params, prompts, max_new_tokens, vocabulary.eos_id, sampling
-        )
+        generation = lm.generate(prompts, max_new_tokens, vocabulary.eos_id, sampling)
         for tokens in generation.tokens:
             text, _ = decoding.cut_at_stop_strings(vocabulary.decode(tokens), sampling.stop_strings)
             out.append(text.strip())
@@ -213,7 +201,7 @@ def check_split(task: seqio.Task, split: str) -> None:
 def run_task(
     task_name: str,
     split: str,
-    model: Decoder,
+    model: LanguageModel | Decoder,
     params: Any,
     vocabulary: seqio.Vocabulary,
     batch_size: int = 16,
@@ -258,7 +246,7 @@ def write_rows(path: str | pathlib.Path, rows: Sequence[dict]) -> None:
 def evaluate(
     task_name: str,
     split: str,
-    model: Decoder,
+    model: LanguageModel | Decoder,
     params: Any,
     vocabulary: seqio.Vocabulary,
     output_path: str | pathlib.Path | None = None,
