@@ -308,6 +308,7 @@ def data_dir(tmp_path):
 
 
 EVAL_CASES = [
+    ("bad-mesh", ["--benchmarks=xcopa", "--languages=sw", "--mesh_shape=1,x"], "--mesh_shape"),
     ("unknown-benchmark", ["--benchmarks=copa", "--languages=sw"], "unknown benchmark 'copa'"),
     ("unknown-language", ["--benchmarks=xcopa", "--languages=xx"], "unknown language code 'xx'"),
     (

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 
 from polyglot_jax import gin_utils, storage
 from polyglot_jax.cli import common
-from polyglot_jax.errors import MissingFileError
+from polyglot_jax.errors import ConfigError, MissingFileError
 from polyglot_jax.evaluation.benchmarks import metrics, registry, scoring
+from polyglot_jax.inference import model as model_lib
 from polyglot_jax.training import runs
 
 log = logging.getLogger(__name__)
@@ -48,12 +49,27 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--max_new_tokens", type=int, default=32)
     parser.add_argument("--limit", type=int, help="first N items of each task (smoke runs)")
     parser.add_argument(
+        "--mesh_shape",
+        default="1,-1,1",
+        help="data,fsdp,model sizes of the device mesh the model is placed on (-1 fills)",
+    )
+    parser.add_argument(
         "--squad_normalization",
         default="squad",
         choices=metrics.NORMALIZATIONS,
         help="XQuAD answer normalisation: official SQuAD v1.1 (default) or MLQA's",
     )
     return parser.parse_args(argv)
+
+
+def _mesh_shape(value: str) -> tuple[int, int, int]:
+    try:
+        sizes = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        sizes = ()
+    if len(sizes) != 3:
+        raise ConfigError(f"--mesh_shape {value!r}: expected three integers data,fsdp,model")
+    return sizes  # type: ignore[return-value]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,12 +92,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if source.run_dir is not None:
         for module in args.module:
             common.import_tasks(module)
-    model, params = runs.load_model(args.checkpoint_path)
+    mesh = model_lib.inference_mesh(_mesh_shape(args.mesh_shape))
+    model, params = model_lib.LanguageModel.load(args.checkpoint_path, mesh), None
     vocabulary = runs.load_vocabulary(
         args.checkpoint_path, args.mixture if source.run_dir else None
     )
     run = args.run or source.name
-    out = pathlib.Path(args.output_dir) if args.output_dir else source.output_dir("structured")
+    out = storage.as_path(args.output_dir) if args.output_dir else source.output_dir("structured")
     results, rows = {}, []
     for task in tasks:
         metrics_of_task, task_rows = scoring.run_task(
