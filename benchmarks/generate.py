@@ -76,6 +76,29 @@ def compare_mesh(args: argparse.Namespace, model: Decoder, params, prompts: np.n
             f"| {name} | {seconds:.2f} | {per_step:.1f} | {args.batch * args.new / seconds:,.0f} |"
         )
     print(f"collectives in the compiled sharded program: {count} ops, {mib:.2f} MiB of results")
+    gather_ms = 1000 * all_gather_seconds(sharded, args.repeats)
+    extra_ms = 1000 * (rows[1][1] - rows[0][1]) / args.new
+    print(
+        f"all-gather of every parameter (what an fsdp step gathers): {gather_ms:.1f} ms; "
+        f"mesh step minus one-device step: {extra_ms:.1f} ms "
+        f"({extra_ms / max(gather_ms, 1e-9):.2f}x the all-gather)"
+    )
+
+
+def all_gather_seconds(lm: LanguageModel, repeats: int) -> float:
+    """Seconds to gather every sharded parameter onto every device (the best of ``repeats``)."""
+    replicated = jax.sharding.NamedSharding(lm.mesh, jax.sharding.PartitionSpec())
+    gather = jax.jit(
+        lambda params: jax.tree.map(lambda x: x + 0, params),
+        out_shardings=jax.tree.map(lambda _: replicated, lm.params),
+    )
+    jax.block_until_ready(gather(lm.params))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(gather(lm.params))
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def _sharded_hlo(lm: LanguageModel, prompts: np.ndarray, new: int) -> str:
