@@ -212,21 +212,35 @@ def redact_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def check_base_url(url: str, flag: str) -> urllib.parse.SplitResult:
+    """The parts of ``url`` when it is ``http(s)://HOST[:PORT][/PATH]``.
+
+    Args:
+      url: the base URL.
+      flag: what set it, for the message (``"judge"``, ``"--backend"``).
+
+    Raises:
+      ConfigError: anything else (the message shows no credentials).
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError as e:
+        raise ConfigError(f"{flag} base URL {redact_url(url)!r}: {e}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"{flag} base URL {redact_url(url)!r}: expected http(s)://HOST[:PORT][/PATH]"
+        )
+    return parts
+
+
 def _split_base_url(url: str) -> tuple[str, dict[str, str], list[str]]:
     """``(url without query or fragment, query parameters, secrets to keep out of messages)``.
 
     The query becomes the client's default query: appended to every request URL, it would
     otherwise end up between the base path and ``/chat/completions``.
     """
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018  (raises on a port that is not a number)
-    except ValueError as e:
-        raise ConfigError(f"judge base URL {redact_url(url)!r}: {e}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"judge base URL {redact_url(url)!r}: expected http(s)://HOST[:PORT][/PATH]"
-        )
+    parts = check_base_url(url, "judge")
     query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
     secrets = [s for s in (parts.username, parts.password, *query.values()) if s]
     secrets += [urllib.parse.quote(s, safe="") for s in secrets]

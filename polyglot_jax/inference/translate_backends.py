@@ -22,7 +22,6 @@ import os
 import pathlib
 import random
 import time
-import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
@@ -184,7 +183,9 @@ class GoogleTranslator:
         self._api_model = model
         self.prompt_version = "v2-text"
         self.concurrency, self.max_retries, self.backoff = concurrency, max_retries, backoff
-        base = check_base_url(base_url or GOOGLE_URL).rstrip("/")
+        base_url = base_url or GOOGLE_URL
+        backends.check_base_url(base_url, "--backend")
+        base = base_url.rstrip("/")
         self.server = backends.redact_url(base)
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -252,23 +253,6 @@ def _translated_text(response: httpx.Response) -> str:
     return text
 
 
-def check_base_url(url: str) -> str:
-    """``url`` when it is ``http(s)://HOST[:PORT][/PATH]`` with no query.
-
-    Raises:
-      ConfigError: anything else (the message shows no credentials).
-    """
-    shown = backends.redact_url(url)
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018  (raises on a port that is not a number)
-    except ValueError as e:
-        raise ConfigError(f"--backend base URL {shown!r}: {e}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--backend base URL {shown!r}: expected http(s)://HOST[:PORT][/PATH]")
-    return url
-
-
 def parse_spec(spec: str) -> tuple[str, str, str | None]:
     """``(kind, model or checkpoint path, base URL or None)`` of a ``--backend`` value.
 
@@ -285,14 +269,14 @@ def parse_spec(spec: str) -> tuple[str, str, str | None]:
         if not model:
             raise ConfigError(f"--backend {shown!r}: the model name is empty")
         if base_url:
-            check_base_url(base_url)
+            backends.check_base_url(base_url, "--backend")
         return kind, model, base_url or None
     if kind == "google" and (rest or not sep):
         model, _, base_url = rest.partition("@")
         if model not in ("", "nmt", "base"):
             raise ConfigError(f"--backend {shown!r}: Google models are nmt and base")
         if base_url:
-            check_base_url(base_url)
+            backends.check_base_url(base_url, "--backend")
         return kind, model, base_url or None
     if kind == "local" and rest:
         return kind, rest, None

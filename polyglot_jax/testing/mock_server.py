@@ -46,7 +46,7 @@ import re
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Self
 
 FIRST_ATTEMPTS = {
     "FAULT429": 2,
@@ -202,7 +202,39 @@ def judge_answer(prompt: str, fault: str | None = None) -> str:
     return json.dumps({"reasoning": "length-based", "score": min(6, 1 + level)})
 
 
-class MockChatServer:
+class _QuietServer(http.server.ThreadingHTTPServer):
+    request_queue_size = 128  # socketserver's 5 drops concurrent connects (1 s retries)
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out and hung up (the FAULTSLOW case) is expected here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class LocalServer:
+    """An HTTP server on 127.0.0.1 in a daemon thread, used as a context manager."""
+
+    def _serve(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
+        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def address(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class MockChatServer(LocalServer):
     """Serves in a background thread; use as a context manager.
 
     Args:
@@ -286,27 +318,8 @@ class MockChatServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        class Server(http.server.ThreadingHTTPServer):
-            request_queue_size = 128  # socketserver's 5 drops concurrent connects (1 s retries)
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                # A client that timed out and hung up (the FAULTSLOW case) is expected here.
-                if not isinstance(sys.exc_info()[1], ConnectionError):
-                    super().handle_error(request, client_address)
-
-        self._httpd = Server(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._serve(Handler)
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def __enter__(self) -> MockChatServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        return f"{self.address}/v1"

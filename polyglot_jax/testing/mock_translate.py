@@ -17,18 +17,17 @@ import collections
 import hashlib
 import http.server
 import json
-import sys
 import threading
 import time
 import urllib.parse
 from typing import Any
 
-from polyglot_jax.testing.mock_server import STATUS, fake_translation, fault_for
+from polyglot_jax.testing.mock_server import STATUS, LocalServer, fake_translation, fault_for
 
 PATH = "/language/translate/v2"
 
 
-class MockTranslateServer:
+class MockTranslateServer(LocalServer):
     """Serves in a background thread; use as a context manager.
 
     Args:
@@ -126,29 +125,11 @@ class MockTranslateServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        class Server(http.server.ThreadingHTTPServer):
-            request_queue_size = 128
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                if not isinstance(sys.exc_info()[1], ConnectionError):
-                    super().handle_error(request, client_address)
-
-        self._httpd = Server(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._serve(Handler)
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> MockTranslateServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        return self.address
 
 
 def _error(code: int, message: str) -> bytes:
