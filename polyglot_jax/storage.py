@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
+import logging
 import os
+import pathlib
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +23,8 @@ from typing import Any
 from etils import epath
 
 from polyglot_jax.errors import BusyError, DataError
+
+log = logging.getLogger(__name__)
 
 
 def as_path(path: str | os.PathLike) -> epath.Path:
@@ -30,6 +35,24 @@ def as_path(path: str | os.PathLike) -> epath.Path:
 def is_local(path: str | os.PathLike) -> bool:
     """Whether ``path`` is on this machine's file system (not ``gs://`` or another URI)."""
     return "://" not in os.fspath(path)
+
+
+def local_file_for(folder: str | os.PathLike, name: str, kind: str) -> pathlib.Path:
+    """A local file that belongs to ``folder``: ``folder/name``, or for a bucket a cache file.
+
+    SQLite databases and locks need a local file system: for a ``gs://`` folder the file is
+    ``$POLYGLOT_JAX_CACHE/<kind>/<hash of folder>-<name>`` (default ``~/.cache/polyglot_jax``),
+    and the log says where. The file's folder is created.
+    """
+    if is_local(folder):
+        path = pathlib.Path(folder) / name
+    else:
+        digest = hashlib.sha256(os.fspath(folder).encode()).hexdigest()[:16]
+        root = pathlib.Path(os.environ.get("POLYGLOT_JAX_CACHE", "~/.cache/polyglot_jax"))
+        path = root.expanduser() / kind / f"{digest}-{name}"
+        log.info("%s of %s: local file %s", kind, os.fspath(folder), path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> None:

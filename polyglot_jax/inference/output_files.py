@@ -105,10 +105,6 @@ def resume(path: str | os.PathLike) -> set[tuple[str, int]]:
     return found.keys
 
 
-def _is_local(path: epath.Path) -> bool:
-    return "://" not in os.fspath(path)
-
-
 def write_lines_atomic(path: str | os.PathLike, lines: Iterable[str]) -> None:
     """Writes ``lines`` (newline-terminated) to a temporary file beside ``path``, then renames.
 
@@ -122,7 +118,7 @@ def write_lines_atomic(path: str | os.PathLike, lines: Iterable[str]) -> None:
         with tmp.open("w", encoding="utf-8") as f:
             for line in lines:
                 f.write(line + "\n")
-            if _is_local(tmp):
+            if storage.is_local(tmp):
                 f.flush()
                 os.fsync(f.fileno())
         tmp.replace(path)
@@ -183,7 +179,7 @@ def locked(out_dir: str | os.PathLike, lock_name: str = LOCK_NAME) -> Iterator[N
       BusyError: another process holds the lock (the message names its pid).
     """
     out_dir = storage.as_path(out_dir)
-    if not _is_local(out_dir):
+    if not storage.is_local(out_dir):
         log.info("%s is not a local folder: not locked against other infer processes", out_dir)
         yield
         return

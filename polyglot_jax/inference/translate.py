@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -117,13 +116,7 @@ def default_db(output_dir: str | os.PathLike) -> pathlib.Path:
     SQLite needs a local file: translations for a ``gs://`` folder are cached in
     ``$POLYGLOT_JAX_CACHE/translations/`` (default ``~/.cache/polyglot_jax``).
     """
-    if "://" not in os.fspath(output_dir):
-        return pathlib.Path(output_dir) / "translations.sqlite"
-    digest = hashlib.sha256(os.fspath(output_dir).encode()).hexdigest()[:16]
-    root = pathlib.Path(os.environ.get("POLYGLOT_JAX_CACHE", "~/.cache/polyglot_jax"))
-    db = root.expanduser() / "translations" / f"{digest}.sqlite"
-    log.info("translations for %s are cached in %s", output_dir, db)
-    return db
+    return storage.local_file_for(output_dir, "translations.sqlite", "translations")
 
 
 def translate_file(

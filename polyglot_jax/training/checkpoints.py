@@ -22,6 +22,7 @@ import jax
 import orbax.checkpoint as ocp
 from etils import epath
 
+from polyglot_jax import storage
 from polyglot_jax.data.pipeline import BatchIterator
 from polyglot_jax.errors import CheckpointError
 from polyglot_jax.training.trainer import TrainState
@@ -42,8 +43,8 @@ class Checkpointer:
     def __init__(
         self, model_dir: str | os.PathLike, max_to_keep: int = 3, async_save: bool = True
     ) -> None:
-        directory = epath.Path(os.fspath(model_dir))
-        self.directory = directory if "://" in os.fspath(model_dir) else directory.absolute()
+        directory = storage.as_path(model_dir)
+        self.directory = directory.absolute() if storage.is_local(directory) else directory
         self.manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(

@@ -8,7 +8,6 @@ files, pairs them with a baseline for pairwise protocols, and writes ``<protocol
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import logging
 import os
@@ -206,12 +205,4 @@ def default_db(output_dir: epath.Path) -> pathlib.Path:
     SQLite needs a local file: judgments of a ``gs://`` output folder are cached in
     ``$POLYGLOT_JAX_CACHE/judgments/`` (default ``~/.cache/polyglot_jax``), as the log says.
     """
-    if "://" not in os.fspath(output_dir):
-        pathlib.Path(output_dir).mkdir(parents=True, exist_ok=True)
-        return pathlib.Path(output_dir) / "judgments.sqlite"
-    digest = hashlib.sha256(os.fspath(output_dir).encode()).hexdigest()[:16]
-    root = pathlib.Path(os.environ.get("POLYGLOT_JAX_CACHE", "~/.cache/polyglot_jax"))
-    db = root.expanduser() / "judgments" / f"{digest}.sqlite"
-    db.parent.mkdir(parents=True, exist_ok=True)
-    log.info("judgments of %s are cached in %s", output_dir, db)
-    return db
+    return storage.local_file_for(output_dir, "judgments.sqlite", "judgments")
