@@ -105,14 +105,10 @@ def train(
       tensorboard_dir: where TensorBoard event files go (default ``<model_dir>/train``).
       progress: print a progress line every ``log_every`` steps.
     """
-    train_steps = resolve_steps(
-        train_steps, num_epochs, mixture_or_task_name, task_feature_lengths, batch_size, pack
-    )
-    settings.check_train(
+    settings.check_train(  # before resolve_steps, which may read the whole mixture
         model_dir,
         mixture_or_task_name,
         task_feature_lengths,
-        train_steps,
         batch_size,
         model_config,
         checkpoint_every,
@@ -120,6 +116,9 @@ def train(
         log_every,
         microbatches,
         eval_every,
+    )
+    train_steps = resolve_steps(
+        train_steps, num_epochs, mixture_or_task_name, task_feature_lengths, batch_size, pack
     )
     optimizer = trainer.build_optimizer(optimizer, train_steps)
     model_dir_path = storage.as_path(model_dir)
@@ -267,7 +266,8 @@ def resolve_steps(
     not) of one pass over the mixture's training split.
 
     Raises:
-      ConfigError: both or neither are set, or ``num_epochs`` is not a positive number.
+      ConfigError: both or neither are set, ``train_steps`` is not a positive integer or
+        ``num_epochs`` not a positive number.
     """
     if (train_steps is None) == (num_epochs is None):
         raise ConfigError(
@@ -275,7 +275,7 @@ def resolve_steps(
             "--gin.TRAIN_STEPS=None --gin.NUM_EPOCHS=3"
         )
     if num_epochs is None:
-        return train_steps
+        return settings.integer(train_steps, "TRAIN_STEPS (train.train_steps)")
     if isinstance(num_epochs, bool) or not isinstance(num_epochs, int | float) or num_epochs <= 0:
         raise ConfigError(f"NUM_EPOCHS must be a positive number, got {num_epochs!r}")
     # Task by task (a mixture's sampler stops at its first exhausted task), in file order:
@@ -287,7 +287,7 @@ def resolve_steps(
         int(seqio.get_dataset(t.name, lengths, converter).reduce(0, lambda n, _: n + 1))
         for t in getattr(source, "tasks", [source])
     )
-    steps = max(1, math.ceil(num_epochs * rows / settings.integer(batch_size, "BATCH_SIZE")))
+    steps = max(1, math.ceil(num_epochs * rows / batch_size))
     what = f"{num_epochs:g} epochs of {rows} {'packed' if pack else 'unpacked'} rows"
     log.info("%s: %s at batch size %d = %d steps", mixture_or_task_name, what, batch_size, steps)
     return steps

@@ -35,7 +35,6 @@ def check_train(
     model_dir: Any,
     mixture_or_task_name: Any,
     task_feature_lengths: Any,
-    train_steps: Any,
     batch_size: Any,
     model_config: Any,
     checkpoint_every: Any,
@@ -62,7 +61,6 @@ def check_train(
             f'TASK_FEATURE_LENGTHS must be {{"targets": length}}, got {task_feature_lengths!r}'
         )
     integer(task_feature_lengths["targets"], 'TASK_FEATURE_LENGTHS["targets"]')
-    integer(train_steps, "TRAIN_STEPS (train.train_steps)")
     integer(batch_size, "BATCH_SIZE (train.batch_size)")
     integer(checkpoint_every, "train.checkpoint_every")
     integer(keep_checkpoints, "train.keep_checkpoints")
