@@ -3,4 +3,4 @@
 ``import tasks`` registers everything; gin files import the modules they need by name.
 """
 
-from tasks import demo  # noqa: F401
+from tasks import demo, studies  # noqa: F401

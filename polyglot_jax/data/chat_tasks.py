@@ -96,11 +96,21 @@ def chat_source(
         del shuffle_files  # one in-memory "file"; example shuffling is SeqIO's job
         return records_to_dataset(records_fn(split))
 
-    return seqio.FunctionDataSource(
-        dataset_fn,
-        splits=list(splits),
-        num_input_examples={split: len(records_fn(split)) for split in splits},
-    )
+    return _ChatSource(dataset_fn, records_fn, splits=list(splits))
+
+
+class _ChatSource(seqio.FunctionDataSource):
+    """A function source that counts a split's examples when asked, not when registered, so
+    registering a task reads no file."""
+
+    def __init__(
+        self, dataset_fn: Callable, records_fn: Callable[[str], Records], splits: list[str]
+    ) -> None:
+        super().__init__(dataset_fn, splits=splits)
+        self._records_fn = records_fn
+
+    def num_input_examples(self, split: str) -> int:
+        return len(self._records_fn(split))
 
 
 def add_chat_task(
