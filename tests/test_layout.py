@@ -13,6 +13,7 @@ Stages, lowest first; a module may import its own stage or a lower one:
   4  inference
   5  evaluation
   6  launch, testing
+  6.5  studies (grids of runs: train, infer, judge, benchmarks, report)
   7  cli and the ``python -m`` entry modules (train, infer, judge, report)
 
 ``tasks/`` (SeqIO registrations) sits just above data: it may import the root, models and data,
@@ -55,6 +56,7 @@ LAYERS: dict[str, float] = {
     "evaluation": 5,
     "launch": 6,
     "testing": 6,
+    "studies": 6.5,
     "cli": 7,
     "train": 7,
     "infer": 7,

@@ -1,0 +1,1 @@
+"""The four studies as grids of runs, and the resumable study runner."""
