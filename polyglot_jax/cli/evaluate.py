@@ -1,6 +1,7 @@
 """Structured benchmarks entry point: ``polyglot-jax eval --checkpoint_path=... [...]``.
 
-Scores XCOPA / XNLI (log-likelihood of the choices) and XQuAD (greedy answers, EM / F1) for
+Scores XCOPA / XNLI / X-CSQA (log-likelihood of the choices; X-CSQA also length-normalised as
+lm-evaluation-harness's ``acc_norm`` and ``acc_bytes``) and XQuAD (greedy answers, EM / F1) for
 every requested language, writing ``<output_dir>/<task>.jsonl`` (one line per item),
 ``metrics.json`` and ``structured.jsonl`` (per-item rows that ``polyglot-jax report`` reads),
 each atomically. The checkpoint is a run directory, one of its ``checkpoint_<step>`` folders or

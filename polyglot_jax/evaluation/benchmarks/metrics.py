@@ -1,4 +1,5 @@
-"""Metric functions of the structured benchmarks: choice accuracy and SQuAD EM / F1.
+"""Metric functions of the structured benchmarks: choice accuracy (raw and length-normalised,
+as lm-evaluation-harness's ``acc`` / ``acc_norm`` / ``acc_bytes``) and SQuAD EM / F1.
 
 Metrics follow SeqIO's protocol (``(targets, scores)`` or ``(targets, predictions)`` → dict of
 numbers) and also score one item (:meth:`per_item`), for the rows the report aggregates.
@@ -24,6 +25,7 @@ import re
 import string
 import unicodedata
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -109,24 +111,79 @@ def squad_scores(
     return best_em, best_f1
 
 
-def choice_accuracy(targets: Sequence[int], scores: Sequence[Sequence[float]]) -> dict:
-    """SeqIO score metric: share of items whose best-scored choice is the gold one (0-100)."""
-    correct = [int(np.argmax(s)) == int(t) for t, s in zip(targets, scores, strict=True)]
-    return {"accuracy": 100.0 * float(np.mean(correct)) if correct else float("nan")}
+@dataclasses.dataclass(frozen=True)
+class ChoiceTarget:
+    """The target of a choice item: the gold choice and the choices' texts (for the
+    length-normalised accuracies)."""
+
+    label: int
+    choices: tuple[str, ...]
+
+    def __int__(self) -> int:
+        return self.label
+
+
+# lm-evaluation-harness's normalisations of a choice's summed log-likelihood: ``acc_norm``
+# divides by the choice's length in characters (``len(choice)``), ``acc_bytes`` by its UTF-8
+# bytes (``lm_eval/api/task.py``, ``process_results`` of ``multiple_choice``).
+CHOICE_NORMALIZATIONS: dict[str, tuple[str, Any]] = {
+    "none": ("accuracy", None),
+    "chars": ("accuracy_norm", len),
+    "bytes": ("accuracy_bytes", lambda text: len(text.encode("utf-8"))),
+}
+
+
+def _prediction(target: int | ChoiceTarget, scores: Sequence[float], normalization: str) -> int:
+    _, length = CHOICE_NORMALIZATIONS[normalization]
+    if length is None:
+        return int(np.argmax(scores))
+    if not isinstance(target, ChoiceTarget):
+        raise TypeError(f"{normalization} normalisation needs a ChoiceTarget, got {target!r}")
+    lengths = np.array([float(length(c)) for c in target.choices])
+    return int(np.argmax(np.asarray(scores, np.float64) / lengths))
+
+
+def choice_accuracy(
+    targets: Sequence[int | ChoiceTarget],
+    scores: Sequence[Sequence[float]],
+    normalization: str = "none",
+) -> dict:
+    """SeqIO score metric: share of items whose best-scored choice is the gold one (0-100).
+
+    ``normalization`` ``chars`` / ``bytes`` first divides each choice's log-likelihood by its
+    length in characters / UTF-8 bytes (the harness's ``acc_norm`` / ``acc_bytes``).
+    """
+    name, _ = CHOICE_NORMALIZATIONS[normalization]
+    correct = [
+        _prediction(t, s, normalization) == int(t) for t, s in zip(targets, scores, strict=True)
+    ]
+    return {name: 100.0 * float(np.mean(correct)) if correct else float("nan")}
 
 
 @dataclasses.dataclass(frozen=True)
 class ChoiceAccuracy:
-    """Choice accuracy; one item's row value is ``<key>`` (1.0 when the best choice is gold)."""
+    """Choice accuracy; one item's row value is ``<key>`` (1.0 when the best choice is gold).
+
+    Attributes:
+      key: the row key.
+      normalization: ``none``, ``chars`` (harness ``acc_norm``) or ``bytes`` (``acc_bytes``).
+    """
 
     key: str
+    normalization: str = "none"
 
-    def __call__(self, targets: Sequence[int], scores: Sequence[Sequence[float]]) -> dict:
-        return choice_accuracy(targets, scores)
+    def __post_init__(self) -> None:
+        if self.normalization not in CHOICE_NORMALIZATIONS:
+            raise ValueError(f"unknown choice normalization {self.normalization!r}")
 
-    def per_item(self, target: int, scores: Sequence[float]) -> dict[str, float]:
+    def __call__(
+        self, targets: Sequence[int | ChoiceTarget], scores: Sequence[Sequence[float]]
+    ) -> dict:
+        return choice_accuracy(targets, scores, self.normalization)
+
+    def per_item(self, target: int | ChoiceTarget, scores: Sequence[float]) -> dict[str, float]:
         """The row metric of one item."""
-        return {self.key: float(int(np.argmax(scores)) == int(target))}
+        return {self.key: float(_prediction(target, scores, self.normalization) == int(target))}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,15 +1,16 @@
-"""XCOPA, XNLI and XQuAD items in the lm-evaluation-harness prompt formats.
+"""XCOPA, XNLI, X-CSQA and XQuAD items in the lm-evaluation-harness prompt formats.
 
 Readers turn the official files into items:
 
-- choice items (XCOPA, XNLI): ``{"id", "lang", "context", "choices", "label"}``, scored by the
-  log-likelihood of ``" " + choice`` after ``context`` (lm-evaluation-harness's target
-  delimiter);
+- choice items (XCOPA, XNLI, X-CSQA): ``{"id", "lang", "context", "choices", "label"}``,
+  scored by the log-likelihood of ``" " + choice`` after ``context`` (lm-evaluation-harness's
+  target delimiter);
 - answer items (XQuAD): ``{"id", "lang", "prompt", "answers"}``, answered by generation.
 
 XCOPA: ``premise`` without its final period, then the language's "because" / "therefore"
 connector; choices start lower case. XNLI: ``"<premise>, <right>?"`` and choices
-``"<Yes|Also|No>, <hypothesis>"`` in the language. Files: XCOPA ``{val,test}.<lang>.jsonl``;
+``"<Yes|Also|No>, <hypothesis>"`` in the language. X-CSQA: the question stem, choices the
+answer texts (no per-language words). Files: XCOPA ``{val,test}.<lang>.jsonl``;
 XNLI 1.0 ``xnli.{dev,test}.tsv`` (all languages in one file) or the Hugging Face ``xnli``
 layout (``premise``, ``hypothesis``, ``label`` 0/1/2 as JSONL or Parquet); XQuAD / SQuAD v1.1
 JSON.
@@ -198,6 +199,69 @@ def read_xnli(path: str | pathlib.Path, lang: str) -> list[ChoiceItem]:
     if pathlib.Path(path).suffix == ".tsv":
         return read_xnli_tsv(path, lang)
     return read_xnli_hf(path, lang)
+
+
+# X-CSQA (Lin et al., 2021, "Common Sense Beyond English"): the 16 languages of the X-CSR
+# release, with the folder of each (Japanese is ``jap`` there; ISO 639-3 ``jap`` is Jaruára).
+XCSQA_FOLDERS: dict[str, str] = {
+    **{lang: lang for lang in ("ar", "de", "en", "es", "fr", "hi", "it", "nl", "pl", "pt")},
+    **{lang: lang for lang in ("ru", "sw", "ur", "vi", "zh")},
+    "ja": "jap",
+}
+
+
+def xcsqa_item(record: object, lang: str, where: str) -> ChoiceItem:
+    """One X-CSQA record as a choice item, as lm-evaluation-harness's ``xcsqa_<lang>`` tasks
+    (``lm_eval/tasks/xcsr.py``) prompt it: the context is the question stem, each choice
+    ``" " + text`` (the harness's target delimiter, added when scored)."""
+    try:
+        question = record["question"]
+        stem, choices = question["stem"], question["choices"]
+        labels = [c["label"] for c in choices]
+        texts = [c["text"] for c in choices]
+    except (KeyError, TypeError, IndexError) as e:
+        raise DataError(f"{where}: not an X-CSQA record (bad or missing field {e})") from None
+    if not isinstance(stem, str) or not all(isinstance(t, str) for t in [*labels, *texts]):
+        raise DataError(f"{where}: question stem, choice labels and texts must be strings")
+    if len(texts) < 2 or len(set(labels)) != len(labels):
+        raise DataError(f"{where}: needs at least two choices with distinct labels, got {labels}")
+    key = record.get("answerKey")
+    if key is None:
+        raise DataError(
+            f"{where}: no answerKey (the official X-CSQA test split hides its labels; "
+            f"score the dev split with --split=validation)"
+        )
+    if not isinstance(key, str) or key.strip() not in labels:
+        raise DataError(f"{where}: answerKey {key!r} is not one of the labels {labels}")
+    return {
+        "id": f"xcsqa-{lang}-{record.get('id', where)}",
+        "lang": lang,
+        "context": stem,
+        "choices": texts,
+        "label": labels.index(key.strip()),
+    }
+
+
+def read_xcsqa(
+    path: str | pathlib.Path,
+    lang: str,
+    skip_bad: bool = False,
+    skipped: SkipCounter | None = None,
+) -> list[ChoiceItem]:
+    """X-CSQA ``X-CSQA/<lang>/{dev,test}.jsonl`` (``{"id", "question": {"stem", "choices":
+    [{"label", "text"}]}, "answerKey"}`` per line) as choice items."""
+    _supported(lang, XCSQA_FOLDERS, "xcsqa")
+    items = []
+    for where, record in iter_json_lines(path, skip_bad=skip_bad, skipped=skipped):
+        try:
+            if not isinstance(record, dict):
+                raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
+            items.append(xcsqa_item(record, lang, where))
+        except DataError as e:
+            skip_or_raise(e, skip_bad, skipped)
+    if not items:
+        raise DataError(f"{path}: no usable X-CSQA records")
+    return items
 
 
 def xquad_prompt(context: str, question: str) -> str:

@@ -72,6 +72,11 @@ def _xnli_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
     return files
 
 
+def _xcsqa_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
+    root = data_dir / "X-CSQA" / readers.XCSQA_FOLDERS.get(lang, lang)
+    return {"validation": root / "dev.jsonl", "test": root / "test.jsonl"}
+
+
 def _xquad_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
     return {"test": data_dir / "xquad" / f"xquad.{lang}.json"}
 
@@ -94,6 +99,25 @@ BENCHMARKS: dict[str, Benchmark] = {
         metrics=lambda lang, options: [metrics.ChoiceAccuracy("xnli_acc")],
         languages=tuple(readers.XNLI_WORDS),
         report={"xnli_acc": ("XNLI accuracy (%)", 100.0)},
+    ),
+    # Scored as lm-evaluation-harness's xcsqa_<lang> tasks: acc, acc_norm (by characters) and
+    # acc_bytes (by UTF-8 bytes). The official test split has no labels: use the dev split.
+    "xcsqa": Benchmark(
+        name="xcsqa",
+        kind="choice",
+        files=_xcsqa_files,
+        read=readers.read_xcsqa,
+        metrics=lambda lang, options: [
+            metrics.ChoiceAccuracy("xcsqa_acc"),
+            metrics.ChoiceAccuracy("xcsqa_acc_norm", "chars"),
+            metrics.ChoiceAccuracy("xcsqa_acc_bytes", "bytes"),
+        ],
+        languages=tuple(readers.XCSQA_FOLDERS),
+        report={
+            "xcsqa_acc": ("X-CSQA accuracy (%)", 100.0),
+            "xcsqa_acc_norm": ("X-CSQA accuracy, per-character normalised (%)", 100.0),
+            "xcsqa_acc_bytes": ("X-CSQA accuracy, per-byte normalised (%)", 100.0),
+        },
     ),
     "xquad": Benchmark(
         name="xquad",
@@ -146,6 +170,7 @@ def benchmark_files(data_dir: str | pathlib.Path, name: str, lang: str) -> dict[
     """``split → file`` of one benchmark language under ``data_dir`` (``../shared/data``).
 
     XCOPA ``xcopa/<lang>/{val,test}.<lang>.jsonl``; XQuAD ``xquad/xquad.<lang>.json`` (test);
+    X-CSQA ``X-CSQA/<lang>/{dev,test}.jsonl`` (validation, test; Japanese in ``jap``);
     XNLI ``xnli/xnli.{dev,test}.tsv`` or ``xnli/<lang>/{validation,test}.{jsonl,parquet}``.
 
     Raises:

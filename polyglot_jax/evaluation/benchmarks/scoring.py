@@ -11,7 +11,9 @@ generation on its mesh) and calls them.
 Scoring follows lm-evaluation-harness: the continuation is ``" " + choice``, trailing spaces of
 the context move to the continuation, the continuation's tokens are those of
 ``encode(context + continuation)`` after ``len(encode(context))`` tokens, and an item's
-prediction is the choice with the largest summed log-probability. XQuAD answers are greedy,
+prediction is the choice with the largest summed log-probability (for ``acc_norm`` /
+``acc_bytes``, divided by the choice's characters / UTF-8 bytes; the choice texts travel in
+:class:`~polyglot_jax.evaluation.benchmarks.metrics.ChoiceTarget`). XQuAD answers are greedy,
 cut at the first newline, and scored with SQuAD's exact match and F1 (:mod:`metrics`).
 """
 
@@ -29,7 +31,7 @@ import tensorflow as tf
 
 from polyglot_jax import storage
 from polyglot_jax.errors import ConfigError
-from polyglot_jax.evaluation.benchmarks import registry
+from polyglot_jax.evaluation.benchmarks import metrics, registry
 from polyglot_jax.inference import decoding
 from polyglot_jax.inference.model import LanguageModel, as_language_model
 from polyglot_jax.models import Decoder
@@ -220,8 +222,9 @@ def run_task(
         raise ConfigError(f"{task_name} {split}: no items to evaluate (limit {limit})")
     if "choices" in items[0]:
         outputs = choice_scores(model, params, vocabulary.encode, items, batch_size)
-        targets, metric_fns = [item["label"] for item in items], task.score_metric_fns
-        fields = [{"scores": s, "label": t} for s, t in zip(outputs, targets, strict=True)]
+        targets = [metrics.ChoiceTarget(i["label"], tuple(i["choices"])) for i in items]
+        metric_fns = task.score_metric_fns
+        fields = [{"scores": s, "label": int(t)} for s, t in zip(outputs, targets, strict=True)]
     else:
         outputs = answers(model, params, vocabulary, items, batch_size, max_new_tokens)
         targets, metric_fns = [item["answers"] for item in items], task.predict_metric_fns
