@@ -4,11 +4,13 @@
 prompt's language) and chrF against the reference; writes ``judgments.jsonl`` and
 ``summary.json``. ``--protocol=pairwise|single|mtbench|facets`` with ``--judge``
 (``openai:MODEL[@BASE_URL]``, key from ``$OPENAI_API_KEY``, or ``local:CHECKPOINT``) writes
-``<protocol>.jsonl``; pairwise needs ``--baseline`` outputs. Output goes to ``--output_dir``
-(default: ``judge`` beside the outputs folder); judgments are cached in SQLite there, and one
-judge process at a time may use a cache. A local judge's vocabulary is the mixture its run
-recorded, or ``--judge_mixture``. The command fails (status 2) when no item could be judged,
-naming each failure reason with its count; partial failures are counted in the summary.
+``<protocol>.jsonl``; pairwise needs ``--baseline`` outputs; ``--prompt_file`` asks with another
+prompt (a file, or a shipped study rubric such as ``better_alpaca_1to3``). Output goes to
+``--output_dir`` (default: ``judge`` beside the outputs folder); judgments are cached in SQLite
+there, and one judge process at a time may use a cache. A local judge's vocabulary is the
+mixture its run recorded, or ``--judge_mixture``. The command fails (status 2) when no item
+could be judged, naming each failure reason with its count; partial failures are counted in the
+summary.
 
   python -m polyglot_jax.judge --outputs /ckpt/pinch40/infer --protocol=pairwise \\
       --judge=openai:gpt-4o --baseline /ckpt/mono_en/infer --language_gate
@@ -53,6 +55,11 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         "(default: the one the run recorded)",
     )
     parser.add_argument("--baseline", nargs="*", default=[], help="baseline outputs (pairwise)")
+    parser.add_argument(
+        "--prompt_file",
+        help="judge prompt for the protocol: a file or a shipped prompt name, e.g. "
+        "polyglots_helpfulness (default: the protocol's own)",
+    )
     parser.add_argument(
         "--language_gate",
         action="store_true",
@@ -117,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.baseline,
             args.db,
             args.language_gate,
+            prompt_file=args.prompt_file,
         )
         results = [json.loads(line) for line in path.read_text().splitlines()]
         ok = [r for r in results if r["status"] == "ok"]

@@ -20,6 +20,7 @@ with their raw text.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -27,7 +28,7 @@ import pathlib
 import re
 from collections.abc import Sequence
 
-from polyglot_jax.errors import ConfigError
+from polyglot_jax.errors import ConfigError, MissingFileError
 from polyglot_jax.inference.backends import Messages
 
 PROMPTS = pathlib.Path(__file__).parent / "prompts"
@@ -115,14 +116,30 @@ def _int_in(value: object, low: int, high: int, name: str) -> int:
     return int(value)
 
 
+def read_template(path: pathlib.Path) -> tuple[str, dict[str, str]]:
+    """A prompt file's text without its leading ``#`` comment lines, and their ``key: value``
+    settings (``# scale: 1-3`` narrows a single-answer scale)."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    settings = {}
+    while lines and lines[0].startswith("#"):
+        key, sep, value = lines.pop(0).lstrip("#").partition(":")
+        if sep:
+            settings[key.strip()] = value.strip()
+    return "\n".join(lines), settings
+
+
 class JudgeProtocol:
-    """Base: one request per item, the prompt file ``prompts/<name>.txt``."""
+    """Base: one request per item, the prompt file ``prompts/<name>.txt`` (or ``prompt_path``)."""
 
     name = ""
     pairwise = False
+    prompt_path: pathlib.Path | None = None
+
+    def template(self) -> str:
+        return read_template(self.prompt_path or PROMPTS / f"{self.name}.txt")[0]
 
     def prompt(self, item: Item, swapped: bool = False) -> str:
-        template = (PROMPTS / f"{self.name}.txt").read_text(encoding="utf-8")
+        template = self.template()
         fields = {"nonce": _nonce(item.item_id), "question": defuse(item.question)}
         if self.pairwise:
             a, b = (item.baseline, item.response) if swapped else (item.response, item.baseline)
@@ -171,13 +188,14 @@ class Pairwise(JudgeProtocol):
 
 class Single(JudgeProtocol):
     name = "single"
+    scale = (1, 6)
 
     def parse(self, text: str) -> dict:
         value = _final_json_object(text)
         if "score" not in value:
             raise ParseError("JSON has no 'score'")
         return {
-            "score": _int_in(value["score"], 1, 6, "score"),
+            "score": _int_in(value["score"], *self.scale, "score"),
             "reasoning": str(value.get("reasoning", "")),
         }
 
@@ -218,7 +236,42 @@ PROTOCOLS: dict[str, JudgeProtocol] = {
 }
 
 
-def get_protocol(name: str) -> JudgeProtocol:
+def get_protocol(name: str, prompt_file: str | None = None) -> JudgeProtocol:
+    """The protocol ``name``, asking with ``prompt_file`` instead of ``prompts/<name>.txt``.
+
+    ``prompt_file`` is a path or the name of a shipped prompt (``polyglots_helpfulness``). It
+    must hold the protocol's fields (``{question}`` and ``{response}``, or ``{response_a}`` and
+    ``{response_b}`` for pairwise) and ask for the protocol's answer format; a leading
+    ``# scale: LOW-HIGH`` line sets the range a single-answer score must be in.
+
+    Raises:
+      ConfigError: an unknown protocol, a prompt without the protocol's fields, a bad scale.
+      MissingFileError: ``prompt_file`` is neither a file nor a shipped prompt.
+    """
     if name not in PROTOCOLS:
         raise ConfigError(f"unknown judge protocol {name!r}; known: {', '.join(sorted(PROTOCOLS))}")
-    return PROTOCOLS[name]
+    if prompt_file is None:
+        return PROTOCOLS[name]
+    path = pathlib.Path(prompt_file)
+    if not path.is_file():
+        shipped = PROMPTS / (prompt_file if prompt_file.endswith(".txt") else f"{prompt_file}.txt")
+        if "/" in prompt_file or not shipped.is_file():
+            known = ", ".join(sorted(p.stem for p in PROMPTS.glob("*.txt")))
+            raise MissingFileError(
+                f"--prompt_file {prompt_file}: no such file or shipped prompt (shipped: {known})"
+            )
+        path = shipped
+    protocol = copy.copy(PROTOCOLS[name])
+    protocol.prompt_path = path
+    template, settings = read_template(path)
+    fields = {"question", *(("response_a", "response_b") if protocol.pairwise else ("response",))}
+    missing = sorted(f for f in fields if "{" + f + "}" not in template)
+    if missing:
+        shown = ", ".join("{" + f + "}" for f in missing)
+        raise ConfigError(f"--prompt_file {path}: a {name} prompt needs {shown}")
+    if "scale" in settings:
+        low, _, high = settings["scale"].partition("-")
+        if not isinstance(protocol, Single) or not (low.isdigit() and high.isdigit()):
+            raise ConfigError(f"--prompt_file {path}: 'scale: LOW-HIGH' is for single prompts")
+        protocol.scale = (int(low), int(high))
+    return protocol

@@ -165,6 +165,7 @@ def llm_judge_outputs(
     db: str | os.PathLike | None = None,
     language_gate: bool = False,
     progress: bool = True,
+    prompt_file: str | None = None,
 ) -> epath.Path:
     """Judges inference outputs with an LLM judge; writes ``<output_dir>/<protocol>.jsonl``.
 
@@ -177,11 +178,13 @@ def llm_judge_outputs(
     Args:
       backend: the judge, or a function that makes it once the inputs are read and the cache is
         locked (so bad inputs and a busy cache are reported before a local model loads).
+      prompt_file: the judge prompt instead of the protocol's own (see
+        :func:`protocols.get_protocol`); judgments are cached per prompt text.
 
     Raises:
       BusyError: another judge process is using ``db``.
     """
-    judge = protocols.get_protocol(protocol)
+    judge = protocols.get_protocol(protocol, prompt_file)
     items = read_items(paths, run_name, judge, baseline)
     out = storage.as_path(output_dir)
     db = pathlib.Path(db) if db else default_db(out)
