@@ -21,6 +21,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "reference": (str,),
     "sample": (int,),
 }
+_NULLABLE = frozenset({"reference"})  # infer writes null for a prompt without a held-out answer
 
 
 def output_files(paths: Iterable[str | os.PathLike]) -> list[epath.Path]:
@@ -56,6 +57,8 @@ def read_outputs(path: str | os.PathLike) -> list[dict]:
             raise DataError(f"{where}: missing field(s) {', '.join(missing)}")
         for key, types in _TYPES.items():
             value = record.get(key)
+            if value is None and key in _NULLABLE:
+                continue
             if key in record and (isinstance(value, bool) or not isinstance(value, types)):
                 expected = " or ".join(t.__name__ for t in types)
                 raise DataError(f"{where}: field {key!r} should be {expected}, got {value!r}")

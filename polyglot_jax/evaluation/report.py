@@ -2,7 +2,10 @@
 
 ``python -m polyglot_jax.report RUN_A/judge RUN_B/judge --output_dir=report`` writes
 ``report.md`` (tables with bootstrap 95% intervals), ``lang_agree.png`` and ``chrf.png``
-(heatmaps, run × evaluation language) and ``scores.csv``.
+(heatmaps, run × evaluation language) and ``scores.csv``. With ``--outputs RUN/infer`` it adds
+the answers' surface metrics (:mod:`~polyglot_jax.evaluation.surface`); correlations with the
+language features include the base model's pretraining shares and typological distance to
+English, each with a scatter plot (:mod:`~polyglot_jax.evaluation.analysis`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from scipy import stats
 from polyglot_jax import languages
 from polyglot_jax.data import sources
 from polyglot_jax.errors import DataError, MissingFileError
-from polyglot_jax.evaluation import metrics
+from polyglot_jax.evaluation import analysis, metrics, surface
 from polyglot_jax.evaluation.benchmarks import registry
 
 METRICS = {
@@ -35,6 +38,7 @@ METRICS = {
     "mtbench_score": ("MT-bench rating (1-10)", 1.0),
     "facets_score": ("Facets mean (1-3)", 1.0),
     **registry.report_metrics(),
+    **surface.REPORT_METRICS,
 }
 LLM_PROTOCOLS = ("pairwise", "single", "mtbench", "facets")
 
@@ -104,11 +108,13 @@ LANGUAGE_FEATURES = {
 
 
 def correlations(
-    table: dict[tuple[str, str], dict[str, float]], min_languages: int = 4
+    table: dict[tuple[str, str], dict[str, float]],
+    min_languages: int = 4,
+    features: dict[str, Callable[[str], float | None]] | None = None,
 ) -> list[dict]:
     """Pearson and Spearman correlation, per run and metric, of the per-language scores with
-    each registry feature (:data:`LANGUAGE_FEATURES`), over languages with a score and a known
-    value of the feature.
+    each feature (default: the registry's, :data:`LANGUAGE_FEATURES`), over languages with a
+    score and a known value of the feature.
 
     Pairs with fewer than ``min_languages`` languages or a constant side are left out.
     """
@@ -122,7 +128,7 @@ def correlations(
             }
             if len(cells) < min_languages:
                 continue
-            for feature, value_of in LANGUAGE_FEATURES.items():
+            for feature, value_of in (LANGUAGE_FEATURES if features is None else features).items():
                 known = {lang: v for lang in cells if (v := value_of(lang)) is not None}
                 if len(known) < min_languages:
                     continue
@@ -181,8 +187,14 @@ def heatmap(
     return path
 
 
-def markdown(table: dict[tuple[str, str], dict[str, float]], plots: Sequence[str]) -> str:
-    """The summary: one table per metric (runs as rows, languages as columns) and plot links."""
+def markdown(
+    table: dict[tuple[str, str], dict[str, float]],
+    plots: Sequence[str],
+    features: dict[str, Callable[[str], float | None]] | None = None,
+    notes: Sequence[str] = (),
+) -> str:
+    """The summary: one table per metric (runs as rows, languages as columns), correlations
+    with ``features`` (default: the registry's; ``notes`` name their sources) and plot links."""
     runs = sorted({r for r, _ in table})
     langs = sorted({lang for _, lang in table})
     lines = ["# polyglot_jax report", ""]
@@ -204,12 +216,11 @@ def markdown(table: dict[tuple[str, str], dict[str, float]], plots: Sequence[str
             f"{row[m]:.1f} [{row[m + '_low']:.1f}, {row[m + '_high']:.1f}]" for m in metrics_shown
         ]
         lines.append(f"| {run} | {lang} | {row['n']:.0f} | " + " | ".join(cells) + " |")
-    rows = correlations(table)
+    rows = correlations(table, features=features)
     if rows:
+        lines += ["", "## Correlation with language features", ""]
+        lines += [f"- {note}" for note in notes] + ([""] if notes else [])
         lines += [
-            "",
-            "## Correlation with language features",
-            "",
             "| run | metric | feature | languages | Pearson r (p) | Spearman rho (p) |",
             "|---|---|---|---|---|---|",
         ]
@@ -224,15 +235,38 @@ def markdown(table: dict[tuple[str, str], dict[str, float]], plots: Sequence[str
 
 
 def write_report(
-    judge_paths: Iterable[str | pathlib.Path], output_dir: str | pathlib.Path
+    judge_paths: Iterable[str | pathlib.Path],
+    output_dir: str | pathlib.Path,
+    outputs: Iterable[str | pathlib.Path] = (),
+    pretraining_shares: str | pathlib.Path | None = None,
+    typological_distances: str | pathlib.Path | None = None,
 ) -> pathlib.Path:
-    """Writes ``report.md``, ``scores.csv`` and the heatmaps; returns the markdown path."""
+    """Writes ``report.md``, ``scores.csv``, the heatmaps and the scatter plots; returns the
+    markdown path.
+
+    Args:
+      judge_paths: judge and structured-benchmark folders or files (:func:`load_judgments`).
+      output_dir: where the report goes.
+      outputs: ``infer`` folders or files whose answers' surface metrics join the tables.
+      pretraining_shares: TSV of the base model's pretraining share per language (default:
+        Llama 2's, :mod:`~polyglot_jax.evaluation.analysis`).
+      typological_distances: TSV of distances to English (default: the shipped URIEL table).
+    """
+    judge_paths, outputs = list(judge_paths), list(outputs)
+    features = {
+        **LANGUAGE_FEATURES,
+        **analysis.language_features(pretraining_shares, typological_distances),
+    }
     out = pathlib.Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table = score_table(load_judgments(judge_paths))
+    table = score_table(load_judgments(judge_paths) + surface.surface_rows(outputs))
     if not table:
-        raise DataError(f"no judgments found in {list(map(str, judge_paths))}")
-    plots = [heatmap(table, m, out / f"{m}.png").name for m in present_metrics(table)]
+        raise DataError(f"no judgments found in {list(map(str, judge_paths + outputs))}")
+    shown = present_metrics(table)
+    plots = [heatmap(table, m, out / f"{m}.png").name for m in shown]
+    extra = {k: features[k] for k in (analysis.SHARE_FEATURE, analysis.DISTANCE_FEATURE)}
+    titles = {m: METRICS[m][0] for m in shown}
+    plots += [p.name for p in analysis.scatter_plots(table, titles, extra, out)]
     with (out / "scores.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         fields = sorted(next(iter(table.values())))
@@ -240,5 +274,6 @@ def write_report(
         for (run, lang), row in table.items():
             writer.writerow([run, lang, *(row[k] for k in fields)])
     path = out / "report.md"
-    path.write_text(markdown(table, plots), encoding="utf-8")
+    notes = analysis.source_notes(pretraining_shares, typological_distances)
+    path.write_text(markdown(table, plots, features, notes), encoding="utf-8")
     return path
