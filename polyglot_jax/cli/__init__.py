@@ -7,6 +7,7 @@ polyglot-jax judge --outputs=...      same as python -m polyglot_jax.judge
 polyglot-jax translate --input=...    parallel data by machine translation (cli.translate)
 polyglot-jax eval --checkpoint_path=. XCOPA / XNLI / XQuAD (python -m polyglot_jax.cli.evaluate)
 polyglot-jax report JUDGE_DIR ...     same as python -m polyglot_jax.report
+polyglot-jax serve --checkpoint_path=. the model behind the OpenAI protocol (cli.serve)
 polyglot-jax sweep --root=... --grid=. a grid of training runs (polyglot_jax.launch.sweep)
 polyglot-jax tpu ACTION --name=...    Cloud TPU VMs (polyglot_jax.launch.tpu)
 """
@@ -29,6 +30,7 @@ COMMANDS = {
     "translate": "polyglot_jax.cli.translate",
     "eval": "polyglot_jax.cli.evaluate",
     "report": "polyglot_jax.cli.report",
+    "serve": "polyglot_jax.cli.serve",
     "data": "polyglot_jax.cli.data",
     "sweep": "polyglot_jax.cli.sweep",
     "tpu": "polyglot_jax.cli.tpu",

@@ -62,3 +62,14 @@ def import_tasks(module: str) -> None:
         if e.name and module.startswith(e.name):
             raise ConfigError(f"--module {module}: no such module") from None
         raise
+
+
+def mesh_shape(value: str) -> tuple[int, int, int]:
+    """``--mesh_shape "D,F,M"`` as sizes of the (data, fsdp, model) mesh axes (-1 fills)."""
+    try:
+        sizes = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        sizes = ()
+    if len(sizes) != 3:
+        raise ConfigError(f"--mesh_shape {value!r}: expected three integers data,fsdp,model")
+    return sizes  # type: ignore[return-value]

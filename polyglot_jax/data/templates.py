@@ -213,11 +213,19 @@ def encode(
     """
     if (template or chat_format()[0]) == TOKENIZER:
         return chat_template.encode_segments(vocabulary, segments)
-    info = getattr(vocabulary, "info", None)  # plain SeqIO vocabularies: SeqIO's convention
-    ids = [] if info is None or info.bos_id is None else [info.bos_id]
+    ids = start_ids(vocabulary)
     targets = [False] * len(ids)
     for text, target in segments:
         pieces = vocabulary.encode(text)
         ids += pieces
         targets += [target] * len(pieces)
     return ids, targets
+
+
+def start_ids(vocabulary: Any) -> list[int]:
+    """The ids that start every input: ``[BOS]`` when the tokenizer adds one, else none.
+
+    Plain SeqIO vocabularies (no ``info``) keep SeqIO's convention: no start token.
+    """
+    info = getattr(vocabulary, "info", None)
+    return [] if info is None or info.bos_id is None else [info.bos_id]

@@ -50,6 +50,28 @@ def token_scores(
     return jnp.where(weights > 0, picked * weights, 0.0)
 
 
+def top_token_scores(
+    model: Decoder,
+    params: Any,
+    tokens: jax.Array,  # [batch, length] decoder inputs
+    targets: jax.Array,  # [batch, length] next tokens
+    *,
+    k: int,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Each target's log-probability and the ``k`` most likely tokens at each position.
+
+    Returns:
+      ``log p(targets)`` [batch, length] float32, the top-k ids [batch, length, k] int32 and
+      their log-probabilities [batch, length, k] float32, all from one log-softmax (so a
+      target that is the argmax has exactly the top log-probability).
+    """
+    logits, _ = model.apply({"params": params}, tokens)  # [batch, length, vocab]
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    picked = jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+    top_logp, top_ids = jax.lax.top_k(logp, k)
+    return picked, top_ids.astype(jnp.int32), top_logp
+
+
 def _loss_sums(
     model: Decoder, params: Any, *columns: jax.Array, names: tuple[str, ...]
 ) -> dict[str, jax.Array]:
@@ -140,6 +162,16 @@ class LanguageModel:
         )
         return out[: len(tokens)]
 
+    def top_scores(
+        self, tokens: np.ndarray, targets: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`top_token_scores` of this process's rows (see :meth:`score` for the inputs)."""
+        arrays = self._padded([np.asarray(tokens, np.int32), np.asarray(targets, np.int32)])
+        out = placement.run(
+            top_token_scores, self.decoder, self.params, arrays, [], self.mesh, self.rules, k=k
+        )
+        return tuple(a[: len(tokens)] for a in out)
+
     def loss(self, batch: Mapping[str, np.ndarray]) -> dict[str, float]:
         """Training's metrics (``loss``, ``accuracy``, ``num_tokens``, ...) on ``batch``.
 
@@ -172,6 +204,7 @@ class LanguageModel:
         sampling: decoding.Sampling | None = None,
         seeds: Sequence[int] | None = None,
         pad_id: int = 0,
+        on_step: decoding.StepHook | None = None,
     ) -> decoding.Generation:
         """Continuations of ``prompts`` (see :func:`decoding.generate`)."""
         return decoding.generate(
@@ -185,6 +218,7 @@ class LanguageModel:
             pad_id,
             mesh=self.mesh,
             rules=self.rules,
+            on_step=on_step,
         )
 
 

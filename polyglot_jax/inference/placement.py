@@ -100,8 +100,9 @@ def run(
     """``fn(model, params, *batched, *replicated, **static)``, jitted once per signature.
 
     Args:
-      fn: a pure function returning one ``[batch, ...]`` array of rank ``out_rank``, or with
-        ``out_rank=None`` a pytree every device holds whole (e.g. sums over the batch).
+      fn: a pure function returning ``[batch, ...]`` arrays (one, or a tuple) of rank at least
+        ``out_rank``, or with ``out_rank=None`` a pytree every device holds whole (e.g. sums
+        over the batch).
       model: the decoder (static).
       params: its parameters, placed on ``mesh`` with their logical-axis shardings.
       batched: host arrays whose first axis is the batch: this process's rows (a multiple of
@@ -130,5 +131,7 @@ def run(
         return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), out)
     if jax.process_count() > 1:
         spec = batch_sharding(mesh, rules, out_rank).spec
-        out = multihost_utils.global_array_to_host_local_array(out, mesh, spec)
-    return np.asarray(out)
+        out = jax.tree.map(
+            lambda x: multihost_utils.global_array_to_host_local_array(x, mesh, spec), out
+        )
+    return jax.tree.map(np.asarray, out)

@@ -1,0 +1,104 @@
+"""``polyglot-jax serve``: a tuned model behind the OpenAI protocol.
+
+  polyglot-jax serve --checkpoint_path=/ckpt/pinch40 [--host 127.0.0.1 --port 8000]
+
+Serves ``/v1/chat/completions`` (the run's chat template), ``/v1/completions`` (``echo`` and
+``logprobs``, as lm-evaluation-harness's ``local-completions`` needs), ``/v1/models`` and
+``/health``, for a run directory, one of its ``checkpoint_<step>`` folders or a Hugging Face model
+folder, placed on a mesh over every device. Concurrent requests are decoded in shared batches.
+Binds 127.0.0.1 unless told otherwise; when ``$POLYGLOT_JAX_API_KEY`` (or the variable named by
+``--api_key_env``) is set, clients must send it as a bearer token. SIGTERM answers the requests
+in flight, then exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from polyglot_jax import gin_utils, storage
+from polyglot_jax.cli import common
+from polyglot_jax.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line of ``polyglot-jax serve``."""
+    parser = gin_utils.ArgumentParser(prog="polyglot-jax serve", description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint_path", required=True, help="run, checkpoint or HF dir")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000, help="0: any free port")
+    parser.add_argument("--served_model_name", help="the model name (default: the folder's)")
+    parser.add_argument("--mixture", help="task or mixture whose vocabulary a run uses")
+    parser.add_argument("--module", action="append", default=["tasks"])
+    parser.add_argument("--mesh_shape", default="1,-1,1", help="data,fsdp,model (-1 fills)")
+    parser.add_argument("--max_batch", type=int, default=16, help="rows decoded together")
+    parser.add_argument("--max_queue", type=int, default=256, help="requests waiting, then 429")
+    parser.add_argument("--max_wait_ms", type=float, default=10.0, help="wait to fill a batch")
+    parser.add_argument("--default_max_tokens", type=int, default=256)
+    parser.add_argument("--drain_timeout", type=float, default=60.0, help="seconds on SIGTERM")
+    parser.add_argument("--api_key_env", default="POLYGLOT_JAX_API_KEY")
+    args = parser.parse_args(argv)
+    for name in ("max_batch", "max_queue", "default_max_tokens"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    if args.max_wait_ms < 0 or args.drain_timeout < 0:
+        raise ConfigError("--max_wait_ms and --drain_timeout must be >= 0")
+    if not 0 <= args.port < 65536:
+        raise ConfigError(f"--port must be in 0..65535, got {args.port}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Loads the model and serves until SIGTERM or SIGINT."""
+    args = parse(sys.argv[1:] if argv is None else argv)
+    import jax
+
+    from polyglot_jax.inference.model import LanguageModel, inference_mesh
+    from polyglot_jax.inference.serving import app, engine, service
+    from polyglot_jax.training import runs
+
+    if jax.process_count() > 1:
+        raise ConfigError("serve runs in one process (its mesh may span that host's devices)")
+    for module in args.module:
+        common.import_tasks(module)
+    sock = app.bind(args.host, args.port)  # a port in use fails before the model loads
+    source = runs.resolve(args.checkpoint_path)
+    vocabulary = runs.load_vocabulary(args.checkpoint_path, args.mixture)
+    model = LanguageModel.load(
+        args.checkpoint_path, inference_mesh(common.mesh_shape(args.mesh_shape))
+    )
+    eos = vocabulary.eos_id
+    batcher = engine.Engine(
+        model,
+        vocabulary,
+        [eos] if isinstance(eos, int) else list(eos),
+        max_batch=args.max_batch,
+        max_queue=args.max_queue,
+        max_wait_s=args.max_wait_ms / 1000,
+    )
+    name = args.served_model_name or storage.as_path(args.checkpoint_path).name
+    served = service.Served(
+        batcher,
+        vocabulary,
+        source.chat_format().get("template"),
+        name,
+        model.decoder.config.max_length,
+        args.default_max_tokens,
+        os.environ.get(args.api_key_env) or None,
+    )
+    host, port = sock.getsockname()[:2]
+    print(f"serving {name} on http://{host}:{port}/v1", flush=True)
+    app.serve(served, sock, args.drain_timeout)
+    print(
+        f"served {batcher.stats['jobs']} requests in {batcher.stats['batches']} batches", flush=True
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(common.run(main))

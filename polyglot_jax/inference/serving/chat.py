@@ -1,0 +1,78 @@
+"""``/v1/chat/completions`` and ``/v1/models``.
+
+A conversation is rendered with the run's chat template and tokenized exactly as ``infer``
+renders its prompts (:func:`generate.encode_prompt`), so a greedy answer here equals ``infer``'s
+for the same prompt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from typing import Any
+
+import fastapi
+from fastapi import responses
+
+from polyglot_jax.errors import UserError
+from polyglot_jax.inference import generate
+from polyglot_jax.inference.serving import protocol, service, text
+from polyglot_jax.inference.serving.engine import Job
+from polyglot_jax.inference.serving.protocol import RequestError
+
+
+def router(served: service.Served) -> fastapi.APIRouter:
+    """The chat and model-list routes of ``served``."""
+    routes = fastapi.APIRouter()
+
+    @routes.get("/v1/models")
+    async def models(request: fastapi.Request) -> dict[str, Any]:
+        served.check(request, None)
+        card = {"id": served.name, "object": "model", "created": 0, "owned_by": "polyglot_jax"}
+        return {"object": "list", "data": [{**card, "max_model_len": served.max_length}]}
+
+    @routes.post("/v1/chat/completions")
+    async def chat(request: fastapi.Request) -> Any:
+        body = protocol.parse(protocol.ChatBody, await service.read_json(request))
+        served.check(request, body.model)
+        try:
+            prompt = generate.encode_prompt(served.vocabulary, body.conversation(), served.template)
+        except UserError as e:
+            raise RequestError(f"messages: {e}", param="messages") from None
+        budget = served.token_budget(len(prompt), body.token_limit)
+        sampling = dataclasses.replace(body.sampling(), stop_strings=body.stop_strings())
+        seeds = service.seeds(body.seed, body.n)
+        job = Job([prompt] * body.n, [budget] * body.n, sampling, seeds)
+        head = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "created": int(time.time()),
+            "model": served.name,
+        }
+
+        if body.stream:
+
+            def chunk(i: int, delta: str, reason: str | None, first: bool = False) -> dict:
+                content = {"role": "assistant", "content": ""} if first else {"content": delta}
+                choice = {"index": i, "delta": content, "finish_reason": reason}
+                return {**head, "object": "chat.completion.chunk", "choices": [choice]}
+
+            events = service.stream(served, job, chunk, len(prompt), body.include_usage)
+            return responses.StreamingResponse(events, media_type="text/event-stream")
+        rows = await service.result(served, job, request)
+        choices = []
+        for i, row in enumerate(rows):
+            answer = text.answer_text(served.vocabulary, row.tokens, sampling.stop_strings)
+            message = {"role": "assistant", "content": answer}
+            choices.append(
+                {
+                    "index": i,
+                    "message": message,
+                    "finish_reason": row.finish_reason,
+                    "logprobs": None,
+                }
+            )
+        usage = service.usage(len(prompt), rows)
+        return {**head, "object": "chat.completion", "choices": choices, "usage": usage}
+
+    return routes

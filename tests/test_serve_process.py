@@ -1,0 +1,90 @@
+"""``polyglot-jax serve`` as a process: its address, draining on SIGTERM, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from polyglot_jax import cli
+from polyglot_jax.models import DecoderConfig
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, demo_tasks, random_run):
+    config = DecoderConfig(
+        vocab_size=demo_tasks.VOCABULARY.vocab_size,
+        embed_dim=32,
+        num_layers=2,
+        num_heads=4,
+        num_kv_heads=2,
+        head_dim=8,
+        mlp_dim=64,
+        max_length=1024,
+    )
+    path = tmp_path_factory.mktemp("serve_process") / "run"
+    return random_run(path, config, {"mixture_or_task_name": "demo_uniform"})
+
+
+def serve(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    command = [sys.executable, "-m", "polyglot_jax.cli", "serve", "--port", "0", *args]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def test_sigterm_answers_the_request_in_flight_then_exits(run):
+    process = serve("--checkpoint_path", str(run), "--served_model_name", "tiny")
+    try:
+        line = process.stdout.readline()
+        url = re.search(r"on (http://\S+)", line).group(1)
+        body = {
+            "model": "tiny",
+            "messages": [{"role": "user", "content": "Tell me everything."}],
+            "temperature": 0,
+            "max_tokens": 900,
+            "stream": True,
+        }
+        with httpx.stream("POST", f"{url}/chat/completions", json=body, timeout=120) as reply:
+            lines = reply.iter_lines()
+            first = next(line for line in lines if line.startswith("data:"))
+            assert '"role": "assistant"' in first
+            process.send_signal(signal.SIGTERM)  # mid-answer
+            rest = [line for line in lines if line.startswith("data:")]
+        assert rest[-1] == "data: [DONE]"
+        assert '"finish_reason": "length"' in rest[-2]  # all 900 tokens were sent
+        assert process.wait(timeout=60) == 0
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{url}/models", timeout=5)
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--checkpoint_path", "/nonexistent/run"], "/nonexistent/run"),
+        (["--checkpoint_path", "RUN", "--max_batch", "0"], "--max_batch"),
+        (["--checkpoint_path", "RUN", "--mesh_shape", "1,2"], "--mesh_shape"),
+        (["--checkpoint_path", "RUN", "--port", "70000"], "--port"),
+        (["--checkpoint_path", "RUN", "--port", "BUSY"], "in use"),
+        (["--checkpoint_path", "RUN", "--mixture", "nope"], "nope"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(run, args, words, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        argv = [{"RUN": str(run), "BUSY": port}.get(a, a) for a in args]
+        assert cli.main(["serve", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and words in err[0], err
