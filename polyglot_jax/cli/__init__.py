@@ -10,6 +10,7 @@ polyglot-jax report JUDGE_DIR ...     same as python -m polyglot_jax.report
 polyglot-jax serve --checkpoint_path=. the model behind the OpenAI protocol (cli.serve)
 polyglot-jax sweep --root=... --grid=. a grid of training runs (polyglot_jax.launch.sweep)
 polyglot-jax tpu ACTION --name=...    Cloud TPU VMs (polyglot_jax.launch.tpu)
+polyglot-jax study run NAME --root=.  a study's grid: train, infer, judge, report (cli.study)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ COMMANDS = {
     "data": "polyglot_jax.cli.data",
     "sweep": "polyglot_jax.cli.sweep",
     "tpu": "polyglot_jax.cli.tpu",
+    "study": "polyglot_jax.cli.study",
 }
 
 

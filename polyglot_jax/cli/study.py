@@ -1,0 +1,95 @@
+"""``polyglot-jax study list|run|report``: the four studies, one command each.
+
+  polyglot-jax study list
+  polyglot-jax study run polyglots --base=/models/Llama-2-7b-hf --root=/ckpt/polyglots \\
+      --judge=openai:gpt-4o-mini --data_dir=/data/polyglot [--conditions='lora_*'] [--dry_run]
+  polyglot-jax study run pinch --quick --root=/tmp/pinch --data_dir=/tmp/fixtures
+  polyglot-jax study report polyglots --root=/ckpt/polyglots
+
+``run`` expands the study's grid (:mod:`polyglot_jax.studies.catalog`) into runs under ``--root``
+and runs train → infer (the study's prompts and decoding) → language ID → the study's LLM judge
+(with ``--judge``) → structured benchmarks for each, then one report with the study's figure.
+Finished stages are skipped, so a killed study resumes with the same command. ``--dry_run``
+prints the plan (each stage's command, done or not); ``--tpu=NAME --zone=ZONE`` prints the
+commands that run the pending stages on a TPU VM. ``--quick`` runs the study's quick conditions
+on the tiny model at the tiniest size (e.g. on ``write_fixture_data`` data).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from polyglot_jax import gin_utils
+from polyglot_jax.cli import common
+from polyglot_jax.errors import ConfigError
+from polyglot_jax.studies import catalog, execute, grid, runner
+from polyglot_jax.studies.plan import Options, Planner
+
+
+def _study(name: str) -> catalog.Study:
+    if name not in catalog.STUDIES:
+        raise ConfigError(f"unknown study {name!r}; known: {', '.join(catalog.STUDIES)}")
+    return catalog.STUDIES[name]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    gin = gin_utils.parse_args(argv)  # --gin.NAME=VALUE: extra bindings of every training run
+    parser = gin_utils.ArgumentParser(prog="polyglot-jax study", description=__doc__.split("\n")[0])
+    parser.add_argument("action", choices=["list", "run", "report"])
+    parser.add_argument("name", nargs="?", help="the study (see: polyglot-jax study list)")
+    parser.add_argument("--root", help="parent folder of the runs and the report")
+    parser.add_argument("--base", help="Hugging Face base model folder")
+    parser.add_argument("--model", help="model gin file (default: the study's)")
+    parser.add_argument("--conditions", help="comma-separated names or patterns (default: all)")
+    parser.add_argument("--judge", help="openai:MODEL[@BASE_URL] or local:CHECKPOINT_PATH")
+    parser.add_argument("--judge_concurrency", type=int, default=16)
+    parser.add_argument("--data_dir", help="study datasets (default: $POLYGLOT_JAX_DATA_DIR)")
+    parser.add_argument("--benchmark_data", default="../shared/data")
+    parser.add_argument("--benchmarks", choices=["run", "none"], default="run")
+    parser.add_argument("--benchmark_limit", type=int, help="first N items of each task")
+    parser.add_argument("--quick", action="store_true", help="tiny model, tiniest sizes")
+    parser.add_argument("--dry_run", action="store_true", help="print the plan, run nothing")
+    parser.add_argument("--tpu", help="TPU VM name: print the commands that run it there")
+    parser.add_argument("--zone")
+    parser.add_argument("--project")
+    args = parser.parse_args(gin.rest)
+    if args.action == "list":
+        for study in catalog.STUDIES.values():
+            print(f"{study.name:<14} {len(study.conditions):>3} runs  {study.title}")
+        return 0
+    if not args.name or not args.root:
+        raise ConfigError(f"study {args.action}: give the study NAME and --root")
+    study = _study(args.name)
+    if args.tpu and not args.zone:
+        raise ConfigError("study run: --tpu needs --zone")
+    options = Options(
+        root=args.root,
+        base=args.base,
+        model=args.model,
+        judge=args.judge,
+        data_dir=args.data_dir,
+        benchmark_data=args.benchmark_data,
+        benchmarks=args.benchmarks == "run",
+        benchmark_limit=args.benchmark_limit,
+        quick=args.quick,
+        bindings=tuple(b.replace(" = ", "=", 1) for b in gin.bindings),
+        judge_concurrency=args.judge_concurrency,
+    )
+    patterns = args.conditions.split(",") if args.conditions else None
+    if args.action == "report":
+        conditions = grid.select(study, patterns, args.quick)
+        print(execute.write_report(Planner(study, options), conditions))
+        return 0
+    if args.judge:
+        from polyglot_jax.inference import backends
+
+        backends.parse_spec(args.judge)  # a bad spec fails before anything runs
+    vm = runner.TPU(args.tpu, args.zone, args.project) if args.tpu else None
+    print(runner.run(study, options, patterns, args.dry_run, vm))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(common.run(main))

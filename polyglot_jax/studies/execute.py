@@ -1,0 +1,119 @@
+"""Runs a study's stages in this process with the library functions their commands call.
+
+``train`` and ``infer`` configure gin from the stage's own command line (so what runs is what
+the plan prints) and call :func:`~polyglot_jax.training.loop.train` and
+:func:`~polyglot_jax.inference.generate.infer`; ``langid`` and ``judge`` call the judge stage's
+functions, ``benchmarks`` the benchmark scoring, ``report`` the report and the study figure.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+from collections.abc import Sequence
+
+from polyglot_jax import gin_utils
+from polyglot_jax.errors import JobFailedError
+from polyglot_jax.evaluation import report
+from polyglot_jax.evaluation.judges import language, runner
+from polyglot_jax.inference import backends, generate
+from polyglot_jax.studies import benchmarks, figures
+from polyglot_jax.studies.grid import Condition
+from polyglot_jax.studies.plan import Planner, Stage, write_state
+from polyglot_jax.training import loop
+
+log = logging.getLogger(__name__)
+
+
+def _configure(stage: Stage) -> None:
+    args = gin_utils.parse_args(stage.argv[3:])  # after "python -m polyglot_jax.<stage>"
+    gin_utils.configure(args)
+
+
+def train(planner: Planner, condition: Condition, stage: Stage) -> None:
+    _configure(stage)
+    result = loop.train(progress=False)
+    write_state(planner.run_dir(condition.name), train_step=int(result.step))
+
+
+def infer(planner: Planner, condition: Condition, stage: Stage) -> None:
+    _configure(stage)
+    result = generate.infer(progress=False)
+    log.info("%s: %d new answers in %d files", condition.name, result.generated, len(result.files))
+
+
+def langid(planner: Planner, condition: Condition, stage: Stage) -> None:
+    run_dir = planner.run_dir(condition.name)
+    language.judge_outputs(
+        [run_dir / "infer"], run_dir / "judge", condition.name, planner.eval_languages()
+    )
+
+
+def judge(planner: Planner, condition: Condition, stage: Stage) -> None:
+    """The study's LLM judge; a stage with failed requests stays incomplete (asked again)."""
+    run_dir, judging, options = (
+        planner.run_dir(condition.name),
+        planner.study.judging,
+        planner.options,
+    )
+    baseline = [planner.run_dir(judging.baseline) / "infer"] if judging.baseline else []
+
+    def backend() -> backends.Backend:
+        return backends.from_spec(options.judge, concurrency=options.judge_concurrency)
+
+    path = runner.llm_judge_outputs(
+        [run_dir / "infer"],
+        run_dir / "judge",
+        condition.name,
+        judging.protocol,
+        backend,
+        baseline,
+        language_gate=judging.language_gate,
+        progress=False,
+        prompt_file=judging.prompt,
+    )
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    status = collections.Counter(r["status"] for r in rows)
+    log.info("%s %s: %s", condition.name, judging.protocol, dict(status))
+    if rows and not status["ok"]:
+        failures = runner.failure_counts(rows)
+        shown = ", ".join(f"{reason} x{n}" for reason, n in failures.most_common())
+        raise JobFailedError(f"{condition.name}: all {len(rows)} judge requests failed: {shown}")
+
+
+def structured(planner: Planner, condition: Condition, stage: Stage) -> None:
+    names, langs = planner.benchmark_tasks()
+    options = planner.options
+    benchmarks.evaluate_run(
+        planner.run_dir(condition.name),
+        names,
+        langs,
+        options.benchmark_data,
+        options.base,
+        options.benchmark_limit,
+    )
+
+
+def write_report(planner: Planner, conditions: Sequence[Condition]) -> str:
+    """The report of the runs that have judgments, and the study's figure; its summary."""
+    paths = []
+    for condition in conditions:
+        run_dir = planner.run_dir(condition.name)
+        for folder in ("judge", "structured"):
+            if (run_dir / folder).is_dir():
+                paths.append(run_dir / folder)
+    out = planner.root / "report"
+    table = report.score_table(report.load_judgments(paths))
+    summary = figures.write(planner.study, conditions, table, out)
+    report.write_report(paths, out)  # report.md last: it marks the stage complete
+    return summary
+
+
+STAGES = {
+    "train": train,
+    "infer": infer,
+    "langid": langid,
+    "judge": judge,
+    "benchmarks": structured,
+}

@@ -1,0 +1,332 @@
+"""A study's plan: for every run its stages, each an exact command and a check of its output.
+
+Stages of a run, in order: ``train`` (``python -m polyglot_jax.train``), ``infer`` (the study's
+prompts and decoding), ``langid`` (language agreement, chrF), ``judge`` (the study's LLM judge
+protocol and prompt, with ``--judge``) and ``benchmarks`` (``polyglot-jax eval``); then one
+``report`` of the study. A stage is done when its output is complete and newer than its input,
+as ``make`` decides:
+
+- train: ``checkpoint_<step>`` of the run's last step (``TRAIN_STEPS``, or the step a finished
+  run recorded in ``study_state.json`` when the steps follow from epochs);
+- infer: ``infer/decoding.json`` (written after the last answer) newer than that checkpoint;
+- langid: ``judge/judgments.jsonl`` newer than the answers;
+- judge: ``judge/<protocol>.jsonl`` newer than the answers (and the baseline's) with no
+  judgment left ``failed`` (a re-run asks again only for those: the rest are cached);
+- benchmarks: ``structured/metrics.json`` with every task, newer than the checkpoint;
+- report: ``report/report.md`` newer than every judge and benchmark output.
+
+So a killed study started again with the same command redoes no finished stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from etils import epath
+
+from polyglot_jax import storage
+from polyglot_jax.launch.sweep import gin_literal
+from polyglot_jax.studies.grid import Condition, Study
+
+STATE = "study_state.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """How a study is run (the flags of ``polyglot-jax study run``).
+
+    Attributes:
+      root: parent folder of the runs (``<root>/<condition>``) and of the report.
+      base: the Hugging Face base model (``INITIAL_CHECKPOINT_PATH``, ``VOCABULARY_PATH``).
+      model: the model file (default: the study's, or ``models/tiny.gin`` with ``quick``).
+      judge: ``openai:MODEL@URL`` or ``local:CHECKPOINT`` (None: language ID only).
+      data_dir: the study datasets' folder (``DATA_DIR``; None: ``$POLYGLOT_JAX_DATA_DIR``).
+      benchmark_data: the structured benchmarks' folder.
+      benchmarks: run the structured benchmarks.
+      benchmark_limit: first N items of each benchmark task.
+      quick: the study's quick conditions at the tiniest size.
+      bindings: extra ``NAME=VALUE`` gin bindings of every training run.
+      judge_concurrency: judge requests in flight.
+    """
+
+    root: str
+    base: str | None = None
+    model: str | None = None
+    judge: str | None = None
+    data_dir: str | None = None
+    benchmark_data: str = "../shared/data"
+    benchmarks: bool = True
+    benchmark_limit: int | None = None
+    quick: bool = False
+    bindings: tuple[str, ...] = ()
+    judge_concurrency: int = 16
+
+
+@dataclasses.dataclass
+class Stage:
+    """One stage of one run (``run`` empty for the study's report).
+
+    Attributes:
+      run: the condition's name.
+      name: ``train``, ``infer``, ``langid``, ``judge``, ``benchmarks`` or ``report``.
+      argv: the command, as it would be typed (``python -m ...``).
+      done: whether its output is complete.
+      outputs: what it writes (shown in the plan).
+      note: why it does not run (e.g. no ``--judge``), or empty.
+    """
+
+    run: str
+    name: str
+    argv: list[str]
+    done: Callable[[], bool]
+    outputs: str
+    note: str = ""
+
+    @property
+    def command(self) -> str:
+        return shlex.join(self.argv)
+
+
+def _flag(name: str, value: Any) -> str:
+    return f"--gin.{name}={gin_literal(value)}"
+
+
+def _mtime(path: epath.Path) -> float | None:
+    return path.stat().mtime if path.exists() else None
+
+
+def newer(output: epath.Path, *inputs: epath.Path) -> bool:
+    """``output`` exists and is at least as new as every existing input."""
+    out = _mtime(output)
+    return out is not None and all(out >= (_mtime(i) or 0.0) for i in inputs)
+
+
+def read_state(run_dir: epath.Path) -> dict:
+    path = run_dir / STATE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_state(run_dir: epath.Path, **values: Any) -> None:
+    """Merges ``values`` into the run's ``study_state.json`` (atomically)."""
+    storage.write_json(run_dir / STATE, {**read_state(run_dir), **values})
+
+
+class Planner:
+    """Builds the stages of a study's runs for one set of :class:`Options`."""
+
+    def __init__(self, study: Study, options: Options) -> None:
+        self.study, self.options = study, options
+        self.root = storage.as_path(options.root)
+        quick = study.quick if options.quick else None
+        self.quick = quick
+        default = "models/tiny.gin" if options.quick else study.model
+        self.model = options.model or default
+
+    def run_dir(self, name: str) -> epath.Path:
+        return self.root / name
+
+    # --- the commands -------------------------------------------------------------------------
+
+    def train_bindings(self, condition: Condition) -> dict[str, Any]:
+        values: dict[str, Any] = {**self.study.train_overrides, **condition.overrides}
+        stem = self.model.rsplit("/", 1)[-1]
+        if condition.lora:
+            for prefix, targets in self.study.lora_targets.items():
+                if stem.startswith(prefix):
+                    values["LORA_TARGETS"] = targets
+        if self.quick is not None:
+            values.update(self.quick.train)
+            values.update(self.quick.per_condition.get(condition.name, {}))
+        if self.options.base:
+            values["INITIAL_CHECKPOINT_PATH"] = self.options.base
+        if self.options.data_dir:
+            values["DATA_DIR"] = self.options.data_dir
+        return values
+
+    def train_argv(self, condition: Condition) -> list[str]:
+        values = self.train_bindings(condition)
+        flags = [f"--gin_file={self.model}", f"--gin_file={condition.gin_file}"]
+        flags += [_flag(k, v) for k, v in values.items()]
+        flags += [f"--gin.{b}" for b in self.options.bindings]
+        flags.append(_flag("MODEL_DIR", str(self.run_dir(condition.name))))
+        return [sys.executable, "-m", "polyglot_jax.train", *flags]
+
+    def infer_bindings(self, condition: Condition) -> dict[str, Any]:
+        values: dict[str, Any] = dict(self.study.infer_overrides)
+        if self.quick is not None:
+            values.update(self.quick.infer)
+        if self.options.base:
+            values["VOCABULARY_PATH"] = self.options.base
+        if self.options.data_dir:
+            values["DATA_DIR"] = self.options.data_dir
+        values["CHECKPOINT_PATH"] = str(self.run_dir(condition.name))
+        return values
+
+    def infer_argv(self, condition: Condition) -> list[str]:
+        flags = [f"--gin_file={self.study.infer_gin}"]
+        flags += [_flag(k, v) for k, v in self.infer_bindings(condition).items()]
+        return [sys.executable, "-m", "polyglot_jax.infer", *flags]
+
+    def eval_languages(self) -> list[str]:
+        """The evaluation languages (the ``EVAL_LANGUAGES`` the study's infer file binds)."""
+        values = {**self.study.infer_overrides, **(self.quick.infer if self.quick else {})}
+        if "EVAL_LANGUAGES" in values:
+            return list(values["EVAL_LANGUAGES"])
+        return list(macro_value(self.study.infer_gin, "EVAL_LANGUAGES"))
+
+    def judge_argv(self, condition: Condition, protocol: str | None) -> list[str]:
+        run_dir = self.run_dir(condition.name)
+        argv = [sys.executable, "-m", "polyglot_jax.judge", "--outputs", str(run_dir / "infer")]
+        argv += ["--output_dir", str(run_dir / "judge"), "--run", condition.name]
+        if protocol is None:
+            return [*argv, "--languages", ",".join(self.eval_languages())]
+        judging = self.study.judging
+        argv += [f"--protocol={protocol}", f"--judge={self.options.judge}"]
+        argv += [f"--prompt_file={judging.prompt}"]
+        argv += [f"--concurrency={self.options.judge_concurrency}"]
+        if judging.language_gate:
+            argv.append("--language_gate")
+        if judging.baseline:
+            argv += ["--baseline", str(self.run_dir(judging.baseline) / "infer")]
+        return argv
+
+    def benchmark_tasks(self) -> tuple[list[str], list[str]]:
+        names, langs = self.study.benchmarks
+        return list(names), list(langs)
+
+    def benchmarks_argv(self, condition: Condition) -> list[str]:
+        names, langs = self.benchmark_tasks()
+        argv = [sys.executable, "-m", "polyglot_jax.cli.evaluate"]
+        argv += [f"--checkpoint_path={self.run_dir(condition.name)}"]
+        argv += [f"--benchmarks={','.join(names)}", f"--languages={','.join(langs)}"]
+        argv += [f"--data_dir={self.options.benchmark_data}"]
+        if self.options.benchmark_limit:
+            argv.append(f"--limit={self.options.benchmark_limit}")
+        return argv
+
+    # --- completion ---------------------------------------------------------------------------
+
+    def final_checkpoint(self, condition: Condition) -> epath.Path | None:
+        """``checkpoint_<last step>`` of the run, or None while the last step is unknown."""
+        run_dir = self.run_dir(condition.name)
+        steps = self.train_bindings(condition).get("TRAIN_STEPS")
+        if not isinstance(steps, int) or isinstance(steps, bool):
+            steps = macro_value(condition.gin_file, "TRAIN_STEPS", default=None)
+        if not isinstance(steps, int) or isinstance(steps, bool):
+            steps = read_state(run_dir).get("train_step")
+        return None if steps is None else run_dir / f"checkpoint_{steps}"
+
+    def train_done(self, condition: Condition) -> bool:
+        checkpoint = self.final_checkpoint(condition)
+        return checkpoint is not None and checkpoint.is_dir()
+
+    def _answers(self, name: str) -> epath.Path:
+        return self.run_dir(name) / "infer" / "decoding.json"
+
+    def infer_done(self, condition: Condition) -> bool:
+        checkpoint = self.final_checkpoint(condition)
+        return checkpoint is not None and newer(self._answers(condition.name), checkpoint)
+
+    def langid_done(self, condition: Condition) -> bool:
+        output = self.run_dir(condition.name) / "judge" / "judgments.jsonl"
+        return newer(output, self._answers(condition.name))
+
+    def judge_done(self, condition: Condition) -> bool:
+        judging = self.study.judging
+        output = self.run_dir(condition.name) / "judge" / f"{judging.protocol}.jsonl"
+        inputs = [self._answers(condition.name)]
+        if judging.baseline:
+            inputs.append(self._answers(judging.baseline))
+        if not newer(output, *inputs):
+            return False
+        rows = [json.loads(line) for line in output.read_text().splitlines() if line]
+        return all(row.get("status") != "failed" for row in rows)
+
+    def benchmarks_done(self, condition: Condition) -> bool:
+        path = self.run_dir(condition.name) / "structured" / "metrics.json"
+        checkpoint = self.final_checkpoint(condition)
+        if checkpoint is None or not newer(path, checkpoint):
+            return False
+        names, langs = self.benchmark_tasks()
+        return {f"{b}_{lang}" for b in names for lang in langs} <= set(json.loads(path.read_text()))
+
+    # --- the plan -----------------------------------------------------------------------------
+
+    def stages(self, condition: Condition) -> list[Stage]:
+        """The stages of one run, in order."""
+        name, run_dir = condition.name, self.run_dir(condition.name)
+        stages = [
+            Stage(name, "train", self.train_argv(condition), lambda: self.train_done(condition),
+                  f"{run_dir}/checkpoint_*"),
+            Stage(name, "infer", self.infer_argv(condition), lambda: self.infer_done(condition),
+                  f"{run_dir}/infer"),
+            Stage(name, "langid", self.judge_argv(condition, None),
+                  lambda: self.langid_done(condition), f"{run_dir}/judge/judgments.jsonl"),
+        ]  # fmt: skip
+        judging = self.study.judging
+        if judging is not None:
+            note = "" if self.options.judge else "no --judge: LLM judging left out"
+            if judging.baseline == name:
+                note = "the pairwise baseline itself"
+            stages.append(
+                Stage(
+                    name,
+                    "judge",
+                    self.judge_argv(condition, judging.protocol),
+                    lambda: self.judge_done(condition),
+                    f"{run_dir}/judge/{judging.protocol}.jsonl",
+                    note,
+                )
+            )
+        if self.benchmark_tasks()[0]:
+            stages.append(
+                Stage(
+                    name,
+                    "benchmarks",
+                    self.benchmarks_argv(condition),
+                    lambda: self.benchmarks_done(condition),
+                    f"{run_dir}/structured",
+                    "" if self.options.benchmarks else "--benchmarks=none",
+                )
+            )
+        return stages
+
+    def report_stage(self, conditions: Sequence[Condition]) -> Stage:
+        inputs = [self.run_dir(c.name) / "judge" / "judgments.jsonl" for c in conditions]
+        if self.study.judging is not None:
+            protocol = self.study.judging.protocol
+            inputs += [self.run_dir(c.name) / "judge" / f"{protocol}.jsonl" for c in conditions]
+        inputs += [self.run_dir(c.name) / "structured" / "metrics.json" for c in conditions]
+        output = self.root / "report" / "report.md"
+        argv = ["polyglot-jax", "study", "report", self.study.name, f"--root={self.root}"]
+        argv.append(f"--conditions={','.join(c.name for c in conditions)}")
+        return Stage("", "report", argv, lambda: newer(output, *inputs), str(output.parent))
+
+
+def macro_value(gin_file: str, macro: str, default: Any = KeyError) -> Any:
+    """The value a gin file (with its includes) binds ``macro`` to, without configuring gin.
+
+    Raises:
+      KeyError: no file binds it and no default is given.
+    """
+    import ast
+
+    from polyglot_jax import gin_utils
+
+    files = gin_utils.expand([gin_file], gin_utils.default_search_paths())
+    value = default
+    for gin_file_ in files:
+        for key, text, _ in gin_file_.bindings:
+            if key == macro:
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    value = default
+    if value is KeyError:
+        raise KeyError(f"{gin_file} does not bind {macro}")
+    return value

@@ -1,0 +1,140 @@
+"""The study runner: a study's grid run stage by stage, skipping what is done.
+
+:func:`run` prints the plan (``dry_run``), prints the commands for a TPU VM (``tpu``: training,
+inference and benchmarks on every worker, judging and the report here), or runs every pending
+stage of every run in this process, then the report with the study's figure. ``<root>/study.json``
+lists the runs and their commands. A stage that fails stops the study with its error; started
+again, the study skips every finished stage (see :mod:`~polyglot_jax.studies.plan`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shlex
+import time
+from collections.abc import Sequence
+
+from polyglot_jax import storage
+from polyglot_jax.launch import tpu as tpu_lib
+from polyglot_jax.studies import execute
+from polyglot_jax.studies.grid import Condition, Study, select
+from polyglot_jax.studies.plan import Options, Planner, Stage
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class TPU:
+    """A TPU VM that runs the accelerator stages (``polyglot-jax tpu create`` makes one)."""
+
+    name: str
+    zone: str
+    project: str | None = None
+
+
+ON_ACCELERATOR = ("train", "infer", "benchmarks")
+
+
+def status(stage: Stage) -> str:
+    if stage.note:
+        return f"skip ({stage.note})"
+    return "done" if stage.done() else "todo"
+
+
+def plan_lines(study: Study, planner: Planner, conditions: Sequence[Condition]) -> list[str]:
+    """The plan: every run's stages with their state and exact command."""
+    lines = [
+        f"# study {study.name}: {study.title}",
+        f"# {len(conditions)} runs under {planner.root}, model {planner.model}",
+    ]
+    for i, condition in enumerate(conditions, start=1):
+        lines.append(f"## [{i}/{len(conditions)}] {condition.name}")
+        for stage in planner.stages(condition):
+            lines.append(f"{stage.name:<10} [{status(stage)}] {stage.command}")
+    report = planner.report_stage(conditions)
+    lines.append(f"## report [{status(report)}] {report.command}")
+    return lines
+
+
+def tpu_commands(planner: Planner, conditions: Sequence[Condition], vm: TPU) -> list[str]:
+    """The pending stages as commands: accelerator stages on every worker of ``vm``."""
+    flags = [f"--name={vm.name}", f"--zone={vm.zone}"]
+    flags += [f"--project={vm.project}"] if vm.project else []
+    lines = []
+    for condition in conditions:
+        lines.append(f"# {condition.name}")
+        for stage in planner.stages(condition):
+            if stage.note or stage.done():
+                continue
+            if stage.name == "train":
+                cmds, _ = tpu_lib.commands(["train", *flags, "--", *stage.argv[3:]])
+                lines += [shlex.join(c) for c in cmds]
+            elif stage.name in ON_ACCELERATOR:
+                remote = f"cd {tpu_lib.REMOTE_DIR} && JAX_COORDINATOR_ADDRESS=auto "
+                remote += shlex.join(["python", *stage.argv[1:]])
+                ssh = ["gcloud", "compute", "tpus", "tpu-vm", "ssh", vm.name, f"--zone={vm.zone}"]
+                ssh += [f"--project={vm.project}"] if vm.project else []
+                lines.append(shlex.join([*ssh, "--worker=all", f"--command={remote}"]))
+            else:
+                lines.append(stage.command)
+    lines.append(planner.report_stage(conditions).command)
+    return lines
+
+
+def write_listing(study: Study, planner: Planner, conditions: Sequence[Condition]) -> None:
+    runs = [
+        {
+            "name": c.name,
+            "model_dir": str(planner.run_dir(c.name)),
+            "gin_file": c.gin_file,
+            "overrides": dict(c.overrides),
+            "stages": {s.name: s.command for s in planner.stages(c)},
+        }
+        for c in conditions
+    ]
+    storage.write_json(planner.root / "study.json", {"study": study.name, "runs": runs})
+
+
+def run(
+    study: Study,
+    options: Options,
+    patterns: Sequence[str] | None = None,
+    dry_run: bool = False,
+    tpu: TPU | None = None,
+) -> str:
+    """Runs (or prints) a study; returns the plan, the TPU commands or the report summary."""
+    conditions = select(study, patterns, options.quick)
+    planner = Planner(study, options)
+    if dry_run:
+        return "\n".join(plan_lines(study, planner, conditions))
+    if tpu is not None:
+        return "\n".join(tpu_commands(planner, conditions, tpu))
+    write_listing(study, planner, conditions)
+    start = time.perf_counter()
+    for i, condition in enumerate(conditions, start=1):
+        for stage in planner.stages(condition):
+            where = f"[{i}/{len(conditions)}] {condition.name} {stage.name}"
+            if stage.note:
+                log.info("%s: skipped (%s)", where, stage.note)
+                continue
+            if stage.done():
+                log.info("%s: done, skipped", where)
+                continue
+            log.info("%s: %s", where, stage.command)
+            began = time.perf_counter()
+            execute.STAGES[stage.name](planner, condition, stage)
+            log.info("%s: finished in %.0f s", where, time.perf_counter() - began)
+    report = planner.report_stage(conditions)
+    if report.done():
+        log.info("report: done, skipped")
+        return (planner.root / "report" / "study.md").read_text()
+    summary = execute.write_report(planner, conditions)
+    log.info(
+        "study %s: %d runs in %.0f s; report %s",
+        study.name,
+        len(conditions),
+        time.perf_counter() - start,
+        planner.root / "report",
+    )
+    return summary
