@@ -47,6 +47,15 @@ def run(path: str, shape: str) -> dict:
         PROMPTS, 10, 63, decoding.Sampling(temperature=0.9, top_k=20), seeds=[1, 2, 3, 4]
     )
     beams = lm.generate(PROMPTS, 10, 63, decoding.Sampling(num_beams=3, no_repeat_ngram_size=2))
+    steps = []  # what the host hook saw: each step's tokens of the four prompts
+
+    def hook(step: int, tokens: np.ndarray) -> np.ndarray:
+        steps.append(tokens[: len(PROMPTS)].tolist())
+        return (np.arange(len(tokens)) == 0) & (step >= 2)  # the first prompt stops at 3 tokens
+
+    hooked = lm.generate(PROMPTS, 10, 63, on_step=hook)
+    rng = np.random.RandomState(1)
+    top = lm.top_scores(rng.randint(1, 64, (3, 9)), rng.randint(1, 64, (3, 9)), k=4)
     rng = np.random.RandomState(0)
     tokens = rng.randint(1, 64, (5, 16))
     weights = (rng.rand(5, 16) > 0.3).astype(np.float32)
@@ -64,6 +73,9 @@ def run(path: str, shape: str) -> dict:
         "reasons": greedy.finish_reasons,
         "sampled": sampled.tokens,
         "beams": beams.tokens,
+        "hooked": hooked.tokens,
+        "steps": steps,
+        "top": [t.tolist() for t in top],
         "scores": scores.tolist(),
         "loss": loss["loss"],
         "spec": str(getattr(kernel.sharding, "spec", "")),
@@ -90,12 +102,19 @@ def test_every_mesh_generates_and_scores_like_one_device(random_run, tmp_path):
     one = runs["1,1,1"]
     for shape in SHAPES[1:]:
         got = runs[shape]
-        for key in ("greedy", "reasons", "sampled", "beams"):
+        for key in ("greedy", "reasons", "sampled", "beams", "hooked", "steps"):
             assert got[key] == one[key], (shape, key)
+        picked, top_ids, top_logp = (np.asarray(a) for a in got["top"])
+        assert (top_ids == np.asarray(one["top"][1])).all()
+        assert np.abs(picked - np.asarray(one["top"][0])).max() <= 1e-5
+        assert np.abs(top_logp - np.asarray(one["top"][2])).max() <= 1e-5
         assert np.abs(np.asarray(got["scores"]) - np.asarray(one["scores"])).max() <= 1e-5
         assert abs(got["loss"] - one["loss"]) <= 1e-5
     assert runs["1,4,2"]["spec"] == runs["1,8,1"]["spec"] == "P('fsdp', 'model')"  # placed
     assert any(t for t in one["greedy"]) and np.asarray(one["scores"]).min() < 0
+    # the hook saw every chosen token, and ended only the row it asked to end
+    assert one["hooked"][0] == one["greedy"][0][:3] and one["hooked"][1:] == one["greedy"][1:]
+    assert [step[1] for step in one["steps"]][: len(one["greedy"][1])] == one["greedy"][1]
 
 
 def test_one_device_scores_are_log_probabilities(tiny_config):
