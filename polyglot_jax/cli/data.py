@@ -1,9 +1,14 @@
-"""``polyglot-jax data describe|tag``: inspect a mixture, or split a dataset by language.
+"""``polyglot-jax data describe|tag|fetch``: inspect a mixture, split a dataset, download one.
 
-polyglot-jax data describe MIXTURE    examples and tokens per language of a mixture
+polyglot-jax data describe [MIXTURE] [--gin_file=F --gin.MACRO=V ...] [--examples_only]
+                                      examples and tokens per language of a mixture (the gin
+                                      files' MIXTURE_OR_TASK_NAME when no name is given)
 polyglot-jax data tag INPUT --output_dir DIR [--identifier lingua|fasttext:MODEL.bin]
     [--threshold 0.5] [--format jsonl|guanaco|oasst1|...]
                                       one <name>.<lang>.jsonl file per identified language
+polyglot-jax data fetch NAME --data_dir=DIR [--languages=en,de]
+                                      download a study dataset or evaluation set (pinned
+                                      revision) into DIR in the project's layout; resumable
 """
 
 from __future__ import annotations
@@ -14,18 +19,24 @@ from collections.abc import Sequence
 
 from polyglot_jax import gin_utils
 from polyglot_jax.cli import common
+from polyglot_jax.errors import UserError
 
 
 def _parser() -> argparse.ArgumentParser:
-    from polyglot_jax.data import formats
+    from polyglot_jax.data import fetch, formats
 
     parser = gin_utils.ArgumentParser(prog="polyglot-jax data", description=__doc__.split("\n")[0])
-    actions = parser.add_subparsers(dest="action", required=True, metavar="{describe,tag}")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="{describe,tag,fetch}")
 
     describe = actions.add_parser("describe", help="examples and tokens per language of a mixture")
-    describe.add_argument("mixture", help="a registered task or mixture name")
+    describe.add_argument(
+        "mixture", nargs="?", help="a registered task or mixture (default: the gin files')"
+    )
     describe.add_argument("--split", default="train")
     describe.add_argument("--length", type=int, default=512, help="packing length to check")
+    describe.add_argument(
+        "--examples_only", action="store_true", help="count examples without tokenizing them"
+    )
     describe.add_argument(
         "--module", action="append", default=["tasks"], help="module(s) that register the mixture"
     )
@@ -33,30 +44,72 @@ def _parser() -> argparse.ArgumentParser:
     tag = actions.add_parser("tag", help="split a dataset into one file per identified language")
     tag.add_argument("input", help="the mixed-language dataset file")
     tag.add_argument("--output_dir", required=True, help="where <name>.<lang>.jsonl files go")
-    tag.add_argument(
-        "--identifier", default="lingua", help="'lingua' (default) or 'fasttext:MODEL.bin'"
-    )
-    tag.add_argument(
-        "--threshold",
-        type=float,
-        default=0.5,
-        help="confidence in (0, 1] below which a conversation is undetermined",
-    )
+    _identifier_flags(tag)
     tag.add_argument("--format", default="jsonl", choices=sorted(formats.READERS))
     tag.add_argument("--name", default=None, help="file name prefix (default: the input's)")
     tag.add_argument(
         "--languages", default=None, help="lingua only: comma-separated candidate codes"
     )
+
+    get = actions.add_parser("fetch", help="download a dataset into the data folder's layout")
+    get.add_argument("name", choices=fetch.names(), metavar="NAME", help=", ".join(fetch.names()))
+    get.add_argument("--data_dir", required=True, help="the data folder (DATA_DIR)")
+    get.add_argument("--languages", default=None, help="comma-separated codes (default: all)")
+    get.add_argument("--cache_dir", default=None, help="the datasets download cache")
+    _identifier_flags(get, "guanaco: language of each conversation, as `data tag`")
     return parser
 
 
-def _describe(args: argparse.Namespace) -> int:
+def _identifier_flags(parser: argparse.ArgumentParser, what: str = "") -> None:
+    parser.add_argument(
+        "--identifier",
+        default="lingua",
+        help=f"{what + ': ' if what else ''}'lingua' (default) or 'fasttext:MODEL.bin'",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="confidence in (0, 1] below which a conversation is undetermined",
+    )
+
+
+def _describe(args: argparse.Namespace, gin_args: gin_utils.GinArgs) -> int:
     from polyglot_jax.data.describe import describe, format_table
 
     for module in args.module:
         common.import_tasks(module)
-    print(format_table(describe(args.mixture, args.split, args.length)))
+    name = args.mixture
+    if gin_args.files or gin_args.bindings:
+        gin_utils.configure(gin_args, finalize=False)  # a run's MODEL_DIR is not needed here
+        name = name or _gin_mixture()
+    if name is None:
+        raise gin_utils.GinError(
+            "data describe: name a task or mixture, or give the --gin_file that sets "
+            "MIXTURE_OR_TASK_NAME"
+        )
+    print(format_table(describe(name, args.split, args.length, not args.examples_only)))
     return 0
+
+
+def _gin_mixture() -> str:
+    """The gin config's ``MIXTURE_OR_TASK_NAME``, registering its recipe when it is one."""
+    import gin
+
+    try:
+        value = gin.query_parameter("%MIXTURE_OR_TASK_NAME")
+    except ValueError:
+        raise gin_utils.GinError(
+            "data describe: the gin files set no MIXTURE_OR_TASK_NAME; name a task or mixture"
+        ) from None
+    if isinstance(value, gin.config.ConfigurableReference):
+        try:
+            value = value.scoped_configurable_fn()
+        except UserError:
+            raise
+        except (ValueError, TypeError, RuntimeError) as e:  # gin.REQUIRED macros are unset
+            raise gin_utils.GinError(f"gin: {str(e).strip().splitlines()[0]}") from None
+    return value
 
 
 def _tag(args: argparse.Namespace) -> int:
@@ -73,9 +126,30 @@ def _tag(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fetch(args: argparse.Namespace) -> int:
+    from polyglot_jax.data import fetch, tag
+    from polyglot_jax.evaluation import langid
+
+    languages = (
+        [c.strip() for c in args.languages.split(",") if c.strip()] if args.languages else None
+    )
+    identifier = None
+    if args.name == "guanaco":
+        tag.check_threshold(args.threshold)
+        identifier = langid.make_identifier(args.identifier)
+    rows = fetch.fetch(args.name, args.data_dir, languages, identifier, args.cache_dir)
+    print(fetch.format_rows(rows))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
-    return _describe(args) if args.action == "describe" else _tag(args)
+    gin_args = gin_utils.parse_args(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(gin_args.rest)
+    if args.action != "describe" and (gin_args.files or gin_args.bindings):
+        raise gin_utils.GinError(f"data {args.action} takes no gin flags")
+    if args.action == "describe":
+        return _describe(args, gin_args)
+    return _tag(args) if args.action == "tag" else _fetch(args)
 
 
 if __name__ == "__main__":

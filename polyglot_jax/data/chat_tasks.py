@@ -112,6 +112,10 @@ class _ChatSource(seqio.FunctionDataSource):
     def num_input_examples(self, split: str) -> int:
         return len(self._records_fn(split))
 
+    def records(self, split: str) -> Records:
+        """The split's conversations as the task holds them, without a ``tf.data`` pass."""
+        return self._records_fn(split)
+
 
 def add_chat_task(
     name: str,

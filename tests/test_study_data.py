@@ -1,0 +1,190 @@
+"""The study datasets as lazily registered tasks under DATA_DIR, and their fixture data.
+
+``data describe`` of the studies' configs on fixture data at the studies' sizes prints the
+studies' counts: multi-k 3,200 with 200 per added language (Polyglots), 40 multilingual
+examples over 11 languages (Pinch: 7 x 4 + 4 x 3, English 3,460) and Alpaca-cleaned
+downsampled to one language's size over 8 languages (Better Alpaca: 6,470 each).
+"""
+
+from __future__ import annotations
+
+import pytest
+import seqio
+
+from polyglot_jax import gin_utils
+from polyglot_jax.cli import data as data_cli
+from polyglot_jax.data import chat_tasks, study_data
+from polyglot_jax.errors import ConfigError, MissingFileError
+from polyglot_jax.testing import study_fixtures
+
+POLYGLOTS = list(study_data.POLYGLOTS_LANGUAGES)
+PINCH = list(study_data.PINCH_LANGUAGES[1:])
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("study_data")
+    study_fixtures.write_fixture_data(folder, "study")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def quick_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("quick_data")
+    study_fixtures.write_fixture_data(folder, "quick")
+    return folder
+
+
+@pytest.fixture()
+def registered(monkeypatch):
+    """Every study dataset registered with no data folder and reading forbidden."""
+    monkeypatch.delenv(study_data.ENV_DATA_DIR, raising=False)
+
+    def no_reading(*args):
+        raise AssertionError(f"read at registration: {args}")
+
+    monkeypatch.setattr(study_data, "_read", no_reading)
+    names = [task for name in study_data.DATASETS for task in study_data.register(name)]
+    monkeypatch.undo()
+    return names
+
+
+def _table(out: str) -> dict[str, int]:
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("|") and cells[0] not in ("lang", "---"):
+            rows[cells[0]] = int(cells[1])
+    return rows
+
+
+def test_registering_reads_no_file_and_needs_no_data_folder(registered):
+    assert {"guanaco_en", "lima_oasst_sw", "alpaca_bg", "oasst_test_no", "dolly_en"} <= set(
+        registered
+    )
+    for name in ("guanaco_de", "lima_oasst_fi", "oasst_test_bn"):
+        assert name in seqio.TaskRegistry.names()
+    dataset, _ = chat_tasks.get_dataset("lima_oasst")
+    assert dataset.splits == ("train", "test") and dataset.languages == study_data.PINCH_LANGUAGES
+
+
+def test_a_missing_file_names_it_and_the_fetch_command(registered, tmp_path, monkeypatch):
+    monkeypatch.setenv(study_data.ENV_DATA_DIR, str(tmp_path))
+    dataset, _ = chat_tasks.get_dataset("alpaca")
+    with pytest.raises(MissingFileError) as error:
+        dataset.records("train", "de")
+    assert str(error.value) == (
+        f"{tmp_path}/alpaca/train.de.jsonl does not exist: run `polyglot-jax data fetch alpaca "
+        f"--data_dir={tmp_path} --languages=de`"
+    )
+    with pytest.raises(MissingFileError, match=r"fetch dolly --data_dir=\S+`$"):
+        chat_tasks.get_dataset("dolly")[0].records("train", "en")
+
+
+def test_no_data_folder_says_how_to_set_one(registered, monkeypatch):
+    monkeypatch.delenv(study_data.ENV_DATA_DIR, raising=False)
+    with pytest.raises(ConfigError, match=r"--gin.DATA_DIR=.*POLYGLOT_JAX_DATA_DIR") as error:
+        chat_tasks.get_dataset("guanaco")[0].records("train", "en")
+    assert "\n" not in str(error.value)
+
+
+def test_describe_of_missing_data_is_one_error_line(registered, tmp_path, monkeypatch, capsys):
+    from polyglot_jax.cli import common
+
+    monkeypatch.setenv(study_data.ENV_DATA_DIR, str(tmp_path))
+    assert common.run(lambda: data_cli.main(["describe", "lima_en"])) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: {tmp_path}/lima/train.en.jsonl does not exist: run "
+        f"`polyglot-jax data fetch lima --data_dir={tmp_path}`"
+    )
+
+
+def test_gin_data_dir_wins_over_the_environment(registered, quick_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv(study_data.ENV_DATA_DIR, str(tmp_path))  # empty
+    gin_utils.configure(
+        gin_utils.GinArgs(files=["runs/study_data.gin"], bindings=[f'DATA_DIR = "{quick_dir}"'])
+    )
+    records = chat_tasks.get_dataset("guanaco")[0].records("train", "en")
+    assert len(records) == study_fixtures.SIZES["quick"]["guanaco"]["train"]["en"]
+
+
+def test_parts_are_read_in_order_and_prompt_files_become_user_turns(
+    registered, quick_dir, monkeypatch
+):
+    monkeypatch.setenv(study_data.ENV_DATA_DIR, str(quick_dir))
+    sizes = study_fixtures.SIZES["quick"]["lima_oasst"]["train"]
+    records = chat_tasks.get_dataset("lima_oasst")[0].records("train", "fi")
+    ids = [r["id"] for r in records]
+    assert len(ids) == sizes["lima"] + sizes["oasst"]
+    assert ids[0].startswith("lima_oasst-lima-") and ids[-1].startswith("lima_oasst-oasst-")
+    held_out = chat_tasks.get_dataset("lima_oasst")[0].records("test", "fi")
+    assert all([m["role"] for m in r["messages"]] == ["user"] for r in held_out)
+    prompts = chat_tasks.get_dataset("oasst_test")[0].records("test", "bn")
+    assert len(prompts) == 4 and prompts[0]["messages"][0]["role"] == "user"
+    # Parallel fixture data shares ids across languages; native data does not.
+    en = {r["id"] for r in chat_tasks.get_dataset("alpaca")[0].records("train", "en")}
+    zh = {r["id"] for r in chat_tasks.get_dataset("alpaca")[0].records("train", "zh")}
+    assert en == zh
+    guanaco = chat_tasks.get_dataset("guanaco")[0]
+    assert not {r["id"] for r in guanaco.records("train", "en")} & {
+        r["id"] for r in guanaco.records("train", "es")
+    }
+
+
+def test_iteration_lists_the_files_present(registered, quick_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv(study_data.ENV_DATA_DIR, str(quick_dir))
+    files = chat_tasks.get_dataset("alpaca")[0].files
+    assert sorted(lang for _, lang in files) == sorted(study_data.BETTER_ALPACA_LANGUAGES)
+    assert ("train", "de") in files  # a language it can have, not fetched
+    monkeypatch.setenv(study_data.ENV_DATA_DIR, str(tmp_path))
+    assert list(files) == []
+
+
+def test_vocabulary_path_picks_the_tokenizer(registered, sentencepiece_dir, demo_tasks):
+    task = seqio.get_mixture_or_task("dolly_en")
+    vocabulary = task.output_features["targets"].vocabulary
+    assert vocabulary.vocab_size == demo_tasks.VOCABULARY.vocab_size  # None: the demo's
+    gin_utils.configure(
+        gin_utils.GinArgs(
+            files=["runs/study_data.gin"], bindings=[f'VOCABULARY_PATH = "{sentencepiece_dir}"']
+        )
+    )
+    assert vocabulary.vocab_size == 1000
+    assert vocabulary.encode("Hello") == vocabulary.resolved.encode("Hello")
+    assert vocabulary.info.bos_id == 1  # the tokenizer's own framing comes through
+
+
+def test_fixture_sizes_and_bad_size_name(tmp_path):
+    written = study_fixtures.write_fixture_data(tmp_path, "quick")
+    assert written["oasst_test"] == 4 * len(study_data.OASST_TEST_LANGUAGES)
+    assert (tmp_path / "lima_oasst" / "train.sw.oasst.jsonl").exists()
+    with pytest.raises(ValueError, match="sizes must be one of study, quick"):
+        study_fixtures.write_fixture_data(tmp_path, "huge")
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6])
+def test_describe_multi_k_at_the_study_size(registered, study_dir, monkeypatch, capsys, k):
+    monkeypatch.setenv(study_data.ENV_DATA_DIR, str(study_dir))
+    args = ["describe", "--gin_file=studies/polyglots/multi_k_lora.gin", f"--gin.MULTI_K={k}"]
+    if k < 6:  # every k's counts; the tokens of one (tokenizing takes a few seconds)
+        args.append("--examples_only")
+    assert data_cli.main(args) == 0
+    expected = {"en": 3200 - 200 * (k - 1), **dict.fromkeys(POLYGLOTS[1:k], 200)}
+    assert _table(capsys.readouterr().out) == {**expected, "total": 3200}
+
+
+def test_describe_pinch_40_over_11_languages(registered, study_dir, monkeypatch, capsys):
+    monkeypatch.setenv(study_data.ENV_DATA_DIR, str(study_dir))
+    args = ["describe", "--gin_file=mix_pinch.gin", "--gin_file=runs/study_data.gin"]
+    assert data_cli.main([*args, '--gin.DATASET="lima_oasst"', "--gin.PINCH_EXAMPLES=40"]) == 0
+    expected = {"en": 3460, **dict.fromkeys(PINCH[:7], 4), **dict.fromkeys(PINCH[7:], 3)}
+    assert _table(capsys.readouterr().out) == {**expected, "total": 3500}
+
+
+def test_describe_budget_downsamples_to_one_language(registered, study_dir, monkeypatch, capsys):
+    monkeypatch.setenv(study_data.ENV_DATA_DIR, str(study_dir))
+    args = ["describe", "--examples_only", "--gin_file=studies/better_alpaca/downsampled_lora.gin"]
+    assert data_cli.main(args) == 0
+    expected = dict.fromkeys(study_data.BETTER_ALPACA_LANGUAGES, 51760 // 8)
+    assert _table(capsys.readouterr().out) == {**expected, "total": 51760}
