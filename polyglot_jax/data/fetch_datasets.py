@@ -1,0 +1,272 @@
+"""What ``data fetch`` writes for each dataset: one function per name, from rows to files.
+
+Chat datasets go through the project's readers (:mod:`formats`), so the written files hold
+validated ``{id, lang, messages}`` records; records a reader rejects (an empty answer, a
+language the registry does not know) are skipped and counted in the log. Evaluation sets keep
+their rows and get the file layout their benchmark readers expect (``xcopa/<lang>/``,
+``xquad/xquad.<lang>.json``, ``xnli/<lang>/<split>.jsonl``, ``X-CSQA/<folder>/<split>.jsonl``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+from polyglot_jax.data import formats, sources, study_data, tag
+from polyglot_jax.data.fetch_io import Fetcher, Files, jsonl, staged, with_tmp
+from polyglot_jax.data.fetch_sources import XCSQA_FOLDERS, source
+from polyglot_jax.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def _read(reader: Callable, path: object, lang: str | None, what: str, **kwargs: object) -> list:
+    skipped = sources.SkipCounter()
+    records = list(reader(path, lang, skip_bad=True, skipped=skipped, **kwargs))
+    if skipped.total:
+        log.warning("%s: skipped %d records %s", what, skipped.total, dict(skipped.counts))
+    return records
+
+
+def _by_lang(records: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for record in records:
+        out.setdefault(record["lang"], []).append(record)
+    return out
+
+
+def _per_language(name: str, split: str, langs: list[str], records: list[dict]) -> Files:
+    grouped = _by_lang(records)
+    return {
+        f"{name}/{split}.{lang}.jsonl": jsonl(grouped[lang]) for lang in langs if lang in grouped
+    }
+
+
+def _outputs(name: str, split: str, langs: list[str]) -> list[str]:
+    return [f"{name}/{split}.{lang}.jsonl" for lang in langs]
+
+
+def guanaco(f: Fetcher, langs: list[str]) -> None:
+    """OpenAssistant-Guanaco, split by the language of each first user turn (``data tag``,
+    as the Polyglots study tagged it before sampling per language)."""
+    if f.identifier is None:
+        raise ConfigError("data fetch guanaco: needs a language identifier (--identifier)")
+    for split in ("train", "validation"):
+
+        def produce(tmp: str, split: str = split) -> Files:
+            raw = staged(f.load(source("guanaco", split)), f"{split}.raw.jsonl", tmp)
+            tag.tag(raw, f"{tmp}/tagged", f.identifier, f.threshold, "guanaco", split, f.progress)
+            records: list[dict] = []
+            for lang in langs:
+                path = f"{tmp}/tagged/{split}.{lang}.jsonl"
+                try:
+                    records += list(sources.read_jsonl(path, lang))
+                except sources.MissingFileError:
+                    continue
+            return _per_language("guanaco", split, langs, records)
+
+        f.job(_outputs("guanaco", split, langs), with_tmp(produce))
+
+
+def _lima_records(f: Fetcher, split: str, tmp: str) -> list[dict]:
+    path = staged(f.load(source("lima", split)), f"lima.{split}.jsonl", tmp)
+    return _read(formats.read_lima, path, "en", f"LIMA {split}")
+
+
+def lima(f: Fetcher, langs: list[str]) -> None:
+    """LIMA: 1,030 training conversations and 300 test prompts (the user turn only)."""
+    for split in ("train", "test"):
+
+        def produce(tmp: str, split: str = split) -> Files:
+            return {f"lima/{split}.en.jsonl": jsonl(_lima_records(f, split, tmp))}
+
+        f.job(_outputs("lima", split, langs), with_tmp(produce))
+
+
+def _oasst_records(f: Fetcher, split: str, tmp: str) -> list[dict]:
+    path = staged(f.load(source("oasst1", split)), f"oasst1.{split}.jsonl", tmp)
+    return _read(formats.read_oasst1, path, None, f"OASST1 {split}")
+
+
+def oasst1(f: Fetcher, langs: list[str]) -> None:
+    """OASST1: the top-ranked path of every message tree, per language of its first message."""
+    for split in ("train", "validation"):
+
+        def produce(tmp: str, split: str = split) -> Files:
+            return _per_language("oasst1", split, langs, _oasst_records(f, split, tmp))
+
+        f.job(_outputs("oasst1", split, langs), with_tmp(produce))
+
+
+def _first_exchange(record: dict, prompt_only: bool) -> dict:
+    return {**record, "messages": record["messages"][: 1 if prompt_only else 2]}
+
+
+def lima_oasst(f: Fetcher, langs: list[str]) -> None:
+    """The Pinch study's English set: LIMA and OASST1 instruction-response pairs (the first
+    exchange of each conversation: the study translated pairs), and held-out prompts (LIMA's
+    test prompts, the first user turns of OASST1's validation trees). The study's translations
+    are not published: other languages are made with ``polyglot-jax translate``."""
+    others = [lang for lang in langs if lang != "en"]
+    if others and langs != list(study_data.PINCH_LANGUAGES):
+        raise ConfigError(
+            f"data fetch lima_oasst: the Pinch translations are not published; fetch en, then "
+            f"translate each of DIR/lima_oasst/<split>.en.<part>.jsonl with `polyglot-jax "
+            f"translate --languages {','.join(others)}` into <split>.<lang>.<part>.jsonl"
+        )
+    for split, oasst_split in (("train", "train"), ("test", "validation")):
+
+        def produce(tmp: str, split: str = split, oasst_split: str = oasst_split) -> Files:
+            held_out = split == "test"
+            lima_part = [_first_exchange(r, held_out) for r in _lima_records(f, split, tmp)]
+            english = [r for r in _oasst_records(f, oasst_split, tmp) if r["lang"] == "en"]
+            oasst_part = [_first_exchange(r, held_out) for r in english]
+            return {
+                f"lima_oasst/{split}.en.lima.jsonl": jsonl(lima_part),
+                f"lima_oasst/{split}.en.oasst.jsonl": jsonl(oasst_part),
+            }
+
+        f.job(study_data.get("lima_oasst").relative_files(split, "en"), with_tmp(produce))
+    if others:
+        log.warning("lima_oasst: only English is published; translate it into %s", others)
+
+
+def dolly(f: Fetcher, langs: list[str]) -> None:
+    """Dolly-15k (instruction, context, response), English."""
+
+    def produce(tmp: str) -> Files:
+        path = staged(f.load(source("dolly", "train")), "dolly.jsonl", tmp)
+        return {"dolly/train.en.jsonl": jsonl(_read(formats.read_dolly, path, "en", "Dolly"))}
+
+    f.job(_outputs("dolly", "train", langs), with_tmp(produce))
+
+
+def alpaca(f: Fetcher, langs: list[str]) -> None:
+    """Alpaca-cleaned and its translations; ids ``alpaca-<row>`` are parallel across languages
+    (the translated files keep the English file's row order)."""
+    for lang in langs:
+
+        def produce(tmp: str, lang: str = lang) -> Files:
+            rows = f.load(source("alpaca", "train"), lang=lang)
+            rows = [{**row, "id": f"alpaca-{i:05d}"} for i, row in enumerate(rows)]
+            path = staged(rows, f"alpaca.{lang}.json", tmp, as_list=True)
+            records = _read(formats.read_alpaca, path, lang, f"Alpaca {lang}")
+            return {f"alpaca/train.{lang}.jsonl": jsonl(records)}
+
+        f.job(_outputs("alpaca", "train", [lang]), with_tmp(produce))
+
+
+def bactrian_x(f: Fetcher, langs: list[str]) -> None:
+    """Bactrian-X: instruction/input/output with ids shared by the translations of a prompt."""
+    for lang in langs:
+
+        def produce(tmp: str, lang: str = lang) -> Files:
+            path = staged(f.load(source("bactrian_x", "train"), lang=lang), f"b.{lang}.jsonl", tmp)
+            records = _read(formats.read_table, path, lang, f"Bactrian-X {lang}")
+            return {f"bactrian_x/train.{lang}.jsonl": jsonl(records)}
+
+        f.job(_outputs("bactrian_x", "train", [lang]), with_tmp(produce))
+
+
+def aya(f: Fetcher, langs: list[str]) -> None:
+    """The Aya dataset (inputs, targets, language), per language; rows in languages the
+    registry does not know are skipped and counted."""
+    for split in ("train", "test"):
+
+        def produce(tmp: str, split: str = split) -> Files:
+            path = staged(f.load(source("aya", split)), f"aya.{split}.jsonl", tmp)
+            records = _read(formats.read_table, path, None, f"Aya {split}")
+            return _per_language("aya", split, langs, records)
+
+        f.job(_outputs("aya", split, langs), with_tmp(produce))
+
+
+def oasst_test(f: Fetcher, langs: list[str]) -> None:
+    """The 50 OASST test prompts of Better Alpaca, ``{"id", "prompt"}`` lines, checked."""
+    for lang in langs:
+
+        def produce(tmp: str, lang: str = lang) -> Files:
+            rows = f.load(source("oasst_test", "test"), lang=lang)
+            path = staged(rows, f"test_{lang}.jsonl", tmp)
+            list(sources.read_prompts_jsonl(path, lang))  # one-line error on a bad prompt
+            return {f"oasst_test/test_{lang}.jsonl": jsonl(rows)}
+
+        f.job([f"oasst_test/test_{lang}.jsonl"], with_tmp(produce))
+
+
+def xcopa(f: Fetcher, langs: list[str]) -> None:
+    """XCOPA as released: ``xcopa/<lang>/{val,test}.<lang>.jsonl``."""
+    for lang in langs:
+        outputs = [f"xcopa/{lang}/{split}.{lang}.jsonl" for split in ("val", "test")]
+
+        def produce(lang: str = lang) -> Files:
+            return {
+                f"xcopa/{lang}/{split}.{lang}.jsonl": jsonl(
+                    f.load(source("xcopa", split), lang=lang)
+                )
+                for split in ("val", "test")
+            }
+
+        f.job(outputs, produce)
+
+
+def xquad(f: Fetcher, langs: list[str]) -> None:
+    """XQuAD as released: ``xquad/xquad.<lang>.json`` in SQuAD v1.1's layout."""
+    for lang in langs:
+
+        def produce(lang: str = lang) -> Files:
+            articles = f.load(source("xquad", "test"), lang=lang)
+            document = {"version": "1.1", "data": articles}
+            return {f"xquad/xquad.{lang}.json": json.dumps(document, ensure_ascii=False)}
+
+        f.job([f"xquad/xquad.{lang}.json"], produce)
+
+
+def xnli(f: Fetcher, langs: list[str]) -> None:
+    """XNLI in the Hub's layout: ``xnli/<lang>/{validation,test}.jsonl``."""
+    for lang in langs:
+        outputs = [f"xnli/{lang}/{split}.jsonl" for split in ("validation", "test")]
+
+        def produce(lang: str = lang) -> Files:
+            return {
+                f"xnli/{lang}/{split}.jsonl": jsonl(f.load(source("xnli", split), lang=lang))
+                for split in ("validation", "test")
+            }
+
+        f.job(outputs, produce)
+
+
+def _xcsqa_row(row: dict) -> dict:
+    """A Hub row (choices as ``{"label": [...], "text": [...]}``) in the release's layout."""
+    question = dict(row["question"])
+    choices = question["choices"]
+    if isinstance(choices, dict):
+        choices = [{"label": a, "text": b} for a, b in zip(*choices.values(), strict=True)]
+    return {**row, "question": {**question, "choices": choices}}
+
+
+def xcsqa(f: Fetcher, langs: list[str]) -> None:
+    """X-CSQA in the X-CSR release's layout: ``X-CSQA/<folder>/{dev,test}.jsonl``."""
+    splits = {"validation": "dev", "test": "test"}
+    for lang in langs:
+        folder = XCSQA_FOLDERS.get(lang, lang)
+        outputs = [f"X-CSQA/{folder}/{name}.jsonl" for name in splits.values()]
+
+        def produce(folder: str = folder) -> Files:
+            out = {}
+            for split, name in splits.items():
+                rows = f.load(source("xcsqa", split), folder=folder)
+                out[f"X-CSQA/{folder}/{name}.jsonl"] = jsonl(_xcsqa_row(r) for r in rows)
+            return out
+
+        f.job(outputs, produce)
+
+
+FETCHERS: dict[str, Callable[[Fetcher, list[str]], None]] = {
+    fn.__name__: fn
+    for fn in (
+        *(guanaco, lima, oasst1, lima_oasst, dolly, alpaca, bactrian_x, aya, oasst_test),
+        *(xcopa, xquad, xnli, xcsqa),
+    )
+}

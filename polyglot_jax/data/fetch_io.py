@@ -1,0 +1,133 @@
+"""The download and write steps of ``data fetch``: one :class:`Fetcher` per data folder.
+
+:meth:`Fetcher.load` reads one pinned source through Hugging Face ``datasets``;
+:meth:`Fetcher.job` writes the files made from it atomically, or skips them when they are all
+present (so a killed fetch resumes and a repeated one downloads nothing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+
+from polyglot_jax import storage
+from polyglot_jax.data.fetch_sources import Source
+from polyglot_jax.errors import DataError, MissingFileError
+
+log = logging.getLogger(__name__)
+
+Files = dict[str, str]  # file relative to the data folder -> its text
+
+
+@dataclasses.dataclass
+class Row:
+    """One line of the fetch summary."""
+
+    file: str
+    lines: int
+    status: str  # "written" or "present"
+
+
+@dataclasses.dataclass
+class Fetcher:
+    """Downloads sources and writes files under one data folder.
+
+    Attributes:
+      data_dir: the data folder (local or ``gs://``).
+      cache_dir: the ``datasets`` cache (None: its default, ``$HF_HOME``).
+      identifier: language identifier for datasets split by ``data tag`` (Guanaco).
+      threshold: the tagging confidence threshold.
+      progress: show progress bars.
+    """
+
+    data_dir: str | os.PathLike
+    cache_dir: str | None = None
+    identifier: object | None = None
+    threshold: float = 0.5
+    progress: bool = True
+    rows: list[Row] = dataclasses.field(default_factory=list)
+
+    def path(self, rel: str) -> os.PathLike:
+        return storage.as_path(self.data_dir) / rel
+
+    def load(self, src: Source, **values: str) -> list[dict]:
+        """The rows of one source file (or glob) at its pinned revision."""
+        import datasets
+
+        url = src.url(**values)
+        shown = f"{src.repo}@{src.revision[:12]}/{src.path.format(**values)}"
+        log.info("downloading %s", shown)
+        if not self.progress:
+            datasets.disable_progress_bars()
+        kwargs = {"field": src.field} if src.field else {}
+        try:
+            ds = datasets.load_dataset(
+                src.builder, data_files=url, split="train", cache_dir=self.cache_dir, **kwargs
+            )
+        except FileNotFoundError as e:
+            raise MissingFileError(f"{shown}: not found ({_first_line(e)})") from None
+        except (OSError, ValueError, ConnectionError) as e:
+            raise DataError(f"{shown}: could not be read ({_first_line(e)})") from None
+        return list(ds)
+
+    def job(self, outputs: Sequence[str], produce: Callable[[], Files]) -> None:
+        """Writes ``produce()``'s files unless every one of ``outputs`` already exists."""
+        if outputs and all(self.path(rel).exists() for rel in outputs):
+            for rel in outputs:
+                log.info("%s is present: skipped", rel)
+                self.rows.append(Row(rel, _count_lines(self.path(rel)), "present"))
+            return
+        for rel, text in produce().items():
+            storage.write_atomic(self.path(rel), text)
+            lines = text.count("\n") if rel.endswith(".jsonl") else 1
+            log.info("wrote %s (%d lines)", rel, lines)
+            self.rows.append(Row(rel, lines, "written"))
+        missing = [rel for rel in outputs if not self.path(rel).exists()]
+        if missing:
+            log.warning("no data for %s in the download", ", ".join(missing))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _count_lines(path: os.PathLike) -> int:
+    with storage.as_path(path).open("rb") as f:
+        return sum(1 for _ in f)
+
+
+def jsonl(records: Iterable[dict]) -> str:
+    """Records as JSON lines (UTF-8 kept)."""
+    return "".join(json.dumps(r, ensure_ascii=False, default=_jsonable) + "\n" for r in records)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if hasattr(value, "tolist"):  # numpy arrays and scalars from Parquet
+        return value.tolist()
+    return str(value)  # timestamps
+
+
+def staged(rows: Sequence[dict], name: str, folder: str, as_list: bool = False) -> pathlib.Path:
+    """Rows written to ``folder/name`` as JSON lines (or one JSON list) for a reader."""
+    path = pathlib.Path(folder) / name
+    text = json.dumps(rows, ensure_ascii=False, default=_jsonable) if as_list else jsonl(rows)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def with_tmp(produce: Callable[[str], Files]) -> Callable[[], Files]:
+    """``produce(folder)`` run with a temporary folder for staged rows."""
+
+    def run() -> Files:
+        with tempfile.TemporaryDirectory(prefix="polyglot-fetch-") as folder:
+            return produce(folder)
+
+    return run

@@ -1,0 +1,162 @@
+"""Where ``polyglot-jax data fetch`` downloads each dataset from: repository, revision, files.
+
+Every source is a repository on the Hugging Face Hub (``hf://datasets/<repo>@<revision>/<path>``)
+or on GitHub (``https://raw.githubusercontent.com/<repo>/<revision>/<path>``), read through
+``datasets.load_dataset`` with the ``json`` or ``parquet`` builder and the files named here, so
+no loading script runs. A revision is a commit hash where one could be checked; the others are
+:data:`UNPINNED` (the default branch), said so beside each.
+
+``$POLYGLOT_JAX_HUB_MIRROR`` names a local folder holding ``<owner>/<name>/<path>`` copies of these
+repositories (an offline mirror, or the small files of the tests): the one place where a
+repository id becomes a path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+
+ENV_MIRROR = "POLYGLOT_JAX_HUB_MIRROR"
+UNPINNED = "main"  # no commit hash could be checked for the repository: its default branch
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Files of one repository at one revision.
+
+    Attributes:
+      repo: ``owner/name`` on the Hugging Face Hub, or ``github:owner/name``.
+      revision: a commit hash, or :data:`UNPINNED`.
+      path: the file (or glob) in the repository; ``{lang}``/``{split}``/``{folder}`` are
+        filled in per language and split.
+      builder: ``json`` (JSON lines, a JSON list or a gzipped one) or ``parquet``.
+      field: for ``json``, the key of the record list in a JSON document (SQuAD's ``data``).
+    """
+
+    repo: str
+    revision: str
+    path: str
+    builder: str = "json"
+    field: str | None = None
+
+    def url(self, **values: str) -> str:
+        """The file's URL, or its path in the mirror when ``$POLYGLOT_JAX_HUB_MIRROR`` is set."""
+        path = self.path.format(**values)
+        repo = self.repo.removeprefix("github:")
+        mirror = os.environ.get(ENV_MIRROR)
+        if mirror:
+            return os.fspath(pathlib.Path(mirror) / repo / path)
+        if self.repo.startswith("github:"):
+            return f"https://raw.githubusercontent.com/{repo}/{self.revision}/{path}"
+        return f"hf://datasets/{repo}@{self.revision}/{path}"
+
+
+# The published data of Better Alpaca (Chen et al. 2023, arXiv 2309.08958): Alpaca-cleaned as
+# the study used it and its machine translations, and the 50 human-translated OASST test prompts.
+_HPLT = "github:hplt-project/monolingual-multilingual-instruction-tuning"
+_HPLT_COMMIT = "0053b15119a5a16c177a0d17fbff9a4960944734"
+
+SOURCES: dict[str, dict[str, Source]] = {
+    # Polyglots' Guanaco (QLoRA's OASST1 best replies); train 9,846, eval (our validation) 518.
+    "guanaco": {
+        "train": Source(
+            "timdettmers/openassistant-guanaco",
+            "831dabac2283d99420cda0b673d7a2a43849f17a",
+            "openassistant_best_replies_train.jsonl",
+        ),
+        "validation": Source(
+            "timdettmers/openassistant-guanaco",
+            "831dabac2283d99420cda0b673d7a2a43849f17a",
+            "openassistant_best_replies_eval.jsonl",
+        ),
+    },
+    # LIMA (gated on the Hub: accept its terms and log in first). UNPINNED: no hash checked.
+    "lima": {
+        "train": Source("GAIR/lima", UNPINNED, "train.jsonl"),
+        "test": Source("GAIR/lima", UNPINNED, "test.jsonl"),
+    },
+    # OASST1 messages (flat, with parent_id and rank). UNPINNED: no hash checked.
+    "oasst1": {
+        "train": Source("OpenAssistant/oasst1", UNPINNED, "data/train-*.parquet", "parquet"),
+        "validation": Source(
+            "OpenAssistant/oasst1", UNPINNED, "data/validation-*.parquet", "parquet"
+        ),
+    },
+    # Dolly-15k. UNPINNED: no hash checked.
+    "dolly": {
+        "train": Source("databricks/databricks-dolly-15k", UNPINNED, "databricks-dolly-15k.jsonl")
+    },
+    # Alpaca-cleaned and its translations as Better Alpaca trained on them (rows aligned by index
+    # across languages; yahma/alpaca-cleaned and pinzhenchen/alpaca-cleaned-<lang> on the Hub).
+    "alpaca": {
+        "train": Source(_HPLT, _HPLT_COMMIT, "training-data/alpaca_data_cleaned.{lang}.json")
+    },
+    # Bactrian-X: one gzipped JSON list per language; the commit is the one whose loading script
+    # reads data/<lang>.json.gz.
+    "bactrian_x": {
+        "train": Source(
+            "MBZUAI/Bactrian-X",
+            "a91887f1681a0e57f05af3ae59ec82a9eba5cde3",
+            "data/{lang}.json.gz",
+        )
+    },
+    # The Aya dataset (language column with English names). UNPINNED: no hash checked.
+    "aya": {
+        "train": Source("CohereForAI/aya_dataset", UNPINNED, "data/train-*.parquet", "parquet"),
+        "test": Source("CohereForAI/aya_dataset", UNPINNED, "data/test-*.parquet", "parquet"),
+    },
+    "oasst_test": {"test": Source(_HPLT, _HPLT_COMMIT, "test-data/test_{lang}.jsonl")},
+    # Evaluation sets, written in the layout of polyglot_jax/evaluation/benchmarks/registry.py.
+    "xcopa": {
+        split: Source(
+            "github:cambridgeltl/xcopa",
+            "e2e9d7f105a758ee869cd13e0fe251ef93a29840",
+            f"data/{{lang}}/{split}.{{lang}}.jsonl",
+        )
+        for split in ("val", "test")
+    },
+    "xquad": {
+        "test": Source(
+            "github:google-deepmind/xquad",
+            "7d30520c717524000f0d9d2f9c10a069acd9d285",
+            "xquad.{lang}.json",
+            field="data",
+        )
+    },
+    # XNLI in the Hub's layout (premise, hypothesis, label). UNPINNED: no hash checked.
+    "xnli": {
+        split: Source("facebook/xnli", UNPINNED, f"{{lang}}/{split}-*.parquet", "parquet")
+        for split in ("validation", "test")
+    },
+    # X-CSQA (X-CSR): the Hub's Parquet conversion of INK-USC/xcsr at that commit.
+    "xcsqa": {
+        split: Source(
+            "INK-USC/xcsr",
+            "b169f1fa63b75a2e3ea44573a43fd1a8dfd1cb68",
+            f"X-CSQA-{{folder}}/xcsr-{split}.parquet",
+            "parquet",
+        )
+        for split in ("validation", "test")
+    },
+}
+
+# Languages of the evaluation sets (the registry's codes; X-CSQA's Japanese folder is "jap").
+EVAL_LANGUAGES: dict[str, tuple[str, ...]] = {
+    "xcopa": ("et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh"),
+    "xquad": ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh"),
+    "xnli": (
+        *("ar", "bg", "de", "el", "en", "es", "fr", "hi"),
+        *("ru", "sw", "th", "tr", "ur", "vi", "zh"),
+    ),
+    "xcsqa": (
+        *("ar", "de", "en", "es", "fr", "hi", "it", "ja"),
+        *("nl", "pl", "pt", "ru", "sw", "ur", "vi", "zh"),
+    ),
+}
+XCSQA_FOLDERS = {"ja": "jap"}
+
+
+def source(name: str, split: str) -> Source:
+    """The source of one split of a dataset."""
+    return SOURCES[name][split]
