@@ -28,7 +28,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from polyglot_jax import languages
+from polyglot_jax import languages, storage
 from polyglot_jax.errors import DataError, MissingFileError
 
 DATA_DIR = pathlib.Path(__file__).resolve().parent / "data"
@@ -53,7 +53,7 @@ def read_language_table(
         an unknown language code, a language given twice, or a value that is not a number in
         ``[low, high]``; the message names ``file:line``.
     """
-    path = pathlib.Path(path)
+    path = storage.as_path(path)  # local or gs://
     if not path.is_file():
         raise MissingFileError(f"language table {path} does not exist")
     header: list[str] | None = None
