@@ -121,14 +121,13 @@ def _sharded_hlo(lm: LanguageModel, prompts: np.ndarray, new: int) -> str:
         lm.mesh,
         lm.rules,
         (2, 1, 2),
-        3,
+        2,
         2,
         tuple(sorted(static.items())),
     )
     stops = np.asarray([lm.decoder.config.vocab_size], np.int32)
     with lm.context():
-        hook = np.int32(0)
-        return fn.lower(lm.params, padded, lengths, keys, knobs, stops, hook).compile().as_text()
+        return fn.lower(lm.params, padded, lengths, keys, knobs, stops).compile().as_text()
 
 
 def read_bandwidth(mib: int = 256) -> float:
