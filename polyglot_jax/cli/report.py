@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from polyglot_jax import gin_utils
 from polyglot_jax.cli import common
-from polyglot_jax.errors import ConfigError
 from polyglot_jax.evaluation.report import write_report
 
 
@@ -43,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output_dir", default="report")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if not args.judge_dirs and not args.outputs:
-        raise ConfigError("nothing to report: pass judge or structured folders, or --outputs")
+        parser.error("nothing to report: pass judge or structured folders, or --outputs")
     path = write_report(
         args.judge_dirs,
         args.output_dir,
