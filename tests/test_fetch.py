@@ -80,10 +80,14 @@ def mirror(tmp_path_factory):
                 for i in range(3)]  # fmt: skip
         bactrian.write_bytes(gzip.compress(json.dumps(rows).encode()))
     aya = [
-        {"inputs": q, "targets": a, "language": language}
-        for q, a, language in (("Hola?", "Hola.", "Spanish"), ("Hi?", "Hi.", "English"))
+        {"inputs": q, "targets": a, "language": name, "language_code": code}
+        for q, a, name, code in (
+            ("Hola?", "Hola.", "Spanish", "spa"),
+            ("Hi?", "Hi.", "English", "eng"),
+            ("مرحبا؟", "مرحبا.", "Standard Arabic", "arb"),
+            ("X?", "X.", "Klingon", "tlh"),  # not in the registry: skipped
+        )
     ]
-    aya.append({"inputs": "X?", "targets": "X.", "language": "Klingon"})  # skipped
     for split in ("train", "test"):
         _parquet(root / f"CohereForAI/aya_dataset/data/{split}-00000-of-00001.parquet", aya)
     copa = {"premise": "P.", "choice1": "a", "choice2": "b", "question": "cause", "label": 0}
@@ -169,8 +173,9 @@ def test_chat_datasets_in_the_data_layout(env):
     _fetch(env, "bactrian_x", ["de"])
     bactrian = [r["id"] for r in _records("bactrian_x", "train", "de")]
     assert bactrian == ["0-alpaca", "1-alpaca", "2-alpaca"]
-    _fetch(env, "aya", ["en", "es"])
+    _fetch(env, "aya", ["ar", "es"])
     assert _records("aya", "train", "es")[0]["messages"][1]["content"] == "Hola."
+    assert _records("aya", "test", "ar")[0]["messages"][0]["content"] == "مرحبا؟"
     _fetch(env, "oasst_test", ["en"])
     assert len(_records("oasst_test", "test", "en")) == 3
 

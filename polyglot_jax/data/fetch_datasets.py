@@ -170,13 +170,17 @@ def bactrian_x(f: Fetcher, langs: list[str]) -> None:
 
 
 def aya(f: Fetcher, langs: list[str]) -> None:
-    """The Aya dataset (inputs, targets, language), per language; rows in languages the
+    """The Aya dataset (inputs, targets, language_code), per language; rows in languages the
     registry does not know are skipped and counted."""
     for split in ("train", "test"):
 
         def produce(tmp: str, split: str = split) -> Files:
             path = staged(f.load(source("aya", split)), f"aya.{split}.jsonl", tmp)
-            records = _read(formats.read_table, path, None, f"Aya {split}")
+            # The ISO 639-3 column ("arb", "zho") names more languages than the English names
+            # ("Standard Arabic") do.
+            records = _read(
+                formats.read_table, path, None, f"Aya {split}", lang_column="language_code"
+            )
             return _per_language("aya", split, langs, records)
 
         f.job(_outputs("aya", split, langs), with_tmp(produce))

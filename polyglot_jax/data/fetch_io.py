@@ -71,8 +71,9 @@ class Fetcher:
             )
         except FileNotFoundError as e:
             raise MissingFileError(f"{shown}: not found ({_first_line(e)})") from None
-        except (OSError, ValueError, ConnectionError) as e:
-            raise DataError(f"{shown}: could not be read ({_first_line(e)})") from None
+        except Exception as e:  # only the download is in the try: network, format, access
+            reason = f"{type(e).__name__}: {_first_line(e)}"
+            raise DataError(f"{shown}: could not be downloaded or read ({reason})") from e
         return list(ds)
 
     def job(self, outputs: Sequence[str], produce: Callable[[], Files]) -> None:
