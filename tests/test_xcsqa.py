@@ -90,6 +90,9 @@ def test_reader_follows_the_official_layout_and_names_bad_lines(tmp_path):
     path.write_text(json.dumps(record) + "\n" + json.dumps(unlabeled) + "\n")
     with pytest.raises(DataError, match=rf"{path}:2: no answerKey .*--split=validation"):
         readers.read_xcsqa(path, "de")
+    path.write_text(json.dumps({**record, "answerKey": ""}) + "\n")  # the Hub's test split
+    with pytest.raises(DataError, match=rf"{path}:1: no answerKey"):
+        readers.read_xcsqa(path, "de")
     path.write_text(json.dumps({**record, "answerKey": "F"}) + "\n")
     with pytest.raises(DataError, match=rf"{path}:1: answerKey 'F' is not one of the labels"):
         readers.read_xcsqa(path, "de")

@@ -226,7 +226,7 @@ def xcsqa_item(record: object, lang: str, where: str) -> ChoiceItem:
     if len(texts) < 2 or len(set(labels)) != len(labels):
         raise DataError(f"{where}: needs at least two choices with distinct labels, got {labels}")
     key = record.get("answerKey")
-    if key is None:
+    if key is None or key == "":  # the Hugging Face conversion keeps an empty key
         raise DataError(
             f"{where}: no answerKey (the official X-CSQA test split hides its labels; "
             f"score the dev split with --split=validation)"
