@@ -4,6 +4,11 @@ Trains the tiny decoder on English-only and "pinch" data (22 of 68 English examp
 translations, 2 per language; the full demo adds the uniform 12-language mixture), answers the
 held-out prompts of all 12 languages with each model, judges the response language and chrF,
 and writes a report with tables and heatmaps. Re-running with the same output folder resumes.
+
+``--study=multi_k|pinch|budget`` runs a whole study grid in miniature through the study runner
+(:mod:`polyglot_jax.studies`) and draws its curve: language agreement vs. the number of tuning
+languages k (k = 1..6), vs. the number of multilingual examples (0 to 44 of 68), or per language
+for English-only, downsampled (68 in all) and multilingual (68 x 12) tuning.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from polyglot_jax.data import demo_build
 from polyglot_jax.evaluation import report
 from polyglot_jax.evaluation.judges import language
 from polyglot_jax.inference import generate
+from polyglot_jax.studies import catalog, runner
+from polyglot_jax.studies.plan import Options
 from polyglot_jax.training import loop
 
 log = logging.getLogger(__name__)
@@ -76,12 +83,27 @@ def run_demo(output_dir: str | pathlib.Path, quick: bool = False) -> pathlib.Pat
     return report.write_report(judge_dirs, out / "report")
 
 
+DEMO_STUDIES = ("multi_k", "pinch", "budget")
+
+
+def run_study(study: str, output_dir: str | pathlib.Path, quick: bool = False) -> str:
+    """Runs the demo study ``study`` under ``<output_dir>/<study>``; returns its summary."""
+    root = pathlib.Path(output_dir).absolute() / study
+    return runner.run(catalog.STUDIES[f"demo_{study}"], Options(root=str(root), quick=quick))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = gin_utils.ArgumentParser(prog="polyglot-jax demo", description=__doc__.split("\n")[0])
     parser.add_argument("--output_dir", default="demo_output", help="where runs and report go")
     parser.add_argument("--quick", action="store_true", help="a tiny run for smoke tests")
+    parser.add_argument("--study", choices=DEMO_STUDIES, help="a whole study grid in miniature")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     start = time.perf_counter()
+    if args.study:
+        summary = run_study(args.study, args.output_dir, quick=args.quick)
+        figure = pathlib.Path(args.output_dir).absolute() / args.study / "report" / "study.png"
+        print(f"\n{summary}\nfigure: {figure}  ({time.perf_counter() - start:.0f} s)")
+        return 0
     path = run_demo(args.output_dir, quick=args.quick)
     print(f"\nreport: {path}  ({time.perf_counter() - start:.0f} s)")
     print((path.parent / "report.md").read_text(encoding="utf-8").split("## chrF")[0])

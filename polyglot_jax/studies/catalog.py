@@ -50,6 +50,7 @@ def _polyglots() -> Study:
             ("lora_k1", "lora_k3"),
             {**QUICK_TRAIN, "MULTI_K_TOTAL": 24, "MULTI_K_PER_LANGUAGE": 4},
             {**QUICK_INFER, "EVAL_LANGUAGES": ["en", "es", "ru"]},
+            benchmarks=(("xquad",), ("es",)),
         ),
     )
 
@@ -213,7 +214,9 @@ DEMO_INFER = {
     "MAX_NEW_TOKENS": 32,
     "BATCH_SIZE": 64,
 }
-DEMO_QUICK = Quick((), {"TRAIN_STEPS": 4, "BATCH_SIZE": 4}, {"MAX_NEW_TOKENS": 4})
+DEMO_QUICK = Quick(
+    (), {"TRAIN_STEPS": 4, "BATCH_SIZE": 4, "train.describe_data": False}, {"MAX_NEW_TOKENS": 4}
+)
 
 
 def _demo(name: str, conditions: tuple[Condition, ...], figure: Figure) -> Study:

@@ -127,12 +127,14 @@ class Quick:
       conditions: names of the conditions run.
       train: overrides of every training run (steps, batch, lengths, recipe sizes).
       infer: overrides of inference (new tokens, samples, languages).
+      benchmarks: the benchmarks and languages (default: the study's).
       per_condition: extra training overrides of some conditions.
     """
 
     conditions: tuple[str, ...]
     train: Mapping[str, Any]
     infer: Mapping[str, Any]
+    benchmarks: tuple[tuple[str, ...], tuple[str, ...]] | None = None
     per_condition: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
 
@@ -143,6 +145,7 @@ QUICK_TRAIN = {
     "TASK_FEATURE_LENGTHS": {"targets": 64},
     "WARMUP_STEPS": 0,
     "EVAL_EVERY": 0,
+    "train.describe_data": False,  # no pass over the mixture to count it before step 1
 }
 QUICK_INFER = {
     "MAX_NEW_TOKENS": 4,

@@ -196,7 +196,8 @@ class Planner:
         return argv
 
     def benchmark_tasks(self) -> tuple[list[str], list[str]]:
-        names, langs = self.study.benchmarks
+        quick = self.quick.benchmarks if self.quick is not None else None
+        names, langs = quick or self.study.benchmarks
         return list(names), list(langs)
 
     def benchmarks_argv(self, condition: Condition) -> list[str]:

@@ -1,0 +1,183 @@
+"""Study plans: each study's grid against its paper, dry runs, completion checks, gin order."""
+
+import ast
+import pathlib
+import shlex
+
+import gin
+import pytest
+
+from polyglot_jax import cli, gin_utils
+from polyglot_jax.evaluation.judges import protocols
+from polyglot_jax.studies import catalog, grid
+from polyglot_jax.studies.plan import Options, Planner
+
+STAGES = ["train", "infer", "langid", "judge"]
+
+
+def dry_run(capsys, name, root, *flags):
+    assert cli.main(["study", "run", name, f"--root={root}", "--dry_run", *flags]) == 0
+    out = capsys.readouterr().out.splitlines()
+    runs, current = {}, None
+    for line in out:
+        if line.startswith("## ["):
+            current = line.split("] ", 1)[1]
+            runs[current] = {}
+        elif current and not line.startswith("#"):
+            stage, state, command = line.split(maxsplit=2)
+            runs[current][stage] = (state.strip("[]"), shlex.split(command))
+    return runs, out
+
+
+def flag(command, name):
+    """The value of ``--gin.NAME=`` in a command (parsed as the literal it is)."""
+    values = [a.split("=", 1)[1] for a in command if a.startswith(f"--gin.{name}=")]
+    return ast.literal_eval(values[-1].replace("null", "None")) if values else None
+
+
+def test_polyglots_plan_is_k_1_to_6_with_lora_and_full(capsys, tmp_path):
+    runs, _ = dry_run(capsys, "polyglots", tmp_path, "--base=/models/llama", "--judge=openai:m")
+    assert list(runs) == [f"{m}_k{k}" for m in ("lora", "full") for k in range(1, 7)]
+    for name, stages in runs.items():
+        assert list(stages) == [*STAGES, "benchmarks"]
+        assert all(state == "todo" for state, _ in stages.values())
+        train = stages["train"][1]
+        method, k = name.split("_k")
+        assert f"--gin_file=studies/polyglots/multi_k_{method}.gin" in train
+        assert "--gin_file=models/llama2_7b.gin" in train
+        assert flag(train, "MULTI_K") == int(k)
+        assert flag(train, "MODEL_DIR") == str(tmp_path / name)
+        assert flag(train, "INITIAL_CHECKPOINT_PATH") == "/models/llama"
+        judge = stages["judge"][1]
+        assert "--protocol=single" in judge and "--prompt_file=polyglots_helpfulness" in judge
+        assert flag(stages["infer"][1], "VOCABULARY_PATH") == "/models/llama"
+    # Falcon's fused attention gets its LoRA target; full fine-tuning none.
+    runs, _ = dry_run(capsys, "polyglots", tmp_path, "--model=models/falcon_7b.gin")
+    assert flag(runs["lora_k2"]["train"][1], "LORA_TARGETS") == ("query_key_value",)
+    assert flag(runs["full_k2"]["train"][1], "LORA_TARGETS") is None
+    assert runs["lora_k2"]["judge"][0] == "skip"  # no --judge
+
+
+def test_pinch_plan_monolingual_shares_and_language_counts(capsys, tmp_path):
+    runs, _ = dry_run(capsys, "pinch", tmp_path, "--judge=openai:m")
+    mono = [n for n in runs if n.startswith("mono_")]
+    assert sorted(n[5:] for n in mono) == sorted(
+        ["ar", "zh", "cs", "en", "et", "fi", "he", "hi", "it", "ru", "es", "sw"]
+    )
+    shares = {n: flag(runs[n]["train"][1], "PINCH_FRACTION") for n in runs if "share" in n}
+    assert shares == {f"share_{p:g}": p / 100 for p in (1, 2, 5, 10, 20, 50)}
+    langs = {n: flag(runs[n]["train"][1], "BUDGET_LANGUAGES") for n in runs if "langs" in n}
+    assert [len(v) for v in langs.values()] == [2, 3, 4]
+    assert len(runs) == 21
+    judge = runs["share_1"]["judge"][1]
+    assert "--protocol=pairwise" in judge and "--prompt_file=pinch_side_by_side" in judge
+    assert judge[judge.index("--baseline") + 1] == str(tmp_path / "mono_en" / "infer")
+    assert runs["mono_en"]["judge"][0].startswith("skip")  # the baseline is not judged vs itself
+    # A selection brings its pairwise baseline first.
+    runs, _ = dry_run(capsys, "pinch", tmp_path, "--conditions=share_1,langs_*")
+    assert list(runs) == ["mono_en", "share_1", "langs_2", "langs_3", "langs_4"]
+
+
+def test_zero_shot_and_better_alpaca_plans(capsys, tmp_path):
+    runs, _ = dry_run(capsys, "zero_shot", tmp_path, "--judge=openai:m")
+    assert len(runs) == 16
+    rates = {(n.rsplit("_lr", 1)[0]): [] for n in runs}
+    for name, stages in runs.items():
+        rates[name.rsplit("_lr", 1)[0]].append(flag(stages["train"][1], "LEARNING_RATE"))
+        assert "--prompt_file=zero_shot_facets" in stages["judge"][1]
+    assert set(rates) == {f"{d}_{m}" for d in ("dolly", "lima") for m in ("full", "lora")}
+    assert all(len(set(v)) == 4 for v in rates.values())
+    runs, _ = dry_run(capsys, "better_alpaca", tmp_path, "--judge=openai:m")
+    kinds = ["english_only", *(f"mono_{x}" for x in ("bg", "cs", "es", "fi", "fr", "ru", "zh"))]
+    kinds += ["multilingual", "downsampled"]
+    assert list(runs) == [f"{k}_{m}" for m in ("lora", "full") for k in kinds]
+    judge = runs["downsampled_full"]["judge"][1]
+    assert "--language_gate" in judge and "--prompt_file=better_alpaca_1to3" in judge
+    assert "--gin_file=models/bloom_7b1.gin" in runs["english_only_lora"]["train"][1]
+    assert flag(runs["english_only_lora"]["train"][1], "LORA_TARGETS") is None  # BLOOM: gin's
+
+
+def test_completion_is_read_from_the_outputs(capsys, tmp_path):
+    study = catalog.STUDIES["zero_shot"]
+    planner = Planner(study, Options(root=str(tmp_path)))
+    condition = study.condition("lima_full_lr2e-05")
+    assert not planner.train_done(condition)  # epochs: the last step is unknown until recorded
+    run_dir = tmp_path / condition.name
+    (run_dir / "checkpoint_7").mkdir(parents=True)
+    (run_dir / "study_state.json").write_text('{"train_step": 7}')
+    assert planner.train_done(condition) and not planner.infer_done(condition)
+    (run_dir / "infer").mkdir()
+    (run_dir / "infer" / "decoding.json").write_text("{}")
+    assert planner.infer_done(condition) and not planner.langid_done(condition)
+    runs, lines = dry_run(capsys, "zero_shot", tmp_path, "--conditions=lima_full_*")
+    assert [runs[n]["train"][0] for n in runs] == ["todo", "done", "todo", "todo"]
+    assert runs["lima_full_lr2e-05"]["infer"][0] == "done"
+    assert lines[-1].startswith("## report [todo] polyglot-jax study report zero_shot")
+
+
+def test_tpu_commands_and_bad_flags(capsys, tmp_path):
+    argv = ["study", "run", "polyglots", f"--root={tmp_path}", "--conditions=lora_k2"]
+    assert cli.main([*argv, "--tpu=pj", "--zone=us-central2-b"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    train, infer = (shlex.split(line) for line in out[1:3])
+    assert train[:6] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "pj"]
+    assert "python -m polyglot_jax.train" in train[-1] and "--gin.MULTI_K=2" in train[-1]
+    assert "--worker=all" in infer and "polyglot_jax.infer" in infer[-1]
+    assert "polyglot_jax.judge" in out[3] and out[-1].startswith("polyglot-jax study report")
+    assert cli.main([*argv[:3], "--root=x", "--conditions=lora_k9", "--dry_run"]) == 2
+    assert "--conditions 'lora_k9' matches no condition of polyglots" in capsys.readouterr().err
+    assert cli.main(["study", "run", "nope", "--root=x"]) == 2
+    assert "unknown study 'nope'" in capsys.readouterr().err
+    assert cli.main(["study", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "polyglots" in listed and "21 runs" in listed
+
+
+def _experiment_files():
+    root = pathlib.Path(gin_utils.default_search_paths()[1]) / "studies"
+    files = sorted(root.glob("*/*.gin"))
+    return [
+        str(f.relative_to(root.parent))
+        for f in files
+        if f.stem not in ("common", "lora", "full", "infer")
+    ]
+
+
+@pytest.mark.parametrize("experiment", _experiment_files())
+def test_model_file_order_does_not_matter(experiment):
+    bindings = ['MODEL_DIR="/tmp/x"'] + (["MULTI_K=2"] if "multi_k" in experiment else [])
+    configs = []
+    for model in ("models/llama2_7b.gin", "models/falcon_7b.gin"):
+        for files in ([model, experiment], [experiment, model]):
+            gin_utils.configure(gin_utils.GinArgs(files=files, bindings=bindings))
+            configs.append(gin.config_str())
+    assert configs[0] == configs[1] and configs[2] == configs[3]
+    assert configs[0] != configs[2]  # the model file does take effect
+
+
+def test_shipped_study_prompts_parse_their_protocol(tmp_path):
+    item = protocols.Item("run/fi/1", "fi", "Mikä on 2+2?", "Neljä.", "Cuatro.")
+    for study in catalog.STUDIES.values():
+        if study.judging is None:
+            continue
+        protocol = protocols.get_protocol(study.judging.protocol, study.judging.prompt)
+        text = protocol.requests(item)[0][1][-1]["content"]
+        assert "Mikä on 2+2?" in text and not text.startswith("#")
+    single = protocols.get_protocol("single", "better_alpaca_1to3")
+    assert single.parse('{"reasoning": "ok", "score": 3}')["score"] == 3
+    with pytest.raises(protocols.ParseError, match="outside 1-3"):
+        single.parse('{"reasoning": "ok", "score": 4}')
+    assert protocols.get_protocol("single").parse('{"score": 5}')["score"] == 5
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Rate {question} please.")
+    with pytest.raises(ValueError, match=r"needs \{response\}"):
+        protocols.get_protocol("single", str(bad))
+    with pytest.raises(OSError, match="no such file or shipped prompt"):
+        protocols.get_protocol("single", "no_such_rubric")
+
+
+def test_quick_selection_and_unknown_condition():
+    study = catalog.STUDIES["pinch"]
+    assert [c.name for c in grid.select(study, None, quick=True)] == ["mono_en", "share_50"]
+    with pytest.raises(ValueError, match="no condition 'x'"):
+        study.condition("x")
