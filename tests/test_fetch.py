@@ -173,7 +173,7 @@ def test_chat_datasets_in_the_data_layout(env):
     _fetch(env, "bactrian_x", ["de"])
     bactrian = [r["id"] for r in _records("bactrian_x", "train", "de")]
     assert bactrian == ["0-alpaca", "1-alpaca", "2-alpaca"]
-    _fetch(env, "aya", ["ar", "es"])
+    _fetch(env, "aya", ["arb", "ES"])  # any code the registry knows
     assert _records("aya", "train", "es")[0]["messages"][1]["content"] == "Hola."
     assert _records("aya", "test", "ar")[0]["messages"][0]["content"] == "مرحبا؟"
     _fetch(env, "oasst_test", ["en"])

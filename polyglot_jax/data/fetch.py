@@ -13,15 +13,24 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from polyglot_jax import languages as registry
 from polyglot_jax.data import fetch_datasets, fetch_sources, study_data
 from polyglot_jax.data.fetch_io import Fetcher, Row
 from polyglot_jax.errors import ConfigError
+
+
+def _canonical(code: str) -> str:
+    try:
+        return registry.get(code).code
+    except registry.UnknownLanguageError:
+        return code  # reported with the dataset's languages
 
 
 def check_languages(name: str, asked: Sequence[str] | None, known: Sequence[str]) -> list[str]:
     """``asked`` (default: ``known``), each checked against the dataset's languages."""
     if asked is None:
         return list(known)
+    asked = [_canonical(lang) for lang in asked]  # "ES", "spa", "spa_Latn" -> "es"
     unknown = [lang for lang in asked if lang not in known]
     if unknown:
         raise ConfigError(
