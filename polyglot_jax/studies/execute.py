@@ -33,13 +33,13 @@ def _configure(stage: Stage) -> None:
 
 def train(planner: Planner, condition: Condition, stage: Stage) -> None:
     _configure(stage)
-    result = loop.train(progress=False)
+    result = loop.train(progress=not planner.options.quick)
     write_state(planner.run_dir(condition.name), train_step=int(result.step))
 
 
 def infer(planner: Planner, condition: Condition, stage: Stage) -> None:
     _configure(stage)
-    result = generate.infer(progress=False)
+    result = generate.infer(progress=not planner.options.quick)
     log.info("%s: %d new answers in %d files", condition.name, result.generated, len(result.files))
 
 

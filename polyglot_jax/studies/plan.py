@@ -186,7 +186,7 @@ class Planner:
         if protocol is None:
             return [*argv, "--languages", ",".join(self.eval_languages())]
         judging = self.study.judging
-        argv += [f"--protocol={protocol}", f"--judge={self.options.judge}"]
+        argv += [f"--protocol={protocol}", f"--judge={self.options.judge or 'JUDGE'}"]
         argv += [f"--prompt_file={judging.prompt}"]
         argv += [f"--concurrency={self.options.judge_concurrency}"]
         if judging.language_gate:
