@@ -50,12 +50,12 @@ def lm(run):
 def make_served(run, lm, **engine_args) -> service.Served:
     vocabulary = runs.load_vocabulary(run)
     batcher = engine.Engine(lm, vocabulary, [vocabulary.eos_id], **engine_args)
-    return service.Served(batcher, vocabulary, runs.chat_template(run), "tiny", 160)
+    return service.Served(batcher, vocabulary, runs.chat_template(run), "tiny", batcher.max_length)
 
 
 @pytest.fixture(scope="module")
 def server(run, lm):
-    with app.ServerThread(make_served(run, lm, max_batch=16, max_wait_s=0.02)) as thread:
+    with app.ServerThread(make_served(run, lm, max_batch=16)) as thread:
         yield thread
 
 
@@ -90,7 +90,7 @@ def test_greedy_answers_equal_infer_under_16_concurrent_clients(run, server, cli
             max_tokens=MAX_TOKENS,
         )
 
-    batches_before = server.served.engine.stats["batches"]
+    steps_before = server.served.engine.stats["steps"]
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(ask, expected))
     for record, answer in zip(expected, answers, strict=True):
@@ -98,8 +98,9 @@ def test_greedy_answers_equal_infer_under_16_concurrent_clients(run, server, cli
         assert answer.usage.completion_tokens == record["num_tokens"]
         reason = {"eos": "stop"}.get(record["finish_reason"], record["finish_reason"])
         assert answer.choices[0].finish_reason == reason
-    batches = server.served.engine.stats["batches"] - batches_before
-    assert batches < len(expected)  # concurrent requests shared decode batches
+    steps = server.served.engine.stats["steps"] - steps_before
+    tokens = sum(answer.usage.completion_tokens for answer in answers)
+    assert steps < tokens / 4  # concurrent requests shared decode steps
 
 
 def test_a_seeded_sample_does_not_depend_on_its_batch(client):
@@ -256,7 +257,7 @@ def hold_worker(batcher: engine.Engine) -> threading.Event:
 
 
 def test_overload_answers_429_and_a_leaving_client_frees_its_slot(run, lm):
-    served = make_served(run, lm, max_batch=4, max_queue=1, max_wait_s=0.0)
+    served = make_served(run, lm, max_batch=4, max_queue=1)
     body = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
     with app.ServerThread(served) as thread:
         gate = hold_worker(served.engine)

@@ -5,10 +5,10 @@
 Serves ``/v1/chat/completions`` (the run's chat template), ``/v1/completions`` (``echo`` and
 ``logprobs``, as lm-evaluation-harness's ``local-completions`` needs), ``/v1/models`` and
 ``/health``, for a run directory, one of its ``checkpoint_<step>`` folders or a Hugging Face model
-folder, placed on a mesh over every device. Concurrent requests are decoded in shared batches.
-Binds 127.0.0.1 unless told otherwise; when ``$POLYGLOT_JAX_API_KEY`` (or the variable named by
-``--api_key_env``) is set, clients must send it as a bearer token. SIGTERM answers the requests
-in flight, then exits.
+folder, placed on a mesh over every device. Concurrent requests share decode steps (continuous
+batching). Binds 127.0.0.1 unless told otherwise; when ``$POLYGLOT_JAX_API_KEY`` (or the
+variable named by ``--api_key_env``) is set, clients must send it as a bearer token. SIGTERM
+answers the requests in flight, then exits.
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--mesh_shape", default="1,-1,1", help="data,fsdp,model (-1 fills)")
     parser.add_argument("--max_batch", type=int, default=16, help="rows decoded together")
     parser.add_argument("--max_queue", type=int, default=256, help="requests waiting, then 429")
-    parser.add_argument("--max_wait_ms", type=float, default=10.0, help="wait to fill a batch")
+    parser.add_argument(
+        "--max_model_len", type=int, help="tokens per row, prompt and answer (default: context)"
+    )
     parser.add_argument("--default_max_tokens", type=int, default=256)
     parser.add_argument("--drain_timeout", type=float, default=60.0, help="seconds on SIGTERM")
     parser.add_argument("--api_key_env", default="POLYGLOT_JAX_API_KEY")
@@ -46,8 +48,10 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     for name in ("max_batch", "max_queue", "default_max_tokens"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name} must be a positive integer, got {getattr(args, name)}")
-    if args.max_wait_ms < 0 or args.drain_timeout < 0:
-        raise ConfigError("--max_wait_ms and --drain_timeout must be >= 0")
+    if args.max_model_len is not None and args.max_model_len < 2:
+        raise ConfigError(f"--max_model_len must be at least 2, got {args.max_model_len}")
+    if args.drain_timeout < 0:
+        raise ConfigError(f"--drain_timeout must be >= 0, got {args.drain_timeout}")
     if not 0 <= args.port < 65536:
         raise ConfigError(f"--port must be in 0..65535, got {args.port}")
     return args
@@ -79,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         [eos] if isinstance(eos, int) else list(eos),
         max_batch=args.max_batch,
         max_queue=args.max_queue,
-        max_wait_s=args.max_wait_ms / 1000,
+        max_length=args.max_model_len,
     )
     name = args.served_model_name or storage.as_path(args.checkpoint_path).name
     served = service.Served(
@@ -87,16 +91,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         vocabulary,
         source.chat_format().get("template"),
         name,
-        model.decoder.config.max_length,
+        batcher.max_length,
         args.default_max_tokens,
         os.environ.get(args.api_key_env) or None,
     )
     host, port = sock.getsockname()[:2]
     print(f"serving {name} on http://{host}:{port}/v1", flush=True)
     app.serve(served, sock, args.drain_timeout)
-    print(
-        f"served {batcher.stats['jobs']} requests in {batcher.stats['batches']} batches", flush=True
-    )
+    stats = batcher.stats
+    print(f"served {stats['jobs']} requests, {stats['tokens']} tokens in {stats['steps']} steps")
     return 0
 
 

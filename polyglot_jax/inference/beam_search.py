@@ -30,7 +30,7 @@ _NEG = -1.0e9  # transformers' "never" score for beams that must not be chosen
 CACHE_AXES = ("batch", "kv_heads", "length", "kv")  # one layer's k or v
 
 
-def _batch_axis(x: jax.Array) -> int:
+def cache_batch_axis(x: jax.Array) -> int:
     """The batch axis of a cache array: 0, or 1 behind the layer axis of scanned layers."""
     return x.ndim - len(CACHE_AXES)
 
@@ -38,7 +38,7 @@ def _batch_axis(x: jax.Array) -> int:
 def constrain_cache(cache: Any) -> Any:
     """The KV cache split over the batch like the activations (no-op outside a mesh)."""
     return jax.tree.map(
-        lambda x: nn.with_logical_constraint(x, (None,) * _batch_axis(x) + CACHE_AXES), cache
+        lambda x: nn.with_logical_constraint(x, (None,) * cache_batch_axis(x) + CACHE_AXES), cache
     )
 
 
@@ -99,7 +99,7 @@ def beam_search(
         {"params": params}, prompts, positions, cache=cache, logits_at=lengths - 1
     )
     # Every beam starts as the prompt: [batch * beams, ...] rows, beams of a prompt adjacent.
-    cache = jax.tree.map(lambda x: jnp.repeat(x, beams, axis=_batch_axis(x)), cache)
+    cache = jax.tree.map(lambda x: jnp.repeat(x, beams, axis=cache_batch_axis(x)), cache)
     cache = constrain_cache(cache)
     logits = jnp.repeat(logits[:, 0], beams, axis=0)  # [batch * beams, vocab]
     history = jnp.concatenate(
@@ -156,7 +156,7 @@ def beam_search(
         full = _gather(jnp.concatenate([full, ends & top_slots], axis=1), best)
 
         rows = (jnp.arange(batch)[:, None] * beams + _gather(source, pick)).reshape(-1)
-        cache = jax.tree.map(lambda x: jnp.take(x, rows, axis=_batch_axis(x)), cache)
+        cache = jax.tree.map(lambda x: jnp.take(x, rows, axis=cache_batch_axis(x)), cache)
         cache = constrain_cache(cache)
         hoped = running_scores[:, 0] / (step + 1).astype(jnp.float32) ** length_penalty
         worst = jnp.where(full, jnp.min(done_scores, axis=1, keepdims=True), _NEG)

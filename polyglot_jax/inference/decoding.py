@@ -17,26 +17,19 @@ share its batch. :class:`Sampling` holds the decoding settings:
 
 With a mesh, parameters keep their logical-axis shardings, prompts are split over ``batch``
 (rows padded to a multiple of its shards) and the loop is jitted with those shardings.
-
-``on_step`` hands each step's tokens to the host as they are chosen (an ``io_callback`` inside
-the loop) and lets the host end rows early: the server streams with it and stops rows whose
-client left, that reached their own ``max_tokens`` or produced a stop string.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import itertools
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import io_callback, multihost_utils
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from polyglot_jax.errors import ConfigError
@@ -143,8 +136,8 @@ def filter_logits(logits: jax.Array, top_k: jax.Array, top_p: jax.Array) -> jax.
 
     Args:
       logits: [batch, vocab] (already divided by the temperature).
-      top_k: scalar int, 0 keeps every token.
-      top_p: scalar float, 1.0 keeps every token.
+      top_k: int, scalar or [batch, 1]; 0 keeps every token.
+      top_p: float, scalar or [batch, 1]; 1.0 keeps every token.
     """
     vocab = logits.shape[-1]
     ordered = jnp.sort(logits, axis=-1)[:, ::-1]  # [batch, vocab] descending
@@ -155,6 +148,35 @@ def filter_logits(logits: jax.Array, top_k: jax.Array, top_p: jax.Array) -> jax.
     keep = ((before < top_p) | (top_p >= 1.0)) & (jnp.arange(vocab) < k)
     threshold = jnp.where(keep, ordered, jnp.inf).min(axis=-1, keepdims=True)
     return jnp.where(logits < threshold, -jnp.inf, logits)
+
+
+def sample(
+    logits: jax.Array,
+    keys: jax.Array,
+    steps: jax.Array,
+    temperature: jax.Array,
+    top_k: jax.Array,
+    top_p: jax.Array,
+) -> jax.Array:
+    """One token per row from ``softmax(logits / temperature)`` within its top-k and nucleus.
+
+    Row ``r`` draws with ``fold_in(keys[r], steps[r])``, so its draw depends on its own seed
+    and step only, never on the other rows.
+
+    Args:
+      logits: [batch, vocab].
+      keys: [batch, 2] one PRNG key per row.
+      steps: [batch] int, tokens the row has chosen so far.
+      temperature: scalar or [batch, 1], > 0.
+      top_k: scalar or [batch, 1] int, 0 keeps every token.
+      top_p: scalar or [batch, 1], 1.0 keeps every token.
+
+    Returns:
+      [batch] int32 tokens.
+    """
+    logits = filter_logits(logits / temperature, top_k, top_p)
+    step_keys = jax.vmap(jax.random.fold_in)(keys, steps)
+    return jax.vmap(jax.random.categorical)(step_keys, logits).astype(jnp.int32)
 
 
 def penalize(
@@ -170,25 +192,12 @@ def penalize(
       logits: [batch, vocab].
       seen: [batch, vocab] bool, tokens of the prompt or continuation.
       counts: [batch, vocab] occurrences in the continuation.
-      repetition_penalty: scalar.
-      frequency_penalty: scalar.
+      repetition_penalty: scalar or [batch, 1].
+      frequency_penalty: scalar or [batch, 1].
     """
     penalized = jnp.where(logits > 0, logits / repetition_penalty, logits * repetition_penalty)
     logits = jnp.where(seen, penalized, logits)
     return logits - frequency_penalty * counts
-
-
-StepHook = Callable[[int, np.ndarray], np.ndarray]
-"""``(step, tokens [rows]) -> stop [rows] bool``: sees each step's tokens, ends rows early."""
-
-_HOOKS: dict[int, StepHook] = {}  # live hooks by id: the compiled loop calls back by number
-_HOOK_IDS = itertools.count(1)
-_HOOKS_LOCK = threading.Lock()
-
-
-def _call_hook(hook_id: np.ndarray, step: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-    stop = _HOOKS[int(hook_id)](int(step), np.asarray(tokens))
-    return np.asarray(stop, bool).reshape(tokens.shape)
 
 
 def _generate(
@@ -199,13 +208,11 @@ def _generate(
     keys: jax.Array,  # [batch, 2] one PRNG key per row
     knobs: dict[str, jax.Array],  # Sampling's numeric fields as scalars
     stop_ids: jax.Array,  # [num_stop]
-    hook_id: jax.Array,  # scalar int32, the host hook (used when ``hooked``)
     *,
     max_new_tokens: int,
     greedy: bool,
     penalties: bool,
     ngram: int,
-    hooked: bool = False,
 ) -> jax.Array:
     batch, prompt_length = prompts.shape
     vocab = model.config.vocab_size
@@ -239,9 +246,8 @@ def _generate(
             )
         if greedy:
             return jnp.argmax(logits, axis=-1).astype(jnp.int32)
-        logits = filter_logits(logits / knobs["temperature"], knobs["top_k"], knobs["top_p"])
-        step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, step)
-        return jax.vmap(jax.random.categorical)(step_keys, logits).astype(jnp.int32)
+        steps = jnp.full((batch,), step, jnp.int32)
+        return sample(logits, keys, steps, knobs["temperature"], knobs["top_k"], knobs["top_p"])
 
     def cond(carry: tuple) -> jax.Array:
         step, *_, done = carry
@@ -256,9 +262,6 @@ def _generate(
             seen = seen.at[rows, token].set(True)
             counts = counts.at[rows, token].add(1.0)
         done = done | jnp.isin(token, stop_ids)
-        if hooked:  # the host sees this step's tokens and may end rows
-            shape = jax.ShapeDtypeStruct(token.shape, jnp.bool_)
-            done = done | io_callback(_call_hook, shape, hook_id, step, token, ordered=False)
         logits, cache = model.apply(
             {"params": params}, token[:, None], (lengths + step)[:, None], cache=cache
         )
@@ -296,7 +299,6 @@ def generate(
     pad_id: int = 0,
     mesh: Mesh | None = None,
     rules: partitioning.AxisRules | None = None,
-    on_step: StepHook | None = None,
 ) -> Generation:
     """Continues each prompt until a stop token or ``max_new_tokens`` new tokens.
 
@@ -313,9 +315,6 @@ def generate(
       pad_id: id used to pad prompts to the bucket length.
       mesh: the device mesh the parameters are placed on (None: the default device).
       rules: logical axis rules of ``mesh`` (default: the standard rules).
-      on_step: called on the host after each step with ``(step, tokens)`` for every padded row
-        (this call's prompts first); rows it returns True for end after that token. Not with
-        beam search, nor on a mesh of several processes.
     """
     sampling = sampling or Sampling()
     rules = rules or partitioning.standard_logical_axis_rules()
@@ -335,8 +334,6 @@ def generate(
         lengths[row] = len(prompt)
     stops = np.asarray(stop_ids, np.int32)
     common = dict(max_new_tokens=max_new_tokens, ngram=sampling.no_repeat_ngram_size)
-    if on_step is not None and (sampling.num_beams > 1 or jax.process_count() > 1):
-        raise ConfigError("generate: on_step needs sampling or greedy search in one process")
     if sampling.num_beams > 1:
         out = placement.run(
             beam_search.beam_search,
@@ -361,42 +358,24 @@ def generate(
         all_seeds = np.zeros((rows,), np.uint32)
         all_seeds[: len(seeds)] = seeds
         keys = np.asarray(jax.vmap(jax.random.PRNGKey)(jnp.asarray(all_seeds)))  # [rows, 2]
-        with _registered(on_step) as hook_id:
-            out = placement.run(
-                _generate,
-                model,
-                params,
-                [padded, lengths, keys],
-                [knobs, stops, np.int32(hook_id)],
-                mesh,
-                rules,
-                greedy=sampling.temperature == 0,
-                penalties=sampling.penalized,
-                hooked=on_step is not None,
-                **common,
-            )
+        out = placement.run(
+            _generate,
+            model,
+            params,
+            [padded, lengths, keys],
+            [knobs, stops],
+            mesh,
+            rules,
+            greedy=sampling.temperature == 0,
+            penalties=sampling.penalized,
+            **common,
+        )
     tokens, reasons = [], []
     for row in out[: len(prompts)].tolist():
         end = next((i for i, t in enumerate(row) if t in stop_ids), None)
         tokens.append(row if end is None else row[:end])
         reasons.append("length" if end is None else "eos")
     return Generation(tokens=tokens, finish_reasons=reasons)
-
-
-@contextlib.contextmanager
-def _registered(hook: StepHook | None) -> Iterator[int]:
-    """``hook`` callable from compiled loops under a fresh id while in the block (0: none)."""
-    if hook is None:
-        yield 0
-        return
-    with _HOOKS_LOCK:
-        hook_id = next(_HOOK_IDS) & 0x7FFFFFFF
-        _HOOKS[hook_id] = hook
-    try:
-        yield hook_id
-    finally:
-        with _HOOKS_LOCK:
-            del _HOOKS[hook_id]
 
 
 def cut_at_stop_strings(text: str, stop_strings: Sequence[str]) -> tuple[str, bool]:

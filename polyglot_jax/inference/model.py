@@ -204,7 +204,6 @@ class LanguageModel:
         sampling: decoding.Sampling | None = None,
         seeds: Sequence[int] | None = None,
         pad_id: int = 0,
-        on_step: decoding.StepHook | None = None,
     ) -> decoding.Generation:
         """Continuations of ``prompts`` (see :func:`decoding.generate`)."""
         return decoding.generate(
@@ -218,7 +217,6 @@ class LanguageModel:
             pad_id,
             mesh=self.mesh,
             rules=self.rules,
-            on_step=on_step,
         )
 
 

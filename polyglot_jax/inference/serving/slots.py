@@ -1,0 +1,154 @@
+"""Continuous batching on the device: a fixed set of decode slots that requests enter and leave.
+
+The state (:class:`Slots`) holds a KV cache of ``slots`` rows and, per row, the next-token logits,
+its position, its sampling key and step, the tokens it has seen (for the penalties) and its own
+decoding settings. :func:`prefill` reads new prompts and writes their cache rows and logits
+into free slots; :func:`decode` chooses one token for every slot and advances them all, a few
+steps per call. Shapes are fixed, so few programs compile (prefill once per bucket of rows and
+prompt width), and a row's arithmetic never depends on the other rows: a request's answer does
+not depend on who else is being served. Token choice is :mod:`decoding`'s (the same penalties,
+filters and per-row keys as :func:`decoding.generate`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from polyglot_jax.inference import beam_search, decoding
+from polyglot_jax.models import Decoder, init_cache
+
+KNOBS = ("temperature", "top_k", "top_p", "repetition_penalty", "frequency_penalty")
+
+
+class Slots(NamedTuple):
+    """The decode state of every slot (a pytree)."""
+
+    cache: Any  # KV cache, one row per slot (see ``init_cache``)
+    logits: jax.Array  # [slots, vocab] float32, each slot's next-token logits
+    positions: jax.Array  # [slots] int32, tokens in the slot's sequence
+    steps: jax.Array  # [slots] int32, tokens chosen since the prompt (the sampling counter)
+    keys: jax.Array  # [slots, 2] uint32, the slot's sampling key
+    seen: jax.Array  # [slots, vocab] bool, tokens of the prompt or continuation
+    counts: jax.Array  # [slots, vocab] float32, occurrences in the continuation
+    knobs: dict[str, jax.Array]  # each [slots, 1]: the slot's decoding settings
+
+
+def empty(model: Decoder, slots: int, length: int) -> Slots:
+    """Idle slots with room for ``length`` tokens each (prompt and continuation)."""
+    vocab = model.config.vocab_size
+    cache = beam_search.constrain_cache(init_cache(model.config, slots, length))
+    return Slots(
+        cache=cache,
+        logits=jnp.zeros((slots, vocab), jnp.float32),
+        positions=jnp.zeros((slots,), jnp.int32),
+        steps=jnp.zeros((slots,), jnp.int32),
+        keys=jnp.zeros((slots, 2), jnp.uint32),
+        seen=jnp.zeros((slots, vocab), bool),
+        counts=jnp.zeros((slots, vocab), jnp.float32),
+        knobs={name: jnp.zeros((slots, 1), jnp.float32) for name in KNOBS},
+    )
+
+
+def prefill(
+    model: Decoder,
+    params: Any,
+    state: Slots,
+    slot_ids: jax.Array,  # [rows] int32; an id past the last slot drops its row (padding)
+    prompts: jax.Array,  # [rows, width] right-padded
+    lengths: jax.Array,  # [rows] int32, each prompt's tokens
+    keys: jax.Array,  # [rows, 2] uint32
+    knobs: dict[str, jax.Array],  # each [rows], :data:`KNOBS`
+) -> Slots:
+    """``state`` with each prompt read into its slot (cache row, logits and settings).
+
+    The prompts are read as :func:`decoding.generate` reads them: right-padded, each row's
+    logits taken at its last token.
+    """
+    rows, width = prompts.shape
+    cache_length = jax.tree.leaves(state.cache)[0].shape[-2]
+    cache = init_cache(model.config, rows, cache_length)
+    positions = jnp.broadcast_to(jnp.arange(width), prompts.shape)
+    logits, cache = model.apply(
+        {"params": params}, prompts, positions, cache=cache, logits_at=lengths - 1
+    )
+
+    def put(old: jax.Array, new: jax.Array, axis: int = 0) -> jax.Array:
+        at = (slice(None),) * axis + (slot_ids,)
+        return old.at[at].set(new.astype(old.dtype), mode="drop")
+
+    merged = jax.tree.map(
+        lambda old, new: put(old, new, beam_search.cache_batch_axis(old)), state.cache, cache
+    )
+    in_prompt = jnp.arange(width)[None, :] < lengths[:, None]  # [rows, width]
+    vocab = model.config.vocab_size
+    seen = jnp.zeros((rows, vocab), bool).at[jnp.arange(rows)[:, None], prompts].max(in_prompt)
+    return Slots(
+        cache=beam_search.constrain_cache(merged),
+        logits=put(state.logits, logits[:, 0]),
+        positions=put(state.positions, lengths),
+        steps=put(state.steps, jnp.zeros_like(lengths)),
+        keys=put(state.keys, keys),
+        seen=put(state.seen, seen),
+        counts=put(state.counts, jnp.zeros((rows, vocab))),
+        knobs={k: put(v, knobs[k][:, None]) for k, v in state.knobs.items()},
+    )
+
+
+def decode(
+    model: Decoder,
+    params: Any,
+    state: Slots,
+    active: jax.Array,  # [slots] bool, slots that hold a request
+    *,
+    steps: int,
+    penalties: bool,
+    sampling: bool,
+) -> tuple[jax.Array, Slots]:
+    """``steps`` decode steps of every slot: ``(tokens [steps, slots], state)``.
+
+    Each step chooses every slot's next token and reads it in. Several steps per call save a
+    round trip to the host per token; a row that ends within them computes on until the call
+    returns, and its extra tokens are ignored. ``penalties`` and ``sampling`` say whether any
+    slot uses a penalty or a temperature > 0 (otherwise those paths are left out of the
+    program). Idle slots compute too, but never move.
+    """
+    rows = jnp.arange(active.shape[0])
+    moved = active.astype(jnp.int32)
+
+    def step(state: Slots, _: None) -> tuple[Slots, jax.Array]:
+        knobs, logits = state.knobs, state.logits
+        if penalties:
+            logits = decoding.penalize(
+                logits,
+                state.seen,
+                state.counts,
+                knobs["repetition_penalty"],
+                knobs["frequency_penalty"],
+            )
+        token = jnp.argmax(logits, axis=-1).astype(jnp.int32)  # [slots]
+        if sampling:
+            greedy = knobs["temperature"] == 0
+            temperature = jnp.where(greedy, 1.0, knobs["temperature"])
+            top_k = knobs["top_k"].astype(jnp.int32)
+            drawn = decoding.sample(
+                logits, state.keys, state.steps, temperature, top_k, knobs["top_p"]
+            )
+            token = jnp.where(greedy[:, 0], token, drawn)
+        new_logits, cache = model.apply(
+            {"params": params}, token[:, None], state.positions[:, None], cache=state.cache
+        )
+        state = state._replace(
+            cache=beam_search.constrain_cache(cache),
+            logits=new_logits[:, 0].astype(jnp.float32),
+            positions=state.positions + moved,
+            steps=state.steps + moved,
+            seen=state.seen.at[rows, token].max(active),
+            counts=state.counts.at[rows, token].add(moved.astype(jnp.float32)),
+        )
+        return state, token
+
+    state, tokens = jax.lax.scan(step, state, None, length=steps)
+    return tokens, state
