@@ -41,6 +41,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--max_model_len", type=int, help="tokens per row, prompt and answer (default: context)"
     )
+    parser.add_argument(
+        "--warm_up_width",
+        type=int,
+        default=0,
+        help="compile every shape for prompts up to this many tokens before serving",
+    )
     parser.add_argument("--default_max_tokens", type=int, default=256)
     parser.add_argument("--drain_timeout", type=float, default=60.0, help="seconds on SIGTERM")
     parser.add_argument("--api_key_env", default="POLYGLOT_JAX_API_KEY")
@@ -50,6 +56,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
             raise ConfigError(f"--{name} must be a positive integer, got {getattr(args, name)}")
     if args.max_model_len is not None and args.max_model_len < 2:
         raise ConfigError(f"--max_model_len must be at least 2, got {args.max_model_len}")
+    if args.warm_up_width < 0:
+        raise ConfigError(f"--warm_up_width must be >= 0, got {args.warm_up_width}")
     if args.drain_timeout < 0:
         raise ConfigError(f"--drain_timeout must be >= 0, got {args.drain_timeout}")
     if not 0 <= args.port < 65536:
@@ -84,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_batch=args.max_batch,
         max_queue=args.max_queue,
         max_length=args.max_model_len,
+        warm_up_width=args.warm_up_width,
     )
     name = args.served_model_name or storage.as_path(args.checkpoint_path).name
     served = service.Served(
@@ -95,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.default_max_tokens,
         os.environ.get(args.api_key_env) or None,
     )
+    batcher.ready.wait()
     host, port = sock.getsockname()[:2]
     print(f"serving {name} on http://{host}:{port}/v1", flush=True)
     app.serve(served, sock, args.drain_timeout)

@@ -1,0 +1,161 @@
+"""lm-evaluation-harness against ``polyglot-jax serve``: XCOPA through ``local-completions``.
+
+A tiny random Llama with a Llama-style SentencePiece tokenizer is saved as a Hugging Face
+folder. ``polyglot-jax eval`` scores XCOPA on it; then the folder is served and
+lm-evaluation-harness's own ``xcopa_<lang>`` tasks (its prompts and connectors; only the data
+files are pointed at ``--data_dir``, since nothing is downloaded) score it through
+``/v1/completions`` with ``echo`` and ``logprobs``. The table compares accuracy and every
+choice's log-likelihood. lm-evaluation-harness is not a dependency of the project:
+
+  pip install "lm-eval[api]>=0.4.5,<0.5"
+  python benchmarks/lm_eval_xcopa.py [--languages et,sw,zh --data_dir ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import tempfile
+
+import lm_eval
+import numpy as np
+import sentencepiece as spm
+import torch
+import transformers
+from lm_eval.tasks import TaskManager
+
+import tasks.demo  # noqa: F401  (the demo text trains the tokenizer)
+from polyglot_jax import cli
+from polyglot_jax.data import demo_build, sources, vocab
+from polyglot_jax.inference.model import LanguageModel
+from polyglot_jax.inference.serving import app, engine, service
+
+
+def tiny_llama(folder: pathlib.Path) -> pathlib.Path:
+    """A random 2-layer Llama and a BPE SentencePiece tokenizer (BOS 1, EOS 2) in ``folder``."""
+    corpus = folder / "corpus.txt"
+    corpus.write_text(
+        "\n".join(
+            m["content"]
+            for p in sorted(demo_build.DEMO_DIR.glob("train.*.jsonl"))
+            for r in sources.read_jsonl(p)
+            for m in r["messages"]
+        )
+    )
+    spm.SentencePieceTrainer.train(
+        input=str(corpus),
+        model_prefix=str(folder / "tokenizer"),
+        model_type="bpe",
+        vocab_size=1000,
+        character_coverage=1.0,
+        byte_fallback=True,
+        split_digits=True,
+        allow_whitespace_only_pieces=True,
+        remove_extra_whitespaces=False,  # as Llama's: text is never normalised
+        normalization_rule_name="identity",
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        minloglevel=2,
+    )
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "LlamaTokenizer", "legacy": False})
+    )
+    config = transformers.LlamaConfig(
+        vocab_size=1000,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    torch.manual_seed(0)
+    transformers.LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+def task_yaml(folder: pathlib.Path, data_dir: pathlib.Path, lang: str, split: str) -> str:
+    """The harness's ``xcopa_<lang>`` on local files, evaluated on ``split``; returns its name."""
+    original = pathlib.Path(lm_eval.__file__).parent / "tasks" / "xcopa" / f"default_{lang}.yaml"
+    name = f"xcopa_{lang}_local"
+    files = {
+        "validation": str(data_dir / "xcopa" / lang / f"val.{lang}.jsonl"),
+        "test": str(data_dir / "xcopa" / lang / f"test.{lang}.jsonl"),
+    }
+    body = {
+        "include": str(original),
+        "task": name,
+        "dataset_path": "json",
+        "dataset_name": None,
+        "dataset_kwargs": {"data_files": files},
+        "test_split": "test" if split == "test" else None,  # the harness prefers test
+    }
+    (folder / f"{name}.yaml").write_text(json.dumps(body))  # JSON is YAML
+    return name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--languages", default="et,sw,zh")
+    parser.add_argument(
+        "--data_dir", default=str(pathlib.Path(__file__).parents[2] / "shared/data")
+    )
+    parser.add_argument("--split", default="validation", choices=["validation", "test"])
+    args = parser.parse_args()
+    languages, data_dir = args.languages.split(","), pathlib.Path(args.data_dir).absolute()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = pathlib.Path(tmp)
+        (root / "model").mkdir()
+        model_dir = tiny_llama(root / "model")
+        out = root / "ours"
+        argv = ["eval", f"--checkpoint_path={model_dir}", "--benchmarks=xcopa"]
+        argv += [f"--languages={args.languages}", f"--split={args.split}"]
+        argv += [f"--data_dir={data_dir}", f"--output_dir={out}"]
+        assert cli.main(argv) == 0
+        ours = json.loads((out / "metrics.json").read_text())
+        our_scores: dict[str, list] = {lang: [] for lang in languages}  # per item, in file order
+        for line in (out / "structured.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            our_scores[row["lang"]].append(row["scores"])
+
+        names = [task_yaml(root, data_dir, lang, args.split) for lang in languages]
+        lm = LanguageModel.load(str(model_dir))
+        vocabulary = vocab.load_vocabulary(model_dir)
+        batcher = engine.Engine(lm, vocabulary, [vocabulary.eos_id], max_batch=8)
+        served = service.Served(batcher, vocabulary, None, "tiny", batcher.max_length)
+        with app.ServerThread(served) as server:
+            model_args = (
+                f"base_url={server.url}/completions,model=tiny,tokenizer={model_dir},"
+                "tokenizer_backend=huggingface,num_concurrent=8,max_retries=1"
+            )
+            theirs = lm_eval.simple_evaluate(
+                model="local-completions",
+                model_args=model_args,
+                tasks=names,
+                task_manager=TaskManager(include_path=str(root)),
+                log_samples=True,
+            )
+
+    print(f"XCOPA {args.split}, tiny random Llama: polyglot-jax eval vs lm-evaluation-harness")
+    print("| language | items | ours acc | harness acc | same choice | max abs diff, log-lik |")
+    print("|---|---|---|---|---|---|")
+    for lang, name in zip(languages, names, strict=True):
+        samples = sorted(theirs["samples"][name], key=lambda s: s["doc_id"])
+        harness = np.asarray([[float(r[0]) for r in s["filtered_resps"]] for s in samples])
+        mine = np.asarray(our_scores[lang])
+        same = float(np.mean(harness.argmax(1) == mine.argmax(1)))
+        acc = theirs["results"][name]["acc,none"]
+        our_acc = ours[f"xcopa_{lang}"]["accuracy"]
+        diff = float(np.abs(harness - mine).max())
+        row = [lang, len(samples), f"{our_acc:.1f}", f"{acc * 100:.1f}", f"{same:.3f}"]
+        print("| " + " | ".join(map(str, row)) + f" | {diff:.1e} |")
+
+
+if __name__ == "__main__":
+    main()
