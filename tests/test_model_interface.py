@@ -39,7 +39,7 @@ def run(path: str, shape: str) -> dict:
 
     from polyglot_jax.inference import decoding
     from polyglot_jax.inference.model import LanguageModel, inference_mesh
-    from polyglot_jax.inference.serving import engine
+    from polyglot_jax.inference.serving import engine, jobs
 
     sizes = [int(x) for x in shape.split(",")]
     mesh = inference_mesh(sizes) if np.prod(sizes) > 1 else None
@@ -50,7 +50,7 @@ def run(path: str, shape: str) -> dict:
     )
     beams = lm.generate(PROMPTS, 10, 63, decoding.Sampling(num_beams=3, no_repeat_ngram_size=2))
     batcher = engine.Engine(lm, types.SimpleNamespace(pad_id=0), [63], max_batch=4)
-    jobs = [engine.Job([prompt], [10], seeds=[0]) for prompt in PROMPTS]
+    jobs = [jobs.Job([prompt], [10], seeds=[0]) for prompt in PROMPTS]
     for job in jobs:
         batcher.submit(job)
     served = [job.future.result(timeout=300)[0].tokens for job in jobs]

@@ -18,7 +18,7 @@ import pytest
 
 from polyglot_jax.inference import generate
 from polyglot_jax.inference.model import LanguageModel
-from polyglot_jax.inference.serving import app, engine, service
+from polyglot_jax.inference.serving import app, engine, jobs, service
 from polyglot_jax.models import DecoderConfig
 from polyglot_jax.training import runs
 
@@ -249,7 +249,7 @@ def test_api_key(server):
 def hold_worker(batcher: engine.Engine) -> threading.Event:
     """Keeps the engine's worker busy inside a decode step until the event is set."""
     gate = threading.Event()
-    job = engine.Job([[5, 6]], [4], seeds=[0], on_token=lambda i, t: gate.wait(60))
+    job = jobs.Job([[5, 6]], [4], seeds=[0], on_token=lambda i, t: gate.wait(60))
     batcher.submit(job)
     while batcher.queued:  # until the worker has taken it
         threading.Event().wait(0.01)

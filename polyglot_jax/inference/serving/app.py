@@ -19,7 +19,7 @@ import uvicorn
 from fastapi import responses
 
 from polyglot_jax.inference.serving import chat, completions, service
-from polyglot_jax.inference.serving.engine import JobCancelledError, OverloadedError
+from polyglot_jax.inference.serving.jobs import JobCancelledError, OverloadedError
 from polyglot_jax.inference.serving.protocol import RequestError
 
 log = logging.getLogger(__name__)

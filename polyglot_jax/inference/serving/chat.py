@@ -18,7 +18,7 @@ from fastapi import responses
 from polyglot_jax.errors import UserError
 from polyglot_jax.inference import generate
 from polyglot_jax.inference.serving import protocol, service, text
-from polyglot_jax.inference.serving.engine import Job
+from polyglot_jax.inference.serving.jobs import Job
 from polyglot_jax.inference.serving.protocol import RequestError
 
 

@@ -22,7 +22,7 @@ from fastapi import responses
 
 from polyglot_jax.data import templates
 from polyglot_jax.inference.serving import protocol, service, text
-from polyglot_jax.inference.serving.engine import Job, Row
+from polyglot_jax.inference.serving.jobs import Job, Row
 from polyglot_jax.inference.serving.protocol import RequestError
 
 

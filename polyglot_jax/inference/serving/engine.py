@@ -28,55 +28,9 @@ import numpy as np
 from polyglot_jax.inference import decoding, placement
 from polyglot_jax.inference.model import LanguageModel
 from polyglot_jax.inference.serving import slots
+from polyglot_jax.inference.serving.jobs import Job, JobCancelledError, OverloadedError, Row
 
 log = logging.getLogger(__name__)
-
-
-class OverloadedError(Exception):
-    """The queue is full; the client should retry after ``retry_after`` seconds."""
-
-    def __init__(self, queued: int, retry_after: int = 1) -> None:
-        super().__init__(f"the server is busy ({queued} requests queued); retry later")
-        self.retry_after = retry_after
-
-
-class JobCancelledError(Exception):
-    """The job was cancelled (its client went away) before it finished."""
-
-
-@dataclasses.dataclass
-class Row:
-    """One continuation: its tokens so far and why it ended."""
-
-    tokens: list[int] = dataclasses.field(default_factory=list)
-    finish_reason: str | None = None  # "stop" (EOS or a stop string), "length", "cancelled"
-
-
-@dataclasses.dataclass
-class Job:
-    """A request's rows, decoded in one batch.
-
-    Attributes:
-      prompts: token ids per row [rows][prompt_length].
-      max_tokens: per row, the most new tokens (``kind == "generate"``).
-      sampling: decoding settings (stop strings are applied here, on the host).
-      seeds: one sampling seed per row.
-      top_logprobs: for ``kind == "score"``, how many likely tokens to return per position.
-      on_token: called from the worker with ``(row, token)`` as each token is chosen.
-      kind: ``"generate"`` or ``"score"`` (log-likelihoods of the prompt tokens).
-    """
-
-    prompts: list[list[int]]
-    max_tokens: list[int] = dataclasses.field(default_factory=list)
-    sampling: decoding.Sampling = dataclasses.field(default_factory=decoding.Sampling)
-    seeds: list[int] = dataclasses.field(default_factory=list)
-    top_logprobs: int = 0
-    on_token: Callable[[int, int], None] | None = None
-    kind: str = "generate"
-    future: concurrent.futures.Future = dataclasses.field(default_factory=concurrent.futures.Future)
-    cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)
-
-    rows: list[Row] = dataclasses.field(default_factory=list)  # filled as the job runs
 
 
 STEPS_PER_CALL = 8  # decode steps per round trip to the host
@@ -125,7 +79,8 @@ class Engine:
         self.max_length = max_length or model.decoder.config.max_length
         self.pad_id = int(getattr(vocabulary, "pad_id", 0) or 0)
         self.warm_up_width = min(warm_up_width, self.max_length)
-        self.ready = threading.Event()  # set once the engine takes requests
+        self.ready = threading.Event()  # set once the engine takes requests (or failed)
+        self.failed: BaseException | None = None
         self._queue: collections.deque[Job] = collections.deque()
         self._busy: list[_Slot | None] = [None] * self.slots
         self._cond = threading.Condition()
@@ -157,6 +112,8 @@ class Engine:
         for prompt, limit in zip(job.prompts, job.max_tokens, strict=False):
             if len(prompt) + limit > self.max_length:
                 raise ValueError(f"{len(prompt)} + {limit} tokens exceed {self.max_length}")
+        if self.failed is not None:
+            raise RuntimeError(f"the decoding engine stopped: {self.failed!r}")
         with self._cond:
             if self._closing or len(self._queue) >= self.max_queue:
                 self.stats["rejected"] += 1
@@ -209,6 +166,20 @@ class Engine:
             return starting, scoring
 
     def _work(self) -> None:
+        try:
+            self._serve()
+        except BaseException as e:  # a bug: say so to every waiting and later request
+            self.failed = e
+            with self._cond:
+                for job in [*self._queue, *(s.job for s in self._busy if s is not None)]:
+                    if not job.future.done():
+                        job.future.set_exception(e)
+                self._queue.clear()
+            raise
+        finally:
+            self.ready.set()
+
+    def _serve(self) -> None:
         with self.model.context():
             state = self._warm_up(self._empty())
             self.ready.set()

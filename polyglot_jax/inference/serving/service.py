@@ -1,6 +1,6 @@
 """What every route shares: the served model, request checks, waiting, streaming.
 
-A request waits for its :class:`~polyglot_jax.inference.serving.engine.Job` while watching its
+A request waits for its :class:`~polyglot_jax.inference.serving.jobs.Job` while watching its
 connection: a client that disconnects has its job cancelled (dropped from the queue, or its rows
 stopped at the next decode step). A streamed job sends server-sent events as tokens arrive.
 """
@@ -18,7 +18,8 @@ import fastapi
 
 from polyglot_jax.inference import generate
 from polyglot_jax.inference.serving import text
-from polyglot_jax.inference.serving.engine import Engine, Job, JobCancelledError, Row
+from polyglot_jax.inference.serving.engine import Engine
+from polyglot_jax.inference.serving.jobs import Job, JobCancelledError, Row
 from polyglot_jax.inference.serving.protocol import RequestError
 
 DISCONNECT_POLL_S = 0.25
