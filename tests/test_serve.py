@@ -283,3 +283,16 @@ def test_overload_answers_429_and_a_leaving_client_frees_its_slot(run, lm):
                 assert first.result().status_code == 200  # the freed slot served it
         finally:
             gate.set()
+
+
+def test_the_projects_own_judge_backend_talks_to_the_server(server, client):
+    from polyglot_jax.inference import backends
+
+    judge = backends.OpenAIBackend("tiny", server.url, max_tokens=8, max_retries=0)
+    conversations = [[{"role": "user", "content": f"Rate answer {i}."}] for i in range(3)]
+    done = judge.complete_many(conversations)
+    assert all(c.error is None and isinstance(c.text, str) for c in done)
+    direct = client.chat.completions.create(
+        model="tiny", messages=conversations[1], temperature=0, seed=0, max_tokens=8
+    )
+    assert done[1].text == direct.choices[0].message.content
