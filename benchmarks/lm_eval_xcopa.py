@@ -20,49 +20,20 @@ import tempfile
 
 import lm_eval
 import numpy as np
-import sentencepiece as spm
 import torch
 import transformers
 from lm_eval.tasks import TaskManager
 
-import tasks.demo  # noqa: F401  (the demo text trains the tokenizer)
 from polyglot_jax import cli
-from polyglot_jax.data import demo_build, sources, vocab
+from polyglot_jax.data import vocab
 from polyglot_jax.inference.model import LanguageModel
 from polyglot_jax.inference.serving import app, engine, service
+from polyglot_jax.testing import tokenizers
 
 
 def tiny_llama(folder: pathlib.Path) -> pathlib.Path:
-    """A random 2-layer Llama and a BPE SentencePiece tokenizer (BOS 1, EOS 2) in ``folder``."""
-    corpus = folder / "corpus.txt"
-    corpus.write_text(
-        "\n".join(
-            m["content"]
-            for p in sorted(demo_build.DEMO_DIR.glob("train.*.jsonl"))
-            for r in sources.read_jsonl(p)
-            for m in r["messages"]
-        )
-    )
-    spm.SentencePieceTrainer.train(
-        input=str(corpus),
-        model_prefix=str(folder / "tokenizer"),
-        model_type="bpe",
-        vocab_size=1000,
-        character_coverage=1.0,
-        byte_fallback=True,
-        split_digits=True,
-        allow_whitespace_only_pieces=True,
-        remove_extra_whitespaces=False,  # as Llama's: text is never normalised
-        normalization_rule_name="identity",
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        minloglevel=2,
-    )
-    (folder / "tokenizer_config.json").write_text(
-        json.dumps({"tokenizer_class": "LlamaTokenizer", "legacy": False})
-    )
+    """A random 2-layer Llama and a Llama-style tokenizer (BOS 1, EOS 2) in ``folder``."""
+    tokenizers.llama_style_sentencepiece(folder)
     config = transformers.LlamaConfig(
         vocab_size=1000,
         hidden_size=64,

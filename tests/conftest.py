@@ -96,37 +96,6 @@ def _clear_gin():
 @pytest.fixture(scope="session")
 def sentencepiece_dir(tmp_path_factory):
     """A Llama-style SentencePiece model (BPE, byte fallback, split digits) on the demo data."""
-    import sentencepiece as spm
+    from polyglot_jax.testing import tokenizers
 
-    from polyglot_jax.data import demo_build, sources
-
-    out = tmp_path_factory.mktemp("spm")
-    corpus = out / "corpus.txt"
-    corpus.write_text(
-        "\n".join(
-            m["content"]
-            for p in sorted(demo_build.DEMO_DIR.glob("train.*.jsonl"))
-            for r in sources.read_jsonl(p)
-            for m in r["messages"]
-        )
-    )
-    spm.SentencePieceTrainer.train(
-        input=str(corpus),
-        model_prefix=str(out / "tokenizer"),
-        model_type="bpe",
-        vocab_size=1000,
-        character_coverage=1.0,
-        byte_fallback=True,
-        split_digits=True,
-        allow_whitespace_only_pieces=True,
-        remove_extra_whitespaces=False,
-        normalization_rule_name="identity",
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-    )
-    (out / "tokenizer_config.json").write_text(
-        json.dumps({"tokenizer_class": "LlamaTokenizer", "legacy": False})
-    )
-    return out
+    return tokenizers.llama_style_sentencepiece(tmp_path_factory.mktemp("spm"))

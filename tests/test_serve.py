@@ -26,8 +26,8 @@ LANGUAGES = ["en", "fi"]
 MAX_TOKENS = 24
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, demo_tasks, random_run):
+def make_run(random_run, demo_tasks, path, max_length: int):
+    """A tiny random run on the demo vocabulary (what ``infer`` and ``serve`` load)."""
     config = DecoderConfig(
         vocab_size=demo_tasks.VOCABULARY.vocab_size,
         embed_dim=32,
@@ -36,10 +36,14 @@ def run(tmp_path_factory, demo_tasks, random_run):
         num_kv_heads=2,
         head_dim=8,
         mlp_dim=64,
-        max_length=160,
+        max_length=max_length,
     )
-    path = tmp_path_factory.mktemp("serve") / "run"
     return random_run(path, config, {"mixture_or_task_name": "demo_uniform"})
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, demo_tasks, random_run):
+    return make_run(random_run, demo_tasks, tmp_path_factory.mktemp("serve") / "run", 160)
 
 
 @pytest.fixture(scope="module")

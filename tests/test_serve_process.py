@@ -11,25 +11,15 @@ import sys
 
 import httpx
 import pytest
+from test_serve import make_run
 
 from polyglot_jax import cli
-from polyglot_jax.models import DecoderConfig
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, demo_tasks, random_run):
-    config = DecoderConfig(
-        vocab_size=demo_tasks.VOCABULARY.vocab_size,
-        embed_dim=32,
-        num_layers=2,
-        num_heads=4,
-        num_kv_heads=2,
-        head_dim=8,
-        mlp_dim=64,
-        max_length=1024,
-    )
     path = tmp_path_factory.mktemp("serve_process") / "run"
-    return random_run(path, config, {"mixture_or_task_name": "demo_uniform"})
+    return make_run(random_run, demo_tasks, path, max_length=1024)
 
 
 def serve(*args: str) -> subprocess.Popen:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from polyglot_jax import gin_utils, storage
 from polyglot_jax.cli import common
-from polyglot_jax.errors import ConfigError, MissingFileError
+from polyglot_jax.errors import MissingFileError
 from polyglot_jax.evaluation.benchmarks import metrics, registry, scoring
 from polyglot_jax.inference import model as model_lib
 from polyglot_jax.training import runs
@@ -63,16 +63,6 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _mesh_shape(value: str) -> tuple[int, int, int]:
-    try:
-        sizes = tuple(int(v) for v in value.split(","))
-    except ValueError:
-        sizes = ()
-    if len(sizes) != 3:
-        raise ConfigError(f"--mesh_shape {value!r}: expected three integers data,fsdp,model")
-    return sizes  # type: ignore[return-value]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Evaluates one model on the structured benchmarks; exit status 0."""
     args = parse(sys.argv[1:] if argv is None else argv)
@@ -93,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if source.run_dir is not None:
         for module in args.module:
             common.import_tasks(module)
-    mesh = model_lib.inference_mesh(_mesh_shape(args.mesh_shape))
+    mesh = model_lib.inference_mesh(common.mesh_shape(args.mesh_shape))
     model, params = model_lib.LanguageModel.load(args.checkpoint_path, mesh), None
     vocabulary = runs.load_vocabulary(
         args.checkpoint_path, args.mixture if source.run_dir else None
