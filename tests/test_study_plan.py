@@ -181,3 +181,16 @@ def test_quick_selection_and_unknown_condition():
     assert [c.name for c in grid.select(study, None, quick=True)] == ["mono_en", "share_50"]
     with pytest.raises(ValueError, match="no condition 'x'"):
         study.condition("x")
+
+
+def test_demo_studies_plan_the_demo_data(capsys, tmp_path):
+    runs, _ = dry_run(capsys, "demo_multi_k", tmp_path)
+    assert [flag(s["train"][1], "MULTI_K") for s in runs.values()] == [1, 2, 3, 4, 5, 6]
+    runs, _ = dry_run(capsys, "demo_budget", tmp_path, "--quick")
+    assert list(runs) == ["en_only", "downsampled", "multilingual"]
+    infer = runs["multilingual"]["infer"][1]
+    assert flag(infer, "EVAL_DATASET") == "demo" and flag(infer, "SPLIT") == "validation"
+    assert len(flag(infer, "EVAL_LANGUAGES")) == 12
+    train = runs["multilingual"]["train"][1]
+    assert flag(train, "MIXTURE_OR_TASK_NAME") == "demo_uniform" and flag(train, "TRAIN_STEPS") == 4
+    assert list(runs["en_only"]) == ["train", "infer", "langid"]  # no LLM judge, no benchmarks

@@ -7,7 +7,7 @@ and writes a report with tables and heatmaps. Re-running with the same output fo
 
 ``--study=multi_k|pinch|budget`` runs a whole study grid in miniature through the study runner
 (:mod:`polyglot_jax.studies`) and draws its curve: language agreement vs. the number of tuning
-languages k (k = 1..6), vs. the number of multilingual examples (0 to 44 of 68), or per language
+languages k (k = 1..6), vs. the number of multilingual examples (0 to 66 of 68), or per language
 for English-only, downsampled (68 in all) and multilingual (68 x 12) tuning.
 """
 

@@ -53,7 +53,8 @@ def rows(study: Study, conditions: Sequence[Condition], table: Table) -> list[di
     for condition in conditions:
         if not any(r == condition.name for r, _ in table):
             continue
-        row = {"run": condition.name, "series": condition.series, "x": condition.x}
+        x = 0.0 if condition.name == study.figure.zero else condition.x
+        row = {"run": condition.name, "series": condition.series, "x": x}
         for metric in metrics_of(study, table):
             row[metric], row[f"{metric}_non_en"] = run_means(table, condition.name, metric)
         out.append(row)
