@@ -300,3 +300,23 @@ def test_the_projects_own_judge_backend_talks_to_the_server(server, client):
         model="tiny", messages=conversations[1], temperature=0, seed=0, max_tokens=8
     )
     assert done[1].text == direct.choices[0].message.content
+
+
+def test_a_client_that_leaves_a_stream_frees_its_slot(server):
+    batcher = server.served.engine
+    cancelled = batcher.stats["cancelled"]
+    body = {
+        "model": "tiny",
+        "messages": [{"role": "user", "content": "Go on and on."}],
+        "max_tokens": 120,
+        "stream": True,
+    }
+    with httpx.stream("POST", f"{server.url}/chat/completions", json=body, timeout=30) as reply:
+        assert reply.status_code == 200
+        next(line for line in reply.iter_lines() if line.startswith("data:"))
+    # the connection is closed mid-answer: the row stops long before its 120 tokens
+    for _ in range(200):
+        if batcher.stats["cancelled"] > cancelled and not batcher.running:
+            break
+        threading.Event().wait(0.05)
+    assert batcher.stats["cancelled"] == cancelled + 1 and batcher.running == 0

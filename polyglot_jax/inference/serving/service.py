@@ -100,8 +100,15 @@ async def result(served: Served, job: Job, request: fastapi.Request) -> Any:
         if done:
             return future.result()
         if await request.is_disconnected():
-            served.engine.cancel(job)
+            _abandon(served, job, future)
             raise JobCancelledError()
+
+
+def _abandon(served: Served, job: Job, future: asyncio.Future) -> None:
+    """Cancels ``job`` if it still runs; nobody will read its result (nor its error)."""
+    if not job.future.done():
+        served.engine.cancel(job)
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
 def sse(data: dict | str) -> str:
@@ -154,7 +161,6 @@ def stream(
                 )
             yield sse("[DONE]")
         finally:
-            if not job.future.done():
-                served.engine.cancel(job)
+            _abandon(served, job, future)
 
     return events()
