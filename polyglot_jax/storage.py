@@ -55,12 +55,12 @@ def local_file_for(folder: str | os.PathLike, name: str, kind: str) -> pathlib.P
     return path
 
 
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Writes ``text`` to a temporary file beside ``path`` and renames it over ``path``."""
+def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
+    """Writes ``data`` (text as UTF-8) to a temporary file beside ``path``, renamed over it."""
     path = as_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     tmp.replace(path)
 
 

@@ -1,6 +1,7 @@
 """The run directory: one owner, refused mismatches, validated settings, a logged plan."""
 
 import json
+import shutil
 
 import pytest
 
@@ -122,3 +123,38 @@ def test_a_run_logs_what_it_trains(tmp_path, demo_tasks, capsys):
     assert "optimizer: AdamW, peak learning rate 0.003" in text
     assert "training llama 2 layers x 128" in text and "parameters" in text
     assert "demo_pinch" in text and "steps 1 to 1" in text
+
+
+def test_a_run_keeps_its_tokenizer_for_later_processes(tmp_path, demo_tasks, sentencepiece_dir):
+    import seqio
+
+    from polyglot_jax.data import recipes, vocab
+
+    hf_vocab = vocab.load_vocabulary(sentencepiece_dir)
+    name = "run_dir_test_recipe"  # a recipe exists only in the process whose gin made it
+    recipes.register_mixture(
+        name, demo_tasks.DEMO, recipes.monolingual(demo_tasks.DEMO, "en"), hf_vocab
+    )
+    loop.train(
+        model_dir=str(tmp_path / "run"),
+        mixture_or_task_name=name,
+        task_feature_lengths={"targets": 32},
+        train_steps=1,
+        batch_size=2,
+        model_config=TINY,
+        describe_data=False,
+        eval_every=0,
+        progress=False,
+    )
+    assert (tmp_path / "run" / "tokenizer" / "tokenizer.model").exists()
+    seqio.MixtureRegistry.remove(name)  # as in a new process
+    text = "Kuinka monta kissaa? 42"
+    assert runs.load_vocabulary(tmp_path / "run").encode(text) == hf_vocab.encode(text)
+
+    shutil.rmtree(tmp_path / "run" / "tokenizer")
+    with pytest.raises(errors.RunDirError, match="is not registered and the run has no"):
+        runs.load_vocabulary(tmp_path / "run")
+
+
+def test_the_demo_vocabulary_is_not_copied(trained):
+    assert not (trained / "tokenizer").exists()

@@ -265,6 +265,27 @@ class HFTokenizerVocabulary(seqio.Vocabulary):
         return hash((self.tokenizer_file, self.eos_id))
 
 
+# The files of a Hugging Face tokenizer that :func:`load_vocabulary` may read.
+TOKENIZER_FILES = (
+    "tokenizer.model",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+)
+
+
+def source_folder(vocabulary: seqio.Vocabulary) -> pathlib.Path | None:
+    """The Hugging Face folder :func:`load_vocabulary` read ``vocabulary`` from, else None."""
+    if isinstance(vocabulary, HFTokenizerVocabulary):
+        return pathlib.Path(vocabulary.tokenizer_file).parent
+    if isinstance(vocabulary, SentencePieceVocabulary):
+        model_file = pathlib.Path(vocabulary.sentencepiece_model_file)
+        return model_file.parent if model_file.name == "tokenizer.model" else None
+    return None
+
+
 def load_vocabulary(model_dir: str | pathlib.Path) -> seqio.Vocabulary:
     """The tokenizer of a Hugging Face model directory as a SeqIO vocabulary.
 

@@ -122,10 +122,10 @@ def train(
     )
     optimizer = trainer.build_optimizer(optimizer, train_steps)
     model_dir_path = storage.as_path(model_dir)
-    vocab_size = pipeline.vocabulary_of(mixture_or_task_name).vocab_size
-    if vocab_size > model_config.vocab_size:
+    vocabulary = pipeline.vocabulary_of(mixture_or_task_name)
+    if vocabulary.vocab_size > model_config.vocab_size:
         raise ConfigError(
-            f"{mixture_or_task_name}: vocabulary has {vocab_size} ids but "
+            f"{mixture_or_task_name}: vocabulary has {vocabulary.vocab_size} ids but "
             f"DecoderConfig.vocab_size is {model_config.vocab_size}"
         )
     template, loss_on = templates.chat_format()
@@ -135,6 +135,7 @@ def train(
         "mixture_or_task_name": mixture_or_task_name,
     }
     resuming = runs.prepare(model_dir_path, model_config, chat_format)
+    runs.record_tokenizer(model_dir_path, vocabulary)
     length = task_feature_lengths["targets"]
     if describe_data and jax.process_index() == 0:
         summarize_data(model_dir_path, mixture_or_task_name, length)

@@ -40,6 +40,7 @@ from polyglot_jax.training import partitioning
 
 MODEL_CONFIG = "model_config.json"
 CHAT_FORMAT = "chat_format.json"
+TOKENIZER = "tokenizer"  # the Hugging Face tokenizer files the run was trained with
 _CHECKPOINT = re.compile(r"checkpoint_(\d+)")
 
 # DecoderConfig fields that a run may change when it starts from another checkpoint.
@@ -258,8 +259,44 @@ def load_model(
     return model, load_params(source, model, abstract_params(model, mesh, rules))
 
 
+def record_tokenizer(run_dir: str | os.PathLike, vocabulary: Any) -> None:
+    """Copies the Hugging Face tokenizer files of ``vocabulary`` into ``<run>/tokenizer``.
+
+    A run trained on a recipe mixture (registered by its gin files only while it trains) can
+    then be served, evaluated or judged by a later process without the mixture. Vocabularies
+    that are not read from a tokenizer folder (the demo's) are not copied: their tasks are
+    registered by ``import tasks``.
+    """
+    from polyglot_jax.data import vocab
+
+    folder = vocab.source_folder(vocabulary)
+    if folder is None or jax.process_index() != 0:
+        return
+    target = storage.as_path(run_dir) / TOKENIZER
+    for name in vocab.TOKENIZER_FILES:
+        if (folder / name).exists() and not (target / name).exists():
+            storage.write_atomic(target / name, (folder / name).read_bytes())
+
+
+def _recorded_tokenizer(run_dir: epath.Path) -> Any:
+    from polyglot_jax.data import vocab
+
+    folder = run_dir / TOKENIZER
+    if storage.is_local(folder):
+        return vocab.load_vocabulary(folder)
+    local = storage.local_file_for(run_dir, TOKENIZER, "tokenizers")
+    local.mkdir(exist_ok=True)
+    for file in folder.iterdir():
+        (local / file.name).write_bytes(file.read_bytes())
+    return vocab.load_vocabulary(local)
+
+
 def load_vocabulary(path: str | os.PathLike, mixture_or_task_name: str | None = None) -> Any:
     """The vocabulary of a model: its HF tokenizer, or the vocabulary of the run's mixture.
+
+    A run's vocabulary is its recorded mixture's; when that mixture is not registered (a
+    recipe of a gin file, in a later process) it is the tokenizer the run recorded
+    (:func:`record_tokenizer`).
 
     Args:
       path: run directory, ``checkpoint_<step>`` or Hugging Face folder.
@@ -267,7 +304,8 @@ def load_vocabulary(path: str | os.PathLike, mixture_or_task_name: str | None = 
         the one the run recorded (its tasks module must be imported).
 
     Raises:
-      RunDirError: a run that recorded no mixture and none was given.
+      RunDirError: a run that recorded neither a usable mixture nor a tokenizer, and no
+        mixture was given.
     """
     from polyglot_jax.data import pipeline, vocab
 
@@ -275,14 +313,23 @@ def load_vocabulary(path: str | os.PathLike, mixture_or_task_name: str | None = 
     if mixture_or_task_name is None and source.hf_dir is not None:
         return vocab.load_vocabulary(source.hf_dir)
     name = mixture_or_task_name or source.chat_format().get("mixture_or_task_name")
-    if name is None:
-        raise RunDirError(
-            f"{source.run_dir}: the run does not record its mixture; pass the task or mixture "
-            f"whose vocabulary it was trained with"
-        )
-    if name not in seqio.MixtureRegistry.names() and name not in seqio.TaskRegistry.names():
+
+    def registered() -> bool:
+        return name in seqio.MixtureRegistry.names() or name in seqio.TaskRegistry.names()
+
+    if name is not None and not registered():
         importlib.import_module("tasks")
-    return pipeline.vocabulary_of(name)
+    if name is not None and registered():
+        return pipeline.vocabulary_of(name)
+    if mixture_or_task_name is None and (source.run_dir / TOKENIZER).exists():
+        return _recorded_tokenizer(source.run_dir)
+    raise RunDirError(
+        f"{source.run_dir}: the run's mixture {name!r} is not registered and the run has no "
+        f"{TOKENIZER}/ folder; pass the task or mixture whose vocabulary it was trained with"
+        if name
+        else f"{source.run_dir}: the run does not record its mixture; pass the task or "
+        f"mixture whose vocabulary it was trained with"
+    )
 
 
 def chat_template(path: str | os.PathLike) -> str | None:
