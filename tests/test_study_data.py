@@ -178,8 +178,12 @@ def test_describe_pinch_40_over_11_languages(registered, study_dir, monkeypatch,
     monkeypatch.setenv(study_data.ENV_DATA_DIR, str(study_dir))
     args = ["describe", "--gin_file=mix_pinch.gin", "--gin_file=runs/study_data.gin"]
     assert data_cli.main([*args, '--gin.DATASET="lima_oasst"', "--gin.PINCH_EXAMPLES=40"]) == 0
-    expected = {"en": 3460, **dict.fromkeys(PINCH[:7], 4), **dict.fromkeys(PINCH[7:], 3)}
-    assert _table(capsys.readouterr().out) == {**expected, "total": 3500}
+    expected = {"en": 3960, **dict.fromkeys(PINCH[:7], 4), **dict.fromkeys(PINCH[7:], 3)}
+    assert _table(capsys.readouterr().out) == {**expected, "total": 4000}
+    # the study's own config: 1% of the examples multilingual is the same 40
+    share = ["describe", "--gin_file=studies/pinch/multilingual_share.gin", "--examples_only"]
+    assert data_cli.main(share) == 0
+    assert _table(capsys.readouterr().out) == {**expected, "total": 4000}
 
 
 def test_describe_budget_downsamples_to_one_language(registered, study_dir, monkeypatch, capsys):

@@ -62,14 +62,15 @@ def _sizes(
 
 
 SIZES = {
-    # The studies' sizes: multi-k 3,200 (200 per added language), Pinch 3,500 (LIMA's 1,000 +
-    # 2,500 OASST) with 300 held-out prompts, Alpaca-cleaned 51,760, Dolly-15k 15,011 and
-    # LIMA's 1,030 training examples and 300 test prompts, the 50 OASST test prompts.
+    # The studies' sizes: multi-k 3,200 (200 per added language); Pinch 4,000, LIMA's 1,000 +
+    # 3,000 OASST ("1% of the English examples ... 40 examples", §3.2), with 300 held-out
+    # prompts; Alpaca-cleaned 51,760, Dolly-15k 15,011, LIMA's 1,030 training examples and 300
+    # test prompts, the 50 OASST test prompts.
     "study": _sizes(
         guanaco=(3500, 300, 20),
         lima=(1030, 300),
         oasst1=(3500, 300, 20),
-        pinch={"train": (1000, 2500), "test": (200, 100)},
+        pinch={"train": (1000, 3000), "test": (200, 100)},
         dolly=15011,
         alpaca=51760,
         small=200,
