@@ -147,6 +147,10 @@ def test_unsupported_config_fields_are_errors(tmp_path):
         hf.config_from_hf({**config, "rope_scaling": {"rope_type": "yarn", "factor": 2.0}})
     with pytest.raises(hf.UnsupportedConfigError, match="model_type 'gpt2'"):
         hf.config_from_hf({"model_type": "gpt2"})
+    falcon = dict(make_hf_model("falcon_7b_layout", tmp_path / "falcon")[0].config.to_dict())
+    assert hf.config_from_hf(falcon).num_kv_heads == 1  # multi-query
+    with pytest.raises(hf.UnsupportedConfigError, match="num_key_value_heads 4 disagrees"):
+        hf.config_from_hf({**falcon, "num_key_value_heads": 4})
 
 
 def test_pickle_checkpoints_are_refused(tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from polyglot_jax.models.config import DecoderConfig
-from polyglot_jax.models.hf_layout.base import check_allowed, first_set
+from polyglot_jax.models.hf_layout.base import UnsupportedConfigError, check_allowed, first_set
 from polyglot_jax.models.hf_layout.fused import FusedLayout
 
 
@@ -28,6 +28,13 @@ class FalconLayout(FusedLayout):
             kv = first_set(hf, "num_kv_heads", "n_head_kv", default=heads)
         else:
             kv = 1 if hf.get("multi_query", True) else heads
+        # transformers 5 also writes the number of key/value heads it derives from the above
+        stated = hf.get("num_key_value_heads")
+        if stated is not None and stated != kv:
+            raise UnsupportedConfigError(
+                f"{where}: num_key_value_heads {stated} disagrees with the {kv} key/value heads "
+                f"of new_decoder_architecture / multi_query / num_kv_heads"
+            )
         parallel = hf.get("parallel_attn", True) or new_arch
         num_ln = first_set(hf, "num_ln_in_parallel_attn", default=2 if new_arch else 1)
         hidden = hf["hidden_size"]
@@ -59,6 +66,7 @@ class FalconLayout(FusedLayout):
             "n_head",
             "num_kv_heads",
             "n_head_kv",
+            "num_key_value_heads",
             "multi_query",
             "new_decoder_architecture",
             "num_ln_in_parallel_attn",
