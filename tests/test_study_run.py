@@ -104,7 +104,7 @@ def test_a_killed_study_resumes_without_redoing_finished_stages(data_dir, server
     assert len(rows) == 12 and {r["status"] for r in rows} == {"ok"}
     summary = (root / "report" / "study.md").read_text()
     assert "| lora_k1 | lora | 1 |" in summary and "| lora_k3 | lora | 3 |" in summary
-    assert "Helpfulness (1-6), mean" in summary
+    assert "Single-answer score (the rubric's scale), mean" in summary
     assert (root / "report" / "study.png").stat().st_size > 1000
     assert "xquad_es" in json.loads((second / "structured" / "metrics.json").read_text())
 

@@ -34,7 +34,7 @@ METRICS = {
     "lang_agree": ("Language agreement (%)", 100.0),
     "chrf": ("chrF", 1.0),
     "pairwise_score": ("Pairwise win rate vs baseline (%)", 100.0),
-    "single_score": ("Helpfulness (1-6)", 1.0),
+    "single_score": ("Single-answer score (the rubric's scale)", 1.0),
     "mtbench_score": ("MT-bench rating (1-10)", 1.0),
     "facets_score": ("Facets mean (1-3)", 1.0),
     **registry.report_metrics(),
