@@ -320,3 +320,35 @@ def test_a_client_that_leaves_a_stream_frees_its_slot(server):
             break
         threading.Event().wait(0.05)
     assert batcher.stats["cancelled"] == cancelled + 1 and batcher.running == 0
+
+
+def test_a_failed_prefill_fails_its_requests_and_the_engine_goes_on(run, lm, monkeypatch):
+    served = make_served(run, lm, max_batch=4)
+    batcher = served.engine
+    gate, started = threading.Event(), threading.Event()
+
+    def hold(i, token):  # keeps the first job running until the gate opens
+        started.set()
+        gate.wait(60)
+
+    running = jobs.Job([[5, 6, 7]], [40], seeds=[0], on_token=hold)
+    batcher.submit(running)
+    started.wait(60)
+    real = batcher._prefill
+
+    def broken(*args):
+        raise RuntimeError("prefill broke")
+
+    monkeypatch.setattr(batcher, "_prefill", broken)
+    failing = jobs.Job([[8, 9]], [4], seeds=[0])
+    batcher.submit(failing)
+    gate.set()
+    with pytest.raises(RuntimeError, match="prefill broke"):
+        failing.future.result(timeout=60)
+    with pytest.raises(RuntimeError, match="decoding failed"):  # not left hanging
+        running.future.result(timeout=60)
+    monkeypatch.setattr(batcher, "_prefill", real)
+    fine = jobs.Job([[8, 9]], [4], seeds=[0])
+    batcher.submit(fine)
+    assert len(fine.future.result(timeout=60)[0].tokens) <= 4
+    batcher.close()

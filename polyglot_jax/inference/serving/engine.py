@@ -199,11 +199,9 @@ class Engine:
         if not self.warm_up_width:
             return state
         start, programs = time.perf_counter(), 0
-        rows, width = 1, 16
-        widths = []
-        while width < self.warm_up_width * 2 and width <= self.max_length:
-            widths.append(min(width, self.max_length))
-            width *= 2
+        rows, widths = 1, [min(16, self.max_length)]  # the widths _start pads prompts to
+        while widths[-1] < min(self.warm_up_width, self.max_length):
+            widths.append(min(widths[-1] * 2, self.max_length))
         while rows <= self.slots:
             for width in widths:
                 knobs = {k: np.zeros((rows,), np.float32) for k in slots.KNOBS}
@@ -256,7 +254,10 @@ class Engine:
             return None
 
     def _reset(self) -> slots.Slots:
-        """Fresh slots after a failure (the old state may be gone); running rows are dropped."""
+        """Fresh slots after a failure (the old state may be gone); running requests fail."""
+        for busy in self._busy:
+            if busy is not None and not busy.job.future.done():
+                busy.job.future.set_exception(RuntimeError("decoding failed; see the server log"))
         self._busy = [None] * self.slots
         return self._empty()
 
