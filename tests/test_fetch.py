@@ -245,3 +245,50 @@ def test_command_prints_what_it_wrote(env, capsys):
     assert "| dolly/train.en.jsonl | 3 | written |" in capsys.readouterr().out
     assert data_cli.main(argv) == 0
     assert "| dolly/train.en.jsonl | 3 | present |" in capsys.readouterr().out
+
+
+def _count_loads(monkeypatch) -> list[str]:
+    loads = []
+    original = fetch_io.Fetcher.load
+    monkeypatch.setattr(
+        fetch_io.Fetcher,
+        "load",
+        lambda self, src, **v: loads.append(src.path) or original(self, src, **v),
+    )
+    return loads
+
+
+def test_a_language_absent_from_the_download_is_not_downloaded_again(env, monkeypatch):
+    first = _fetch(env, "aya", ["es", "de"])  # the download has no German
+    assert sorted(r.file for r in first) == ["aya/test.es.jsonl", "aya/train.es.jsonl"]
+    done = json.loads((env / "data" / "aya" / ".test.done").read_text())
+    assert done == {"files": ["aya/test.es.jsonl"], "absent": ["de"]}
+    loads = _count_loads(monkeypatch)
+    again = _fetch(env, "aya", ["es", "de"])
+    assert loads == []
+    assert [(r.file, r.status) for r in again] == [
+        ("aya/train.es.jsonl", "present"),
+        ("aya/test.es.jsonl", "present"),
+    ]
+    _fetch(env, "aya", ["es", "de", "ar"])  # a language the marker does not cover
+    assert len(loads) == 2
+    done = json.loads((env / "data" / "aya" / ".test.done").read_text())
+    assert sorted(done["files"]) == ["aya/test.ar.jsonl", "aya/test.es.jsonl"]
+    _fetch(env, "aya", ["de"])  # recorded absent by both fetches
+    assert len(loads) == 2
+    (env / "data" / "aya" / "test.ar.jsonl").unlink()  # a lost file is made again
+    _fetch(env, "aya", ["es", "de", "ar"])
+    assert len(loads) == 3
+    assert (env / "data" / "aya" / "test.ar.jsonl").exists()
+
+
+def test_the_threshold_reaches_the_tagging(env, monkeypatch, capsys):
+    rows = _fetch(env, "guanaco", ["en", "es"], identifier=MarkerIdentifier(), threshold=0.95)
+    assert rows == []  # every conversation scored 0.9 is undetermined
+    assert not (env / "data" / "guanaco" / "train.en.jsonl").exists()
+    with pytest.raises(ConfigError, match="threshold must be in"):
+        _fetch(env, "guanaco", ["en"], identifier=MarkerIdentifier(), threshold=0.0)
+    seen = {}
+    monkeypatch.setattr(fetch, "fetch", lambda *a, **kw: seen.update(kw) or [])
+    assert data_cli.main(["fetch", "dolly", f"--data_dir={env}", "--threshold=0.7"]) == 0
+    assert seen["threshold"] == 0.7

@@ -137,7 +137,14 @@ def _fetch(args: argparse.Namespace) -> int:
     if args.name == "guanaco":
         tag.check_threshold(args.threshold)
         identifier = langid.make_identifier(args.identifier)
-    rows = fetch.fetch(args.name, args.data_dir, languages, identifier, args.cache_dir)
+    rows = fetch.fetch(
+        args.name,
+        args.data_dir,
+        languages,
+        identifier,
+        args.cache_dir,
+        threshold=args.threshold,
+    )
     print(fetch.format_rows(rows))
     return 0
 

@@ -4,8 +4,10 @@ Each dataset is downloaded from the pinned source of :mod:`fetch_sources` throug
 ``datasets``, converted by the project's readers (:mod:`formats`: ids, validation, top-ranked
 OASST paths) and written in the layout of :mod:`study_data` (``<dataset>/<split>.<lang>.jsonl``)
 or, for the evaluation sets, in the layout the benchmark readers expect. Every file is written
-atomically, and a unit of work (one download and the files made from it) whose files all exist
-is skipped, so a killed fetch resumes where it stopped and a second fetch downloads nothing.
+atomically, and a unit of work (one download and the files made from it) whose files all exist,
+or whose marker ``<dataset>/.<job>.done`` (the files it wrote, the languages absent from the
+download) is there with its files, is skipped, so a killed fetch resumes where it stopped and a
+second fetch downloads nothing.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def fetch(
     identifier: object | None = None,
     cache_dir: str | None = None,
     progress: bool = True,
+    threshold: float = 0.5,
 ) -> list[Row]:
     """Downloads dataset ``name`` into ``data_dir`` in the project's layout.
 
@@ -62,6 +65,8 @@ def fetch(
       identifier: the language identifier for Guanaco (``data tag``'s lingua or fastText).
       cache_dir: the ``datasets`` download cache (default: its own).
       progress: show progress bars.
+      threshold: Guanaco's tagging confidence in (0, 1]; a conversation scored below it is
+        undetermined (``und``) and not written.
 
     Returns:
       One row per file: its path in the data folder, lines, and whether it was written now.
@@ -76,7 +81,7 @@ def fetch(
         )
     known = fetch_sources.EVAL_LANGUAGES.get(name) or study_data.get(name).languages
     langs = check_languages(name, languages, known)
-    fetcher = Fetcher(data_dir, cache_dir, identifier, progress=progress)
+    fetcher = Fetcher(data_dir, cache_dir, identifier, threshold, progress)
     fetch_datasets.FETCHERS[name](fetcher, langs)
     return fetcher.rows
 

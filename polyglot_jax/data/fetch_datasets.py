@@ -43,8 +43,8 @@ def _per_language(name: str, split: str, langs: list[str], records: list[dict]) 
     }
 
 
-def _outputs(name: str, split: str, langs: list[str]) -> list[str]:
-    return [f"{name}/{split}.{lang}.jsonl" for lang in langs]
+def _outputs(name: str, split: str, langs: list[str]) -> dict[str, str]:
+    return {lang: f"{name}/{split}.{lang}.jsonl" for lang in langs}
 
 
 def guanaco(f: Fetcher, langs: list[str]) -> None:
@@ -52,6 +52,7 @@ def guanaco(f: Fetcher, langs: list[str]) -> None:
     as the Polyglots study tagged it before sampling per language)."""
     if f.identifier is None:
         raise ConfigError("data fetch guanaco: needs a language identifier (--identifier)")
+    tag.check_threshold(f.threshold)  # before the download
     for split in ("train", "validation"):
 
         def produce(tmp: str, split: str = split) -> Files:
@@ -66,7 +67,7 @@ def guanaco(f: Fetcher, langs: list[str]) -> None:
                     continue
             return _per_language("guanaco", split, langs, records)
 
-        f.job(_outputs("guanaco", split, langs), with_tmp(produce))
+        f.job(f"guanaco/{split}", _outputs("guanaco", split, langs), with_tmp(produce))
 
 
 def _lima_records(f: Fetcher, split: str, tmp: str) -> list[dict]:
@@ -81,7 +82,7 @@ def lima(f: Fetcher, langs: list[str]) -> None:
         def produce(tmp: str, split: str = split) -> Files:
             return {f"lima/{split}.en.jsonl": jsonl(_lima_records(f, split, tmp))}
 
-        f.job(_outputs("lima", split, langs), with_tmp(produce))
+        f.job(f"lima/{split}", _outputs("lima", split, langs), with_tmp(produce))
 
 
 def _oasst_records(f: Fetcher, split: str, tmp: str) -> list[dict]:
@@ -96,7 +97,7 @@ def oasst1(f: Fetcher, langs: list[str]) -> None:
         def produce(tmp: str, split: str = split) -> Files:
             return _per_language("oasst1", split, langs, _oasst_records(f, split, tmp))
 
-        f.job(_outputs("oasst1", split, langs), with_tmp(produce))
+        f.job(f"oasst1/{split}", _outputs("oasst1", split, langs), with_tmp(produce))
 
 
 def _first_exchange(record: dict, prompt_only: bool) -> dict:
@@ -127,7 +128,8 @@ def lima_oasst(f: Fetcher, langs: list[str]) -> None:
                 f"lima_oasst/{split}.en.oasst.jsonl": jsonl(oasst_part),
             }
 
-        f.job(study_data.get("lima_oasst").relative_files(split, "en"), with_tmp(produce))
+        outputs = study_data.get("lima_oasst").relative_files(split, "en")
+        f.job(f"lima_oasst/{split}", outputs, with_tmp(produce))
     if others:
         log.warning("lima_oasst: only English is published; translate it into %s", others)
 
@@ -139,7 +141,7 @@ def dolly(f: Fetcher, langs: list[str]) -> None:
         path = staged(f.load(source("dolly", "train")), "dolly.jsonl", tmp)
         return {"dolly/train.en.jsonl": jsonl(_read(formats.read_dolly, path, "en", "Dolly"))}
 
-    f.job(_outputs("dolly", "train", langs), with_tmp(produce))
+    f.job("dolly/train", _outputs("dolly", "train", langs), with_tmp(produce))
 
 
 def alpaca(f: Fetcher, langs: list[str]) -> None:
@@ -154,7 +156,7 @@ def alpaca(f: Fetcher, langs: list[str]) -> None:
             records = _read(formats.read_alpaca, path, lang, f"Alpaca {lang}")
             return {f"alpaca/train.{lang}.jsonl": jsonl(records)}
 
-        f.job(_outputs("alpaca", "train", [lang]), with_tmp(produce))
+        f.job(f"alpaca/train.{lang}", _outputs("alpaca", "train", [lang]), with_tmp(produce))
 
 
 def bactrian_x(f: Fetcher, langs: list[str]) -> None:
@@ -166,7 +168,8 @@ def bactrian_x(f: Fetcher, langs: list[str]) -> None:
             records = _read(formats.read_table, path, lang, f"Bactrian-X {lang}")
             return {f"bactrian_x/train.{lang}.jsonl": jsonl(records)}
 
-        f.job(_outputs("bactrian_x", "train", [lang]), with_tmp(produce))
+        outputs = _outputs("bactrian_x", "train", [lang])
+        f.job(f"bactrian_x/train.{lang}", outputs, with_tmp(produce))
 
 
 def aya(f: Fetcher, langs: list[str]) -> None:
@@ -183,7 +186,7 @@ def aya(f: Fetcher, langs: list[str]) -> None:
             )
             return _per_language("aya", split, langs, records)
 
-        f.job(_outputs("aya", split, langs), with_tmp(produce))
+        f.job(f"aya/{split}", _outputs("aya", split, langs), with_tmp(produce))
 
 
 def oasst_test(f: Fetcher, langs: list[str]) -> None:
@@ -196,7 +199,7 @@ def oasst_test(f: Fetcher, langs: list[str]) -> None:
             list(sources.read_prompts_jsonl(path, lang))  # one-line error on a bad prompt
             return {f"oasst_test/test_{lang}.jsonl": jsonl(rows)}
 
-        f.job([f"oasst_test/test_{lang}.jsonl"], with_tmp(produce))
+        f.job(f"oasst_test/test_{lang}", [f"oasst_test/test_{lang}.jsonl"], with_tmp(produce))
 
 
 def xcopa(f: Fetcher, langs: list[str]) -> None:
@@ -212,7 +215,7 @@ def xcopa(f: Fetcher, langs: list[str]) -> None:
                 for split in ("val", "test")
             }
 
-        f.job(outputs, produce)
+        f.job(f"xcopa/{lang}", outputs, produce)
 
 
 def xquad(f: Fetcher, langs: list[str]) -> None:
@@ -224,7 +227,7 @@ def xquad(f: Fetcher, langs: list[str]) -> None:
             document = {"version": "1.1", "data": articles}
             return {f"xquad/xquad.{lang}.json": json.dumps(document, ensure_ascii=False)}
 
-        f.job([f"xquad/xquad.{lang}.json"], produce)
+        f.job(f"xquad/xquad.{lang}", [f"xquad/xquad.{lang}.json"], produce)
 
 
 def xnli(f: Fetcher, langs: list[str]) -> None:
@@ -238,7 +241,7 @@ def xnli(f: Fetcher, langs: list[str]) -> None:
                 for split in ("validation", "test")
             }
 
-        f.job(outputs, produce)
+        f.job(f"xnli/{lang}", outputs, produce)
 
 
 def _xcsqa_row(row: dict) -> dict:
@@ -264,7 +267,7 @@ def xcsqa(f: Fetcher, langs: list[str]) -> None:
                 out[f"X-CSQA/{folder}/{name}.jsonl"] = jsonl(_xcsqa_row(r) for r in rows)
             return out
 
-        f.job(outputs, produce)
+        f.job(f"X-CSQA/{folder}", outputs, produce)
 
 
 FETCHERS: dict[str, Callable[[Fetcher, list[str]], None]] = {

@@ -1,8 +1,9 @@
 """The download and write steps of ``data fetch``: one :class:`Fetcher` per data folder.
 
 :meth:`Fetcher.load` reads one pinned source through Hugging Face ``datasets``;
-:meth:`Fetcher.job` writes the files made from it atomically, or skips them when they are all
-present (so a killed fetch resumes and a repeated one downloads nothing).
+:meth:`Fetcher.job` writes the files made from it atomically and then a marker listing them and
+the languages absent from the download, or skips them when they are all present or the marker
+says the job is done (so a killed fetch resumes and a repeated one downloads nothing).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import os
 import pathlib
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from polyglot_jax import storage
 from polyglot_jax.data.fetch_sources import Source
@@ -76,21 +77,84 @@ class Fetcher:
             raise DataError(f"{shown}: could not be downloaded or read ({reason})") from e
         return list(ds)
 
-    def job(self, outputs: Sequence[str], produce: Callable[[], Files]) -> None:
-        """Writes ``produce()``'s files unless every one of ``outputs`` already exists."""
-        if outputs and all(self.path(rel).exists() for rel in outputs):
-            for rel in outputs:
-                log.info("%s is present: skipped", rel)
-                self.rows.append(Row(rel, _count_lines(self.path(rel)), "present"))
+    def job(
+        self,
+        key: str,
+        outputs: Sequence[str] | Mapping[str, str],
+        produce: Callable[[], Files],
+    ) -> None:
+        """Writes ``produce()``'s files unless the job ``key`` is done.
+
+        A job is done when every one of ``outputs`` exists, or when its marker
+        (:meth:`marker`) lists every file it wrote as present and every output it did not
+        write as absent from the download (a language the source has no data for), so a
+        second fetch downloads nothing.
+
+        Args:
+          key: the job, a path in the data folder (``aya/test``); its marker is
+            ``aya/.test.done``.
+          outputs: the files the job may write, or a mapping from a label (the language)
+            to each file; labels name what is absent in the log and the marker.
+          produce: makes the files (downloads and converts).
+        """
+        outputs = dict(outputs) if isinstance(outputs, Mapping) else {rel: rel for rel in outputs}
+        if outputs and self._done(key, outputs):
+            for rel in outputs.values():
+                if self.path(rel).exists():
+                    log.info("%s is present: skipped", rel)
+                    self.rows.append(Row(rel, _count_lines(self.path(rel)), "present"))
             return
+        written = []
         for rel, text in produce().items():
             storage.write_atomic(self.path(rel), text)
             lines = text.count("\n") if rel.endswith(".jsonl") else 1
             log.info("wrote %s (%d lines)", rel, lines)
             self.rows.append(Row(rel, lines, "written"))
-        missing = [rel for rel in outputs if not self.path(rel).exists()]
-        if missing:
-            log.warning("no data for %s in the download", ", ".join(missing))
+            written.append(rel)
+        absent = [label for label, rel in outputs.items() if not self.path(rel).exists()]
+        if absent:
+            log.warning(
+                "%s: no data for %s in the download (recorded in %s: not downloaded again)",
+                key,
+                ", ".join(absent),
+                self.marker(key),
+            )
+        # What an earlier fetch of other languages recorded stays recorded.
+        files, was_absent = self._read_marker(key) or ([], [])
+        asked = set(outputs.values())
+        files = [rel for rel in files if rel not in asked and self.path(rel).exists()]
+        was_absent = [label for label in was_absent if label not in outputs]
+        done = {"files": files + written, "absent": was_absent + absent}
+        storage.write_json(self.path(self.marker(key)), done)
+
+    @staticmethod
+    def marker(key: str) -> str:
+        """The marker of job ``key`` (``aya/test`` -> ``aya/.test.done``), in the data folder."""
+        folder, _, name = key.rpartition("/")
+        return f"{folder}/.{name}.done" if folder else f".{name}.done"
+
+    def _read_marker(self, key: str) -> tuple[list[str], list[str]] | None:
+        """The files a done job wrote and the labels it found absent; None when not done."""
+        path = self.path(self.marker(key))
+        if not path.exists():
+            return None
+        try:
+            done = json.loads(path.read_text())
+            return [str(rel) for rel in done["files"]], [str(x) for x in done["absent"]]
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s: unreadable marker, fetching again", self.marker(key))
+            return None
+
+    def _done(self, key: str, outputs: Mapping[str, str]) -> bool:
+        """Every output is present, or recorded by the marker as absent from the download (a
+        lost file that the marker lists is not absent, so it is made again)."""
+        if all(self.path(rel).exists() for rel in outputs.values()):
+            return True
+        marker = self._read_marker(key)
+        if marker is None:
+            return False
+        absent = set(marker[1])
+        return all(label in absent or self.path(rel).exists() for label, rel in outputs.items())
 
 
 def _first_line(error: BaseException) -> str:
