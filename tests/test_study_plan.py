@@ -1,6 +1,7 @@
 """Study plans: each study's grid against its paper, dry runs, completion checks, gin order."""
 
 import ast
+import json
 import pathlib
 import shlex
 
@@ -117,6 +118,9 @@ def test_completion_is_read_from_the_outputs(capsys, tmp_path):
 
 def test_tpu_commands_and_bad_flags(capsys, tmp_path):
     argv = ["study", "run", "polyglots", f"--root={tmp_path}", "--conditions=lora_k2"]
+    assert cli.main(argv) == 2  # no --base: the runs would start from random weights
+    assert "--base=HF_DIR is required" in capsys.readouterr().err
+    argv.append("--base=/models/llama2")
     assert cli.main([*argv, "--tpu=pj", "--zone=us-central2-b"]) == 0
     out = capsys.readouterr().out.splitlines()
     train, infer = (shlex.split(line) for line in out[1:3])
@@ -194,3 +198,22 @@ def test_demo_studies_plan_the_demo_data(capsys, tmp_path):
     train = runs["multilingual"]["train"][1]
     assert flag(train, "MIXTURE_OR_TASK_NAME") == "demo_uniform" and flag(train, "TRAIN_STEPS") == 4
     assert list(runs["en_only"]) == ["train", "infer", "langid"]  # no LLM judge, no benchmarks
+
+
+def test_a_command_line_step_count_and_the_report_s_runs_decide_completion(tmp_path):
+    study = catalog.STUDIES["demo_multi_k"]
+    condition = study.conditions[0]
+    planner = Planner(study, Options(root=str(tmp_path), bindings=("TRAIN_STEPS=5",)))
+    assert planner.final_checkpoint(condition).name == "checkpoint_5"  # as train will run
+    (tmp_path / condition.name / "checkpoint_5").mkdir(parents=True)
+    assert planner.train_done(condition)
+
+    report_stage = planner.report_stage(study.conditions[:2])
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "report.md").write_text("# report\n")
+    names = [c.name for c in study.conditions[:2]]
+    (tmp_path / "report" / "conditions.json").write_text(json.dumps(names[:1]))
+    assert not report_stage.done()  # a report of other runs
+    (tmp_path / "report" / "conditions.json").write_text(json.dumps(names))
+    (tmp_path / "report" / "report.md").write_text("# report\n")  # newer than its inputs
+    assert report_stage.done()

@@ -64,6 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     study = _study(args.name)
     if args.tpu and not args.zone:
         raise ConfigError("study run: --tpu needs --zone")
+    demo = study.name.startswith("demo_")
+    if args.action == "run" and not (args.base or args.quick or demo or args.dry_run):
+        raise ConfigError(
+            f"study run {study.name}: --base=HF_DIR is required (the pretrained model every run "
+            f"starts from); without it the runs would train {study.model} from random weights"
+        )
     options = Options(
         root=args.root,
         base=args.base,

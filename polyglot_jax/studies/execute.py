@@ -11,16 +11,17 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import pathlib
 from collections.abc import Sequence
 
-from polyglot_jax import gin_utils
+from polyglot_jax import gin_utils, storage
 from polyglot_jax.errors import JobFailedError
 from polyglot_jax.evaluation import report
 from polyglot_jax.evaluation.judges import language, runner
 from polyglot_jax.inference import backends, generate
 from polyglot_jax.studies import benchmarks, figures
 from polyglot_jax.studies.grid import Condition
-from polyglot_jax.studies.plan import Planner, Stage, write_state
+from polyglot_jax.studies.plan import REPORT_CONDITIONS, Planner, Stage, write_state
 from polyglot_jax.training import loop
 
 log = logging.getLogger(__name__)
@@ -96,17 +97,30 @@ def structured(planner: Planner, condition: Condition, stage: Stage) -> None:
 
 
 def write_report(planner: Planner, conditions: Sequence[Condition]) -> str:
-    """The report of the runs that have judgments, and the study's figure; its summary."""
-    paths = []
+    """The report of the runs that have judgments, and the study's figure; its summary.
+
+    ``report/conditions.json`` names the runs it covers (a report of other runs is not
+    complete); the tables include the surface metrics of each run's answers. Under a bucket
+    root the report is written to a local folder and copied, ``report.md`` last.
+    """
+    paths, answers = [], []
     for condition in conditions:
         run_dir = planner.run_dir(condition.name)
         for folder in ("judge", "structured"):
             if (run_dir / folder).is_dir():
                 paths.append(run_dir / folder)
+        if (run_dir / "infer").is_dir():
+            answers.append(run_dir / "infer")
     out = planner.root / "report"
     table = report.score_table(report.load_judgments(paths))
     summary = figures.write(planner.study, conditions, table, out)
-    report.write_report(paths, out)  # report.md last: it marks the stage complete
+    storage.write_json(out / REPORT_CONDITIONS, [c.name for c in conditions])
+    local = out if storage.is_local(out) else storage.local_file_for(out, "report", "reports")
+    written = report.write_report(paths, local, outputs=answers)
+    if local != out:  # report.md last: it marks the stage complete
+        for file in sorted(pathlib.Path(local).iterdir(), key=lambda f: f == written):
+            if file.is_file():
+                storage.write_atomic(out / file.name, file.read_bytes())
     return summary
 
 

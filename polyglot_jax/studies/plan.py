@@ -20,6 +20,7 @@ So a killed study started again with the same command redoes no finished stage.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import shlex
@@ -34,6 +35,7 @@ from polyglot_jax.launch.sweep import gin_literal
 from polyglot_jax.studies.grid import Condition, Study
 
 STATE = "study_state.json"
+REPORT_CONDITIONS = "conditions.json"  # the runs a study report covers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,10 +214,23 @@ class Planner:
 
     # --- completion ---------------------------------------------------------------------------
 
+    def command_line_value(self, name: str) -> Any:
+        """The value of ``--gin.NAME=VALUE`` when it is a Python literal, else None."""
+        for binding in self.options.bindings:
+            key, _, value = binding.partition("=")
+            if key.strip() == name:
+                try:
+                    return ast.literal_eval(value.strip())
+                except (ValueError, SyntaxError):
+                    return None
+        return None
+
     def final_checkpoint(self, condition: Condition) -> epath.Path | None:
         """``checkpoint_<last step>`` of the run, or None while the last step is unknown."""
         run_dir = self.run_dir(condition.name)
-        steps = self.train_bindings(condition).get("TRAIN_STEPS")
+        steps = self.command_line_value("TRAIN_STEPS")  # --gin.TRAIN_STEPS wins, as in train
+        if not isinstance(steps, int) or isinstance(steps, bool):
+            steps = self.train_bindings(condition).get("TRAIN_STEPS")
         if not isinstance(steps, int) or isinstance(steps, bool):
             steps = macro_value(condition.gin_file, "TRAIN_STEPS", default=None)
         if not isinstance(steps, int) or isinstance(steps, bool):
@@ -303,10 +318,18 @@ class Planner:
             protocol = self.study.judging.protocol
             inputs += [self.run_dir(c.name) / "judge" / f"{protocol}.jsonl" for c in conditions]
         inputs += [self.run_dir(c.name) / "structured" / "metrics.json" for c in conditions]
+        inputs += [self._answers(c.name) for c in conditions]
         output = self.root / "report" / "report.md"
+        covered = self.root / "report" / REPORT_CONDITIONS
+        names = [c.name for c in conditions]
+
+        def done() -> bool:
+            same = covered.exists() and json.loads(covered.read_text()) == names
+            return same and newer(output, *inputs)
+
         argv = ["polyglot-jax", "study", "report", self.study.name, f"--root={self.root}"]
         argv.append(f"--conditions={','.join(c.name for c in conditions)}")
-        return Stage("", "report", argv, lambda: newer(output, *inputs), str(output.parent))
+        return Stage("", "report", argv, done, str(output.parent))
 
 
 def macro_value(gin_file: str, macro: str, default: Any = KeyError) -> Any:
