@@ -146,7 +146,7 @@ def test_pinch_quick_pairwise_against_the_english_run(data_dir, server, tmp_path
 def test_zero_shot_quick_selects_a_learning_rate(data_dir, server, tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     summary = _quick("zero_shot", tmp_path, data_dir, server)
-    assert "Selected on non-English prompts (facets_score):" in summary
+    assert "Selected on the non-English prompts (facets_score). These are the reported" in summary
     assert "- dolly full: x = " in summary
     rows = [
         json.loads(x)

@@ -36,7 +36,8 @@ from polyglot_jax.errors import ConfigError, MissingFileError
 ENV_DATA_DIR = "POLYGLOT_JAX_DATA_DIR"
 
 # Polyglots (Kew et al. 2023, arXiv 2312.12683): English plus the five most frequent
-# non-English languages of Llama 2's pretraining data, in the order they are added.
+# non-English languages of Guanaco (OASST1), in the order they are added
+# (gin_configs/studies/polyglots/common.gin).
 POLYGLOTS_LANGUAGES = ("en", "es", "ru", "de", "zh", "fr")
 # Pinch (Shaham et al. 2024, arXiv 2401.01854): English and the 11 languages LIMA + OASST were
 # translated into, in the order of the study's figures (gin_configs/mix_pinch.gin).

@@ -126,7 +126,13 @@ def summary(study: Study, table_rows: list[dict], metrics: Sequence[str]) -> str
         lines.append("| " + " | ".join(cells) + " |")
     if study.select_by_x and metrics:
         metric = metrics[-1]
-        lines += ["", f"Selected on non-English prompts ({metric}):", ""]
+        lines += [
+            "",
+            f"Selected on the non-English prompts ({metric}). These are the reported prompts "
+            f"too, so the selected scores are optimistic; the study selected on a separate "
+            f"multilingual validation set.",
+            "",
+        ]
         lines += _selection(study, table_rows, metric)
     return "\n".join(lines) + "\n"
 

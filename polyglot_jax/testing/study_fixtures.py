@@ -3,8 +3,8 @@
 ``write_fixture_data(folder, "study")`` writes every study dataset at the sizes the studies'
 recipes need, so ``data describe`` prints the studies' counts: Guanaco 3,500 English and 300 in
 each other Polyglots language (multi-k: 3,200 in all, 200 per added language); LIMA + OASST
-3,500 parallel examples in each of the 12 Pinch languages (1,000 from LIMA, 2,500 from OASST:
-40 replaced leave 3,460 English); Alpaca-cleaned's 51,760 parallel examples in each Better
+4,000 parallel examples in each of the 12 Pinch languages (1,000 from LIMA, 3,000 from OASST:
+1% = 40 replaced leave 3,960 English); Alpaca-cleaned's 51,760 parallel examples in each Better
 Alpaca language (budget over 8 languages: 6,470 each); Dolly's 15,011; the 50 OASST test prompts
 in 11 languages. ``"quick"`` writes a few examples of each, for end-to-end tests on the tiny
 model. Parallel datasets share ids across languages (translations); the others do not.
