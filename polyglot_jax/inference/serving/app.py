@@ -25,6 +25,9 @@ from polyglot_jax.inference.serving.protocol import RequestError
 log = logging.getLogger(__name__)
 
 CLIENT_CLOSED = 499  # nobody reads the answer of a request whose client went away
+# Idle keep-alive connections stay open longer than clients keep them (httpx, and so the openai
+# client, drops them after 5 s): a client never sends on a connection the server is closing.
+KEEP_ALIVE_S = 65
 
 
 def create_app(served: service.Served) -> fastapi.FastAPI:
@@ -87,6 +90,7 @@ def serve(
         create_app(served),
         log_level="warning",
         timeout_graceful_shutdown=drain_timeout_s,
+        timeout_keep_alive=KEEP_ALIVE_S,
         lifespan="off",
     )
     server = uvicorn.Server(config)
@@ -121,7 +125,9 @@ class ServerThread:
         self.served, self.sock = served, bind(host, port)
         host, port = self.sock.getsockname()[:2]
         self.url = f"http://{host}:{port}/v1"
-        config = uvicorn.Config(create_app(served), log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            create_app(served), log_level="warning", timeout_keep_alive=KEEP_ALIVE_S, lifespan="off"
+        )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
