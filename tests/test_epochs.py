@@ -1,4 +1,4 @@
-"""NUM_EPOCHS: steps from the mixture's rows, and refused together with TRAIN_STEPS."""
+"""NUM_EPOCHS and BATCH_UNIT: steps from the mixture's rows or examples; bad settings named."""
 
 import logging
 import math
@@ -8,7 +8,7 @@ import pytest
 from polyglot_jax.data import describe
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import DecoderConfig
-from polyglot_jax.training import loop, trainer
+from polyglot_jax.training import budget, loop, trainer
 
 LENGTHS = {"targets": 48}
 
@@ -16,9 +16,10 @@ LENGTHS = {"targets": 48}
 def test_unpacked_epochs_count_the_mixture_examples(demo_tasks, caplog):
     caplog.set_level(logging.INFO)
     examples = sum(r["examples"] for r in describe.describe("demo_pinch", length=48).values())
-    steps = loop.resolve_steps(None, 3, "demo_pinch", LENGTHS, 8, pack=False)
-    assert steps == math.ceil(3 * examples / 8)
-    assert f"3 epochs of {examples} unpacked rows at batch size 8 = {steps} steps" in caplog.text
+    plan = budget.plan_steps(None, 3, "demo_pinch", LENGTHS, 8, pack=False)
+    assert plan.steps == math.ceil(3 * examples / 8)
+    assert (plan.examples, plan.rows, plan.rows_per_step) == (examples, examples, 8)
+    assert f"{plan.steps} steps of 8 examples (8 rows) per update" in caplog.text
 
 
 def test_packed_epochs_count_packed_rows(demo_tasks):
@@ -26,9 +27,22 @@ def test_packed_epochs_count_packed_rows(demo_tasks):
     table = describe.describe("demo_pinch", length=512)
     examples = sum(r["examples"] for r in table.values())
     tokens = sum(r["tokens"] for r in table.values())
-    rows = loop.resolve_steps(None, 1, "demo_pinch", long_rows, 1)  # batch 1: steps are rows
+    rows = budget.plan_steps(None, 1, "demo_pinch", long_rows, 1).steps  # batch 1: steps = rows
     assert tokens / 512 <= rows < examples
-    assert loop.resolve_steps(None, 2.5, "demo_pinch", long_rows, 4) == math.ceil(2.5 * rows / 4)
+    plan = budget.plan_steps(None, 2.5, "demo_pinch", long_rows, 4)
+    assert (plan.steps, plan.rows_per_step) == (math.ceil(2.5 * rows / 4), 4)
+
+
+def test_examples_per_update_set_the_steps_and_packed_rows_carry_them(demo_tasks):
+    long_rows = {"targets": 512}
+    examples = sum(r["examples"] for r in describe.describe("demo_pinch", length=512).values())
+    rows = budget.plan_steps(None, 1, "demo_pinch", long_rows, 1).steps
+    plan = budget.plan_steps(None, 3, "demo_pinch", long_rows, 12, batch_unit="examples")
+    assert (plan.examples, plan.rows) == (examples, rows)
+    assert plan.steps == math.ceil(3 * examples / 12)  # the paper's count, not the rows'
+    assert plan.rows_per_step == max(1, round(12 * rows / examples))
+    fixed = budget.plan_steps(7, None, "demo_pinch", long_rows, 12, "examples", multiple_of=4)
+    assert fixed.steps == 7 and fixed.rows_per_step % 4 == 0
 
 
 @pytest.mark.parametrize(
@@ -38,11 +52,30 @@ def test_packed_epochs_count_packed_rows(demo_tasks):
         (None, None, r"TRAIN_STEPS \(None\) and NUM_EPOCHS \(None\)"),
         (None, 0, "NUM_EPOCHS must be a positive number, got 0"),
         (None, "3", "NUM_EPOCHS must be a positive number, got '3'"),
+        (0, None, "TRAIN_STEPS .* must be a positive integer, got 0"),
     ],
 )
 def test_bad_step_settings_are_named(train_steps, num_epochs, message):
     with pytest.raises(ConfigError, match=message):
-        loop.resolve_steps(train_steps, num_epochs, "demo_pinch", LENGTHS, 4)
+        budget.plan_steps(train_steps, num_epochs, "demo_pinch", LENGTHS, 4)
+
+
+def test_unknown_batch_unit_is_named():
+    with pytest.raises(ConfigError, match="BATCH_UNIT must be one of"):
+        budget.plan_steps(3, None, "demo_pinch", LENGTHS, 4, batch_unit="tokens")
+
+
+@pytest.mark.parametrize(
+    ("ratio", "steps", "expected"), [(0.03, 600, 18), (0.03, 2000, 60), (0.1, 7, 1)]
+)
+def test_warmup_ratio_counts_as_hugging_face(ratio, steps, expected):
+    assert trainer._warmup_from_ratio(ratio, 0, steps) == expected
+    trainer.make_optimizer(warmup_steps=0, warmup_ratio=ratio, decay_steps=steps)
+
+
+def test_warmup_steps_and_ratio_together_are_refused():
+    with pytest.raises(ConfigError, match=r"WARMUP_STEPS \(30\) and WARMUP_RATIO"):
+        trainer.make_optimizer(warmup_steps=30, warmup_ratio=0.03, decay_steps=100)
 
 
 def test_train_runs_its_epochs_with_the_schedule_over_them(tmp_path, demo_tasks):
@@ -76,6 +109,6 @@ def test_train_runs_its_epochs_with_the_schedule_over_them(tmp_path, demo_tasks)
         progress=False,
         z_loss=1e-4,
     )
-    expected = loop.resolve_steps(None, 0.5, "demo_pinch", LENGTHS, 16)
+    expected = budget.plan_steps(None, 0.5, "demo_pinch", LENGTHS, 16).steps
     assert result.step == seen["decay_steps"] == expected
     assert (tmp_path / "run" / f"checkpoint_{expected}").is_dir()

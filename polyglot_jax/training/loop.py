@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import pathlib
 import time
 from collections.abc import Callable, Mapping
@@ -21,7 +20,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import seqio
 from clu import metric_writers
 
 from polyglot_jax import gin_utils, storage
@@ -29,11 +27,12 @@ from polyglot_jax.data import describe, pipeline, preprocessors, templates
 from polyglot_jax.errors import ConfigError, RunDirError
 from polyglot_jax.models import Decoder, DecoderConfig, hf, lora
 from polyglot_jax.models.decoder import stack_layers, unstack_layers
-from polyglot_jax.training import checkpoints, partitioning, runs, settings, trainer
+from polyglot_jax.training import budget, checkpoints, partitioning, runs, settings, trainer
 
 log = logging.getLogger(__name__)
 # DecoderConfig fields that change how a run computes or stores its layers, not the weights.
 LAYOUT_ONLY_FIELDS = ("scan_layers", "remat")
+TRAIN_PLAN = "train_plan.json"  # the run's steps, rows and examples per step
 
 
 @dataclasses.dataclass
@@ -57,6 +56,7 @@ def train(
     model_config: DecoderConfig = gin.REQUIRED,
     optimizer: optax.GradientTransformation | Callable[..., Any] | None = None,
     num_epochs: float | None = None,
+    batch_unit: str = "rows",
     z_loss: float = 0.0,
     seed: int = 0,
     checkpoint_every: int = 100,
@@ -80,10 +80,12 @@ def train(
       mixture_or_task_name: registered task or mixture (``MIXTURE_OR_TASK_NAME``).
       task_feature_lengths: ``{"targets": length}`` (``TASK_FEATURE_LENGTHS``).
       train_steps: total optimizer steps (``TRAIN_STEPS``), counting resumed ones.
-      batch_size: global batch size in packed rows (``BATCH_SIZE``).
+      batch_size: global batch size (``BATCH_SIZE``) in ``batch_unit``.
       model_config: the decoder.
       optimizer: optax transformation, or a factory taking ``decay_steps`` (``@make_optimizer``).
-      num_epochs: passes over the mixture instead of ``train_steps`` (see :func:`resolve_steps`).
+      num_epochs: passes over the mixture instead of ``train_steps``.
+      batch_unit: ``"rows"`` (packed rows, T5X's unit) or ``"examples"`` per optimizer update
+        (the papers' unit, ``BATCH_UNIT``); see :mod:`polyglot_jax.training.budget`.
       z_loss: coefficient of the auxiliary z-loss (``Z_LOSS``; PaLM used 1e-4).
       seed: parameter init and data order seed.
       checkpoint_every: steps between checkpoints (the last step is always saved).
@@ -105,7 +107,7 @@ def train(
       tensorboard_dir: where TensorBoard event files go (default ``<model_dir>/train``).
       progress: print a progress line every ``log_every`` steps.
     """
-    settings.check_train(  # before resolve_steps, which may read the whole mixture
+    settings.check_train(  # before plan_steps, which may read the whole mixture
         model_dir,
         mixture_or_task_name,
         task_feature_lengths,
@@ -117,9 +119,17 @@ def train(
         microbatches,
         eval_every,
     )
-    train_steps = resolve_steps(
-        train_steps, num_epochs, mixture_or_task_name, task_feature_lengths, batch_size, pack
+    plan = budget.plan_steps(
+        train_steps,
+        num_epochs,
+        mixture_or_task_name,
+        task_feature_lengths,
+        batch_size,
+        batch_unit,
+        pack,
+        multiple_of=microbatches * jax.process_count(),
     )
+    train_steps, rows_per_step = plan.steps, plan.rows_per_step
     optimizer = trainer.build_optimizer(optimizer, train_steps)
     model_dir_path = storage.as_path(model_dir)
     vocabulary = pipeline.vocabulary_of(mixture_or_task_name)
@@ -148,9 +158,9 @@ def train(
         microbatches,
         z_loss,
     )
-    if batch_size % (microbatches * jax.process_count()):
+    if rows_per_step % (microbatches * jax.process_count()):
         raise ConfigError(
-            f"batch size {batch_size} is not divisible by microbatches ({microbatches}) "
+            f"batch size {rows_per_step} is not divisible by microbatches ({microbatches}) "
             f"x processes ({jax.process_count()})"
         )
     eval_every = checkpoint_every if eval_every is None else eval_every
@@ -158,13 +168,13 @@ def train(
         pipeline.validation_batches(
             validation_mixture_or_task_name or mixture_or_task_name,
             task_feature_lengths,
-            batch_size,
+            rows_per_step,
         )
         if eval_every
         else {}
     )
     batches = pipeline.train_batches(
-        mixture_or_task_name, task_feature_lengths, batch_size, seed, pack=pack
+        mixture_or_task_name, task_feature_lengths, rows_per_step, seed, pack=pack
     )
     ckpt = checkpoints.Checkpointer(model_dir_path, max_to_keep=keep_checkpoints)
     restored = ckpt.restore_latest(steps.abstract_state, batches) if resuming else None
@@ -181,7 +191,7 @@ def train(
         "mixture_or_task_name": mixture_or_task_name,
         "task_feature_lengths": dict(task_feature_lengths),
         "seed": seed,
-        "batch_size": batch_size,
+        "batch_size": rows_per_step,
         "pack": pack,
     }
     if restored is not None:
@@ -195,6 +205,7 @@ def train(
             )
     if jax.process_index() == 0:
         gin_utils.write_config(model_dir_path)
+        storage.write_json(model_dir_path / TRAIN_PLAN, dataclasses.asdict(plan))
     log_plan(model_dir_path, model_config, mixture_or_task_name, steps, (start, train_steps))
     writer = metric_writers.create_default_writer(
         tensorboard_dir or str(model_dir_path / "train"), just_logging=jax.process_index() > 0
@@ -253,45 +264,6 @@ def train(
     if jax.process_index() == 0:
         gin_utils.write_config(model_dir_path)
     return TrainResult(step, metrics, model_dir_path, state, losses)
-
-
-def resolve_steps(
-    train_steps: int | None,
-    num_epochs: float | None,
-    mixture_or_task_name: str,
-    task_feature_lengths: Mapping[str, int],
-    batch_size: int,
-    pack: bool = True,
-) -> int:
-    """``train_steps``, or ``ceil(num_epochs * rows / batch_size)`` for the rows (packed or
-    not) of one pass over the mixture's training split.
-
-    Raises:
-      ConfigError: both or neither are set, ``train_steps`` is not a positive integer or
-        ``num_epochs`` not a positive number.
-    """
-    if (train_steps is None) == (num_epochs is None):
-        raise ConfigError(
-            f"set one of TRAIN_STEPS ({train_steps!r}) and NUM_EPOCHS ({num_epochs!r}), e.g. "
-            "--gin.TRAIN_STEPS=None --gin.NUM_EPOCHS=3"
-        )
-    if num_epochs is None:
-        return settings.integer(train_steps, "TRAIN_STEPS (train.train_steps)")
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int | float) or num_epochs <= 0:
-        raise ConfigError(f"NUM_EPOCHS must be a positive number, got {num_epochs!r}")
-    # Task by task (a mixture's sampler stops at its first exhausted task), in file order:
-    # shuffling before packing moves the count by under a row per packing window.
-    source = pipeline.get_mixture_or_task(mixture_or_task_name)
-    converter = preprocessors.ChatFeatureConverter(pack=pack)
-    lengths = dict(task_feature_lengths)
-    rows = sum(  # one unshuffled pass (num_epochs=1) per task
-        int(seqio.get_dataset(t.name, lengths, converter).reduce(0, lambda n, _: n + 1))
-        for t in getattr(source, "tasks", [source])
-    )
-    steps = max(1, math.ceil(num_epochs * rows / batch_size))
-    what = f"{num_epochs:g} epochs of {rows} {'packed' if pack else 'unpacked'} rows"
-    log.info("%s: %s at batch size %d = %d steps", mixture_or_task_name, what, batch_size, steps)
-    return steps
 
 
 def log_plan(

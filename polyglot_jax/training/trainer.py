@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import math
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -50,6 +51,7 @@ def make_optimizer(
     learning_rate: float = 1e-3,
     warmup_steps: int = 100,
     decay_steps: int | None = None,
+    warmup_ratio: float | None = None,
     schedule: str = "linear",
     weight_decay: float = 0.0,
     b1: float = 0.9,
@@ -72,6 +74,9 @@ def make_optimizer(
       learning_rate: peak learning rate.
       warmup_steps: steps of linear warmup from 0.
       decay_steps: total steps of the schedule (warmup included); needed for linear/cosine.
+      warmup_ratio: warmup as a share of ``decay_steps`` instead of ``warmup_steps`` (which must
+        then be 0): ``ceil(warmup_ratio * decay_steps)`` steps, as Hugging Face's
+        ``TrainingArguments.warmup_ratio`` counts them.
       schedule: ``"constant"``, ``"linear"`` or ``"cosine"``.
       weight_decay: decoupled weight decay on matrices (not on norms or vectors); for Adafactor
         a per-step rate not multiplied by the learning rate.
@@ -85,6 +90,8 @@ def make_optimizer(
     settings.integer(warmup_steps, "WARMUP_STEPS (make_optimizer.warmup_steps)", minimum=0)
     if decay_steps is not None:
         settings.integer(decay_steps, "TRAIN_STEPS (make_optimizer.decay_steps)")
+    if warmup_ratio is not None:
+        warmup_steps = _warmup_from_ratio(warmup_ratio, warmup_steps, decay_steps)
     if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float):
         raise ConfigError(f"LEARNING_RATE must be a number, got {learning_rate!r}")
     if not learning_rate > 0:
@@ -133,6 +140,19 @@ def make_optimizer(
             )
         )
     return optax.chain(*chain)
+
+
+def _warmup_from_ratio(ratio: Any, warmup_steps: int, decay_steps: int | None) -> int:
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio < 1:
+        raise ConfigError(f"WARMUP_RATIO must be a number in [0, 1), got {ratio!r}")
+    if warmup_steps:
+        raise ConfigError(
+            f"set one of WARMUP_STEPS ({warmup_steps}) and WARMUP_RATIO ({ratio}), e.g. "
+            "--gin.WARMUP_STEPS=0"
+        )
+    if decay_steps is None:
+        raise ConfigError("WARMUP_RATIO needs the run's steps (make_optimizer.decay_steps)")
+    return math.ceil(ratio * decay_steps)
 
 
 def build_optimizer(

@@ -1,0 +1,142 @@
+"""How long a run trains: optimizer steps and the packed rows of each global batch.
+
+``BATCH_SIZE`` counts packed rows, as T5X does (``BATCH_UNIT = "rows"``, the default), or
+examples per optimizer update, as the papers and their Hugging Face scripts do
+(``BATCH_UNIT = "examples"``, every study). With examples, packing stays on for speed: one pass
+over the mixture counts its examples and packed rows, and each step reads the number of rows
+that holds ``BATCH_SIZE`` examples on average, so ``NUM_EPOCHS`` passes take
+``ceil(NUM_EPOCHS * examples / BATCH_SIZE)`` steps, the count of the papers' trainers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Mapping
+
+import seqio
+import tensorflow as tf
+
+from polyglot_jax.data import pipeline, preprocessors
+from polyglot_jax.errors import ConfigError
+from polyglot_jax.training import settings
+
+log = logging.getLogger(__name__)
+BATCH_UNITS = ("rows", "examples")
+
+
+@dataclasses.dataclass(frozen=True)
+class StepPlan:
+    """A run's length and batch shape.
+
+    Attributes:
+      steps: optimizer updates.
+      rows_per_step: packed (or unpacked) rows of a global batch.
+      examples_per_step: examples per update (a mean when rows are packed), or None when
+        unknown (``BATCH_UNIT = "rows"`` with ``TRAIN_STEPS``: the mixture is not counted).
+      examples: examples of one pass over the mixture (None when not counted).
+      rows: rows of one pass over the mixture (None when not counted).
+    """
+
+    steps: int
+    rows_per_step: int
+    examples_per_step: float | None = None
+    examples: int | None = None
+    rows: int | None = None
+
+    def describe(self) -> str:
+        """One line for the log, e.g. ``600 steps of 16 examples (4 packed rows) ...``."""
+        if self.examples is None or self.rows is None:
+            return f"{self.steps} steps of {self.rows_per_step} rows"
+        per_row = self.examples / max(self.rows, 1)
+        return (
+            f"{self.steps} steps of {self.examples_per_step:.4g} examples ({self.rows_per_step} "
+            f"rows) per update; one pass is {self.examples} examples in {self.rows} rows "
+            f"({per_row:.2f} examples per row)"
+        )
+
+
+def count(
+    mixture_or_task_name: str, task_feature_lengths: Mapping[str, int], pack: bool
+) -> tuple[int, int]:
+    """``(examples, rows)`` of one unshuffled pass over the training split.
+
+    Task by task, in file order (a mixture's sampler stops at its first exhausted task):
+    shuffling before packing moves the row count by under a row per packing window.
+    """
+    source = pipeline.get_mixture_or_task(mixture_or_task_name)
+    converter = preprocessors.ChatFeatureConverter(pack=pack)
+    examples = rows = 0
+    for task in getattr(source, "tasks", [source]):
+        ds = seqio.get_dataset(task.name, dict(task_feature_lengths), converter)
+        if pack:
+            per_row = ds.map(lambda r: tf.reduce_max(r["decoder_segment_ids"]))
+        else:
+            per_row = ds.map(lambda r: tf.constant(1, tf.int32))
+        n, m = per_row.reduce((0, 0), lambda acc, e: (acc[0] + 1, acc[1] + e))
+        rows, examples = rows + int(n), examples + int(m)
+    return examples, rows
+
+
+def plan_steps(
+    train_steps: int | None,
+    num_epochs: float | None,
+    mixture_or_task_name: str,
+    task_feature_lengths: Mapping[str, int],
+    batch_size: int,
+    batch_unit: str = "rows",
+    pack: bool = True,
+    multiple_of: int = 1,
+) -> StepPlan:
+    """The steps and rows per step of a run (see the module docstring).
+
+    Args:
+      train_steps: fixed optimizer updates (``TRAIN_STEPS``), or None for ``num_epochs``.
+      num_epochs: passes over the mixture (``NUM_EPOCHS``), or None for ``train_steps``.
+      mixture_or_task_name: the training mixture.
+      task_feature_lengths: ``{"targets": length}``.
+      batch_size: ``BATCH_SIZE`` in ``batch_unit``.
+      batch_unit: ``"rows"`` or ``"examples"`` (``BATCH_UNIT``).
+      pack: rows are packed.
+      multiple_of: rows per step are rounded up to a multiple of this (hosts x microbatches).
+
+    Raises:
+      ConfigError: both or neither of ``train_steps`` and ``num_epochs``, a value out of range
+        or an unknown ``batch_unit``.
+    """
+    if (train_steps is None) == (num_epochs is None):
+        raise ConfigError(
+            f"set one of TRAIN_STEPS ({train_steps!r}) and NUM_EPOCHS ({num_epochs!r}), e.g. "
+            "--gin.TRAIN_STEPS=None --gin.NUM_EPOCHS=3"
+        )
+    if batch_unit not in BATCH_UNITS:
+        raise ConfigError(f"BATCH_UNIT must be one of {BATCH_UNITS}, got {batch_unit!r}")
+    settings.integer(batch_size, "BATCH_SIZE (train.batch_size)")
+    if num_epochs is None:
+        settings.integer(train_steps, "TRAIN_STEPS (train.train_steps)")
+    elif isinstance(num_epochs, bool) or not isinstance(num_epochs, int | float) or num_epochs <= 0:
+        raise ConfigError(f"NUM_EPOCHS must be a positive number, got {num_epochs!r}")
+    if batch_unit == "rows" and num_epochs is None:
+        return StepPlan(train_steps, batch_size)
+    examples, rows = count(mixture_or_task_name, task_feature_lengths, pack)
+    if not examples:
+        raise ConfigError(f"{mixture_or_task_name}: the training split has no examples")
+    if batch_unit == "rows":
+        steps = train_steps or max(1, math.ceil(num_epochs * rows / batch_size))
+        plan = StepPlan(steps, batch_size, batch_size * examples / rows, examples, rows)
+    else:
+        steps = train_steps or max(1, math.ceil(num_epochs * examples / batch_size))
+        per_step = max(1, round(batch_size * rows / examples))
+        per_step = -(-per_step // multiple_of) * multiple_of
+        plan = StepPlan(steps, per_step, per_step * examples / rows, examples, rows)
+    how = f"{num_epochs:g} epochs" if num_epochs is not None else "TRAIN_STEPS"
+    log.info(
+        "%s: BATCH_SIZE %d %s, %s: %s",
+        mixture_or_task_name,
+        batch_size,
+        batch_unit,
+        how,
+        plan.describe(),
+    )
+    return plan
