@@ -40,5 +40,13 @@ class JobFailedError(UserError, RuntimeError):
     """A job that ran but produced nothing usable (e.g. every judge request failed)."""
 
 
+class PartialResultsError(JobFailedError):
+    """Stages that finished with some items failed; ``lines`` names each (run, stage, count)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
+
+
 class BusyError(UserError, RuntimeError):
     """Another process holds the lock of an output directory or cache."""

@@ -106,8 +106,9 @@ def test_partial_failures_are_counted_per_reason(server, tmp_path, capsys):
     responses = ["fine", "FAULTALWAYS", "FAULTALWAYS", "UNPARSEABLE"]
     folder = write_outputs(tmp_path / "run" / "infer", responses)
     assert cli.main(judge_argv(folder, server.base_url, "--max_retries=0")) == 0
-    out = capsys.readouterr().out
-    assert "1/4 judged" in out and "not judged: HTTP 500 x2, invalid verdict x1" in out
+    captured = capsys.readouterr()
+    assert "1/4 judged" in captured.out
+    assert "warning: 3 of 4 items not judged: HTTP 500 x2, invalid verdict x1" in captured.err
 
 
 def test_url_credentials_never_reach_logs_cache_or_outputs(server, tmp_path, caplog, capsys):

@@ -52,8 +52,9 @@ def test_report_tables_and_heatmaps(demo_dir):
     folder = demo_dir / "report"
     text = (folder / "report.md").read_text()
     assert "| demo_en_only |" in text and "| demo_pinch |" in text
-    for lang in LANGS:
-        assert f"| demo_pinch | {lang} | 10 |" in text
+    rows = {line.split(" | ")[1]: line for line in text.splitlines() if "| demo_pinch | " in line}
+    for lang in LANGS:  # nothing failed; every mean covers the 10 prompts
+        assert rows[lang].startswith(f"| demo_pinch | {lang} | 0 | ") and "n=10 |" in rows[lang]
     for png in ("lang_agree.png", "chrf.png"):
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({png})" in text

@@ -321,7 +321,7 @@ def test_eval_command_writes_rows_the_report_reads(tiny_llama, shared_data, tmp_
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"xcopa_et", "xcopa_sw", "xcopa_tr", "xcopa_zh"}
     text = report.write_report([out], tmp_path / "report").read_text()
-    assert "## XCOPA accuracy (%)" in text and "| tiny | et | 12 |" in text
+    assert "## XCOPA accuracy (%)" in text and "| tiny | et | 0 |" in text and "], n=12 |" in text
     assert "## Correlation with language features" in text
     assert (tmp_path / "report" / "xcopa_acc.png").exists()
     assert cli.main([*argv[:2], "--languages=xx", "--benchmarks=xcopa"]) == 2

@@ -91,7 +91,10 @@ def test_surface_metrics_join_judge_rows(tmp_path):
     (run / "judge" / "judgments.jsonl").write_text(json.dumps(judged) + "\n")
     path = report.write_report([run / "judge"], tmp_path / "report", outputs=[outputs])
     text = path.read_text()
-    assert "| run_a | de | 1 | 100.0 [100.0, 100.0] | 40.0 [40.0, 40.0] | 4.0 [4.0, 4.0] |" in text
+    assert (
+        "| run_a | de | 0 | 100.0 [100.0, 100.0], n=1 | 40.0 [40.0, 40.0], n=1 | "
+        "4.0 [4.0, 4.0], n=1 |" in text
+    )
     assert "## Answer length (tokens)" in text and "## Language agreement (%)" in text
 
 

@@ -155,6 +155,6 @@ def test_eval_command_scores_xcsqa_and_report_shows_it(tiny_llama, tmp_path):  #
     assert set(metrics) == {"xcsqa_de", "xcsqa_zh", "xcsqa_ja"}
     assert set(metrics["xcsqa_ja"]) == {"accuracy", "accuracy_norm", "accuracy_bytes", "n"}
     text = report.write_report([out], tmp_path / "report").read_text()
-    assert "## X-CSQA accuracy (%)" in text and "| tiny | ja | 6 |" in text
+    assert "## X-CSQA accuracy (%)" in text and "| tiny | ja | 0 |" in text and "], n=6 |" in text
     assert "## X-CSQA accuracy, per-byte normalised (%)" in text
     assert cli.main([*argv[:4], "--split=test", *argv[5:]]) == 2  # one-line error, no labels

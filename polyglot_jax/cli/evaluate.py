@@ -64,7 +64,10 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Evaluates one model on the structured benchmarks; exit status 0."""
+    """Evaluates one model on the structured benchmarks; exit status 0.
+
+    Items that could not be scored (:func:`scoring.run_task`) are named in a ``warning:`` line.
+    """
     args = parse(sys.argv[1:] if argv is None else argv)
     benchmarks = registry.check(args.benchmarks.split(","), args.languages.split(","))
     langs = args.languages.split(",")
@@ -109,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("%s %s %s: %s", run, task.name, args.split, shown)
     storage.write_json(out / "metrics.json", results)
     scoring.write_rows(out / "structured.jsonl", rows)
+    failed = {name: int(m["failed"]) for name, m in results.items() if m.get("failed")}
+    if failed:
+        shown = ", ".join(f"{name} {n}" for name, n in failed.items())
+        print(f"warning: {sum(failed.values())} benchmark items failed ({shown})", file=sys.stderr)
     print(f"metrics: {out / 'metrics.json'}")
     return 0
 

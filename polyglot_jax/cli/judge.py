@@ -9,8 +9,8 @@ prompt (a file, or a shipped study rubric such as ``better_alpaca_1to3``). Outpu
 ``--output_dir`` (default: ``judge`` beside the outputs folder); judgments are cached in SQLite
 there, and one judge process at a time may use a cache. A local judge's vocabulary is the
 mixture its run recorded, or ``--judge_mixture``. The command fails (status 2) when no item
-could be judged, naming each failure reason with its count; partial failures are counted in the
-summary.
+could be judged, naming each failure reason with its count; partial failures are counted in a
+``warning:`` line (status 0).
 
   python -m polyglot_jax.judge --outputs /ckpt/pinch40/infer --protocol=pairwise \\
       --judge=openai:gpt-4o --baseline /ckpt/mono_en/infer --language_gate
@@ -136,7 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         mean = sum(r["score"] for r in ok) / len(ok)
         print(f"{run} {args.protocol}: {len(ok)}/{len(results)} judged, mean score {mean:.3f}")
         if failures:
-            print(f"not judged: {_counts(failures)}")
+            print(
+                f"warning: {len(results) - len(ok)} of {len(results)} items not judged: "
+                f"{_counts(failures)}",
+                file=sys.stderr,
+            )
         print(f"judgments: {path}")
         return 0
     path = language.judge_outputs(args.outputs, output_dir, run, candidates)

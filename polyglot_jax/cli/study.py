@@ -12,7 +12,10 @@ and runs train → infer (the study's prompts and decoding) → language ID → 
 Finished stages are skipped, so a killed study resumes with the same command. ``--dry_run``
 prints the plan (each stage's command, done or not); ``--tpu=NAME --zone=ZONE`` prints the
 commands that run the pending stages on a TPU VM. ``--quick`` runs the study's quick conditions
-on the tiny model at the tiniest size (e.g. on ``write_fixture_data`` data).
+on the tiny model at the tiniest size (e.g. on ``write_fixture_data`` data). A judge or
+benchmark stage that left failed items (failed requests, unparsed verdicts, unscorable items)
+ends ``run`` with status 1 before the report, one ``error:`` line per run and stage; with
+``--allow_partial`` the report is written, with a warning of the cells that cover fewer items.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Sequence
 
 from polyglot_jax import gin_utils
 from polyglot_jax.cli import common
-from polyglot_jax.errors import ConfigError
+from polyglot_jax.errors import ConfigError, PartialResultsError
 from polyglot_jax.studies import catalog, execute, grid, runner
 from polyglot_jax.studies.plan import Options, Planner
 
@@ -51,6 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--benchmark_limit", type=int, help="first N items of each task")
     parser.add_argument("--quick", action="store_true", help="tiny model, tiniest sizes")
     parser.add_argument("--dry_run", action="store_true", help="print the plan, run nothing")
+    parser.add_argument(
+        "--allow_partial",
+        action="store_true",
+        help="write the report even when judge or benchmark items failed (with a warning)",
+    )
     parser.add_argument("--tpu", help="TPU VM name: print the commands that run it there")
     parser.add_argument("--zone")
     parser.add_argument("--project")
@@ -82,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         quick=args.quick,
         bindings=tuple(b.replace(" = ", "=", 1) for b in gin.bindings),
         judge_concurrency=args.judge_concurrency,
+        allow_partial=args.allow_partial,
     )
     patterns = args.conditions.split(",") if args.conditions else None
     if args.action == "report":
@@ -93,7 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         backends.parse_spec(args.judge)  # a bad spec fails before anything runs
     vm = runner.TPU(args.tpu, args.zone, args.project) if args.tpu else None
-    print(runner.run(study, options, patterns, args.dry_run, vm))
+    try:
+        print(runner.run(study, options, patterns, args.dry_run, vm))
+    except PartialResultsError as e:
+        for line in e.lines:
+            print(f"error: {line}", file=sys.stderr)
+        print("error: no report: run again to retry them, or pass --allow_partial", file=sys.stderr)
+        return 1
     return 0
 
 

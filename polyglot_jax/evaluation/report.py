@@ -41,14 +41,18 @@ METRICS = {
     **surface.REPORT_METRICS,
 }
 LLM_PROTOCOLS = ("pairwise", "single", "mtbench", "facets")
+# What a failed row was, as the report's warning names it: ``failed`` of a row is a key here.
+FAILED_KINDS = {"judge": ("judgments", "prompts"), "benchmark": ("benchmark items", "items")}
 
 
 def load_judgments(paths: Iterable[str | pathlib.Path]) -> list[dict]:
     """Rows from judge folders (``judgments.jsonl``, ``<protocol>.jsonl``), structured
     benchmark folders (``structured.jsonl``, from ``polyglot-jax eval``) or such files.
 
-    LLM-judge rows get their score as ``<protocol>_score``; rows that did not end ``ok`` carry
-    no score and are left out of the means.
+    LLM-judge rows get their score as ``<protocol>_score``; rows that did not end ``ok`` (the
+    request failed, or the judge's output did not parse) carry no score and are left out of the
+    means, and are marked ``failed: "judge"``; benchmark rows with ``status: "failed"`` are
+    marked ``failed: "benchmark"`` (:func:`score_table` counts both).
     """
     out = []
     for path in map(pathlib.Path, paths):
@@ -69,13 +73,22 @@ def load_judgments(paths: Iterable[str | pathlib.Path]) -> list[dict]:
                         "run": row["run"],
                         "lang": row["lang"],
                         f"{protocol}_score": row.get("score"),
+                        **({"failed": "judge"} if row.get("status", "ok") != "ok" else {}),
                     }
+                elif row.get("status") == "failed":
+                    row = {**row, "failed": "benchmark"}
                 out.append(row)
     return out
 
 
 def score_table(judgments: Sequence[dict]) -> dict[tuple[str, str], dict[str, float]]:
-    """``(run, lang) → {n, <metric>, <metric>_low, <metric>_high}``, scaled for display."""
+    """``(run, lang) → {n, failed, <metric>, <metric>_n, <metric>_low, <metric>_high}``, scaled
+    for display.
+
+    ``<metric>_n`` is the number of items the metric's mean covers (failed items have no
+    value), ``n`` the largest of them; ``failed`` counts the cell's failed items, and
+    ``failed_<kind>`` those of each kind of :data:`FAILED_KINDS`.
+    """
     groups: dict[tuple[str, str], list[dict]] = collections.defaultdict(list)
     for j in judgments:
         groups[(j["run"], j["lang"])].append(j)
@@ -87,8 +100,12 @@ def score_table(judgments: Sequence[dict]) -> dict[tuple[str, str], dict[str, fl
             values = [float(j[name]) * scale for j in items if j.get(name) is not None]
             counts.append(len(values))
             row[name] = float(np.mean(values)) if values else math.nan
+            row[f"{name}_n"] = float(len(values))
             row[f"{name}_low"], row[f"{name}_high"] = metrics.bootstrap_ci(values)
         row["n"] = max(counts)
+        for kind in FAILED_KINDS:
+            row[f"failed_{kind}"] = float(sum(j.get("failed") == kind for j in items))
+        row["failed"] = sum(row[f"failed_{kind}"] for kind in FAILED_KINDS)
         table[key] = row
     return table
 
@@ -187,6 +204,27 @@ def heatmap(
     return path
 
 
+def failure_warnings(table: dict[tuple[str, str], dict[str, float]]) -> list[str]:
+    """One ``warning:`` line per kind of failed item (:data:`FAILED_KINDS`) with its counts per
+    run and language, e.g. ``warning: 12 judgments failed (run k3: fi 5, sw 7); their cells
+    cover fewer prompts``; none when nothing failed."""
+    lines = []
+    for kind, (items, units) in FAILED_KINDS.items():
+        per_run: dict[str, list[str]] = collections.defaultdict(list)
+        total = 0
+        for (run, lang), row in table.items():
+            count = int(row.get(f"failed_{kind}", 0))
+            if count:
+                per_run[run].append(f"{lang} {count}")
+                total += count
+        if total:
+            where = "; ".join(f"run {run}: {', '.join(cells)}" for run, cells in per_run.items())
+            lines.append(
+                f"warning: {total} {items} failed ({where}); their cells cover fewer {units}"
+            )
+    return lines
+
+
 def markdown(
     table: dict[tuple[str, str], dict[str, float]],
     plots: Sequence[str],
@@ -197,7 +235,8 @@ def markdown(
     with ``features`` (default: the registry's; ``notes`` name their sources) and plot links."""
     runs = sorted({r for r, _ in table})
     langs = sorted({lang for _, lang in table})
-    lines = ["# polyglot_jax report", ""]
+    warnings = failure_warnings(table)
+    lines = ["# polyglot_jax report", "", *warnings, *([""] if warnings else [])]
     metrics_shown = present_metrics(table)
     for metric in metrics_shown:
         title = METRICS[metric][0]
@@ -210,12 +249,19 @@ def markdown(
         lines.append("")
     lines += ["## Per run and language, with bootstrap 95% intervals", ""]
     header = " | ".join(METRICS[m][0] for m in metrics_shown)
-    lines += [f"| run | lang | n | {header} |", "|---" * (3 + len(metrics_shown)) + "|"]
+    lines += [
+        "Each cell: mean [interval], n = the items its mean covers (failed items excluded).",
+        "",
+    ]
+    lines += [f"| run | lang | failed | {header} |", "|---" * (3 + len(metrics_shown)) + "|"]
     for (run, lang), row in table.items():
         cells = [
-            f"{row[m]:.1f} [{row[m + '_low']:.1f}, {row[m + '_high']:.1f}]" for m in metrics_shown
+            f"{row[m]:.1f} [{row[m + '_low']:.1f}, {row[m + '_high']:.1f}], n={row[m + '_n']:.0f}"
+            if row[m + "_n"]
+            else "-"
+            for m in metrics_shown
         ]
-        lines.append(f"| {run} | {lang} | {row['n']:.0f} | " + " | ".join(cells) + " |")
+        lines.append(f"| {run} | {lang} | {row['failed']:.0f} | " + " | ".join(cells) + " |")
     rows = correlations(table, features=features)
     if rows:
         lines += ["", "## Correlation with language features", ""]

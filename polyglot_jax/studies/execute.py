@@ -14,6 +14,8 @@ import logging
 import pathlib
 from collections.abc import Sequence
 
+from etils import epath
+
 from polyglot_jax import gin_utils, storage
 from polyglot_jax.errors import JobFailedError
 from polyglot_jax.evaluation import report
@@ -94,6 +96,39 @@ def structured(planner: Planner, condition: Condition, stage: Stage) -> None:
         options.base,
         options.benchmark_limit,
     )
+
+
+def _rows(path: epath.Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def failed_items(planner: Planner, condition: Condition) -> list[str]:
+    """One line per judge or benchmark stage of the run whose output has failed items.
+
+    A judge item failed when its request failed or the judge's output did not parse; a
+    benchmark item when it could not be scored. Stages left out of the plan are not checked.
+    """
+    run_dir, lines = planner.run_dir(condition.name), []
+    for stage in planner.stages(condition):
+        if stage.note or stage.name not in ("judge", "benchmarks"):
+            continue
+        if stage.name == "judge":
+            path = run_dir / "judge" / f"{planner.study.judging.protocol}.jsonl"
+            rows = _rows(path) if path.exists() else []
+            reasons = runner.failure_counts(rows)
+        else:
+            path = run_dir / "structured" / "structured.jsonl"
+            rows = _rows(path) if path.exists() else []
+            reasons = collections.Counter(
+                r.get("reason", "failed") for r in rows if r.get("status") == "failed"
+            )
+        if reasons:
+            shown = ", ".join(f"{reason} x{n}" for reason, n in reasons.most_common())
+            lines.append(
+                f"run {condition.name}, stage {stage.name}: {reasons.total()} of {len(rows)} "
+                f"items failed ({shown})"
+            )
+    return lines
 
 
 def write_report(planner: Planner, conditions: Sequence[Condition]) -> str:

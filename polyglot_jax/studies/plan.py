@@ -54,6 +54,8 @@ class Options:
       quick: the study's quick conditions at the tiniest size.
       bindings: extra ``NAME=VALUE`` gin bindings of every training run.
       judge_concurrency: judge requests in flight.
+      allow_partial: report a study whose judge or benchmark stages left failed items (with a
+        warning) instead of stopping before the report.
     """
 
     root: str
@@ -67,6 +69,7 @@ class Options:
     quick: bool = False
     bindings: tuple[str, ...] = ()
     judge_concurrency: int = 16
+    allow_partial: bool = False
 
 
 @dataclasses.dataclass

@@ -4,7 +4,9 @@
 inference and benchmarks on every worker, judging and the report here), or runs every pending
 stage of every run in this process, then the report with the study's figure. ``<root>/study.json``
 lists the runs and their commands. A stage that fails stops the study with its error; started
-again, the study skips every finished stage (see :mod:`~polyglot_jax.studies.plan`).
+again, the study skips every finished stage (see :mod:`~polyglot_jax.studies.plan`). A judge or
+benchmark stage that left failed items stops the study before its report, naming each; with
+``allow_partial`` they are logged and the report (which warns of them) is written.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from collections.abc import Sequence
 
 from polyglot_jax import storage
+from polyglot_jax.errors import PartialResultsError
 from polyglot_jax.launch import tpu as tpu_lib
 from polyglot_jax.studies import execute
 from polyglot_jax.studies.grid import Condition, Study, select
@@ -103,7 +106,12 @@ def run(
     dry_run: bool = False,
     tpu: TPU | None = None,
 ) -> str:
-    """Runs (or prints) a study; returns the plan, the TPU commands or the report summary."""
+    """Runs (or prints) a study; returns the plan, the TPU commands or the report summary.
+
+    Raises:
+      PartialResultsError: a judge or benchmark stage left failed items (each run, stage and
+        count named) and ``options.allow_partial`` is off; the report is not written.
+    """
     conditions = select(study, patterns, options.quick)
     planner = Planner(study, options)
     if dry_run:
@@ -125,6 +133,11 @@ def run(
             began = time.perf_counter()
             execute.STAGES[stage.name](planner, condition, stage)
             log.info("%s: finished in %.0f s", where, time.perf_counter() - began)
+    failed = [line for c in conditions for line in execute.failed_items(planner, c)]
+    if failed and not options.allow_partial:
+        raise PartialResultsError(failed)
+    for line in failed:
+        log.warning("%s; reported anyway (--allow_partial)", line)
     report = planner.report_stage(conditions)
     if report.done():
         log.info("report: done, skipped")

@@ -214,6 +214,9 @@ def run_task(
 
     A row holds id, lang, task, the label and scores (choice items) or the answers and
     prediction (answer items), and each metric's per-item values (what the report aggregates).
+    A choice item whose log-likelihoods are not all finite has failed: its row has ``status:
+    "failed"`` and a ``reason`` instead of metric values, the metrics leave it out, ``n``
+    counts the items they cover and ``failed`` (present only when some did) the failed ones.
     """
     task = seqio.get_mixture_or_task(task_name)
     check_split(task, split)
@@ -229,16 +232,33 @@ def run_task(
         outputs = answers(model, params, vocabulary, items, batch_size, max_new_tokens)
         targets, metric_fns = [item["answers"] for item in items], task.predict_metric_fns
         fields = [{"prediction": p, "answers": t} for p, t in zip(outputs, targets, strict=True)]
+    failed = [_failure(output) for output in outputs]
+    kept = [i for i, reason in enumerate(failed) if reason is None]
     result: dict[str, float] = {}
     for metric_fn in metric_fns:
-        result.update(metric_fn(targets, outputs))
+        result.update(metric_fn([targets[i] for i in kept], [outputs[i] for i in kept]))
     rows = []
-    for item, field, target, output in zip(items, fields, targets, outputs, strict=True):
+    for item, field, target, output, reason in zip(
+        items, fields, targets, outputs, failed, strict=True
+    ):
         row = {"id": item["id"], "lang": item["lang"], "task": task_name, **field}
-        for metric_fn in metric_fns:
-            row.update(metric_fn.per_item(target, output))
+        if reason is not None:
+            row.update(status="failed", reason=reason, scores=[None] * len(output))
+        else:
+            for metric_fn in metric_fns:
+                row.update(metric_fn.per_item(target, output))
         rows.append(row)
-    return {**result, "n": float(len(items))}, rows
+    counts = {"n": float(len(kept))}
+    if len(kept) < len(items):
+        counts["failed"] = float(len(items) - len(kept))
+    return {**result, **counts}, rows
+
+
+def _failure(output: Any) -> str | None:
+    """Why an item's model output cannot be scored (non-finite choice scores), or None."""
+    if isinstance(output, str) or np.all(np.isfinite(np.asarray(output, np.float64))):
+        return None
+    return "non-finite log-likelihood"
 
 
 def write_rows(path: str | pathlib.Path, rows: Sequence[dict]) -> None:
