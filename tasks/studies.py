@@ -16,13 +16,17 @@ Datasets (``polyglot_jax.data.study_data.DATASETS``; each fetched with
   ``test``.
 - ``oasst_test``: the 50 OASST test prompts in 11 languages (Better Alpaca's test set), split
   ``test``.
+- ``alpaca_eval_polyglots``: AlpacaEval's 805 instructions in English and 13 translations
+  (Polyglots' test set), split ``test``, parallel ids.
+- ``alpaca_eval_zero_shot``: 113 AlpacaEval test prompts in English, French, Portuguese and
+  Russian (the zero-shot transfer study's test set), split ``test``, parallel ids.
 
 Layout under the data folder ``DATA_DIR`` (gin, ``runs/study_data.gin``; None: the environment
 variable ``POLYGLOT_JAX_DATA_DIR``): ``<dataset>/<split>.<lang>.jsonl`` in the project's
 ``{id, lang, messages}`` JSONL; ``<dataset>/<split>.<lang>.<part>.jsonl`` for datasets with
-several sources per split and language (``lima_oasst``); ``oasst_test/test_<lang>.jsonl`` with
-``{"id", "prompt"}`` lines, as the published test prompts. Tokens come from
-``VOCABULARY_PATH`` (a Hugging Face model folder; None: the demo vocabulary).
+several sources per split and language (``lima_oasst``); ``<dataset>/test_<lang>.jsonl`` with
+``{"id", "prompt"}`` lines for the evaluation prompts, as the published OASST test prompts.
+Tokens come from ``VOCABULARY_PATH`` (a Hugging Face model folder; None: the demo vocabulary).
 
 Importing this module reads no file and needs no data folder: files are read when a task's
 data is first asked for, and a missing one is one line naming it and the fetch command. The

@@ -62,7 +62,7 @@ def test_registering_reads_no_file_and_needs_no_data_folder(registered):
     assert {"guanaco_en", "lima_oasst_sw", "alpaca_bg", "oasst_test_no", "dolly_en"} <= set(
         registered
     )
-    for name in ("guanaco_de", "lima_oasst_fi", "oasst_test_bn"):
+    for name in ("guanaco_de", "lima_oasst_fi", "oasst_test_bn", "alpaca_eval_polyglots_el"):
         assert name in seqio.TaskRegistry.names()
     dataset, _ = chat_tasks.get_dataset("lima_oasst")
     assert dataset.splits == ("train", "test") and dataset.languages == study_data.PINCH_LANGUAGES
@@ -158,6 +158,8 @@ def test_vocabulary_path_picks_the_tokenizer(registered, sentencepiece_dir, demo
 def test_fixture_sizes_and_bad_size_name(tmp_path):
     written = study_fixtures.write_fixture_data(tmp_path, "quick")
     assert written["oasst_test"] == 4 * len(study_data.OASST_TEST_LANGUAGES)
+    assert written["alpaca_eval_polyglots"] == 4 * 14
+    assert written["alpaca_eval_zero_shot"] == 3 * len(study_data.ZERO_SHOT_EVAL_LANGUAGES)
     assert (tmp_path / "lima_oasst" / "train.sw.oasst.jsonl").exists()
     with pytest.raises(ValueError, match="sizes must be one of study, quick"):
         study_fixtures.write_fixture_data(tmp_path, "huge")
@@ -192,3 +194,23 @@ def test_describe_budget_downsamples_to_one_language(registered, study_dir, monk
     assert data_cli.main(args) == 0
     expected = dict.fromkeys(study_data.BETTER_ALPACA_LANGUAGES, 51760 // 8)
     assert _table(capsys.readouterr().out) == {**expected, "total": 51760}
+
+def test_polyglots_evaluation_languages_and_groups():
+    groups = study_data.POLYGLOTS_EVAL_GROUPS
+    assert groups["tuned"] == study_data.POLYGLOTS_LANGUAGES[1:]
+    in_order = ("en", *groups["tuned"], *groups["zero-shot"], *groups["unseen"])
+    assert in_order == study_data.POLYGLOTS_EVAL_LANGUAGES
+    assert len(set(study_data.POLYGLOTS_EVAL_LANGUAGES)) == 14
+
+
+@pytest.mark.parametrize(
+    ("task", "count"), [("alpaca_eval_polyglots_is", 805), ("alpaca_eval_zero_shot_pt", 113)]
+)
+def test_describe_the_alpaca_eval_prompts_at_the_study_size(
+    registered, study_dir, monkeypatch, capsys, task, count
+):
+    monkeypatch.setenv(study_data.ENV_DATA_DIR, str(study_dir))
+    assert data_cli.main(["describe", task, "--split=test", "--examples_only"]) == 0
+    lang = task.rsplit("_", 1)[1]
+    assert _table(capsys.readouterr().out) == {lang: count, "total": count}
+

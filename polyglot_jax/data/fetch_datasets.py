@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable
 
-from polyglot_jax.data import formats, sources, study_data, tag
+from polyglot_jax.data import formats, prompt_sets, sources, study_data, tag
 from polyglot_jax.data.fetch_io import Fetcher, Files, jsonl, staged, with_tmp
 from polyglot_jax.data.fetch_sources import XCSQA_FOLDERS, source
 from polyglot_jax.errors import ConfigError
@@ -202,6 +202,39 @@ def oasst_test(f: Fetcher, langs: list[str]) -> None:
         f.job(f"oasst_test/test_{lang}", [f"oasst_test/test_{lang}.jsonl"], with_tmp(produce))
 
 
+def _released_prompts(
+    f: Fetcher, name: str, langs: list[str], parse: prompt_sets.LineParser, id_prefix: str
+) -> None:
+    """``<name>/test_<lang>.jsonl`` from a release read line by line (``text`` builder)."""
+    for lang in langs:
+
+        def produce(tmp: str, lang: str = lang) -> Files:
+            src = source(name, "test")
+            lines = [row["text"] for row in f.load(src, lang=lang)]
+            rows = prompt_sets.prompt_rows(lines, src.label(lang=lang), lang, parse, id_prefix)
+            path = staged(rows, f"test_{lang}.jsonl", tmp)
+            list(sources.read_prompts_jsonl(path, lang))  # the checks every prompt file gets
+            return {f"{name}/test_{lang}.jsonl": jsonl(rows)}
+
+        f.job(f"{name}/test_{lang}", [f"{name}/test_{lang}.jsonl"], with_tmp(produce))
+
+
+def alpaca_eval_polyglots(f: Fetcher, langs: list[str]) -> None:
+    """Polyglots' 805 AlpacaEval instructions and their translations, one pair of surrounding
+    quotes stripped from the translations; ids ``alpaca_eval/<line>`` shared by languages."""
+    _released_prompts(
+        f, "alpaca_eval_polyglots", langs, prompt_sets.polyglots_instruction, "alpaca_eval"
+    )
+
+
+def alpaca_eval_zero_shot(f: Fetcher, langs: list[str]) -> None:
+    """The zero-shot study's 113 AlpacaEval test prompts; ids ``alpacaeval_test_subset/<line>``
+    shared by languages."""
+    _released_prompts(
+        f, "alpaca_eval_zero_shot", langs, prompt_sets.zero_shot_prompt, "alpacaeval_test_subset"
+    )
+
+
 def xcopa(f: Fetcher, langs: list[str]) -> None:
     """XCOPA as released: ``xcopa/<lang>/{val,test}.<lang>.jsonl``."""
     for lang in langs:
@@ -274,6 +307,7 @@ FETCHERS: dict[str, Callable[[Fetcher, list[str]], None]] = {
     fn.__name__: fn
     for fn in (
         *(guanaco, lima, oasst1, lima_oasst, dolly, alpaca, bactrian_x, aya, oasst_test),
+        *(alpaca_eval_polyglots, alpaca_eval_zero_shot),
         *(xcopa, xquad, xnli, xcsqa),
     )
 }

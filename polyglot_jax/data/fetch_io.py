@@ -61,7 +61,7 @@ class Fetcher:
         import datasets
 
         url = src.url(**values)
-        shown = f"{src.repo}@{src.revision[:12]}/{src.path.format(**values)}"
+        shown = src.label(**values)
         log.info("downloading %s", shown)
         if not self.progress:
             datasets.disable_progress_bars()

@@ -30,7 +30,9 @@ class Source:
       revision: a commit hash, or :data:`UNPINNED`.
       path: the file (or glob) in the repository; ``{lang}``/``{split}``/``{folder}`` are
         filled in per language and split.
-      builder: ``json`` (JSON lines, a JSON list or a gzipped one) or ``parquet``.
+      builder: ``json`` (JSON lines, a JSON list or a gzipped one), ``parquet``, or ``text``
+        (one row ``{"text": line}`` per line, blank lines kept, for files whose lines the
+        ``json`` builder cannot read or whose line numbers are ids).
       field: for ``json``, the key of the record list in a JSON document (SQuAD's ``data``).
     """
 
@@ -50,6 +52,10 @@ class Source:
         if self.repo.startswith("github:"):
             return f"https://raw.githubusercontent.com/{repo}/{self.revision}/{path}"
         return f"hf://datasets/{repo}@{self.revision}/{path}"
+
+    def label(self, **values: str) -> str:
+        """``repo@revision/path`` (the revision shortened), for logs and error messages."""
+        return f"{self.repo}@{self.revision[:12]}/{self.path.format(**values)}"
 
 
 # The published data of Better Alpaca (Chen et al. 2023, arXiv 2309.08958): Alpaca-cleaned as
@@ -107,6 +113,32 @@ SOURCES: dict[str, dict[str, Source]] = {
         "test": Source("CohereForAI/aya_dataset", UNPINNED, "data/test-*.parquet", "parquet"),
     },
     "oasst_test": {"test": Source(_HPLT, _HPLT_COMMIT, "test-data/test_{lang}.jsonl")},
+    # Polyglots' evaluation prompts (Kew et al. 2023, arXiv 2312.12683): AlpacaEval's 805
+    # instructions and their machine translations, one {"instruction"} object per line despite
+    # the .json suffix, line i the same prompt in every language. The de, en, es, ru, da and no
+    # files were seen at data/alpaca_eval_instructions_{lang}.json (commits 2cedd48, 748f649) and
+    # are taken to have moved into data/alpaca_eval/ with the others by this commit. Licence: no
+    # licence file seen in the repository; AlpacaEval is CC BY-NC 4.0 (tatsu-lab/alpaca_eval).
+    "alpaca_eval_polyglots": {
+        "test": Source(
+            "github:ZurichNLP/multilingual-instruction-tuning",
+            "fbb1979efce8ff92402d76ba9497cbc3d023436f",
+            "data/alpaca_eval/alpaca_eval_instructions_{lang}.json",
+            "text",
+        )
+    },
+    # The zero-shot study's 113 AlpacaEval test prompts (Chirkova & Nikoulina 2024, arXiv
+    # 2402.14778), one JSON list holding one user message per line, line i the same prompt in
+    # every language; translated with Google Translate and corrected by native or fluent
+    # speakers. CC BY-NC 4.0, as AlpacaEval (data/NOTICE_alpacaeval.txt beside the files).
+    "alpaca_eval_zero_shot": {
+        "test": Source(
+            "github:naver/pasero",
+            "5fa52cc56f46b240f02910ad26b4ad60b2cfc652",
+            "examples/zero-shot-transfer-inst-tuning/data/alpacaeval_test_subset.{lang}.jsonl",
+            "text",
+        )
+    },
     # Evaluation sets, written in the layout of polyglot_jax/evaluation/benchmarks/registry.py.
     "xcopa": {
         split: Source(

@@ -6,8 +6,9 @@ Layout under the data folder (what ``polyglot-jax data fetch`` writes and
 - ``<dataset>/<split>.<lang>.jsonl``: the project's ``{id, lang, messages}`` JSONL;
 - ``<dataset>/<split>.<lang>.<part>.jsonl`` for datasets made of several sources per split and
   language (``lima_oasst``: parts ``lima`` and ``oasst``), read in the order of the parts;
-- ``oasst_test/test_<lang>.jsonl``: ``{"id", "prompt"}`` lines, the layout of the OASST test
-  prompts of the Better Alpaca study (usable as ``PROMPT_FILES`` too).
+- ``<dataset>/test_<lang>.jsonl`` for evaluation prompts (``oasst_test``,
+  ``alpaca_eval_polyglots``, ``alpaca_eval_zero_shot``): ``{"id", "prompt"}`` lines, the layout
+  of the OASST test prompts of the Better Alpaca study (usable as ``PROMPT_FILES`` too).
 
 The folder is the gin macro ``DATA_DIR`` (``gin_configs/runs/study_data.gin``) or, when it is
 None, the environment variable ``POLYGLOT_JAX_DATA_DIR``, like TFDS's ``data_dir``. The
@@ -50,6 +51,23 @@ BETTER_ALPACA_LANGUAGES = ("bg", "cs", "en", "es", "fi", "fr", "ru", "zh")
 ALPACA_LANGUAGES = ("bg", "cs", "de", "en", "es", "fi", "fr", "pt", "ru", "zh")
 # OASST1's largest languages that the language registry knows (its message trees' `lang`).
 OASST1_LANGUAGES = ("en", "es", "ru", "de", "zh", "fr", "ca", "pt", "it", "uk", "th", "eu")
+# Polyglots' evaluation (Kew et al. 2023, arXiv 2312.12683): the AlpacaEval instructions in
+# English and machine-translated into 13 languages, grouped as tuned (the languages of its
+# multilingual tuning data), zero-shot and unseen (ZurichNLP/multilingual-instruction-tuning,
+# data/alpaca_eval/).
+POLYGLOTS_EVAL_GROUPS: dict[str, tuple[str, ...]] = {
+    "tuned": ("es", "ru", "de", "zh", "fr"),
+    "zero-shot": ("ca", "sv", "no", "da", "bg"),
+    "unseen": ("is", "hi", "el"),
+}
+POLYGLOTS_EVAL_LANGUAGES = (
+    "en",
+    *(lang for group in POLYGLOTS_EVAL_GROUPS.values() for lang in group),
+)
+# Zero-shot transfer (Chirkova & Nikoulina 2024, arXiv 2402.14778): its 113 AlpacaEval test
+# prompts in English and translated into French, Portuguese and Russian (naver/pasero,
+# examples/zero-shot-transfer-inst-tuning/data/).
+ZERO_SHOT_EVAL_LANGUAGES = ("en", "fr", "pt", "ru")
 # Bactrian-X (Li et al. 2023): 52 languages; those of the language registry.
 BACTRIAN_X_LANGUAGES = (
     *("ar", "bn", "cs", "de", "en", "es", "et", "fa", "fi", "fr", "he", "hi", "id", "it", "ja"),
@@ -140,6 +158,22 @@ DATASETS: dict[str, StudyDataset] = {
             prompts=True,
             parallel=True,
             source="the 50 OASST test prompts of Better Alpaca, human-translated",
+        ),
+        StudyDataset(
+            "alpaca_eval_polyglots",
+            POLYGLOTS_EVAL_LANGUAGES,
+            ("test",),
+            prompts=True,
+            parallel=True,
+            source="the 805 AlpacaEval instructions of Polyglots, machine-translated",
+        ),
+        StudyDataset(
+            "alpaca_eval_zero_shot",
+            ZERO_SHOT_EVAL_LANGUAGES,
+            ("test",),
+            prompts=True,
+            parallel=True,
+            source="the 113 AlpacaEval test prompts of the zero-shot study, translated",
         ),
     )
 }

@@ -2,8 +2,10 @@
 
 ``studies/eval.gin`` binds ``MIXTURE_OR_TASK_NAME = @eval_mixture()`` so that ``infer`` answers
 the held-out prompts of every evaluation language of a study in one run (one model load): the
-OASST test prompts (``oasst_test``), Pinch's held-out LIMA + OASST prompts (``lima_oasst``
-``test``) or the demo's ``validation`` prompts.
+OASST test prompts (``oasst_test``), Polyglots' AlpacaEval instructions
+(``alpaca_eval_polyglots``; its language groups are ``study_data.POLYGLOTS_EVAL_GROUPS``), the
+zero-shot study's AlpacaEval test prompts (``alpaca_eval_zero_shot``), Pinch's held-out LIMA +
+OASST prompts (``lima_oasst`` ``test``) or the demo's ``validation`` prompts.
 """
 
 from __future__ import annotations

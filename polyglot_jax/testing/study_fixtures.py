@@ -6,8 +6,9 @@ each other Polyglots language (multi-k: 3,200 in all, 200 per added language); L
 4,000 parallel examples in each of the 12 Pinch languages (1,000 from LIMA, 3,000 from OASST:
 1% = 40 replaced leave 3,960 English); Alpaca-cleaned's 51,760 parallel examples in each Better
 Alpaca language (budget over 8 languages: 6,470 each); Dolly's 15,011; the 50 OASST test prompts
-in 11 languages. ``"quick"`` writes a few examples of each, for end-to-end tests on the tiny
-model. Parallel datasets share ids across languages (translations); the others do not.
+in 11 languages, Polyglots' 805 AlpacaEval prompts in 14 and the zero-shot study's 113 in 4.
+``"quick"`` writes a few examples of each, for end-to-end tests on the tiny model. Parallel
+datasets share ids across languages (translations); the others do not.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def _sizes(
     alpaca: int,
     small: int,
     prompts: int,
+    alpaca_eval: tuple[int, int],
 ) -> dict[str, Counts | dict[str, Counts]]:
     en, other, validation = guanaco
     return {
@@ -58,6 +60,12 @@ def _sizes(
             "test": dict.fromkeys(("en", "es"), max(1, small // 10)),
         },
         "oasst_test": {"test": dict.fromkeys(study_data.OASST_TEST_LANGUAGES, prompts)},
+        "alpaca_eval_polyglots": {
+            "test": dict.fromkeys(study_data.POLYGLOTS_EVAL_LANGUAGES, alpaca_eval[0])
+        },
+        "alpaca_eval_zero_shot": {
+            "test": dict.fromkeys(study_data.ZERO_SHOT_EVAL_LANGUAGES, alpaca_eval[1])
+        },
     }
 
 
@@ -65,7 +73,8 @@ SIZES = {
     # The studies' sizes: multi-k 3,200 (200 per added language); Pinch 4,000, LIMA's 1,000 +
     # 3,000 OASST ("1% of the English examples ... 40 examples", §3.2), with 300 held-out
     # prompts; Alpaca-cleaned 51,760, Dolly-15k 15,011, LIMA's 1,030 training examples and 300
-    # test prompts, the 50 OASST test prompts.
+    # test prompts, the 50 OASST test prompts, AlpacaEval's 805 instructions (Polyglots) and
+    # the zero-shot study's 113 of them.
     "study": _sizes(
         guanaco=(3500, 300, 20),
         lima=(1030, 300),
@@ -75,6 +84,7 @@ SIZES = {
         alpaca=51760,
         small=200,
         prompts=50,
+        alpaca_eval=(805, 113),
     ),
     "quick": _sizes(
         guanaco=(40, 12, 3),
@@ -85,6 +95,7 @@ SIZES = {
         alpaca=24,
         small=8,
         prompts=4,
+        alpaca_eval=(4, 3),
     ),
 }
 
