@@ -195,6 +195,7 @@ def test_describe_budget_downsamples_to_one_language(registered, study_dir, monk
     expected = dict.fromkeys(study_data.BETTER_ALPACA_LANGUAGES, 51760 // 8)
     assert _table(capsys.readouterr().out) == {**expected, "total": 51760}
 
+
 def test_polyglots_evaluation_languages_and_groups():
     groups = study_data.POLYGLOTS_EVAL_GROUPS
     assert groups["tuned"] == study_data.POLYGLOTS_LANGUAGES[1:]
@@ -213,4 +214,3 @@ def test_describe_the_alpaca_eval_prompts_at_the_study_size(
     assert data_cli.main(["describe", task, "--split=test", "--examples_only"]) == 0
     lang = task.rsplit("_", 1)[1]
     assert _table(capsys.readouterr().out) == {lang: count, "total": count}
-
