@@ -112,3 +112,33 @@ def test_train_runs_its_epochs_with_the_schedule_over_them(tmp_path, demo_tasks)
     expected = budget.plan_steps(None, 0.5, "demo_pinch", LENGTHS, 16).steps
     assert result.step == seen["decay_steps"] == expected
     assert (tmp_path / "run" / f"checkpoint_{expected}").is_dir()
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_decay_ends_at_the_final_learning_rate_ratio(schedule):
+    import jax.numpy as jnp
+
+    optimizer = trainer.make_optimizer(  # b1 = b2 = 0: every update is -lr * sign(gradient)
+        learning_rate=1.0,
+        warmup_steps=0,
+        decay_steps=10,
+        schedule=schedule,
+        final_lr_ratio=0.1,
+        max_grad_norm=None,
+        b1=0.0,
+        b2=0.0,
+        eps=1e-30,
+    )
+    params = {"w": jnp.ones((2, 2))}
+    state = optimizer.init(params)
+    rates = []
+    for _ in range(12):
+        updates, state = optimizer.update({"w": jnp.ones((2, 2))}, state, params)
+        rates.append(-float(updates["w"][0, 0]))
+    assert rates[0] == pytest.approx(1.0)
+    assert rates[10] == rates[11] == pytest.approx(0.1)  # pasero's min_lr = lr / 10
+
+
+def test_bad_final_learning_rate_ratio_is_named():
+    with pytest.raises(ConfigError, match="FINAL_LR_RATIO must be a number in"):
+        trainer.make_optimizer(final_lr_ratio=2, decay_steps=10)

@@ -86,11 +86,15 @@ def test_langid_agrees_on_reference_answers():
         for r in demo_build.build()[f"eval.{lang}.jsonl"]:
             answer = r["messages"][-1]["content"]
             records.append({"id": r["id"], "lang": lang, "response": answer, "reference": answer})
-    judgments = language.judge_records(records, "references", LANGS)
+    judgments = language.judge_records(records, "references")  # every language is a candidate
     summary = language.summarize(judgments)
     assert all(row["chrf"] == 100.0 for row in summary.values())
-    agreement = sum(j["lang_agree"] for j in judgments) / len(judgments)
-    assert agreement >= 0.9
+    # Among all ~75 languages lingua knows, the shortest references (arithmetic such as "62 minus
+    # 13 equals 49.", 7 words or fewer, mostly digits) can look like a neighbour; every longer
+    # reference is identified as its own language.
+    wrong = [r for r, j in zip(records, judgments, strict=True) if not j["lang_agree"]]
+    assert all(len(r["response"].split()) <= 7 for r in wrong), wrong
+    assert len(wrong) < len(records) / 5
 
 
 def test_infer_answers_shared_oasst_prompt_files(demo_dir, tmp_path, demo_tasks, shared_data):
@@ -105,7 +109,7 @@ def test_infer_answers_shared_oasst_prompt_files(demo_dir, tmp_path, demo_tasks,
     )
     lines = {p.stem: [json.loads(x) for x in p.read_text().splitlines()] for p in result.files}
     assert len(lines["test_fi"]) == 50 and {r["lang"] for r in lines["test_fi"]} == {"fi"}
-    assert len(lines["test_hi"]) == 49  # the Hindi file's malformed line 50 is skipped
+    assert len(lines["test_hi"]) == 50  # the repaired Hindi file: every line is a prompt
 
 
 def test_two_hosts_with_several_samples_equal_one_host(demo_dir, tmp_path, demo_tasks):

@@ -3,7 +3,7 @@
 ``data describe`` of the studies' configs on fixture data at the studies' sizes prints the
 studies' counts: multi-k 3,200 with 200 per added language (Polyglots), 40 multilingual
 examples over 11 languages (Pinch: 7 x 4 + 4 x 3, English 3,460) and Alpaca-cleaned
-downsampled to one language's size over 8 languages (Better Alpaca: 6,470 each).
+downsampled to one language's size over 9 languages (Better Alpaca: 5,751 each, one 5,752).
 """
 
 from __future__ import annotations
@@ -192,7 +192,8 @@ def test_describe_budget_downsamples_to_one_language(registered, study_dir, monk
     monkeypatch.setenv(study_data.ENV_DATA_DIR, str(study_dir))
     args = ["describe", "--examples_only", "--gin_file=studies/better_alpaca/downsampled_lora.gin"]
     assert data_cli.main(args) == 0
-    expected = dict.fromkeys(study_data.BETTER_ALPACA_LANGUAGES, 51760 // 8)
+    # nine languages (German included): 51,760 = 9 x 5,751 + 1, the first of the list gets it
+    expected = {**dict.fromkeys(study_data.BETTER_ALPACA_LANGUAGES, 5751), "en": 5752}
     assert _table(capsys.readouterr().out) == {**expected, "total": 51760}
 
 
@@ -214,3 +215,63 @@ def test_describe_the_alpaca_eval_prompts_at_the_study_size(
     assert data_cli.main(["describe", task, "--split=test", "--examples_only"]) == 0
     lang = task.rsplit("_", 1)[1]
     assert _table(capsys.readouterr().out) == {lang: count, "total": count}
+
+
+# Optimizer updates of each kind of run at the studies' sizes, computed by hand from the papers
+# and releases: (study, condition) -> (steps, BATCH_SIZE, BATCH_UNIT, warmup steps).
+STEPS_BY_HAND = {
+    # Polyglots: 10 epochs of 3200 at 16 = 2000 steps (the release's max_steps), 3% warmup = 60.
+    ("polyglots", "lora_k3"): (2000, 16, "examples", 60),
+    # Pinch: 3 epochs of 4000 at 64 examples = ceil(187.5) = 188 (the assumed PaLM recipe).
+    ("pinch", "share_1"): (188, 64, "examples", 30),
+    ("pinch", "mono_en"): (188, 64, "examples", 30),
+    ("pinch", "langs_3"): (188, 64, "examples", 30),
+    # Zero-shot: the release's fixed 1000 steps of 8192 x 10 (full) or x 4 (LoRA) tokens.
+    ("zero_shot", "dolly_full_lr1e-05"): (1000, 40, "rows", 0),
+    ("zero_shot", "lima_lora_lr0.0001"): (1000, 16, "rows", 0),
+    # Better Alpaca at 128 examples: LoRA 5 epochs, 100 warmup steps; full 3 epochs, 3% warmup.
+    ("better_alpaca", "english_only_lora"): (2022, 128, "examples", 100),  # 5 x 51,760 / 128
+    ("better_alpaca", "downsampled_lora"): (2022, 128, "examples", 100),  # 9 x 5,751 + 1
+    ("better_alpaca", "multilingual_lora"): (18197, 128, "examples", 100),  # 5 x 465,840 / 128
+    ("better_alpaca", "english_only_full"): (1214, 128, "examples", 37),  # 3 x 51,760 / 128
+    ("better_alpaca", "multilingual_full"): (10919, 128, "examples", 328),  # 3 x 465,840 / 128
+}
+
+
+@pytest.mark.parametrize(("study", "condition"), list(STEPS_BY_HAND))
+def test_study_runs_train_the_papers_updates(registered, study_dir, monkeypatch, study, condition):
+    import gin
+
+    from polyglot_jax.data import recipes
+    from polyglot_jax.launch.sweep import gin_literal
+    from polyglot_jax.studies import catalog
+    from polyglot_jax.studies.plan import Options, Planner
+    from polyglot_jax.training import budget, trainer
+
+    monkeypatch.setenv(study_data.ENV_DATA_DIR, str(study_dir))
+    planner = Planner(catalog.STUDIES[study], Options(root="/tmp/unused", base="/models/base"))
+    run = planner.study.condition(condition)
+    bindings = [f"{k} = {gin_literal(v)}" for k, v in planner.train_bindings(run).items()]
+    bindings += ['MODEL_DIR = "/tmp/unused"', "VOCABULARY_PATH = None"]
+    gin_utils.configure(
+        gin_utils.GinArgs(files=[planner.model, run.gin_file], bindings=bindings), finalize=False
+    )
+    macro = gin.query_parameter
+    if condition.startswith("multilingual"):  # every example of every language (no selection)
+        per_language = study_fixtures.SIZES["study"]["alpaca"]["train"]["en"]
+        examples = len(macro("%BUDGET_LANGUAGES")) * per_language
+    else:
+        examples = sum(recipes.counts(data_cli._gin_mixture()).values())
+    plan = budget.schedule(
+        macro("%TRAIN_STEPS"),
+        macro("%NUM_EPOCHS"),
+        macro("%BATCH_SIZE"),
+        macro("%BATCH_UNIT"),
+        examples,
+        examples,  # rows do not change the steps of a plan in examples
+    )
+    ratio, warmup = macro("%WARMUP_RATIO"), macro("%WARMUP_STEPS")
+    if ratio is not None:
+        warmup = trainer._warmup_from_ratio(ratio, warmup, plan.steps)
+    expected = STEPS_BY_HAND[study, condition]
+    assert (plan.steps, macro("%BATCH_SIZE"), macro("%BATCH_UNIT"), warmup) == expected

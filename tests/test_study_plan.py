@@ -36,9 +36,9 @@ def flag(command, name):
     return ast.literal_eval(values[-1].replace("null", "None")) if values else None
 
 
-def test_polyglots_plan_is_k_1_to_6_with_lora_and_full(capsys, tmp_path):
+def test_polyglots_plan_is_k_1_to_6_with_lora(capsys, tmp_path):
     runs, _ = dry_run(capsys, "polyglots", tmp_path, "--base=/models/llama", "--judge=openai:m")
-    assert list(runs) == [f"{m}_k{k}" for m in ("lora", "full") for k in range(1, 7)]
+    assert list(runs) == [f"lora_k{k}" for k in range(1, 7)]  # the release trains LoRA only
     for name, stages in runs.items():
         assert list(stages) == [*STAGES, "benchmarks"]
         assert all(state == "todo" for state, _ in stages.values())
@@ -52,10 +52,10 @@ def test_polyglots_plan_is_k_1_to_6_with_lora_and_full(capsys, tmp_path):
         judge = stages["judge"][1]
         assert "--protocol=single" in judge and "--prompt_file=polyglots_helpfulness" in judge
         assert flag(stages["infer"][1], "VOCABULARY_PATH") == "/models/llama"
-    # Falcon's fused attention gets its LoRA target; full fine-tuning none.
+    # Falcon: every linear layer, as the release's find_all_linear_names selects them.
     runs, _ = dry_run(capsys, "polyglots", tmp_path, "--model=models/falcon_7b.gin")
-    assert flag(runs["lora_k2"]["train"][1], "LORA_TARGETS") == ("query_key_value",)
-    assert flag(runs["full_k2"]["train"][1], "LORA_TARGETS") is None
+    targets = ("query_key_value", "o_proj", "up_proj", "down_proj")
+    assert flag(runs["lora_k2"]["train"][1], "LORA_TARGETS") == targets
     assert runs["lora_k2"]["judge"][0] == "skip"  # no --judge
 
 
@@ -65,8 +65,8 @@ def test_pinch_plan_monolingual_shares_and_language_counts(capsys, tmp_path):
     assert sorted(n[5:] for n in mono) == sorted(
         ["ar", "zh", "cs", "en", "et", "fi", "he", "hi", "it", "ru", "es", "sw"]
     )
-    shares = {n: flag(runs[n]["train"][1], "PINCH_FRACTION") for n in runs if "share" in n}
-    assert shares == {f"share_{p:g}": p / 100 for p in (1, 2, 5, 10, 20, 50)}
+    shares = {n: flag(runs[n]["train"][1], "PINCH_EXAMPLES") for n in runs if "share" in n}
+    assert shares == {f"share_{p:g}": 40 * p for p in (1, 2, 5, 10, 20, 50)}  # counts of 4,000
     langs = {n: flag(runs[n]["train"][1], "BUDGET_LANGUAGES") for n in runs if "langs" in n}
     assert [len(v) for v in langs.values()] == [2, 3, 4]
     assert len(runs) == 21
@@ -89,23 +89,29 @@ def test_zero_shot_and_better_alpaca_plans(capsys, tmp_path):
     assert set(rates) == {f"{d}_{m}" for d in ("dolly", "lima") for m in ("full", "lora")}
     assert all(len(set(v)) == 4 for v in rates.values())
     runs, _ = dry_run(capsys, "better_alpaca", tmp_path, "--judge=openai:m")
-    kinds = ["english_only", *(f"mono_{x}" for x in ("bg", "cs", "es", "fi", "fr", "ru", "zh"))]
+    mono = ("bg", "cs", "de", "es", "fi", "fr", "ru", "zh")
+    kinds = ["english_only", *(f"mono_{x}" for x in mono)]
     kinds += ["multilingual", "downsampled"]
     assert list(runs) == [f"{k}_{m}" for m in ("lora", "full") for k in kinds]
     judge = runs["downsampled_full"]["judge"][1]
     assert "--language_gate" in judge and "--prompt_file=better_alpaca_1to3" in judge
     assert "--gin_file=models/bloom_7b1.gin" in runs["english_only_lora"]["train"][1]
     assert flag(runs["english_only_lora"]["train"][1], "LORA_TARGETS") is None  # BLOOM: gin's
+    # Full fine-tuning decodes with repetition penalty 1.1, LoRA without (the release).
+    assert flag(runs["mono_de_full"]["infer"][1], "REPETITION_PENALTY") == 1.1
+    assert flag(runs["mono_de_lora"]["infer"][1], "REPETITION_PENALTY") is None
 
 
 def test_completion_is_read_from_the_outputs(capsys, tmp_path):
     study = catalog.STUDIES["zero_shot"]
     planner = Planner(study, Options(root=str(tmp_path)))
     condition = study.condition("lima_full_lr2e-05")
-    assert not planner.train_done(condition)  # epochs: the last step is unknown until recorded
+    assert not planner.train_done(condition)
     run_dir = tmp_path / condition.name
     (run_dir / "checkpoint_7").mkdir(parents=True)
     (run_dir / "study_state.json").write_text('{"train_step": 7}')
+    assert not planner.train_done(condition)  # the release's fixed 1000 steps decide
+    (run_dir / "checkpoint_1000").mkdir(parents=True)
     assert planner.train_done(condition) and not planner.infer_done(condition)
     (run_dir / "infer").mkdir()
     (run_dir / "infer" / "decoding.json").write_text("{}")
@@ -134,7 +140,7 @@ def test_tpu_commands_and_bad_flags(capsys, tmp_path):
     assert "unknown study 'nope'" in capsys.readouterr().err
     assert cli.main(["study", "list"]) == 0
     listed = capsys.readouterr().out
-    assert "polyglots" in listed and "21 runs" in listed
+    assert "polyglots" in listed and "21 runs" in listed and "6 runs" in listed
 
 
 def _experiment_files():

@@ -25,6 +25,21 @@ def test_loss_on_multi_turn(loss_on, targets):
     assert [t for t, target in segments if target] == targets
 
 
+def test_guanaco_text_is_the_release_text_and_prompt():
+    # The Polyglots release: raw openassistant-guanaco text for training, and the prompt file
+    # "### Human: {{ instruction }}### Assistant:" for generation.
+    text = templates.render(CHAT, template="guanaco_text", loss_on="all")
+    assert (
+        "".join(t for t, _ in text)
+        == "### Human: Hi### Assistant: Hello### Human: Bye### Assistant: Ciao"
+    )
+    assert all(target for _, target in text)
+    prompt = templates.render(CHAT[:1], template="guanaco_text", add_generation_prompt=True)
+    assert "".join(t for t, _ in prompt) == "### Human: Hi### Assistant:"
+    answer = templates.render(CHAT[:2], template="guanaco_text", loss_on="last_assistant")
+    assert [t for t, target in answer if target] == [" Hello"]
+
+
 def test_loss_on_all_marks_every_segment():
     assert all(target for _, target in templates.render(CHAT, loss_on="all"))
 

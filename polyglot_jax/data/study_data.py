@@ -47,7 +47,7 @@ PINCH_LANGUAGES = ("en", "ar", "zh", "cs", "et", "fi", "he", "hi", "it", "ru", "
 # (hplt-project/monolingual-multilingual-instruction-tuning, test-data/; bn, hi and no have no
 # training data: the study's unseen languages) and of the translations its authors published.
 OASST_TEST_LANGUAGES = ("bg", "bn", "cs", "en", "es", "fi", "fr", "hi", "no", "ru", "zh")
-BETTER_ALPACA_LANGUAGES = ("bg", "cs", "en", "es", "fi", "fr", "ru", "zh")
+BETTER_ALPACA_LANGUAGES = ("bg", "cs", "de", "en", "es", "fi", "fr", "ru", "zh")
 ALPACA_LANGUAGES = ("bg", "cs", "de", "en", "es", "fi", "fr", "pt", "ru", "zh")
 # OASST1's largest languages that the language registry knows (its message trees' `lang`).
 OASST1_LANGUAGES = ("en", "es", "ru", "de", "zh", "fr", "ca", "pt", "it", "uk", "th", "eu")

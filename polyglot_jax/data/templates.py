@@ -36,7 +36,11 @@ class ChatTemplate:
       system_in_user: put the system message inside the next user turn, right after its prefix
         (Llama 2 chat's ``[INST] <<SYS>> ... <</SYS>> user [/INST]``).
       user_prefix / user_suffix: around a user message.
-      assistant_prefix: before an assistant message (never a target).
+      assistant_prefix: before an assistant message (never a target); a generation prompt ends
+        with it.
+      assistant_lead: opens the assistant message after the prefix, with it in the target and not
+        in a generation prompt (Guanaco's ``### Assistant:`` prompt whose answers start with a
+        space).
       assistant_suffix: after an assistant message (a target: the model learns to close a turn).
     """
 
@@ -48,6 +52,7 @@ class ChatTemplate:
     user_prefix: str = ""
     user_suffix: str = "\n"
     assistant_prefix: str = ""
+    assistant_lead: str = ""
     assistant_suffix: str = "\n"
 
 
@@ -60,6 +65,16 @@ TEMPLATES: dict[str, ChatTemplate] = {
             user_suffix="\n",
             assistant_prefix="### Assistant: ",
             assistant_suffix="\n",
+        ),
+        # openassistant-guanaco's own text, as the Polyglots release trains on it and prompts
+        # with it: turns joined with no newline, the prompt ends with "### Assistant:".
+        ChatTemplate(
+            "guanaco_text",
+            user_prefix="### Human: ",
+            user_suffix="",
+            assistant_prefix="### Assistant:",
+            assistant_lead=" ",
+            assistant_suffix="",
         ),
         ChatTemplate("plain", user_suffix="\n", assistant_suffix="\n"),
         ChatTemplate(
@@ -171,7 +186,7 @@ def render(
         if role == "assistant":
             target = all_tokens or loss_on == "all_assistant" or i == last_assistant
             segments.append((t.assistant_prefix, all_tokens))
-            segments.append((content + t.assistant_suffix, target))
+            segments.append((t.assistant_lead + content + t.assistant_suffix, target))
         else:
             prefix, suffix = (
                 (t.user_prefix, t.user_suffix)

@@ -18,21 +18,24 @@ from polyglot_jax.studies.grid import (
     Study,
 )
 
-FUSED_QKV = ("query_key_value",)
+LLAMA_ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+FUSED_ALL_LINEAR = ("query_key_value", "o_proj", "up_proj", "down_proj")  # Falcon, BLOOM, NeoX
+ALL_LINEAR = {"falcon": FUSED_ALL_LINEAR, "bloom": FUSED_ALL_LINEAR, "pythia": FUSED_ALL_LINEAR}
 
 
 def _polyglots() -> Study:
-    # Kew et al. (arXiv 2312.12683) §3: k = 1..6 languages, LoRA (the main setting) and full.
+    # Kew et al. (arXiv 2312.12683) §3: k = 1..6 languages with LoRA on every linear layer (the
+    # release, ZurichNLP/multilingual-instruction-tuning, trains LoRA only; its full fine-tuning
+    # file, studies/polyglots/multi_k_full.gin, is outside the grid).
     conditions = tuple(
         Condition(
-            f"{method}_k{k}",
-            f"studies/polyglots/multi_k_{method}.gin",
+            f"lora_k{k}",
+            "studies/polyglots/multi_k_lora.gin",
             {"MULTI_K": k},
             x=k,
-            series=method,
-            lora=method == "lora",
+            series="lora",
+            lora=True,
         )
-        for method in ("lora", "full")
         for k in range(1, 7)
     )
     return Study(
@@ -45,11 +48,11 @@ def _polyglots() -> Study:
         # §4: extractive QA (XQuAD) and NLI (XNLI) in the fine-tuning languages they cover.
         benchmarks=(("xquad", "xnli"), ("en", "es", "ru", "de", "zh")),
         figure=Figure("curve", "languages in instruction tuning (k)"),
-        lora_targets={"falcon": FUSED_QKV, "bloom": FUSED_QKV, "pythia": FUSED_QKV},
+        lora_targets=ALL_LINEAR,
         quick=Quick(
             ("lora_k1", "lora_k3"),
             {**QUICK_TRAIN, "MULTI_K_TOTAL": 24, "MULTI_K_PER_LANGUAGE": 4},
-            {**QUICK_INFER, "EVAL_LANGUAGES": ["en", "es", "ru"]},
+            {**QUICK_INFER, "EVAL_DATASET": "oasst_test", "EVAL_LANGUAGES": ["en", "es", "ru"]},
             benchmarks=(("xquad",), ("es",)),
         ),
     )
@@ -57,8 +60,9 @@ def _polyglots() -> Study:
 
 def _pinch() -> Study:
     # Shaham et al. (arXiv 2401.01854): §3.1 monolingual tuning in each of the 12 languages,
-    # §3.2 a share of multilingual examples (1% = 40 of the ~4k examples), §3.4 2-4 languages
-    # at a fixed total (1 language is mono_en).
+    # §3.2 a share of multilingual examples as a count of the 4,000-example set (1% = 40
+    # examples; the other points of the curve are assumed), §3.4 2-4 languages at a fixed total
+    # (1 language is mono_en).
     languages = ("ar", "zh", "cs", "en", "et", "fi", "he", "hi", "it", "ru", "es", "sw")
     mono = tuple(
         Condition(
@@ -74,7 +78,7 @@ def _pinch() -> Study:
         Condition(
             f"share_{pct:g}",
             "studies/pinch/multilingual_share.gin",
-            {"PINCH_FRACTION": pct / 100},
+            {"PINCH_EXAMPLES": 40 * pct},
             x=pct,
             series="multilingual share",
         )
@@ -104,8 +108,9 @@ def _pinch() -> Study:
         lora_targets={},
         quick=Quick(
             ("mono_en", "share_50"),
-            QUICK_TRAIN,
+            {**QUICK_TRAIN, "MONO_EXAMPLES": 24, "PINCH_TOTAL": 24},
             {**QUICK_INFER, "EVAL_LANGUAGES": ["en", "fi", "sw"]},
+            per_condition={"share_50": {"PINCH_EXAMPLES": 12}},
         ),
     )
 
@@ -113,8 +118,8 @@ def _pinch() -> Study:
 def _zero_shot() -> Study:
     # Chirkova and Nikoulina (arXiv 2402.14778) §4: English-only Dolly (15k) and LIMA (1k),
     # full fine-tuning and LoRA, each over a learning-rate grid selected on non-English
-    # prompts. Not in the summaries: the grid's values (half-decade steps around the Alpaca
-    # full-FT rate 2e-5 and the alpaca-lora rate 3e-4).
+    # prompts. The release (naver/pasero@5fa52cc) gives the chosen rates, 1e-5 (full) and 1e-4
+    # (LoRA); the other grid points (half-decade steps above them) are assumed.
     rates = {"full": (1e-5, 2e-5, 5e-5, 1e-4), "lora": (1e-4, 3e-4, 1e-3, 3e-3)}
     conditions = tuple(
         Condition(
@@ -139,7 +144,7 @@ def _zero_shot() -> Study:
         judging=Judging("facets", "zero_shot_facets"),
         benchmarks=((), ()),
         figure=Figure("curve", "learning rate", log_x=True),
-        lora_targets={"falcon": FUSED_QKV, "bloom": FUSED_QKV, "pythia": FUSED_QKV},
+        lora_targets=ALL_LINEAR,
         select_by_x=True,
         quick=Quick(
             ("dolly_full_lr1e-05", "dolly_full_lr0.0001"),
@@ -151,17 +156,21 @@ def _zero_shot() -> Study:
 
 def _better_alpaca() -> Study:
     # Chen et al. (arXiv 2309.08958) §3: English-only, monolingual per language, multilingual
-    # and downsampled multilingual (one language's budget), each with LoRA r8 and full FT.
-    languages = ("bg", "cs", "es", "fi", "fr", "ru", "zh")
+    # and downsampled multilingual (one language's budget), each with LoRA r8 and full FT. R =
+    # hplt-project/monolingual-multilingual-instruction-tuning@0053b15. Full fine-tuning decodes
+    # with repetition penalty 1.1 (R/fpft/inference.py:60), LoRA without (R/loraft/generate.py).
+    languages = ("bg", "cs", "de", "es", "fi", "fr", "ru", "zh")  # R/README.md:13
     conditions: list[Condition] = []
     for method in ("lora", "full"):
         lora = method == "lora"
+        decoding = {} if lora else {"REPETITION_PENALTY": 1.1}
         conditions.append(
             Condition(
                 f"english_only_{method}",
                 f"studies/better_alpaca/english_only_{method}.gin",
                 series=f"English-only {method}",
                 lora=lora,
+                infer_overrides=decoding,
             )
         )
         conditions += [
@@ -172,6 +181,7 @@ def _better_alpaca() -> Study:
                 series=f"monolingual {method}",
                 lora=lora,
                 own_language=lang,
+                infer_overrides=decoding,
             )
             for lang in languages
         ]
@@ -181,10 +191,12 @@ def _better_alpaca() -> Study:
                 f"studies/better_alpaca/{kind}_{method}.gin",
                 series=f"{kind} {method}",
                 lora=lora,
+                infer_overrides=decoding,
             )
             for kind in ("multilingual", "downsampled")
         ]
-    llama = ("q_proj", "v_proj")  # alpaca-lora's targets for the LLaMA-layout families
+    # R/loraft/finetune.py:46-50 and the released LLaMA-family adapters: q, k and v.
+    llama = ("q_proj", "k_proj", "v_proj")
     return Study(
         name="better_alpaca",
         title="Monolingual or multilingual instruction tuning: which makes a better Alpaca? "
@@ -199,7 +211,7 @@ def _better_alpaca() -> Study:
         quick=Quick(
             ("english_only_lora", "downsampled_lora"),
             QUICK_TRAIN,
-            {**QUICK_INFER, "EVAL_LANGUAGES": ["en", "fi", "bn"]},
+            {**QUICK_INFER, "EVAL_LANGUAGES": ["en", "fi", "hi"]},
         ),
     )
 

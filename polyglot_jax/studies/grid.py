@@ -30,6 +30,8 @@ class Condition:
       series: the figure's line or bar group the run belongs to (``lora``, ``full``).
       lora: whether the experiment trains LoRA adapters (gets the model's LoRA targets).
       own_language: a per-language run (monolingual): a ``bars`` figure shows it only on it.
+      infer_overrides: gin macros of this run's inference (its decoding, where the paper's
+        differs by condition).
     """
 
     name: str
@@ -39,6 +41,7 @@ class Condition:
     series: str = ""
     lora: bool = False
     own_language: str | None = None
+    infer_overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

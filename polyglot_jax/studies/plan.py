@@ -162,7 +162,7 @@ class Planner:
         return [sys.executable, "-m", "polyglot_jax.train", *flags]
 
     def infer_bindings(self, condition: Condition) -> dict[str, Any]:
-        values: dict[str, Any] = dict(self.study.infer_overrides)
+        values: dict[str, Any] = {**self.study.infer_overrides, **condition.infer_overrides}
         if self.quick is not None:
             values.update(self.quick.infer)
         if self.options.base:

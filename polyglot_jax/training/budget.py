@@ -79,6 +79,26 @@ def count(
     return examples, rows
 
 
+def schedule(
+    train_steps: int | None,
+    num_epochs: float | None,
+    batch_size: int,
+    batch_unit: str,
+    examples: int,
+    rows: int,
+    multiple_of: int = 1,
+) -> StepPlan:
+    """The plan for a mixture of ``examples`` in ``rows`` (the arithmetic of
+    :func:`plan_steps`, whose checks it assumes)."""
+    if batch_unit == "rows":
+        steps = train_steps or max(1, math.ceil(num_epochs * rows / batch_size))
+        return StepPlan(steps, batch_size, batch_size * examples / rows, examples, rows)
+    steps = train_steps or max(1, math.ceil(num_epochs * examples / batch_size))
+    per_step = max(1, round(batch_size * rows / examples))
+    per_step = -(-per_step // multiple_of) * multiple_of
+    return StepPlan(steps, per_step, per_step * examples / rows, examples, rows)
+
+
 def plan_steps(
     train_steps: int | None,
     num_epochs: float | None,
@@ -122,14 +142,7 @@ def plan_steps(
     examples, rows = count(mixture_or_task_name, task_feature_lengths, pack)
     if not examples:
         raise ConfigError(f"{mixture_or_task_name}: the training split has no examples")
-    if batch_unit == "rows":
-        steps = train_steps or max(1, math.ceil(num_epochs * rows / batch_size))
-        plan = StepPlan(steps, batch_size, batch_size * examples / rows, examples, rows)
-    else:
-        steps = train_steps or max(1, math.ceil(num_epochs * examples / batch_size))
-        per_step = max(1, round(batch_size * rows / examples))
-        per_step = -(-per_step // multiple_of) * multiple_of
-        plan = StepPlan(steps, per_step, per_step * examples / rows, examples, rows)
+    plan = schedule(train_steps, num_epochs, batch_size, batch_unit, examples, rows, multiple_of)
     how = f"{num_epochs:g} epochs" if num_epochs is not None else "TRAIN_STEPS"
     log.info(
         "%s: BATCH_SIZE %d %s, %s: %s",

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import math
 import logging
+import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -53,6 +53,7 @@ def make_optimizer(
     decay_steps: int | None = None,
     warmup_ratio: float | None = None,
     schedule: str = "linear",
+    final_lr_ratio: float = 0.0,
     weight_decay: float = 0.0,
     b1: float = 0.9,
     b2: float = 0.95,
@@ -78,6 +79,8 @@ def make_optimizer(
         then be 0): ``ceil(warmup_ratio * decay_steps)`` steps, as Hugging Face's
         ``TrainingArguments.warmup_ratio`` counts them.
       schedule: ``"constant"``, ``"linear"`` or ``"cosine"``.
+      final_lr_ratio: the learning rate a linear or cosine decay ends at, as a share of the
+        peak (0: decay to zero, as Hugging Face does; 0.1: pasero's ``min_lr = lr / 10``).
       weight_decay: decoupled weight decay on matrices (not on norms or vectors); for Adafactor
         a per-step rate not multiplied by the learning rate.
       b1, b2, eps: Adam moments.
@@ -100,12 +103,19 @@ def make_optimizer(
         raise ConfigError(
             f"OPTIMIZER (make_optimizer.name) must be one of {OPTIMIZERS}, got {name!r}"
         )
+    if isinstance(final_lr_ratio, bool) or not isinstance(final_lr_ratio, int | float):
+        raise ConfigError(f"FINAL_LR_RATIO must be a number in [0, 1], got {final_lr_ratio!r}")
+    if not 0 <= final_lr_ratio <= 1:
+        raise ConfigError(f"FINAL_LR_RATIO must be a number in [0, 1], got {final_lr_ratio!r}")
+    end = learning_rate * final_lr_ratio
     if schedule == "constant" or decay_steps is None:
         after = optax.constant_schedule(learning_rate)
     elif schedule == "linear":
-        after = optax.linear_schedule(learning_rate, 0.0, max(decay_steps - warmup_steps, 1))
+        after = optax.linear_schedule(learning_rate, end, max(decay_steps - warmup_steps, 1))
     elif schedule == "cosine":
-        after = optax.cosine_decay_schedule(learning_rate, max(decay_steps - warmup_steps, 1))
+        after = optax.cosine_decay_schedule(
+            learning_rate, max(decay_steps - warmup_steps, 1), alpha=final_lr_ratio
+        )
     else:
         raise ConfigError(f"make_optimizer: unknown schedule {schedule!r}")
     log.info(

@@ -9,13 +9,14 @@ requests, parses each judge output, and combines the parsed outputs into a score
 - ``mtbench``: MT-bench style ``Rating: [[n]]``, 1-10.
 - ``facets``: language, fluency, helpfulness, accuracy, logical coherence, harmlessness, 1-3.
 
-With ``language_gate`` a score is multiplied by 1 if the response's language (lingua) is the
-question's, else 0. Prompts are files in ``evaluation/prompts``; question and responses sit
-between per-item markers, verdict tokens inside them are defused (``[[``, closing markers, and
-the ``{"`` that opens a JSON object), and a verdict is read only from the end of the judge's
-output (its last line, or the JSON object it ends with), so a response cannot smuggle in a
-verdict, even when the judge quotes it. Outputs that do not parse are stored as ``invalid``
-with their raw text.
+With ``language_gate`` a score is multiplied by 1 if the response's language is the question's,
+else 0: the verdict of language agreement (``langid.agreement``, where every language the
+identifier knows is a candidate, so a neighbouring language is no match). Prompts are files in
+``evaluation/prompts``; question and responses sit between per-item markers, verdict tokens
+inside them are defused (``[[``, closing markers, and the ``{"`` that opens a JSON object), and
+a verdict is read only from the end of the judge's output (its last line, or the JSON object it
+ends with), so a response cannot smuggle in a verdict, even when the judge quotes it. Outputs
+that do not parse are stored as ``invalid`` with their raw text.
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ def _int_in(value: object, low: int, high: int, name: str) -> int:
 
 def read_template(path: pathlib.Path) -> tuple[str, dict[str, str]]:
     """A prompt file's text without its leading ``#`` comment lines, and their ``key: value``
-    settings (``# scale: 1-3`` narrows a single-answer scale)."""
+    settings (``# scale: 1-3`` narrows a single-answer scale, ``# system: ...`` is the system
+    message sent before the prompt)."""
     lines = path.read_text(encoding="utf-8").split("\n")
     settings = {}
     while lines and lines[0].startswith("#"):
@@ -138,6 +140,12 @@ class JudgeProtocol:
     def template(self) -> str:
         return read_template(self.prompt_path or PROMPTS / f"{self.name}.txt")[0]
 
+    def messages(self, content: str) -> Messages:
+        """The request: the prompt file's ``# system:`` message, if any, then ``content``."""
+        system = read_template(self.prompt_path or PROMPTS / f"{self.name}.txt")[1].get("system")
+        user = [{"role": "user", "content": content}]
+        return [{"role": "system", "content": system}, *user] if system else user
+
     def prompt(self, item: Item, swapped: bool = False) -> str:
         template = self.template()
         fields = {"nonce": _nonce(item.item_id), "question": defuse(item.question)}
@@ -150,7 +158,7 @@ class JudgeProtocol:
 
     def requests(self, item: Item) -> list[tuple[str, Messages]]:
         """``(order, messages)`` per request; ``order`` tells the requests of an item apart."""
-        return [("", [{"role": "user", "content": self.prompt(item)}])]
+        return [("", self.messages(self.prompt(item)))]
 
     def parse(self, text: str) -> dict:
         raise NotImplementedError
@@ -167,7 +175,7 @@ class Pairwise(JudgeProtocol):
         if item.baseline is None:
             raise ValueError(f"pairwise judging of {item.item_id} needs a baseline response")
         return [
-            (order, [{"role": "user", "content": self.prompt(item, swapped=order == "BA")}])
+            (order, self.messages(self.prompt(item, swapped=order == "BA")))
             for order in ("AB", "BA")
         ]
 
@@ -220,7 +228,8 @@ class Facets(JudgeProtocol):
     name = "facets"
 
     def parse(self, text: str) -> dict:
-        value = _final_json_object(text)
+        # Keys as the judge writes them: "Logical coherence", "logical_coherence", "Language".
+        value = {"_".join(str(k).lower().split()): v for k, v in _final_json_object(text).items()}
         missing = [f for f in FACETS if f not in value]
         if missing:
             raise ParseError(f"JSON lacks {', '.join(missing)}")
