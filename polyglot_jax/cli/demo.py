@@ -78,7 +78,7 @@ def run_demo(output_dir: str | pathlib.Path, quick: bool = False) -> pathlib.Pat
             progress=False,
         )
         judge_dir = run_dir / "judge"
-        language.judge_outputs([run_dir / "infer"], judge_dir, mixture, demo_build.DEMO_LANGUAGES)
+        language.judge_outputs([run_dir / "infer"], judge_dir, mixture)
         judge_dirs.append(judge_dir)
     infer_dirs = [out / mixture / "infer" for mixture in size["mixtures"]]
     return report.write_report(judge_dirs, out / "report", outputs=infer_dirs)

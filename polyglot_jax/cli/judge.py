@@ -2,7 +2,11 @@
 
 ``--protocol=langid`` (default): language identification of every response (agreement with the
 prompt's language) and chrF against the reference; writes ``judgments.jsonl`` and
-``summary.json``. ``--protocol=pairwise|single|mtbench|facets`` with ``--judge``
+``summary.json``. Language ID (agreement, and ``--language_gate`` of an LLM judge) uses one
+identifier, ``--identifier=lingua`` (default) or ``fasttext:MODEL.bin`` (OpenLID, GlotLID), with
+every language it knows as a candidate: an answer in another language, evaluation language or
+not, does not agree. ``--languages`` restricts lingua's candidates; every judgment records the
+identifier and its candidate set. ``--protocol=pairwise|single|mtbench|facets`` with ``--judge``
 (``openai:MODEL[@BASE_URL]``, key from ``$OPENAI_API_KEY``, or ``local:CHECKPOINT``) writes
 ``<protocol>.jsonl``; pairwise needs ``--baseline`` outputs; ``--prompt_file`` asks with another
 prompt (a file, or a shipped study rubric such as ``better_alpaca_1to3``). Output goes to
@@ -27,6 +31,7 @@ from collections.abc import Sequence
 from polyglot_jax import gin_utils, languages, storage
 from polyglot_jax.cli import common
 from polyglot_jax.errors import ConfigError, JobFailedError
+from polyglot_jax.evaluation import langid
 from polyglot_jax.evaluation.judges import language, protocols, runner
 from polyglot_jax.inference import backends
 
@@ -42,8 +47,15 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--output_dir", help="where judgments go (default: <outputs>/../judge)")
     parser.add_argument("--run", help="run name in the report (default: the run folder's name)")
     parser.add_argument(
+        "--identifier",
+        default="lingua",
+        help="language identifier for agreement and --language_gate: lingua or "
+        "fasttext:MODEL.bin (default: lingua)",
+    )
+    parser.add_argument(
         "--languages",
-        help="comma-separated candidate languages for language ID (default: all detectable)",
+        help="restrict lingua's candidate languages to these comma-separated codes, recorded "
+        "with the judgments (default: every language lingua knows)",
     )
     parser.add_argument(
         "--protocol", default="langid", choices=["langid", *sorted(protocols.PROTOCOLS)]
@@ -101,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         candidates = languages.validate(args.languages.split(",")) if args.languages else None
     except languages.UnknownLanguageError as e:
         raise ConfigError(f"--languages: {e}") from None
+    identifier = None  # a fastText model loads only when language ID runs
+    if args.protocol == "langid" or args.language_gate:
+        identifier = langid.make_identifier(args.identifier, candidates)
     if args.protocol != "langid":
         if not args.judge:
             raise ConfigError(f"--protocol={args.protocol} needs --judge")
@@ -125,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.db,
             args.language_gate,
             prompt_file=args.prompt_file,
+            identifier=identifier,
         )
         results = [json.loads(line) for line in path.read_text().splitlines()]
         ok = [r for r in results if r["status"] == "ok"]
@@ -135,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         mean = sum(r["score"] for r in ok) / len(ok)
         print(f"{run} {args.protocol}: {len(ok)}/{len(results)} judged, mean score {mean:.3f}")
+        if identifier is not None:
+            print(f"language ID: {identifier.description}")
         if failures:
             print(
                 f"warning: {len(results) - len(ok)} of {len(results)} items not judged: "
@@ -143,12 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         print(f"judgments: {path}")
         return 0
-    path = language.judge_outputs(args.outputs, output_dir, run, candidates)
+    path = language.judge_outputs(args.outputs, output_dir, run, identifier)
     summary = json.loads((output_dir / "summary.json").read_text())
     for lang, row in summary.items():
         print(
             f"{run} {lang}: n={row['n']} agreement={row['lang_agree']:.2f} chrF={row['chrf']:.1f}"
         )
+    print(f"language ID: {identifier.description}")
     print(f"judgments: {path}")
     return 0
 

@@ -1,9 +1,12 @@
 """Language identification with lingua (its models ship with the package; no download).
 
-Every language lingua knows (about 75) is a candidate, each under its registry code
-(:func:`languages.lingua_languages`); a text lingua cannot decide on (too short, only digits or
-punctuation) gets ``None``. :func:`make_identifier` also loads fastText language-ID models
-(OpenLID, GlotLID) for ``polyglot-jax data tag``.
+By default every language lingua knows (about 75) is a candidate, each under its registry code
+(:func:`languages.lingua_languages`): an answer in Portuguese to a Spanish prompt is Portuguese,
+never snapped to the nearest evaluation language. A narrower candidate set is what a caller asks
+for explicitly, and :attr:`LinguaIdentifier.description` says which set was used. A text lingua
+cannot decide on (too short, only digits or punctuation) gets ``None``. :func:`make_identifier`
+also loads fastText language-ID models (OpenLID, GlotLID); :func:`agreement` is the one verdict
+"is this text in that language" that language agreement and the LLM judge's language gate share.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import functools
 import os
 import pathlib
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 import lingua
 
@@ -32,21 +36,11 @@ def detectable_languages() -> tuple[str, ...]:
     return languages.lingua_languages()
 
 
-def default_candidates(also: Iterable[str] = ()) -> tuple[str, ...]:
-    """The curated registry languages lingua detects, plus ``also`` where lingua detects them.
-
-    On short answers lingua confuses more languages the more it chooses from, so by default it
-    chooses among the curated languages (those the studies use) and the prompts' languages.
-    """
-    curated = {code for code, lang in languages.LANGUAGES.items() if lang.lingua}
-    wanted = {languages.get(code).code for code in also}
-    return tuple(sorted(curated | (wanted & set(detectable_languages()))))
-
-
 def _pool(candidates: Iterable[str] | None) -> tuple[str, ...]:
-    """Canonical, sorted candidate codes; a code lingua cannot detect is a :class:`ConfigError`."""
+    """Canonical, sorted candidate codes (None: every detectable language); a code lingua cannot
+    detect is a :class:`ConfigError`."""
     if candidates is None:
-        return default_candidates()
+        return detectable_languages()
     pool = tuple(sorted(set(languages.validate(candidates))))
     undetectable = [c for c in pool if not languages.get(c).lingua]
     if undetectable:
@@ -61,7 +55,7 @@ def detect(texts: Sequence[str], candidates: Iterable[str] | None = None) -> lis
 
     Args:
       texts: the texts to classify.
-      candidates: codes to choose from (default: :func:`default_candidates`).
+      candidates: codes to choose from (default: every language lingua knows).
 
     Raises:
       ConfigError: a candidate that lingua cannot detect.
@@ -80,7 +74,7 @@ def detect_with_confidence(
 
     Args:
       texts: the texts to classify.
-      candidates: codes to choose from (default: :func:`default_candidates`).
+      candidates: codes to choose from (default: every language lingua knows).
     """
     detector = _detector(_pool(candidates))
     out: list[tuple[str | None, float]] = []
@@ -92,12 +86,36 @@ def detect_with_confidence(
     return out
 
 
-@dataclasses.dataclass
+class Identifier(Protocol):
+    """Identifies the language of texts: ``(code or None, score in [0, 1])`` per text.
+
+    Attributes:
+      spec: how it was asked for (``lingua``, ``fasttext:MODEL.bin``).
+      description: the spec and the candidate set, e.g. ``lingua, open set (75 languages)``;
+        judgments record it and the report prints it.
+    """
+
+    spec: str
+
+    @property
+    def description(self) -> str: ...
+
+    def identify(self, texts: Sequence[str]) -> list[tuple[str | None, float]]: ...
+
+
+@dataclasses.dataclass(frozen=True)
 class LinguaIdentifier:
-    """lingua over ``candidates`` (default: every language it knows)."""
+    """lingua over ``candidates`` (None: every language it knows, an open set)."""
 
     candidates: tuple[str, ...] | None = None
     spec: str = "lingua"
+
+    @property
+    def description(self) -> str:
+        if self.candidates is None:
+            return f"{self.spec}, open set ({len(detectable_languages())} languages)"
+        shown = ", ".join(self.candidates)
+        return f"{self.spec}, restricted to {len(self.candidates)} languages ({shown})"
 
     def identify(self, texts: Sequence[str]) -> list[tuple[str | None, float]]:
         return detect_with_confidence(texts, self.candidates)
@@ -119,6 +137,15 @@ class FastTextIdentifier:
         self.spec = f"fasttext:{path}"
         self._codes: dict[str, str | None] = {}
 
+    @property
+    def description(self) -> str:
+        """The spec and the model's label count: every label is a candidate."""
+        try:
+            labels = len(self._model.get_labels())
+        except AttributeError:  # a stand-in model without the label list
+            return f"{self.spec}, open set"
+        return f"{self.spec}, open set ({labels} labels)"
+
     def _code(self, label: str) -> str | None:
         if label not in self._codes:
             try:
@@ -137,9 +164,7 @@ class FastTextIdentifier:
         ]
 
 
-def make_identifier(
-    spec: str, candidates: Iterable[str] | None = None
-) -> LinguaIdentifier | FastTextIdentifier:
+def make_identifier(spec: str, candidates: Iterable[str] | None = None) -> Identifier:
     """An identifier from ``lingua`` or ``fasttext:MODEL.bin``.
 
     Args:
@@ -160,3 +185,27 @@ def make_identifier(
             raise ConfigError("--languages applies to lingua; a fastText model has its own labels")
         return FastTextIdentifier(model)
     raise ConfigError(f"unknown identifier {spec!r}; use 'lingua' or 'fasttext:MODEL.bin'")
+
+
+def agreement(
+    identifier: Identifier, texts: Sequence[str], langs: Sequence[str]
+) -> list[tuple[str | None, bool]]:
+    """Each text's identified language, and whether it is the expected one.
+
+    A language outside the expected ones is simply another language (a disagreement); an
+    undecidable text (``None``) never agrees. Language agreement and the LLM judge's language
+    gate both ask this, so one answer never agrees in one and fails the other.
+
+    Args:
+      identifier: from :func:`make_identifier`.
+      texts: the answers.
+      langs: the language each answer should be in (registry codes).
+    """
+    if len(texts) != len(langs):
+        raise ValueError(f"{len(texts)} texts but {len(langs)} expected languages")
+    expected = [languages.canonical(lang) for lang in langs]
+    detected = [code for code, _ in identifier.identify(texts)] if texts else []
+    return [
+        (code, code is not None and code == want)
+        for code, want in zip(detected, expected, strict=True)
+    ]

@@ -73,6 +73,7 @@ def load_judgments(paths: Iterable[str | pathlib.Path]) -> list[dict]:
                         "run": row["run"],
                         "lang": row["lang"],
                         f"{protocol}_score": row.get("score"),
+                        **({"language_id": row["language_id"]} if "language_id" in row else {}),
                         **({"failed": "judge"} if row.get("status", "ok") != "ok" else {}),
                     }
                 elif row.get("status") == "failed":
@@ -225,18 +226,35 @@ def failure_warnings(table: dict[tuple[str, str], dict[str, float]]) -> list[str
     return lines
 
 
+def language_id_lines(judgments: Sequence[dict]) -> list[str]:
+    """How the answers' languages were identified, e.g. ``Language ID: lingua, open set (75
+    languages)``: the ``language_id`` that language agreement and language-gated judgments
+    record, one line per identifier (naming the runs when they differ); ``not recorded`` for
+    language agreement judged before judgments recorded it."""
+    runs: dict[str, set[str]] = collections.defaultdict(set)
+    for j in judgments:
+        if "language_id" in j or "lang_agree" in j:
+            runs[j.get("language_id") or "not recorded"].add(j["run"])
+    if len(runs) == 1:
+        return [f"Language ID: {next(iter(runs))}"]
+    return [f"Language ID: {d} (runs {', '.join(sorted(r))})" for d, r in sorted(runs.items())]
+
+
 def markdown(
     table: dict[tuple[str, str], dict[str, float]],
     plots: Sequence[str],
     features: dict[str, Callable[[str], float | None]] | None = None,
     notes: Sequence[str] = (),
+    language_ids: Sequence[str] = (),
 ) -> str:
     """The summary: one table per metric (runs as rows, languages as columns), correlations
-    with ``features`` (default: the registry's; ``notes`` name their sources) and plot links."""
+    with ``features`` (default: the registry's; ``notes`` name their sources) and plot links;
+    ``language_ids`` (:func:`language_id_lines`) head it."""
     runs = sorted({r for r, _ in table})
     langs = sorted({lang for _, lang in table})
     warnings = failure_warnings(table)
     lines = ["# polyglot_jax report", "", *warnings, *([""] if warnings else [])]
+    lines += [*language_ids, *([""] if language_ids else [])]
     metrics_shown = present_metrics(table)
     for metric in metrics_shown:
         title = METRICS[metric][0]
@@ -305,7 +323,8 @@ def write_report(
     }
     out = pathlib.Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table = score_table(load_judgments(judge_paths) + surface.surface_rows(outputs))
+    judgments = load_judgments(judge_paths)
+    table = score_table(judgments + surface.surface_rows(outputs))
     if not table:
         raise DataError(f"no judgments found in {list(map(str, judge_paths + outputs))}")
     shown = present_metrics(table)
@@ -321,5 +340,6 @@ def write_report(
             writer.writerow([run, lang, *(row[k] for k in fields)])
     path = out / "report.md"
     notes = analysis.source_notes(pretraining_shares, typological_distances)
-    path.write_text(markdown(table, plots, features, notes), encoding="utf-8")
+    language_ids = language_id_lines(judgments)
+    path.write_text(markdown(table, plots, features, notes, language_ids), encoding="utf-8")
     return path

@@ -48,9 +48,7 @@ def infer(planner: Planner, condition: Condition, stage: Stage) -> None:
 
 def langid(planner: Planner, condition: Condition, stage: Stage) -> None:
     run_dir = planner.run_dir(condition.name)
-    language.judge_outputs(
-        [run_dir / "infer"], run_dir / "judge", condition.name, planner.eval_languages()
-    )
+    language.judge_outputs([run_dir / "infer"], run_dir / "judge", condition.name)
 
 
 def judge(planner: Planner, condition: Condition, stage: Stage) -> None:
@@ -147,8 +145,11 @@ def write_report(planner: Planner, conditions: Sequence[Condition]) -> str:
         if (run_dir / "infer").is_dir():
             answers.append(run_dir / "infer")
     out = planner.root / "report"
-    table = report.score_table(report.load_judgments(paths))
-    summary = figures.write(planner.study, conditions, table, out)
+    judgments = report.load_judgments(paths)
+    table = report.score_table(judgments)
+    summary = figures.write(
+        planner.study, conditions, table, out, report.language_id_lines(judgments)
+    )
     storage.write_json(out / REPORT_CONDITIONS, [c.name for c in conditions])
     local = out if storage.is_local(out) else storage.local_file_for(out, "report", "reports")
     written = report.write_report(paths, local, outputs=answers)

@@ -111,13 +111,17 @@ def _selection(study: Study, table_rows: list[dict], metric: str) -> list[str]:
     ]
 
 
-def summary(study: Study, table_rows: list[dict], metrics: Sequence[str]) -> str:
-    """The figure's numbers as a markdown table (and the selection, with ``select_by_x``)."""
+def summary(
+    study: Study, table_rows: list[dict], metrics: Sequence[str], notes: Sequence[str] = ()
+) -> str:
+    """The figure's numbers as a markdown table (and the selection, with ``select_by_x``), after
+    ``notes`` (e.g. :func:`report.language_id_lines`)."""
     header = ["run", "series", study.figure.x_label]
     for metric in metrics:
         title = report.METRICS[metric][0]
         header += [f"{title}, mean", f"{title}, non-English"]
-    lines = [f"# {study.title}", "", "| " + " | ".join(header) + " |"]
+    lines = [f"# {study.title}", "", *notes, *([""] if notes else [])]
+    lines.append("| " + " | ".join(header) + " |")
     lines.append("|---" * len(header) + "|")
     for row in table_rows:
         x = "" if row["x"] is None else f"{row['x']:g}"
@@ -173,9 +177,15 @@ def draw(
     return metrics
 
 
-def write(study: Study, conditions: Sequence[Condition], table: Table, out_dir: epath.Path) -> str:
-    """Writes ``study.png`` and ``study.md``; returns the markdown."""
+def write(
+    study: Study,
+    conditions: Sequence[Condition],
+    table: Table,
+    out_dir: epath.Path,
+    notes: Sequence[str] = (),
+) -> str:
+    """Writes ``study.png`` and ``study.md`` (``notes`` under its title); returns the markdown."""
     metrics = draw(study, conditions, table, storage.as_path(out_dir) / "study.png")
-    text = summary(study, rows(study, conditions, table), metrics)
+    text = summary(study, rows(study, conditions, table), metrics, notes)
     storage.write_atomic(storage.as_path(out_dir) / "study.md", text)
     return text

@@ -188,8 +188,8 @@ class Planner:
         run_dir = self.run_dir(condition.name)
         argv = [sys.executable, "-m", "polyglot_jax.judge", "--outputs", str(run_dir / "infer")]
         argv += ["--output_dir", str(run_dir / "judge"), "--run", condition.name]
-        if protocol is None:
-            return [*argv, "--languages", ",".join(self.eval_languages())]
+        if protocol is None:  # language ID: every language lingua knows is a candidate
+            return argv
         judging = self.study.judging
         argv += [f"--protocol={protocol}", f"--judge={self.options.judge or 'JUDGE'}"]
         argv += [f"--prompt_file={judging.prompt}"]

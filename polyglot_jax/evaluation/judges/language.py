@@ -1,8 +1,10 @@
 """The language judge: response language (agreement with the prompt's) and chrF.
 
 Input: ``infer`` JSONL files. Output: one judgment per response,
-``{"run", "id", "lang", "response_lang", "lang_agree", "chrf"}`` (``chrf`` is None without a
-reference), and a per-language summary.
+``{"run", "id", "sample", "lang", "response_lang", "lang_agree", "chrf", "language_id"}``
+(``chrf`` is None without a reference; ``language_id`` names the identifier and its candidate
+set, e.g. ``lingua, open set (75 languages)``), and a per-language summary. An answer in a
+language other than the prompt's, evaluation language or not, does not agree.
 """
 
 from __future__ import annotations
@@ -20,20 +22,22 @@ from polyglot_jax.evaluation.outputs import read_all
 
 
 def judge_records(
-    records: Sequence[dict], run: str, candidates: Iterable[str] | None = None
+    records: Sequence[dict], run: str, identifier: langid.Identifier | None = None
 ) -> list[dict]:
     """Language ID and chrF for each inference record.
 
     Args:
       records: inference lines (``id``, ``lang``, ``response``, optional ``reference``).
       run: the run's name, copied into every judgment.
-      candidates: languages lingua chooses from (default: every detectable language).
+      identifier: from :func:`langid.make_identifier` (default: lingua over every language it
+        knows).
     """
-    if candidates is None:
-        candidates = langid.default_candidates({r["lang"] for r in records})
-    detected = langid.detect([r["response"] for r in records], candidates)
+    identifier = identifier or langid.make_identifier("lingua")
+    verdicts = langid.agreement(
+        identifier, [r["response"] for r in records], [r["lang"] for r in records]
+    )
     judgments = []
-    for record, response_lang in zip(records, detected, strict=True):
+    for record, (response_lang, agrees) in zip(records, verdicts, strict=True):
         reference = record.get("reference")
         judgments.append(
             {
@@ -42,8 +46,9 @@ def judge_records(
                 "sample": record.get("sample", 0),
                 "lang": record["lang"],
                 "response_lang": response_lang,
-                "lang_agree": response_lang == record["lang"],
+                "lang_agree": agrees,
                 "chrf": metrics.chrf(record["response"], reference) if reference else None,
+                "language_id": identifier.description,
             }
         )
     return judgments
@@ -69,15 +74,18 @@ def judge_outputs(
     paths: Iterable[str | os.PathLike],
     output_dir: str | os.PathLike,
     run: str,
-    candidates: Iterable[str] | None = None,
+    identifier: langid.Identifier | None = None,
 ) -> epath.Path:
     """Judges every inference file in ``paths`` and writes ``judgments.jsonl`` and a summary.
+
+    Args:
+      identifier: as for :func:`judge_records`; every judgment records its description.
 
     Returns:
       The path of ``judgments.jsonl``.
     """
     records = read_all(paths)
-    judgments = judge_records(records, run, candidates)
+    judgments = judge_records(records, run, identifier)
     out = storage.as_path(output_dir)
     path = out / "judgments.jsonl"
     storage.write_atomic(path, "".join(json.dumps(j, ensure_ascii=False) + "\n" for j in judgments))

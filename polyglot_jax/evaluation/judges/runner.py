@@ -36,6 +36,7 @@ def run(
     store: JudgmentStore,
     language_gate: bool = False,
     progress: bool = True,
+    identifier: langid.Identifier | None = None,
 ) -> list[dict]:
     """Judges ``items``, storing every judgment as it arrives; returns one result per item.
 
@@ -44,7 +45,10 @@ def run(
 
     Stored judgments are reused without a request. Each result has ``item_id``, ``lang``,
     ``status`` (``ok``, ``invalid`` or ``failed``, with ``reason``) and, when ok, the protocol's
-    scores (``score`` gated by the response language when ``language_gate``).
+    scores. With ``language_gate`` every result also has ``response_lang``, ``language_match``
+    and ``language_id``, and an ok ``score`` counts only when the response is in the question's
+    language: the verdict of :func:`langid.agreement` with ``identifier`` (default: lingua over
+    every language it knows), the one that language agreement gives.
     """
     planned = []  # (item, order, key, messages)
     for item in items:
@@ -83,9 +87,18 @@ def run(
 
     gate = {}
     if language_gate:
-        pool = langid.default_candidates({i.lang for i in items})
-        detected = langid.detect([i.response for i in items], pool)
-        gate = {i.item_id: float(d == i.lang) for i, d in zip(items, detected, strict=True)}
+        identifier = identifier or langid.make_identifier("lingua")
+        verdicts = langid.agreement(
+            identifier, [i.response for i in items], [i.lang for i in items]
+        )
+        gate = {
+            i.item_id: {
+                "response_lang": code,
+                "language_match": float(agrees),
+                "language_id": identifier.description,
+            }
+            for i, (code, agrees) in zip(items, verdicts, strict=True)
+        }
     by_item: dict[str, list[Judgment]] = {}
     for item, _, key, _ in planned:
         by_item.setdefault(item.item_id, []).append(store.get(key))
@@ -99,8 +112,8 @@ def run(
         else:
             result.update(status="ok", **protocol.score([j.parsed for j in judgments]))
             if language_gate:
-                result["language_match"] = gate[item.item_id]
-                result["score"] *= gate[item.item_id]
+                result["score"] *= gate[item.item_id]["language_match"]
+        result.update(gate.get(item.item_id, {}))
         results.append(result)
     return results
 
@@ -166,6 +179,7 @@ def llm_judge_outputs(
     language_gate: bool = False,
     progress: bool = True,
     prompt_file: str | None = None,
+    identifier: langid.Identifier | None = None,
 ) -> epath.Path:
     """Judges inference outputs with an LLM judge; writes ``<output_dir>/<protocol>.jsonl``.
 
@@ -180,6 +194,7 @@ def llm_judge_outputs(
         locked (so bad inputs and a busy cache are reported before a local model loads).
       prompt_file: the judge prompt instead of the protocol's own (see
         :func:`protocols.get_protocol`); judgments are cached per prompt text.
+      identifier: the language identifier of ``language_gate`` (see :func:`run`).
 
     Raises:
       BusyError: another judge process is using ``db``.
@@ -193,7 +208,7 @@ def llm_judge_outputs(
             backend = backend()
         store = JudgmentStore(db)
         try:
-            results = run(judge, backend, items, store, language_gate, progress=progress)
+            results = run(judge, backend, items, store, language_gate, progress, identifier)
         finally:
             store.close()
     path = out / f"{protocol}.jsonl"
