@@ -140,7 +140,7 @@ def test_pinch_quick_pairwise_against_the_english_run(data_dir, server, tmp_path
     assert not (tmp_path / "mono_en" / "judge" / "pairwise.jsonl").exists()
     assert server.requests == 24  # both orders of every item
     config = (tmp_path / "share_50" / "config.gin").read_text()
-    assert "PINCH_FRACTION = 0.5" in config and "DATASET = 'lima_oasst'" in config
+    assert "PINCH_EXAMPLES = 12" in config and "DATASET = 'lima_oasst'" in config
 
 
 def test_zero_shot_quick_selects_a_learning_rate(data_dir, server, tmp_path, monkeypatch):

@@ -52,7 +52,7 @@ def _polyglots() -> Study:
         quick=Quick(
             ("lora_k1", "lora_k3"),
             {**QUICK_TRAIN, "MULTI_K_TOTAL": 24, "MULTI_K_PER_LANGUAGE": 4},
-            {**QUICK_INFER, "EVAL_DATASET": "oasst_test", "EVAL_LANGUAGES": ["en", "es", "ru"]},
+            {**QUICK_INFER, "EVAL_LANGUAGES": ["en", "es", "is"]},
             benchmarks=(("xquad",), ("es",)),
         ),
     )
@@ -108,9 +108,12 @@ def _pinch() -> Study:
         lora_targets={},
         quick=Quick(
             ("mono_en", "share_50"),
-            {**QUICK_TRAIN, "MONO_EXAMPLES": 24, "PINCH_TOTAL": 24},
+            QUICK_TRAIN,
             {**QUICK_INFER, "EVAL_LANGUAGES": ["en", "fi", "sw"]},
-            per_condition={"share_50": {"PINCH_EXAMPLES": 12}},
+            per_condition={  # the quick data's 24 parallel examples
+                "mono_en": {"MONO_EXAMPLES": 24},
+                "share_50": {"PINCH_EXAMPLES": 12, "PINCH_TOTAL": 24},
+            },
         ),
     )
 

@@ -156,6 +156,8 @@ def fault_for(text: str, attempt: int) -> str | None:
 
 def _between(text: str, tag: str) -> str:
     match = re.search(rf"<{tag}_[0-9a-f]+>\n(.*?)\n</{tag}_[0-9a-f]+>", text, re.DOTALL)
+    if match is None and tag == "response":  # the releases' "[Submission]: ...\n***" layout
+        match = re.search(r"\[Submission\]: (.*?)\n\*\*\*", text, re.DOTALL)
     return match.group(1) if match else ""
 
 
@@ -184,21 +186,10 @@ def judge_answer(prompt: str, fault: str | None = None) -> str:
     level = len(response) // 10
     if "Rating: [[n]]" in prompt:
         return f"Length-based.\nRating: [[{min(10, 1 + level)}]]"
-    if '"logical_coherence"' in prompt:
-        value = min(3, 1 + level // 2)
-        return json.dumps(
-            dict.fromkeys(
-                [
-                    "language",
-                    "fluency",
-                    "helpfulness",
-                    "accuracy",
-                    "logical_coherence",
-                    "harmlessness",
-                ],
-                value,
-            )
-        )
+    if '"logical_coherence"' in prompt or "Logical coherence:" in prompt:
+        value = min(3, 1 + level // 2)  # keys as a judge of the release's prompt writes them
+        names = ("Language", "Fluency", "Helpfulness", "Accuracy", "Logical coherence")
+        return json.dumps(dict.fromkeys([*names, "Harmlessness"], value))
     return json.dumps({"reasoning": "length-based", "score": min(6, 1 + level)})
 
 
