@@ -69,7 +69,8 @@ def test_pinch_plan_monolingual_shares_and_language_counts(capsys, tmp_path):
     assert shares == {f"share_{p:g}": 40 * p for p in (1, 2, 5, 10, 20, 50)}  # counts of 4,000
     langs = {n: flag(runs[n]["train"][1], "BUDGET_LANGUAGES") for n in runs if "langs" in n}
     assert [len(v) for v in langs.values()] == [2, 3, 4]
-    assert len(runs) == 21
+    assert len(runs) == 22
+    assert len(flag(runs["uniform"]["train"][1], "BUDGET_LANGUAGES")) == 12
     judge = runs["share_1"]["judge"][1]
     assert "--protocol=pairwise" in judge and "--prompt_file=pinch_side_by_side" in judge
     assert judge[judge.index("--baseline") + 1] == str(tmp_path / "mono_en" / "infer")
@@ -140,7 +141,7 @@ def test_tpu_commands_and_bad_flags(capsys, tmp_path):
     assert "unknown study 'nope'" in capsys.readouterr().err
     assert cli.main(["study", "list"]) == 0
     listed = capsys.readouterr().out
-    assert "polyglots" in listed and "21 runs" in listed and "6 runs" in listed
+    assert "polyglots" in listed and "22 runs" in listed and "6 runs" in listed
 
 
 def _experiment_files():

@@ -7,7 +7,7 @@ the gin file. ``polyglot-jax study list`` prints them.
 
 from __future__ import annotations
 
-from polyglot_jax.data import demo_build
+from polyglot_jax.data import demo_build, study_data
 from polyglot_jax.studies.grid import (
     QUICK_INFER,
     QUICK_TRAIN,
@@ -35,6 +35,7 @@ def _polyglots() -> Study:
             x=k,
             series="lora",
             lora=True,
+            tuned_languages=study_data.POLYGLOTS_LANGUAGES[:k],
         )
         for k in range(1, 7)
     )
@@ -49,6 +50,9 @@ def _polyglots() -> Study:
         benchmarks=(("xquad", "xnli"), ("en", "es", "ru", "de", "zh")),
         figure=Figure("curve", "languages in instruction tuning (k)"),
         lora_targets=ALL_LINEAR,
+        # English, the languages of ML6's tuning data, Llama 2's other pretraining languages and
+        # those its pretraining table does not list (the release's AlpacaEval files).
+        language_groups={"English": ("en",), **study_data.POLYGLOTS_EVAL_GROUPS},
         quick=Quick(
             ("lora_k1", "lora_k3"),
             {**QUICK_TRAIN, "MULTI_K_TOTAL": 24, "MULTI_K_PER_LANGUAGE": 4},
@@ -71,6 +75,7 @@ def _pinch() -> Study:
             {"MONO_LANGUAGE": lang},
             series="monolingual",
             own_language=lang,
+            tuned_languages=(lang,),
         )
         for lang in languages
     )
@@ -81,6 +86,7 @@ def _pinch() -> Study:
             {"PINCH_EXAMPLES": 40 * pct},
             x=pct,
             series="multilingual share",
+            tuned_languages=languages,
         )
         for pct in (1, 2, 5, 10, 20, 50)
     )
@@ -91,14 +97,23 @@ def _pinch() -> Study:
             "studies/pinch/num_languages.gin",
             {"BUDGET_LANGUAGES": list(order[:n])},
             series="languages",
+            tuned_languages=order[:n],
         )
         for n in (2, 3, 4)
+    )
+    # §3.2's other end: the 4,000 examples spread evenly over all 12 languages.
+    uniform = Condition(
+        "uniform",
+        "studies/pinch/num_languages.gin",
+        {"BUDGET_LANGUAGES": list(languages)},
+        series="uniform",
+        tuned_languages=languages,
     )
     return Study(
         name="pinch",
         title="Multilingual instruction tuning with just a pinch of multilinguality "
         "(Shaham et al., arXiv 2401.01854)",
-        conditions=mono + shares + sets,
+        conditions=(*mono, *shares, *sets, uniform),
         model="models/palm_style_1b.gin",
         infer_gin="studies/pinch/infer.gin",
         # The study's side-by-side judge; its baseline here: the English-only run.
@@ -148,6 +163,7 @@ def _zero_shot() -> Study:
         benchmarks=((), ()),
         figure=Figure("curve", "learning rate", log_x=True),
         lora_targets=ALL_LINEAR,
+        language_groups={"English": ("en",), "zero-shot": ("fr", "pt", "ru")},
         select_by_x=True,
         quick=Quick(
             ("dolly_full_lr1e-05", "dolly_full_lr0.0001"),
@@ -174,6 +190,7 @@ def _better_alpaca() -> Study:
                 series=f"English-only {method}",
                 lora=lora,
                 infer_overrides=decoding,
+                tuned_languages=("en",),
             )
         )
         conditions += [
@@ -185,6 +202,7 @@ def _better_alpaca() -> Study:
                 lora=lora,
                 own_language=lang,
                 infer_overrides=decoding,
+                tuned_languages=(lang,),
             )
             for lang in languages
         ]
@@ -195,6 +213,7 @@ def _better_alpaca() -> Study:
                 series=f"{kind} {method}",
                 lora=lora,
                 infer_overrides=decoding,
+                tuned_languages=("en", *languages),
             )
             for kind in ("multilingual", "downsampled")
         ]
@@ -210,6 +229,12 @@ def _better_alpaca() -> Study:
         judging=Judging("single", "better_alpaca_1to3", language_gate=True),
         benchmarks=((), ()),
         figure=Figure("bars", "budget"),
+        # The paper's test languages: seen in tuning (by the multilingual runs) and unseen.
+        language_groups={
+            "English": ("en",),
+            "tuned": ("bg", "es", "fi", "fr", "ru", "zh"),
+            "unseen": ("hi", "no"),
+        },
         lora_targets={"llama": llama, "open_llama": llama, "tiny": llama, "mistral": llama},
         quick=Quick(
             ("english_only_lora", "downsampled_lora"),

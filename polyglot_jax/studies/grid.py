@@ -32,6 +32,8 @@ class Condition:
       own_language: a per-language run (monolingual): a ``bars`` figure shows it only on it.
       infer_overrides: gin macros of this run's inference (its decoding, where the paper's
         differs by condition).
+      tuned_languages: the languages of this run's tuning data (None: the study's
+        ``language_groups`` say which are tuned); the report's "unseen" group is the rest.
     """
 
     name: str
@@ -42,6 +44,7 @@ class Condition:
     lora: bool = False
     own_language: str | None = None
     infer_overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    tuned_languages: tuple[str, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +102,9 @@ class Study:
       select_by_x: the report picks, per series, the ``x`` with the best non-English mean (the
         zero-shot study's learning rate chosen on multilingual validation).
       quick: the conditions of ``--quick`` and the overrides that make them tiny.
+      language_groups: the evaluation languages grouped as the paper reports them (e.g.
+        ``{"tuned": ..., "zero-shot": ..., "unseen": ...}``); the report gives each group's
+        mean beside the overall one.
     """
 
     name: str
@@ -114,6 +120,7 @@ class Study:
     lora_targets: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     select_by_x: bool = False
     quick: Quick | None = None
+    language_groups: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def condition(self, name: str) -> Condition:
         for condition in self.conditions:
