@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,7 +17,7 @@ import pytest
 
 from polyglot_jax.cli import common
 from polyglot_jax.cli import data as data_cli
-from polyglot_jax.data import fetch, fetch_io, fetch_sources, study_data
+from polyglot_jax.data import fetch, fetch_datasets, fetch_io, fetch_sources, study_data
 from polyglot_jax.errors import ConfigError, DataError, MissingFileError
 
 HPLT = "hplt-project/monolingual-multilingual-instruction-tuning"
@@ -86,6 +87,7 @@ def mirror(tmp_path_factory):
         rows = [{"text": f"### Human: EN question {i}### Assistant: EN answer"} for i in range(n)]
         rows += [{"text": f"### Human: ES pregunta {i}### Assistant: respuesta"} for i in range(n)]
         rows += [{"text": "### Human: ?? 1 2 3### Assistant: ..."}]  # undetermined
+        rows += [{"text": "### Human: LOW ¿y?### Assistant: unsure"}]  # es at 0.7: below 0.8
         _jsonl(guanaco / f"openassistant_best_replies_{name}.jsonl", rows)
     lima = [{"conversations": [f"LIMA q{i}", f"LIMA a{i}"], "source": "x"} for i in range(5)]
     lima.append({"conversations": ["multi q", "multi a", "again", "reply"], "source": "y"})
@@ -144,12 +146,17 @@ def mirror(tmp_path_factory):
 
 
 class MarkerIdentifier:
-    """Identifies ``EN``/``ES`` marked texts; anything else is undetermined."""
+    """Identifies ``EN``/``ES`` marked texts (``LOW``: Spanish at 0.7); anything else is
+    undetermined. Keeps the texts it was asked about."""
 
     spec = "marker"
 
+    def __init__(self):
+        self.seen = []
+
     def identify(self, texts):
-        found = {"EN": ("en", 0.9), "ES": ("es", 0.9)}
+        self.seen += texts
+        found = {"EN": ("en", 0.9), "ES": ("es", 0.9), "LOW": ("es", 0.7)}
         return [found.get(t.split()[0], (None, 0.0)) for t in texts]
 
 
@@ -363,13 +370,38 @@ def test_a_language_absent_from_the_download_is_not_downloaded_again(env, monkey
     assert (env / "data" / "aya" / "test.ar.jsonl").exists()
 
 
+def test_guanaco_is_tagged_as_the_release_did(env, caplog):
+    identifier = MarkerIdentifier()
+    with caplog.at_level(logging.WARNING, logger="polyglot_jax.data.fetch_datasets"):
+        _fetch(env, "guanaco", ["es"], identifier=identifier)
+    assert "not the release's OpenLID" in caplog.text and fetch_datasets.OPENLID_URL in caplog.text
+    # The whole conversation, markers removed; the 0.7 conversation is below 0.8.
+    assert "ES pregunta 0 respuesta" in identifier.seen
+    assert not any("###" in t for t in identifier.seen)
+    assert len(_records("guanaco", "train", "es")) == 6
+    meta = json.loads((env / "data" / "guanaco" / "train.tagging.json").read_text())
+    assert (meta["identifier"], meta["text"], meta["threshold"]) == ("marker", "whole", 0.8)
+    assert (meta["counts"], meta["undetermined"]) == ({"es": 6, "en": 6}, 2)
+
+
 def test_the_threshold_reaches_the_tagging(env, monkeypatch, capsys):
     rows = _fetch(env, "guanaco", ["en", "es"], identifier=MarkerIdentifier(), threshold=0.95)
-    assert rows == []  # every conversation scored 0.9 is undetermined
+    # every conversation scored 0.9 is undetermined: only the tagging summaries are written
+    assert [r.file for r in rows] == [
+        "guanaco/train.tagging.json",
+        "guanaco/validation.tagging.json",
+    ]
     assert not (env / "data" / "guanaco" / "train.en.jsonl").exists()
+    with pytest.raises(ConfigError, match=r"tagged with .*'threshold': 0\.95.*remove"):
+        _fetch(env, "guanaco", ["es"], identifier=MarkerIdentifier(), threshold=0.5)
+    lower = fetch.fetch("guanaco", env / "low", ["es"], MarkerIdentifier(), progress=False,
+                        cache_dir=str(env / "hf"), threshold=0.5)  # fmt: skip
+    assert [r.lines for r in lower if r.file == "guanaco/train.es.jsonl"] == [7]  # 0.7 kept
     with pytest.raises(ConfigError, match="threshold must be in"):
         _fetch(env, "guanaco", ["en"], identifier=MarkerIdentifier(), threshold=0.0)
     seen = {}
     monkeypatch.setattr(fetch, "fetch", lambda *a, **kw: seen.update(kw) or [])
     assert data_cli.main(["fetch", "dolly", f"--data_dir={env}", "--threshold=0.7"]) == 0
     assert seen["threshold"] == 0.7
+    assert data_cli.main(["fetch", "dolly", f"--data_dir={env}"]) == 0
+    assert seen["threshold"] is None  # each dataset's own: Guanaco's 0.8

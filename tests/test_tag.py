@@ -77,7 +77,7 @@ class _Fixed:
         return [self.answers[t] for t in texts]
 
 
-def test_threshold_no_user_turn_and_undecidable_are_undetermined(tmp_path):
+def test_threshold_no_text_and_undecidable_are_undetermined(tmp_path):
     records = [
         {"id": "a", "messages": [{"role": "user", "content": "sure"}]},
         {"id": "b", "messages": [{"role": "user", "content": "unsure"}]},
@@ -88,7 +88,7 @@ def test_threshold_no_user_turn_and_undecidable_are_undetermined(tmp_path):
     ident = _Fixed({"sure": ("sv", 0.9), "unsure": ("ro", 0.4), "none": (None, 0.0)})
     summary = tag.tag(path, tmp_path / "o", ident, threshold=0.5, progress=False)
     assert summary["counts"] == {"sv": 1}
-    assert (summary["undetermined"], summary["no_user_turn"]) == (3, 1)
+    assert (summary["undetermined"], summary["no_text"]) == (3, 1)
     und = _read_outputs(tmp_path / "o", "mix")["und"]
     assert [(r["id"], r["lang"]) for r in und] == [("b", "und"), ("c", "und"), ("d", "und")]
 
@@ -183,6 +183,7 @@ BAD = [
     (["{input}", "--threshold=1.5"], "--threshold must be in (0, 1]"),
     (["{input}", "--threshold=x"], "--threshold"),
     (["{input}", "--format=csv"], "invalid choice: 'csv'"),
+    (["{input}", "--text=all"], "invalid choice: 'all'"),
     (["{input}", "--languages=ro,xx"], "'xx'"),
     (["{input}", "--languages=ht"], "lingua cannot detect ['ht']"),
     (["{bad}"], "bad.jsonl:2"),
@@ -204,3 +205,68 @@ def test_bad_tag_command_is_one_line(tmp_path, capsys, args, expected):
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expected in errors[0], err
     assert not (tmp_path / "out" / tag.SUMMARY).exists()
+
+
+class _Recording(_Fixed):
+    """A :class:`_Fixed` identifier that keeps every text it was asked about."""
+
+    def __init__(self, answers):
+        super().__init__(answers)
+        self.seen = []
+
+    def identify(self, texts):
+        self.seen += texts
+        return super().identify(texts)
+
+
+def test_whole_text_is_every_turn_without_markers_or_newlines(tmp_path):
+    text = "### Human: Hola\nqué tal?### Assistant: Bien ### Human: y tú### Assistant: ok"
+    path = _write_jsonl(tmp_path / "g.jsonl", [{"id": "g", "text": text}])
+    whole = "Hola qué tal? Bien y tú ok"
+    ident = _Recording({whole: ("es", 0.99)})
+    summary = tag.tag(path, tmp_path / "o", ident, fmt="guanaco", text="whole", progress=False)
+    assert ident.seen[0] == whole
+    assert all("###" not in t and "Human:" not in t and "\n" not in t for t in ident.seen)
+    assert summary["text"] == "whole" and summary["counts"] == {"es": 1}
+    # Markers inside a turn's text (a JSONL record written from raw Guanaco) go as well.
+    record = {"role": "user", "content": "a ### Assistant: b\n### Human: c"}
+    assert tag.whole_text({"messages": [record]}) == "a   b   c"
+    assert tag.whole_text({"messages": [{"role": "user", "content": " \n"}]}) is None
+
+
+def test_threshold_08_drops_a_low_confidence_conversation(tmp_path):
+    records = [
+        {"id": "sure", "messages": [{"role": "user", "content": "a"}]},
+        {"id": "edge", "messages": [{"role": "user", "content": "b"}]},
+        {"id": "mixed", "messages": [{"role": "user", "content": "c"}]},
+    ]
+    path = _write_jsonl(tmp_path / "mix.jsonl", records)
+    ident = _Fixed({"a": ("es", 0.95), "b": ("es", 0.8), "c": ("es", 0.79)})
+    summary = tag.tag(
+        path, tmp_path / "o", ident, threshold=tag.GUANACO_THRESHOLD, text="whole", progress=False
+    )
+    outputs = _read_outputs(tmp_path / "o", "mix")
+    assert [r["id"] for r in outputs["es"]] == ["sure", "edge"]  # kept at >= 0.8, as the release
+    assert [r["id"] for r in outputs["und"]] == ["mixed"]
+    assert (summary["threshold"], summary["undetermined"]) == (0.8, 1)
+
+
+def test_whole_text_sees_the_assistant_turns_language(tmp_path, fasttext_model):
+    rng = random.Random(2)
+    records = []
+    for i in range(4):
+        answer = " ".join(_sentence(rng, "spa_Latn") for _ in range(4))
+        messages = [
+            {"role": "user", "content": _sentence(rng, "eng_Latn")},
+            {"role": "assistant", "content": answer},
+        ]
+        records.append({"id": f"c{i}", "messages": messages})
+    path = _write_jsonl(tmp_path / "mix.jsonl", records)
+    base = ["data", "tag", str(path), f"--identifier=fasttext:{fasttext_model}"]
+    assert cli.main([*base, f"--output_dir={tmp_path / 'first'}"]) == 0
+    assert cli.main([*base, f"--output_dir={tmp_path / 'whole'}", "--text=whole"]) == 0
+    assert set(_read_outputs(tmp_path / "first", "mix")) == {"en"}
+    assert set(_read_outputs(tmp_path / "whole", "mix")) == {"es"}
+    summary = json.loads((tmp_path / "whole" / tag.SUMMARY).read_text())
+    assert (summary["text"], summary["counts"]) == ("whole", {"es": 4})
+    assert summary["description"].startswith(f"fasttext:{fasttext_model}, open set")

@@ -4,11 +4,15 @@ polyglot-jax data describe [MIXTURE] [--gin_file=F --gin.MACRO=V ...] [--example
                                       examples and tokens per language of a mixture (the gin
                                       files' MIXTURE_OR_TASK_NAME when no name is given)
 polyglot-jax data tag INPUT --output_dir DIR [--identifier lingua|fasttext:MODEL.bin]
-    [--threshold 0.5] [--format jsonl|guanaco|oasst1|...]
+    [--threshold 0.5] [--text first_user|whole] [--format jsonl|guanaco|oasst1|...]
                                       one <name>.<lang>.jsonl file per identified language
+                                      (--text whole: every turn, as the Polyglots release)
 polyglot-jax data fetch NAME --data_dir=DIR [--languages=en,de]
+    [--identifier fasttext:lid201-model.bin] [--threshold 0.8]
                                       download a study dataset or evaluation set (pinned
-                                      revision) into DIR in the project's layout; resumable
+                                      revision) into DIR in the project's layout; resumable;
+                                      Guanaco is tagged as the Polyglots release did (whole
+                                      conversation, top-1, >= 0.8; OpenLID to match it exactly)
 """
 
 from __future__ import annotations
@@ -44,7 +48,14 @@ def _parser() -> argparse.ArgumentParser:
     tag = actions.add_parser("tag", help="split a dataset into one file per identified language")
     tag.add_argument("input", help="the mixed-language dataset file")
     tag.add_argument("--output_dir", required=True, help="where <name>.<lang>.jsonl files go")
-    _identifier_flags(tag)
+    _identifier_flags(tag, threshold=0.5)
+    tag.add_argument(
+        "--text",
+        default="first_user",
+        choices=("first_user", "whole"),
+        help="what is identified: the first user turn (default, its first 1000 characters) "
+        "or every turn with Guanaco's markers removed (the Polyglots release's way)",
+    )
     tag.add_argument("--format", default="jsonl", choices=sorted(formats.READERS))
     tag.add_argument("--name", default=None, help="file name prefix (default: the input's)")
     tag.add_argument(
@@ -56,21 +67,29 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("--data_dir", required=True, help="the data folder (DATA_DIR)")
     get.add_argument("--languages", default=None, help="comma-separated codes (default: all)")
     get.add_argument("--cache_dir", default=None, help="the datasets download cache")
-    _identifier_flags(get, "guanaco: language of each conversation, as `data tag`")
+    _identifier_flags(
+        get,
+        None,
+        "guanaco: language of each whole conversation, as `data tag --text whole`; the release "
+        "used OpenLID, fasttext:lid201-model.bin (https://data.statmt.org/lid/lid201-model.bin.gz)",
+    )
     return parser
 
 
-def _identifier_flags(parser: argparse.ArgumentParser, what: str = "") -> None:
+def _identifier_flags(
+    parser: argparse.ArgumentParser, threshold: float | None, what: str = ""
+) -> None:
     parser.add_argument(
         "--identifier",
         default="lingua",
         help=f"{what + ': ' if what else ''}'lingua' (default) or 'fasttext:MODEL.bin'",
     )
+    shown = f"default {threshold}" if threshold is not None else "default: the dataset's, 0.8"
     parser.add_argument(
         "--threshold",
         type=float,
-        default=0.5,
-        help="confidence in (0, 1] below which a conversation is undetermined",
+        default=threshold,
+        help=f"confidence in (0, 1] below which a conversation is undetermined ({shown})",
     )
 
 
@@ -120,7 +139,13 @@ def _tag(args: argparse.Namespace) -> int:
     candidates = args.languages.split(",") if args.languages else None
     identifier = langid.make_identifier(args.identifier, candidates)
     summary = tag.tag(
-        args.input, args.output_dir, identifier, args.threshold, args.format, args.name
+        args.input,
+        args.output_dir,
+        identifier,
+        args.threshold,
+        args.format,
+        args.name,
+        text=args.text,
     )
     print(tag.format_table(summary))
     return 0
@@ -135,7 +160,8 @@ def _fetch(args: argparse.Namespace) -> int:
     )
     identifier = None
     if args.name == "guanaco":
-        tag.check_threshold(args.threshold)
+        if args.threshold is not None:
+            tag.check_threshold(args.threshold)
         identifier = langid.make_identifier(args.identifier)
     rows = fetch.fetch(
         args.name,

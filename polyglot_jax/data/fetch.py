@@ -53,7 +53,7 @@ def fetch(
     identifier: object | None = None,
     cache_dir: str | None = None,
     progress: bool = True,
-    threshold: float = 0.5,
+    threshold: float | None = None,
 ) -> list[Row]:
     """Downloads dataset ``name`` into ``data_dir`` in the project's layout.
 
@@ -62,11 +62,12 @@ def fetch(
         ``xquad``, ``xnli``, ``xcsqa``).
       data_dir: the data folder (``DATA_DIR``).
       languages: the languages to write (default: all the dataset has).
-      identifier: the language identifier for Guanaco (``data tag``'s lingua or fastText).
+      identifier: the language identifier for Guanaco (``data tag``'s lingua or fastText;
+        the Polyglots release used OpenLID, ``fasttext:lid201-model.bin``).
       cache_dir: the ``datasets`` download cache (default: its own).
       progress: show progress bars.
-      threshold: Guanaco's tagging confidence in (0, 1]; a conversation scored below it is
-        undetermined (``und``) and not written.
+      threshold: Guanaco's tagging confidence in (0, 1] (None: the release's 0.8); a
+        conversation scored below it is undetermined (``und``) and not written.
 
     Returns:
       One row per file: its path in the data folder, lines, and whether it was written now.

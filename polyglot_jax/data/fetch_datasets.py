@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 
 from polyglot_jax.data import formats, prompt_sets, sources, study_data, tag
@@ -19,6 +20,8 @@ from polyglot_jax.data.fetch_sources import XCSQA_FOLDERS, source
 from polyglot_jax.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+OPENLID_URL = "https://data.statmt.org/lid/lid201-model.bin.gz"  # the release's lid201-model.bin
 
 
 def _read(reader: Callable, path: object, lang: str | None, what: str, **kwargs: object) -> list:
@@ -48,16 +51,45 @@ def _outputs(name: str, split: str, langs: list[str]) -> dict[str, str]:
 
 
 def guanaco(f: Fetcher, langs: list[str]) -> None:
-    """OpenAssistant-Guanaco, split by the language of each first user turn (``data tag``,
-    as the Polyglots study tagged it before sampling per language)."""
+    """OpenAssistant-Guanaco split by language as the Polyglots release tagged it: the whole
+    conversation (every turn, markers removed), the identifier's top-1 language, kept at
+    confidence >= 0.8 (:data:`tag.GUANACO_THRESHOLD` unless the fetch sets another).
+
+    The release used OpenLID (``--identifier=fasttext:lid201-model.bin``); lingua, the default
+    when no model file is given, is logged as a difference. ``guanaco/<split>.tagging.json``
+    records the identifier, text mode, threshold and counts (the ``data tag`` summary).
+    """
     if f.identifier is None:
         raise ConfigError("data fetch guanaco: needs a language identifier (--identifier)")
-    tag.check_threshold(f.threshold)  # before the download
+    threshold = tag.GUANACO_THRESHOLD if f.threshold is None else f.threshold
+    tag.check_threshold(threshold)  # before the download
+    spec = str(getattr(f.identifier, "spec", f.identifier))
+    kind, _, model = spec.partition(":")
+    named = f"{kind}:{os.path.basename(model)}" if model else kind  # the same model elsewhere
+    if not spec.startswith("fasttext:"):
+        log.warning(
+            "guanaco: tagged with %s, not the release's OpenLID; give "
+            "--identifier=fasttext:lid201-model.bin (%s) to match it",
+            getattr(f.identifier, "description", spec),
+            OPENLID_URL,
+        )
     for split in ("train", "validation"):
+        _check_tagging(
+            f, split, {"identifier": named, "text": tag.GUANACO_TEXT, "threshold": threshold}
+        )
 
         def produce(tmp: str, split: str = split) -> Files:
             raw = staged(f.load(source("guanaco", split)), f"{split}.raw.jsonl", tmp)
-            tag.tag(raw, f"{tmp}/tagged", f.identifier, f.threshold, "guanaco", split, f.progress)
+            summary = tag.tag(
+                raw,
+                f"{tmp}/tagged",
+                f.identifier,
+                threshold,
+                "guanaco",
+                split,
+                f.progress,
+                text=tag.GUANACO_TEXT,
+            )
             records: list[dict] = []
             for lang in langs:
                 path = f"{tmp}/tagged/{split}.{lang}.jsonl"
@@ -65,9 +97,33 @@ def guanaco(f: Fetcher, langs: list[str]) -> None:
                     records += list(sources.read_jsonl(path, lang))
                 except sources.MissingFileError:
                     continue
-            return _per_language("guanaco", split, langs, records)
+            metadata = {k: v for k, v in summary.items() if k not in ("input", "files")}
+            metadata["identifier"] = named
+            return {
+                **_per_language("guanaco", split, langs, records),
+                f"guanaco/{split}.tagging.json": json.dumps(metadata, indent=2, ensure_ascii=False)
+                + "\n",
+            }
 
         f.job(f"guanaco/{split}", _outputs("guanaco", split, langs), with_tmp(produce))
+
+
+def _check_tagging(f: Fetcher, split: str, settings: dict) -> None:
+    """Raises :class:`ConfigError` when ``guanaco/<split>`` was tagged with other settings
+    (another identifier or threshold), rather than keep files that do not match them."""
+    path = f.path(f"guanaco/{split}.tagging.json")
+    if not path.exists():
+        return
+    try:
+        done = json.loads(path.read_text())
+        before = {key: done.get(key) for key in settings}
+    except (ValueError, AttributeError):
+        return  # unreadable: the files are judged by the job's marker alone
+    if before != settings:
+        raise ConfigError(
+            f"data fetch guanaco: {path} was tagged with {before}, not {settings}; remove "
+            f"{f.path('guanaco')} (or give a new --data_dir) to tag it again"
+        )
 
 
 def _lima_records(f: Fetcher, split: str, tmp: str) -> list[dict]:

@@ -42,14 +42,14 @@ class Fetcher:
       data_dir: the data folder (local or ``gs://``).
       cache_dir: the ``datasets`` cache (None: its default, ``$HF_HOME``).
       identifier: language identifier for datasets split by ``data tag`` (Guanaco).
-      threshold: the tagging confidence threshold.
+      threshold: the tagging confidence threshold (None: the dataset's own).
       progress: show progress bars.
     """
 
     data_dir: str | os.PathLike
     cache_dir: str | None = None
     identifier: object | None = None
-    threshold: float = 0.5
+    threshold: float | None = None
     progress: bool = True
     rows: list[Row] = dataclasses.field(default_factory=list)
 

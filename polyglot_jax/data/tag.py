@@ -1,18 +1,30 @@
 """Splits a mixed-language chat dataset into one JSONL file per identified language.
 
-The language of a conversation is the language of its first user turn (its first
-:data:`MAX_CHARS` characters), as the Polyglots study tagged Guanaco before sampling per
-language. Two identifiers:
+What the identifier reads (``text``):
+
+- ``whole``: every turn, user and assistant, joined by spaces, with newlines and any
+  ``### Human:`` / ``### Assistant:`` markers replaced by a space and no truncation. This is how
+  the Polyglots release tagged Guanaco (``open_lid.py``@75cab60:50-73 ``preprocess``,
+  ``assign_guanaco_langs.py``@7b52163:42), so an answer in another language than its prompt
+  weighs in. The release's pattern ``(### Human:| ### Assistant:)`` removes an assistant marker
+  only after a space, and Guanaco writes ``question?### Assistant:``, so most of the release's
+  texts kept that marker; it is one English-looking token in a whole conversation.
+- ``first_user`` (``data tag``'s default): the first :data:`MAX_CHARS` characters of the first
+  user turn, the language a prompt was asked in. A conversation with no user turn has no text.
+
+Two identifiers, each giving its top-1 (argmax) language and that language's score:
 
 - ``lingua`` (default): every language lingua knows; the score is lingua's confidence value.
-- ``fasttext:MODEL.bin``: a fastText classifier such as OpenLID or GlotLID, whose labels are
-  Flores-200 style (``__label__spa_Latn``); the score is the model's probability. A label the
-  registry does not know (GlotLID's ``zxx_Zxxx``, say) counts as undetermined.
+- ``fasttext:MODEL.bin``: a fastText classifier such as OpenLID (the release's
+  ``lid201-model.bin``) or GlotLID, whose labels are Flores-200 style (``__label__spa_Latn``);
+  the score is the model's probability. A label the registry does not know (GlotLID's
+  ``zxx_Zxxx``, say) counts as undetermined.
 
-A conversation whose score is below the threshold, that the identifier cannot decide on, or
-that has no user turn is *undetermined* and goes to ``<name>.und.jsonl`` (no user turn is
-counted apart too; it is not an error, so one odd record does not stop a large file). The
-input's own language labels are ignored. Output, all written atomically::
+A conversation whose score is below the threshold (the release kept confidence >= 0.8,
+``data_prep/prepare_guanaco_data.py``@5a4d628:52), that the identifier cannot decide on, or that
+has no text to identify is *undetermined* and goes to ``<name>.und.jsonl`` (no text is counted
+apart too; it is not an error, so one odd record does not stop a large file). The input's own
+language labels are ignored. Output, all written atomically::
 
   <output_dir>/<name>.<lang>.jsonl   {id, lang, messages} lines, lang set to the code found
   <output_dir>/<name>.und.jsonl      the undetermined conversations (lang "und")
@@ -23,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Protocol
 
@@ -36,6 +49,9 @@ from polyglot_jax.errors import ConfigError, MissingFileError
 UNDETERMINED = "und"
 SUMMARY = "tag_summary.json"
 MAX_CHARS = 1000  # of the first user turn; enough for either identifier, and keeps lingua fast
+TEXTS = ("whole", "first_user")  # what the identifier reads; see the module docstring
+GUANACO_TEXT, GUANACO_THRESHOLD = "whole", 0.8  # the Polyglots release's tagging of Guanaco
+_MARKERS = re.compile(r"### (?:Human|Assistant):")
 BATCH = 256
 # Readers that take the file's language as an argument; any valid code stands in for it here.
 _PLACEHOLDER = "en"
@@ -85,6 +101,28 @@ def first_user_turn(record: dict) -> str | None:
         if message["role"] == "user":
             return message["content"][:MAX_CHARS]
     return None
+
+
+def whole_text(record: dict) -> str | None:
+    """Every turn of ``record`` on one line, Guanaco's turn markers removed; None when empty.
+
+    The release's preprocessing of a Guanaco text (newlines and markers become spaces,
+    stripped), applied to its turns: ``### Human: Hola### Assistant: Hi`` reads ``Hola Hi``.
+    """
+    text = " ".join(message["content"] for message in record["messages"])
+    text = _MARKERS.sub(" ", text.replace("\n", " ")).strip()
+    return text or None
+
+
+def text_of(record: dict, text: str) -> str | None:
+    """What the identifier reads of ``record`` in mode ``text`` (one of :data:`TEXTS`)."""
+    return whole_text(record) if text == "whole" else first_user_turn(record)
+
+
+def check_text(text: str) -> None:
+    """Raises :class:`ConfigError` unless ``text`` is one of :data:`TEXTS`."""
+    if text not in TEXTS:
+        raise ConfigError(f"--text must be one of {', '.join(TEXTS)}, got {text!r}")
 
 
 def _batches(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
@@ -147,6 +185,7 @@ def tag(
     fmt: str = "jsonl",
     name: str | None = None,
     progress: bool = True,
+    text: str = "first_user",
 ) -> dict:
     """Splits ``input_path`` into ``<output_dir>/<name>.<lang>.jsonl`` files by language.
 
@@ -158,34 +197,37 @@ def tag(
       fmt: the input's format (a :data:`formats.READERS` name).
       name: file name prefix (default: the input's name up to its first dot).
       progress: show a tqdm progress bar on stderr.
+      text: what the identifier reads, ``whole`` or ``first_user`` (see the module docstring).
 
     Returns:
       The summary written to ``tag_summary.json``: ``counts`` per language (most first),
-      ``undetermined`` (including ``no_user_turn``), ``total`` and ``files``.
+      ``undetermined`` (including ``no_text``), ``total``, ``files`` and the settings
+      (``identifier``, its ``description`` when it has one, ``text``, ``threshold``).
 
     Raises:
-      ConfigError: a threshold outside (0, 1] or an unknown format.
+      ConfigError: a threshold outside (0, 1], an unknown text mode or format.
       MissingFileError: a missing input.
       DataError: a record the reader rejects.
     """
     check_threshold(threshold)
+    check_text(text)
     source = as_path(input_path)
     name = name or source.name.split(".")[0]
     records = read_conversations(source, fmt)
     out = as_path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    no_user_turn = 0
+    no_text = 0
     writers = _Writers(out, name)
     bar = tqdm(desc=f"tagging {source.name}", unit=" conv", disable=not progress or None)
     try:
         for batch in _batches(records, BATCH):
-            texts = [first_user_turn(r) for r in batch]
+            texts = [text_of(r, text) for r in batch]
             asked = [t for t in texts if t is not None]
             found = iter(identifier.identify(asked) if asked else [])
-            for record, text in zip(batch, texts, strict=True):
-                code, score = next(found) if text is not None else (None, 0.0)
-                no_user_turn += text is None
+            for record, read in zip(batch, texts, strict=True):
+                code, score = next(found) if read is not None else (None, 0.0)
+                no_text += read is None
                 lang = code if code is not None and score >= threshold else UNDETERMINED
                 counts[lang] = counts.get(lang, 0) + 1
                 writers.write(lang, record)
@@ -200,11 +242,13 @@ def tag(
         "input": os.fspath(source),
         "format": fmt,
         "identifier": identifier.spec,
+        "description": getattr(identifier, "description", identifier.spec),
+        "text": text,
         "threshold": threshold,
         "total": sum(counts.values()),
         "counts": dict(sorted(_known(counts).items(), key=lambda kv: (-kv[1], kv[0]))),
         "undetermined": counts.get(UNDETERMINED, 0),
-        "no_user_turn": no_user_turn,
+        "no_text": no_text,
         "files": files,
     }
     _remove_stale(out, summary)
