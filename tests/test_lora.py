@@ -174,3 +174,32 @@ def test_scanned_adapters_export_and_merge_like_unrolled_ones(adapted, tmp_path)
     assert "layers" in merged
     merged_logits = logits(base_cfg.replace(scan_layers=True), merged, ids)
     assert np.abs(merged_logits - ours).max() <= TOL
+
+
+@pytest.mark.parametrize("scan", [False, True])
+def test_targets_select_the_same_adapters_scanned_and_unrolled(tmp_path, scan):
+    _, path = tiny_llama(tmp_path)
+    base_cfg, _ = hf.load_model_dir(path)
+    cfg = base_cfg.replace(lora=LORA, scan_layers=scan)
+    params = steps_for(cfg).abstract_state.params
+    found = {"/".join(k[-3:-1]) for k in lora.adapters_only(params)}
+    assert found == {"attention/q_proj", "attention/v_proj", "attention/o_proj", "mlp/down_proj"}
+    assert len(lora.adapters_only(params)) == 2 * 4 * (1 if scan else base_cfg.num_layers)
+
+
+@pytest.mark.parametrize("scan", [False, True])
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        (("layers_0/attention/q_proj",), r"'layers_0/attention/q_proj' names no module"),
+        (("query_key_value",), r"'query_key_value' names no module of a llama model"),
+    ],
+)
+def test_a_target_that_selects_nothing_is_refused(tmp_path, scan, targets, message):
+    # A layer-indexed target used to select nothing once layers were scanned, so training ran
+    # with a zero gradient and a constant loss.
+    _, path = tiny_llama(tmp_path)
+    base_cfg, _ = hf.load_model_dir(path)
+    cfg = base_cfg.replace(lora=LoRAConfig(targets=targets, rank=4), scan_layers=scan)
+    with pytest.raises(ConfigError, match=message):
+        steps_for(cfg)

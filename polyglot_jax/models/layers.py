@@ -8,6 +8,7 @@ mesh axes.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -19,6 +20,12 @@ from polyglot_jax.models.config import LoRAConfig
 Array = jax.Array
 
 KERNEL_INIT = nn.initializers.normal(stddev=0.02)
+
+
+def module_path(scope_path: Sequence[str]) -> str:
+    """The layer-free path of a projection: its module group and name (``attention/q_proj``),
+    the same whether the layers are scanned or unrolled (LoRA targets match it)."""
+    return "/".join(str(p) for p in scope_path[-2:])
 
 
 def partitioned(init: Any, axes: tuple[str, ...]) -> Any:
@@ -92,7 +99,7 @@ class Projection(nn.Module):
         """Whether this module's path matches one of the LoRA targets."""
         if self.lora is None:
             return False
-        path = "/".join(str(p) for p in self.scope.path)
+        path = module_path(self.scope.path)
         return any(re.search(t, path) for t in self.lora.targets)
 
     @nn.compact

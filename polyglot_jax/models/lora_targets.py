@@ -1,10 +1,12 @@
 """Which projections a LoRA target names, and the fused ``query_key_value`` adapter.
 
-Targets are regular expressions searched in a projection's path (``layers_3/attention/q_proj``)
-and name the modules of the family's Hugging Face layout, so that an adapter trained here is an
+Targets are regular expressions searched in a projection's layer-free path
+(``attention/q_proj``, ``mlp/down_proj``: the same whether layers are scanned or unrolled) and
+name the modules of the family's Hugging Face layout, so that an adapter trained here is an
 adapter ``peft`` can load. Llama-layout families have ``q_proj``, ``k_proj`` and ``v_proj``;
 Falcon, BLOOM and GPT-NeoX have one fused ``query_key_value`` instead. A target that names no
-module of the family is refused.
+module of the family (a layer index such as ``layers_0/attention/q_proj`` among them) is
+refused.
 
 A ``query_key_value`` adapter is one LoRA pair on the fused matrix: the q, k and v projections
 share one A ``[embed, rank]`` (``attention/query_key_value/lora_a``) and each holds the slice of
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -25,7 +28,7 @@ import jax.numpy as jnp
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.models.config import DecoderConfig
 from polyglot_jax.models.hf_layout import LAYOUTS, FusedLayout
-from polyglot_jax.models.layers import partitioned
+from polyglot_jax.models.layers import module_path, partitioned
 
 Array = jax.Array
 
@@ -49,23 +52,28 @@ def layer_modules(cfg: DecoderConfig) -> tuple[str, ...]:
     return (*(f"attention/{m}" for m in (*qkv, "o_proj")), *(f"mlp/{m}" for m in mlp))
 
 
+def targeted(cfg: DecoderConfig, scope_path: Sequence[str]) -> bool:
+    """Whether a LoRA target names the projection at ``scope_path``."""
+    path = module_path(scope_path)
+    return cfg.lora is not None and any(re.search(t, path) for t in cfg.lora.targets)
+
+
 @functools.lru_cache(maxsize=64)
 def check_targets(cfg: DecoderConfig) -> None:
     """Refuses a LoRA target that matches no module of the family.
 
     Raises:
-      ConfigError: e.g. ``query_key_value`` on Llama, or ``q_proj`` on BLOOM.
+      ConfigError: e.g. ``query_key_value`` on Llama, ``q_proj`` on BLOOM, or a layer-indexed
+        ``layers_0/attention/q_proj`` (targets name modules, not layers).
     """
     if cfg.lora is None:
         return
     modules = layer_modules(cfg)
-    paths = [f"layers_{i}/{m}" for i in range(cfg.num_layers) for m in modules]
     for target in cfg.lora.targets:
-        if not any(re.search(target, p) for p in paths):
-            names = ", ".join(m.split("/")[1] for m in modules)
+        if not any(re.search(target, m) for m in modules):
             raise ConfigError(
-                f"LoRA target {target!r} names no module of a {cfg.family} model "
-                f"(its projections: {names})"
+                f"LoRA target {target!r} names no module of a {cfg.family} model; targets are "
+                f"matched in every layer against {', '.join(modules)}"
             )
 
 
@@ -73,8 +81,7 @@ def fused_qkv_targeted(cfg: DecoderConfig, attention_path: str) -> bool:
     """Whether the attention module at ``attention_path`` gets a fused q/k/v adapter."""
     if cfg.lora is None or not has_fused_qkv(cfg):
         return False
-    path = f"{attention_path}/{FUSED_QKV}"
-    return any(re.search(t, path) for t in cfg.lora.targets)
+    return targeted(cfg, (*attention_path.split("/"), FUSED_QKV))
 
 
 class FusedQKVDown(nn.Module):

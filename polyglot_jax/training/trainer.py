@@ -330,6 +330,12 @@ class ShardedSteps:
             nn.unbox(boxed),
             self.state_sharding,
         )
+        config = self.model.config
+        if config.lora is not None and not lora.adapters_only(self.abstract_state.params):
+            raise ConfigError(
+                f"LoRA targets {list(config.lora.targets)} select no projection of this model: "
+                "training would update nothing"
+            )
         self.batch_sharding = partitioning.batch_sharding(self.mesh, self.rules)
         replicated = partitioning.replicated(self.mesh)
         self._init = jax.jit(
