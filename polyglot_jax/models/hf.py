@@ -61,6 +61,9 @@ IGNORED_KEYS = frozenset(
         "hidden_dropout",
         "classifier_dropout",
         "max_position_embeddings",
+        "max_sequence_length",  # early LLaMA conversions' name for it
+        "seq_length",  # BLOOM's training length (ALiBi has no position table)
+        "unk_token_id",
         "model_type",
         "pretraining_tp",
         "tokenizer_class",

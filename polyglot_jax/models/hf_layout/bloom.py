@@ -6,6 +6,19 @@ from polyglot_jax.models.config import DecoderConfig
 from polyglot_jax.models.hf_layout.base import check_allowed, first_set
 from polyglot_jax.models.hf_layout.fused import FusedLayout
 
+# Megatron-DeepSpeed training switches kept in the released BLOOM configs; transformers does not
+# read them, so neither does this decoder.
+MEGATRON_FLAGS = frozenset(
+    {
+        "attention_softmax_in_fp32",
+        "bias_dropout_fusion",
+        "masked_softmax_fusion",
+        "offset_alibi",
+        "skip_bias_add",
+        "skip_bias_add_qkv",
+    }
+)
+
 
 class BloomLayout(FusedLayout):
     """BLOOM and BLOOMZ: per-head interleaved fused qkv."""
@@ -22,6 +35,7 @@ class BloomLayout(FusedLayout):
     def config_fields(self, hf: dict, where: str) -> tuple[dict, set[str]]:
         check_allowed(hf, "apply_residual_connection_post_layernorm", (False,), where)
         hidden = first_set(hf, "hidden_size", "n_embed")
+        check_allowed(hf, "n_inner", (None, 4 * hidden), where)
         heads = first_set(hf, "n_head", "num_attention_heads")
         fields = {
             "vocab_size": hf["vocab_size"],
@@ -42,6 +56,8 @@ class BloomLayout(FusedLayout):
             "tie_embeddings": hf.get("tie_word_embeddings", True),
         }
         handled = {
+            *MEGATRON_FLAGS,
+            "n_inner",
             "vocab_size",
             "hidden_size",
             "n_embed",
