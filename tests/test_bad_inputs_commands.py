@@ -78,6 +78,16 @@ CASES = [
     (["sweep", "--root={tmp}/sweep", "--tpu=v", "--", "--gin_file=a"], "--tpu needs --zone"),
     (["tpu", "create", "--name=x", "--zone=z", "--accelerator=v9-8"], "v9-8"),
     (["tpu", "explode", "--name=x"], "invalid choice: 'explode'"),
+    (
+        ["tpu", "create", "--name=--impersonate-service-account=x@y", "--zone=z", "--dry_run"],
+        "--name '--impersonate-service-account=x@y': expected a plain name",
+    ),
+    (["tpu", "delete", "--name=pj", "--zone=us central", "--dry_run"], "--zone 'us central'"),
+    (["tpu", "install", "--name=pj", "--zone=z", "--project=p;rm", "--dry_run"], "--project"),
+    (["tpu", "create", "--name=pj", "--zone=z", "--version=-x", "--dry_run"], "--version '-x'"),
+    (["tpu", "logs", "--name=pj", "--zone=z", "--log_dir=h:/x", "--dry_run"], "--log_dir"),
+    (["tpu", "train", "--name=pj", "--zone=--x", "--dry_run", "--", "--gin_file=a"], "--zone"),
+    (["sweep", "--root={tmp}/sw", "--tpu=--x", "--zone=z", "--dry_run", "--", "-g"], "--tpu '--x'"),
     (["tpu", "train", "--name=x", "--zone=z"], "give the training flags after --"),
     (["demo", "--steps=3"], "unrecognized arguments: --steps=3"),
 ]

@@ -105,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ConfigError("sweep: give the training flags after --, e.g. -- --gin_file=...")
     if args.tpu and not args.zone:
         raise ConfigError("sweep: --tpu needs --zone")
+    for flag in ("tpu", "zone", "project"):
+        if getattr(args, flag) is not None:
+            tpu.check_identifier(f"--{flag}", getattr(args, flag))
     runs = expand([parse_axis(spec) for spec in args.grid], args.root)
     if not args.dry_run and "://" not in args.root:
         pathlib.Path(args.root).mkdir(parents=True, exist_ok=True)

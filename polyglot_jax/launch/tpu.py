@@ -12,6 +12,10 @@ logs, tear down. Every action prints the exact ``gcloud`` commands; ``--dry_run`
 ``jax[tpu]``; ``train`` starts the same command on every worker with
 ``JAX_COORDINATOR_ADDRESS=auto`` so that :mod:`polyglot_jax.training.multihost` lets JAX find
 the pod.
+
+Every value that ends up on a ``gcloud`` command line (name, zone, project, accelerator, runtime
+version) must be a plain identifier, so that a value such as
+``--name=--impersonate-service-account=...`` cannot smuggle a flag into the command.
 """
 
 from __future__ import annotations
@@ -28,6 +32,35 @@ from polyglot_jax.errors import ConfigError, JobFailedError
 
 REMOTE_DIR = "~/polyglot_jax"
 REMOTE_LOG = "~/polyglot_jax_train.log"
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_identifier(flag: str, value: str) -> str:
+    """Returns ``value`` if it is a plain identifier (letters, digits, ``-``, ``_``, ``.``).
+
+    Args:
+      flag: the flag the value came from, named in the error.
+      value: what the user gave; it must start with a letter or digit.
+
+    Raises:
+      ConfigError: ``value`` could be read as an option or carries other characters.
+    """
+    if not _IDENTIFIER.fullmatch(value):
+        raise ConfigError(
+            f"{flag} {value!r}: expected a plain name (letters, digits, '-', '_', '.', "
+            f"starting with a letter or digit)"
+        )
+    return value
+
+
+def _check_local_dir(flag: str, value: str) -> str:
+    """A local folder for ``gcloud ... scp``: no leading ``-`` (an option), no ``:`` (a host)."""
+    if not value or value.startswith("-") or ":" in value:
+        raise ConfigError(
+            f"{flag} {value!r}: expected a local folder (not starting with '-', without ':')"
+        )
+    return value
 
 
 def hosts_of(accelerator: str) -> int:
@@ -145,6 +178,10 @@ def commands(argv: Sequence[str]) -> tuple[list[list[str]], bool]:
     argv = list(argv)
     train_args = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser().parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    for flag in ("name", "zone", "project", "accelerator", "version"):
+        if getattr(args, flag) is not None:
+            check_identifier(f"--{flag}", getattr(args, flag))
+    _check_local_dir("--log_dir", args.log_dir)
     hosts_of(args.accelerator)  # validates the type before anything runs
     if args.action == "train":
         return train_commands(args, train_args), args.dry_run
