@@ -49,15 +49,26 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--default_max_tokens", type=int, default=256)
     parser.add_argument("--drain_timeout", type=float, default=60.0, help="seconds on SIGTERM")
+    parser.add_argument(
+        "--request_timeout",
+        type=float,
+        default=60.0,
+        help="seconds for a request (headers and body) to arrive, then 408",
+    )
+    parser.add_argument(
+        "--max_body_bytes", type=int, default=16 * 2**20, help="larger bodies get 413"
+    )
     parser.add_argument("--api_key_env", default="POLYGLOT_JAX_API_KEY")
     args = parser.parse_args(argv)
-    for name in ("max_batch", "max_queue", "default_max_tokens"):
+    for name in ("max_batch", "max_queue", "default_max_tokens", "max_body_bytes"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name} must be a positive integer, got {getattr(args, name)}")
     if args.max_model_len is not None and args.max_model_len < 2:
         raise ConfigError(f"--max_model_len must be at least 2, got {args.max_model_len}")
     if args.warm_up_width < 0:
         raise ConfigError(f"--warm_up_width must be >= 0, got {args.warm_up_width}")
+    if not args.request_timeout > 0:
+        raise ConfigError(f"--request_timeout must be > 0, got {args.request_timeout}")
     if args.drain_timeout < 0:
         raise ConfigError(f"--drain_timeout must be >= 0, got {args.drain_timeout}")
     if not 0 <= args.port < 65536:
@@ -84,6 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = LanguageModel.load(
         args.checkpoint_path, inference_mesh(common.mesh_shape(args.mesh_shape))
     )
+    positions = model.decoder.config.max_length
+    if args.max_model_len is not None and args.max_model_len > positions:
+        raise ConfigError(
+            f"--max_model_len {args.max_model_len} is longer than the model's {positions} "
+            "positions; leave it out or give at most that"
+        )
     eos = vocabulary.eos_id
     batcher = engine.Engine(
         model,
@@ -103,11 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         batcher.max_length,
         args.default_max_tokens,
         os.environ.get(args.api_key_env) or None,
+        args.max_body_bytes,
     )
     batcher.ready.wait()
     host, port = sock.getsockname()[:2]
     print(f"serving {name} on http://{host}:{port}/v1", flush=True)
-    app.serve(served, sock, args.drain_timeout)
+    app.serve(served, sock, args.drain_timeout, args.request_timeout)
     stats = batcher.stats
     print(f"served {stats['jobs']} requests, {stats['tokens']} tokens in {stats['steps']} steps")
     return 0

@@ -1,8 +1,10 @@
 """The OpenAI-compatible HTTP server: routes, error answers, and a uvicorn run that drains.
 
 Errors use the OpenAI error object: 400 for a malformed body, an unsupported setting or a prompt
-over the context length, 401 without the API key, 404 for another model's name, 429 with
-``Retry-After`` when the queue is full. On SIGTERM or SIGINT the server stops accepting
+over the context length, 401 without the API key, 404 for another model's name, 413 for a body
+over ``max_body_bytes``, 429 with ``Retry-After`` when the queue is full. A request that does
+not arrive whole within ``request_timeout`` seconds is answered 408 and its connection closed
+(:mod:`connections`). On SIGTERM or SIGINT the server stops accepting
 connections, answers every request in flight, then returns.
 """
 
@@ -17,8 +19,9 @@ from typing import Any
 import fastapi
 import uvicorn
 from fastapi import responses
+from starlette.requests import ClientDisconnect
 
-from polyglot_jax.inference.serving import chat, completions, service
+from polyglot_jax.inference.serving import chat, completions, connections, service
 from polyglot_jax.inference.serving.jobs import JobCancelledError, OverloadedError
 from polyglot_jax.inference.serving.protocol import RequestError
 
@@ -28,6 +31,7 @@ CLIENT_CLOSED = 499  # nobody reads the answer of a request whose client went aw
 # Idle keep-alive connections stay open longer than clients keep them (httpx, and so the openai
 # client, drops them after 5 s): a client never sends on a connection the server is closing.
 KEEP_ALIVE_S = 65
+REQUEST_TIMEOUT_S = 60.0
 
 
 def create_app(served: service.Served) -> fastapi.FastAPI:
@@ -48,6 +52,12 @@ def create_app(served: service.Served) -> fastapi.FastAPI:
 
     @app.exception_handler(JobCancelledError)
     async def cancelled(request: fastapi.Request, e: JobCancelledError) -> responses.Response:
+        return responses.Response(status_code=CLIENT_CLOSED)
+
+    @app.exception_handler(ClientDisconnect)
+    async def left(request: fastapi.Request, e: ClientDisconnect) -> responses.Response:
+        client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+        log.info("%s closed its connection before its request arrived whole", client)
         return responses.Response(status_code=CLIENT_CLOSED)
 
     @app.get("/health")
@@ -76,24 +86,32 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def config(served: service.Served, request_timeout_s: float, **options: Any) -> uvicorn.Config:
+    """The uvicorn settings: keep-alive, the request deadline, quiet logs."""
+    return uvicorn.Config(
+        create_app(served),
+        http=connections.protocol(request_timeout_s),
+        log_level="warning",
+        timeout_keep_alive=KEEP_ALIVE_S,
+        lifespan="off",
+        **options,
+    )
+
+
 def serve(
     served: service.Served,
     sock: socket.socket,
     drain_timeout_s: float = 60.0,
+    request_timeout_s: float = REQUEST_TIMEOUT_S,
 ) -> uvicorn.Server:
     """Serves on ``sock`` until SIGTERM/SIGINT (main thread) or ``server.should_exit``.
 
     Requests in flight are answered before it returns (up to ``drain_timeout_s``); then the
-    engine finishes and stops.
+    engine finishes and stops. A request must arrive whole within ``request_timeout_s``.
     """
-    config = uvicorn.Config(
-        create_app(served),
-        log_level="warning",
-        timeout_graceful_shutdown=drain_timeout_s,
-        timeout_keep_alive=KEEP_ALIVE_S,
-        lifespan="off",
+    server = uvicorn.Server(
+        config(served, request_timeout_s, timeout_graceful_shutdown=drain_timeout_s)
     )
-    server = uvicorn.Server(config)
     # uvicorn re-raises the signal it drained for once it is done; with these handlers in
     # place that ends here, and the engine still finishes before the process exits (status 0).
     previous = {}
@@ -121,14 +139,17 @@ class ServerThread:
           client = openai.OpenAI(base_url=server.url, api_key="none")
     """
 
-    def __init__(self, served: service.Served, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        served: service.Served,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> None:
         self.served, self.sock = served, bind(host, port)
         host, port = self.sock.getsockname()[:2]
         self.url = f"http://{host}:{port}/v1"
-        config = uvicorn.Config(
-            create_app(served), log_level="warning", timeout_keep_alive=KEEP_ALIVE_S, lifespan="off"
-        )
-        self.server = uvicorn.Server(config)
+        self.server = uvicorn.Server(config(served, request_timeout_s))
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
         )

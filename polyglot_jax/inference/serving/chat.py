@@ -8,6 +8,7 @@ for the same prompt.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import uuid
 from typing import Any
@@ -22,25 +23,32 @@ from polyglot_jax.inference.serving.jobs import Job
 from polyglot_jax.inference.serving.protocol import RequestError
 
 
+def _parse(served: service.Served, data: Any) -> tuple[protocol.ChatBody, list[int], int]:
+    """The body, the rendered prompt's tokens and the answer's token budget."""
+    body = protocol.parse(protocol.ChatBody, data)
+    served.check_model(body.model)
+    try:
+        prompt = generate.encode_prompt(served.vocabulary, body.conversation(), served.template)
+    except UserError as e:
+        raise RequestError(f"messages: {e}", param="messages") from None
+    return body, prompt, served.token_budget(len(prompt), body.token_limit)
+
+
 def router(served: service.Served) -> fastapi.APIRouter:
     """The chat and model-list routes of ``served``."""
     routes = fastapi.APIRouter()
 
     @routes.get("/v1/models")
     async def models(request: fastapi.Request) -> dict[str, Any]:
-        served.check(request, None)
+        served.authorize(request)
         card = {"id": served.name, "object": "model", "created": 0, "owned_by": "polyglot_jax"}
         return {"object": "list", "data": [{**card, "max_model_len": served.max_length}]}
 
     @routes.post("/v1/chat/completions")
     async def chat(request: fastapi.Request) -> Any:
-        body = protocol.parse(protocol.ChatBody, await service.read_json(request))
-        served.check(request, body.model)
-        try:
-            prompt = generate.encode_prompt(served.vocabulary, body.conversation(), served.template)
-        except UserError as e:
-            raise RequestError(f"messages: {e}", param="messages") from None
-        budget = served.token_budget(len(prompt), body.token_limit)
+        body, prompt, budget = await service.prepare(
+            served, request, functools.partial(_parse, served)
+        )
         sampling = dataclasses.replace(body.sampling(), stop_strings=body.stop_strings())
         seeds = service.seeds(body.seed, body.n)
         job = Job([prompt] * body.n, [budget] * body.n, sampling, seeds)

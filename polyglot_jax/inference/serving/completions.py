@@ -13,6 +13,7 @@ log-probability).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import uuid
 from typing import Any
@@ -50,6 +51,19 @@ def _prompts(served: service.Served, body: protocol.CompletionBody) -> list[_Pro
     return out
 
 
+def _parse(served: service.Served, data: Any) -> tuple[protocol.CompletionBody, list[_Prompt]]:
+    """The body and its prompts, each checked to fit the context with its ``max_tokens``."""
+    body = protocol.parse(protocol.CompletionBody, data)
+    served.check_model(body.model)
+    if body.stream and (body.echo or body.logprobs is not None):
+        raise RequestError("stream with echo or logprobs is not supported", param="stream")
+    prompts = _prompts(served, body)
+    sent = body.max_tokens if "max_tokens" in body.model_fields_set else None
+    for prompt in prompts:
+        served.token_budget(len(prompt.ids), sent, default=body.max_tokens)
+    return body, prompts
+
+
 def _logprobs(
     served: service.Served, prompt: _Prompt, row: Row, scores: tuple, echo: bool, k: int
 ) -> dict[str, Any]:
@@ -85,13 +99,7 @@ def router(served: service.Served) -> fastapi.APIRouter:
 
     @routes.post("/v1/completions")
     async def completions(request: fastapi.Request) -> Any:
-        body = protocol.parse(protocol.CompletionBody, await service.read_json(request))
-        served.check(request, body.model)
-        if body.stream and (body.echo or body.logprobs is not None):
-            raise RequestError("stream with echo or logprobs is not supported", param="stream")
-        prompts = _prompts(served, body)
-        for prompt in prompts:
-            served.token_budget(len(prompt.ids), body.max_tokens)
+        body, prompts = await service.prepare(served, request, functools.partial(_parse, served))
         sampling = dataclasses.replace(body.sampling(), stop_strings=body.stop_strings())
         choices = [prompt for prompt in prompts for _ in range(body.n)]
         job = Job(

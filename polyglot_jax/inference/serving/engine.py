@@ -27,7 +27,7 @@ import numpy as np
 
 from polyglot_jax.inference import decoding, placement
 from polyglot_jax.inference.model import LanguageModel
-from polyglot_jax.inference.serving import slots
+from polyglot_jax.inference.serving import jobs, slots
 from polyglot_jax.inference.serving.jobs import Job, JobCancelledError, OverloadedError, Row
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,8 @@ class Engine:
       max_batch: decode slots (rows decoded together; rounded up to a multiple of the mesh's
         batch shards).
       max_queue: the most jobs waiting; more are refused with :class:`OverloadedError`.
-      max_length: tokens per slot, prompt and continuation (default: the model's context).
+      max_length: tokens per slot, prompt and continuation (default, and at most: the model's
+        context).
       warm_up_width: before serving, compile every program that prompts of up to this many
         tokens can need (each bucket of rows and width, each decode variant), so no request
         waits for a compilation; 0 compiles on first use.
@@ -76,7 +77,10 @@ class Engine:
         self.model, self.vocabulary, self.eos_ids = model, vocabulary, list(eos_ids)
         self.slots = placement.local_rows(max_batch, model.mesh, model.rules)
         self.max_queue = max_queue
-        self.max_length = max_length or model.decoder.config.max_length
+        positions = model.decoder.config.max_length
+        if max_length is not None and not 2 <= max_length <= positions:
+            raise ValueError(f"max_length {max_length} is not in 2..{positions} (model positions)")
+        self.max_length = max_length or positions
         self.pad_id = int(getattr(vocabulary, "pad_id", 0) or 0)
         self.warm_up_width = min(warm_up_width, self.max_length)
         self.ready = threading.Event()  # set once the engine takes requests (or failed)
@@ -105,13 +109,10 @@ class Engine:
 
         Raises:
           OverloadedError: the queue is full.
-          ValueError: the job has more rows than there are slots, or a row does not fit one.
+          InvalidJobError: a setting is out of range, the job has more rows than there are
+            slots, or a row does not fit one.
         """
-        if len(job.prompts) > self.slots:
-            raise ValueError(f"{len(job.prompts)} rows; the server decodes {self.slots} at once")
-        for prompt, limit in zip(job.prompts, job.max_tokens, strict=False):
-            if len(prompt) + limit > self.max_length:
-                raise ValueError(f"{len(prompt)} + {limit} tokens exceed {self.max_length}")
+        jobs.validate(job, self.slots, self.max_length, self.model.decoder.config.vocab_size)
         if self.failed is not None:
             raise RuntimeError(f"the decoding engine stopped: {self.failed!r}")
         with self._cond:
@@ -186,13 +187,11 @@ class Engine:
             while (taken := self._take()) is not None:
                 starting, scoring = taken
                 if scoring:
-                    self._guarded(scoring, self._score)
+                    self._alone_on_failure(scoring, lambda batch: self._score(batch))
                 if starting:
-                    started = self._guarded(starting, lambda jobs, s=state: self._start(jobs, s))
-                    state = self._reset() if started is None else started
+                    state = self._admit(starting, state)
                 if self.running:
-                    stepped = self._guarded(self._running_jobs(), lambda _, s=state: self._step(s))
-                    state = self._reset() if stepped is None else stepped
+                    state = self._advance_all(state)
 
     def _warm_up(self, state: slots.Slots) -> slots.Slots:
         """Runs every program once on idle slots (prefilled rows are dropped: no effect)."""
@@ -213,6 +212,7 @@ class Engine:
                     np.ones((rows,), np.int32),
                     np.zeros((rows, 2), np.uint32),
                     knobs,
+                    np.zeros((rows,), np.int32),
                 )
                 programs += 1
             rows *= 2
@@ -242,47 +242,109 @@ class Engine:
     def _running_jobs(self) -> list[Job]:
         return list({id(s.job): s.job for s in self._busy if s is not None}.values())
 
-    def _guarded(self, jobs: list[Job], run: Callable[[list[Job]], Any]) -> Any:
-        """``run(jobs)``; if it fails, the jobs fail with its error and the server goes on."""
+    def _alone_on_failure(self, batch: list[Job], run: Callable[[list[Job]], Any]) -> None:
+        """``run(batch)``; if it fails, each job again alone: only a job that fails alone fails."""
         try:
-            return run(jobs)
+            run(batch)
+            return
         except Exception as e:
-            log.exception("%d requests failed", len(jobs))
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(e)
-            return None
+            if len(batch) == 1:
+                return self._fail(batch, e)
+            log.warning("%d requests failed together (%r); retrying each alone", len(batch), e)
+        for job in batch:
+            try:
+                run([job])
+            except Exception as e:
+                self._fail([job], e)
 
-    def _reset(self) -> slots.Slots:
-        """Fresh slots after a failure (the old state may be gone); running requests fail."""
-        for busy in self._busy:
-            if busy is not None and not busy.job.future.done():
-                busy.job.future.set_exception(RuntimeError("decoding failed; see the server log"))
+    def _fail(self, failed: list[Job], e: Exception) -> None:
+        log.error("%d requests failed: %r", len(failed), e, exc_info=e)
+        for job in failed:
+            if not job.future.done():
+                job.future.set_exception(e)
+
+    def _admit(self, starting: list[Job], state: slots.Slots) -> slots.Slots:
+        """``starting`` in free slots; a failure fails only the jobs it can be laid to."""
+
+        def start(batch: list[Job]) -> None:
+            nonlocal state
+            try:
+                state = self._start(batch, state)
+            except Exception:
+                state = self._intact(state)
+                raise
+
+        self._alone_on_failure(starting, start)
+        return state
+
+    def _advance_all(self, state: slots.Slots) -> slots.Slots:
+        """A decode step; a failed one (which no request can be blamed for) is retried once."""
+        try:
+            return self._step(state)
+        except Exception as e:
+            log.warning("a decode step failed (%r); retrying it once", e)
+        state = self._intact(state)
+        try:
+            return self._step(state)
+        except Exception as e:
+            self._fail(self._running_jobs(), e)
+            self._busy = [None] * self.slots
+            return self._empty()
+
+    def _intact(self, state: slots.Slots) -> slots.Slots:
+        """``state`` after a failed call; if the call consumed it, the running rows read anew."""
+        if not any(leaf.is_deleted() for leaf in jax.tree.leaves(state)):
+            return state
+        running = [(s.job, s.index) for s in self._busy if s is not None]
         self._busy = [None] * self.slots
-        return self._empty()
+        state = self._empty()
+        if running:
+            try:
+                state = self._prefill_rows(running, state)
+            except Exception as e:
+                self._fail(list({id(job): job for job, _ in running}.values()), e)
+                self._busy = [None] * self.slots
+                state = self._empty()
+        return state
 
-    def _start(self, jobs: list[Job], state: slots.Slots) -> slots.Slots:
-        """Reads every prompt of ``jobs`` into a free slot, all in one prefill."""
-        starting = [(job, i) for job in jobs for i in range(len(job.prompts))]
+    def _start(self, starting: list[Job], state: slots.Slots) -> slots.Slots:
+        """Reads every prompt of ``starting`` into a free slot, all in one prefill."""
+        for job in starting:
+            job.rows = [Row() for _ in job.prompts]
+        return self._prefill_rows(
+            [(job, i) for job in starting for i in range(len(job.prompts))], state
+        )
+
+    def _prefill_rows(self, starting: list[tuple[Job, int]], state: slots.Slots) -> slots.Slots:
+        """Reads rows ``(job, index)`` into free slots: the prompt and the row's tokens so far.
+
+        The slots are taken only once the prefill succeeded.
+        """
+        sequences = [[*job.prompts[i], *job.rows[i].tokens] for job, i in starting]
         rows = _pow2(len(starting))
-        width = min(_pow2(max(16, *(len(job.prompts[i]) for job, i in starting))), self.max_length)
+        width = min(_pow2(max(16, *(len(seq) for seq in sequences))), self.max_length)
         slot_ids = np.full((rows,), self.slots, np.int32)  # padding rows are dropped
         prompts = np.full((rows, width), self.pad_id, np.int32)  # [rows, width]
         lengths = np.ones((rows,), np.int32)
+        done = np.zeros((rows,), np.int32)
         seeds = np.zeros((rows,), np.uint32)
         knobs = {k: np.zeros((rows,), np.float32) for k in slots.KNOBS}
+        vocab_size = self.model.decoder.config.vocab_size
         free = [slot for slot, busy in enumerate(self._busy) if busy is None]
-        for r, ((job, i), slot) in enumerate(zip(starting, free, strict=False)):
-            if i == 0:
-                job.rows = [Row() for _ in job.prompts]
+        for r, ((job, i), seq, slot) in enumerate(zip(starting, sequences, free, strict=False)):
             slot_ids[r], seeds[r] = slot, job.seeds[i]
-            prompts[r, : len(job.prompts[i])] = job.prompts[i]
-            lengths[r] = len(job.prompts[i])
+            prompts[r, : len(seq)] = seq
+            lengths[r], done[r] = len(seq), len(job.rows[i].tokens)
             for k in slots.KNOBS:
                 knobs[k][r] = getattr(job.sampling, k)
-            self._busy[slot] = _Slot(job, i, job.rows[i])
+            knobs["top_k"][r] = min(job.sampling.top_k, vocab_size)  # exact in float32
         keys = np.asarray(jax.vmap(jax.random.PRNGKey)(seeds))  # [rows, 2]
-        return self._prefill(self.model.params, state, slot_ids, prompts, lengths, keys, knobs)
+        state = self._prefill(
+            self.model.params, state, slot_ids, prompts, lengths, keys, knobs, done
+        )
+        for (job, i), slot in zip(starting, free, strict=False):
+            self._busy[slot] = _Slot(job, i, job.rows[i])
+        return state
 
     def _step(self, state: slots.Slots) -> slots.Slots:
         """A few tokens for every busy slot; finished rows leave their slots.
@@ -334,7 +396,11 @@ class Engine:
         row.tokens.append(token)
         self.stats["tokens"] += 1
         if job.on_token is not None:
-            job.on_token(i, token)
+            try:
+                job.on_token(i, token)
+            except Exception as e:  # its client's failure alone: that job ends, no other
+                log.warning("a request's token callback failed (%r); it is cancelled", e)
+                job.cancelled.set()
         if job.sampling.stop_strings:
             text = self.vocabulary.decode(row.tokens)
             if decoding.cut_at_stop_strings(text, job.sampling.stop_strings)[1]:

@@ -23,6 +23,14 @@ class OverloadedError(Exception):
         self.retry_after = retry_after
 
 
+class InvalidJobError(ValueError):
+    """A job the engine cannot run (a setting out of range, too many rows); ``param`` names it."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
 class JobCancelledError(Exception):
     """The job was cancelled (its client went away) before it finished."""
 
@@ -60,3 +68,38 @@ class Job:
     cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     rows: list[Row] = dataclasses.field(default_factory=list)  # filled as the job runs
+
+
+def validate(job: Job, slots: int, max_length: int, vocab_size: int) -> None:
+    """Refuses a job the engine cannot run, before it joins a batch.
+
+    Raises:
+      InvalidJobError: naming the setting that is out of range.
+    """
+    rows = len(job.prompts)
+    if rows > slots:
+        raise InvalidJobError(f"n x prompts: {rows} rows; the server decodes {slots} at once", "n")
+    if job.kind == "generate" and not len(job.max_tokens) == len(job.seeds) == rows:
+        raise InvalidJobError("a job needs max_tokens and a seed per row")
+    for i, prompt in enumerate(job.prompts):
+        limit = job.max_tokens[i] if job.kind == "generate" else 0
+        if not 0 <= limit <= max_length or not 0 < len(prompt) <= max_length - limit:
+            raise InvalidJobError(
+                f"{len(prompt)} prompt tokens + {limit} new tokens do not fit {max_length}",
+                "max_tokens",
+            )
+        if not all(isinstance(t, int) and 0 <= t < vocab_size for t in prompt):
+            raise InvalidJobError(f"prompt: token ids must be in 0..{vocab_size - 1}", "prompt")
+    if not all(isinstance(s, int) and 0 <= s < 2**32 for s in job.seeds):
+        raise InvalidJobError("seed: row seeds must be in 0..2**32-1", "seed")
+    s = job.sampling
+    ranges = {
+        "temperature": 0 <= s.temperature <= 1e4,
+        "top_k": isinstance(s.top_k, int) and 0 <= s.top_k < 2**31,
+        "top_p": 0 < s.top_p <= 1,
+        "repetition_penalty": 0 < s.repetition_penalty <= 1e4,
+        "frequency_penalty": -1e4 <= s.frequency_penalty <= 1e4,
+    }
+    for name, fits in ranges.items():
+        if not fits:  # also NaN, which no comparison admits
+            raise InvalidJobError(f"{name}: {getattr(s, name)!r} is out of range", name)

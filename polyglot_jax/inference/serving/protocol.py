@@ -7,6 +7,8 @@ do, except those that would change the answer and that this server cannot honour
 (``presence_penalty``, ``logit_bias``, chat ``logprobs``, ``best_of``): they are refused.
 
 Beside the OpenAI fields, ``top_k`` and ``repetition_penalty`` are accepted (vLLM's extensions).
+Every number is checked against its range here, before it reaches the engine: one client's
+out-of-range value (an integer past int64, ``NaN``) is that client's 400, never a failed batch.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from polyglot_jax.inference import decoding
 
 MAX_STOP_STRINGS = 4  # as OpenAI
 MAX_LOGPROBS = 20
+MAX_N = 16
+MAX_TOKENS = 2**31 - 1  # any count the engine's int32 arrays can hold
+MAX_TOP_K = 2**31 - 1  # larger than any vocabulary: keeps every token, as 0 does
+MAX_REPETITION_PENALTY = 10.0
+INT64 = 2**63  # seeds are int64, as OpenAI's
 
 
 class RequestError(Exception):
@@ -31,7 +38,13 @@ class RequestError(Exception):
 
     def body(self) -> dict[str, Any]:
         """The OpenAI error object."""
-        kinds = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error"}
+        kinds = {
+            400: "invalid_request_error",
+            401: "authentication_error",
+            404: "not_found_error",
+            408: "invalid_request_error",
+            413: "invalid_request_error",
+        }
         return {
             "error": {
                 "message": str(self),
@@ -43,18 +56,18 @@ class RequestError(Exception):
 
 
 class _Body(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="ignore")
+    model_config = pydantic.ConfigDict(extra="ignore", allow_inf_nan=False)
 
     model: str | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] = 1.0
     top_p: Annotated[float, Field(gt=0, le=1)] = 1.0
-    top_k: Annotated[int, Field(ge=0)] = 0
-    n: Annotated[int, Field(ge=1, le=16)] = 1
+    top_k: Annotated[int, Field(ge=-1, le=MAX_TOP_K)] = 0  # -1 (vLLM) and 0: every token
+    n: Annotated[int, Field(ge=1, le=MAX_N)] = 1
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: Annotated[int, Field(ge=-INT64, lt=INT64)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2, le=2)] = 0.0
-    presence_penalty: float = 0.0
-    repetition_penalty: Annotated[float, Field(gt=0)] = 1.0
+    presence_penalty: Annotated[float, Field(ge=-2, le=2)] = 0.0
+    repetition_penalty: Annotated[float, Field(gt=0, le=MAX_REPETITION_PENALTY)] = 1.0
     logit_bias: dict[str, float] | None = None
     stream: bool = False
     stream_options: dict[str, Any] | None = None
@@ -78,7 +91,7 @@ class _Body(pydantic.BaseModel):
             raise RequestError("logit_bias is not supported", param="logit_bias")
         return decoding.Sampling(
             temperature=self.temperature,
-            top_k=self.top_k,
+            top_k=max(self.top_k, 0),
             top_p=self.top_p,
             repetition_penalty=self.repetition_penalty,
             frequency_penalty=self.frequency_penalty,
@@ -113,8 +126,8 @@ class ChatBody(_Body):
     """A ``/v1/chat/completions`` body."""
 
     messages: Annotated[list[Message], Field(min_length=1)]
-    max_tokens: Annotated[int, Field(ge=1)] | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
     logprobs: bool | None = None
 
     def conversation(self) -> list[dict[str, str]]:
@@ -136,10 +149,10 @@ class CompletionBody(_Body):
     """A ``/v1/completions`` body; ``prompt`` is text, token ids, or a list of either."""
 
     prompt: str | list[str] | list[int] | list[list[int]]
-    max_tokens: Annotated[int, Field(ge=0)] = 16
+    max_tokens: Annotated[int, Field(ge=0, le=MAX_TOKENS)] = 16
     echo: bool = False
     logprobs: Annotated[int, Field(ge=0, le=MAX_LOGPROBS)] | None = None
-    best_of: int | None = None
+    best_of: Annotated[int, Field(ge=1, le=MAX_N)] | None = None
 
     def prompts(self) -> list[str | list[int]]:
         """Each prompt as text or as token ids."""

@@ -1,8 +1,11 @@
 """What every route shares: the served model, request checks, waiting, streaming.
 
-A request waits for its :class:`~polyglot_jax.inference.serving.jobs.Job` while watching its
-connection: a client that disconnects has its job cancelled (dropped from the queue, or its rows
-stopped at the next decode step). A streamed job sends server-sent events as tokens arrive.
+A request is checked in this order: the API key (before a byte of the body is read), the body's
+size, then its JSON and fields, parsed on a worker thread so that a large body never holds up
+the event loop (``/health`` and the streams of other clients). A request waits for its
+:class:`~polyglot_jax.inference.serving.jobs.Job` while watching its connection: a client that
+disconnects has its job cancelled (dropped from the queue, or its rows stopped at the next
+decode step). A streamed job sends server-sent events as tokens arrive.
 """
 
 from __future__ import annotations
@@ -11,18 +14,21 @@ import asyncio
 import dataclasses
 import json
 import secrets
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import fastapi
 
 from polyglot_jax.inference import generate
 from polyglot_jax.inference.serving import text
 from polyglot_jax.inference.serving.engine import Engine
-from polyglot_jax.inference.serving.jobs import Job, JobCancelledError, Row
+from polyglot_jax.inference.serving.jobs import InvalidJobError, Job, JobCancelledError, Row
 from polyglot_jax.inference.serving.protocol import RequestError
 
 DISCONNECT_POLL_S = 0.25
+MAX_BODY_BYTES = 16 * 2**20
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -37,6 +43,7 @@ class Served:
       max_length: the context length (prompt + new tokens).
       default_max_tokens: new tokens of a chat answer that names no ``max_tokens``.
       api_key: when set, every ``/v1`` request must send ``Authorization: Bearer <key>``.
+      max_body_bytes: larger request bodies are refused (413).
     """
 
     engine: Engine
@@ -46,12 +53,17 @@ class Served:
     max_length: int
     default_max_tokens: int = 256
     api_key: str | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
 
-    def check(self, request: fastapi.Request, model: str | None) -> None:
+    def authorize(self, request: fastapi.Request) -> None:
+        """Refuses (401) a request without the API key, when the server has one."""
         if self.api_key:
             sent = request.headers.get("authorization", "")
             if not secrets.compare_digest(sent.encode(), f"Bearer {self.api_key}".encode()):
                 raise RequestError("invalid or missing API key", status=401)
+
+    def check_model(self, model: str | None) -> None:
+        """Refuses (404) a request for another model than this one."""
         if model is not None and model != self.name:
             raise RequestError(
                 f"model {model!r} does not exist; this server serves {self.name!r}",
@@ -59,25 +71,73 @@ class Served:
                 param="model",
             )
 
-    def token_budget(self, prompt_length: int, asked: int | None) -> int:
-        """New tokens for a prompt: ``asked``, or what the context leaves up to the default."""
+    def token_budget(
+        self, prompt_length: int, asked: int | None, default: int | None = None
+    ) -> int:
+        """New tokens for a prompt.
+
+        Args:
+          prompt_length: the prompt's tokens.
+          asked: the client's ``max_tokens`` (None: it sent none).
+          default: what an absent ``max_tokens`` means (None: what the context leaves, up to
+            ``default_max_tokens``).
+        """
         room = self.max_length - prompt_length
-        if asked is None:
-            asked = min(self.default_max_tokens, room)
-        if asked > room or room < 1:
-            raise RequestError(
-                f"this model's maximum context length is {self.max_length} tokens; the prompt "
-                f"has {prompt_length} tokens and max_tokens is {asked}",
-                param="max_tokens",
-            )
-        return asked
+        tokens = asked if asked is not None else default
+        if tokens is None:
+            tokens = min(self.default_max_tokens, room)
+        if tokens <= room and room >= 1:
+            return tokens
+        if asked is not None:
+            sent = f"max_tokens is {asked} ({prompt_length + asked} tokens in all)"
+        elif default is not None:
+            sent = f"no max_tokens was sent (default {default})"
+        else:
+            sent = "no max_tokens was sent, and no token is left for an answer"
+        raise RequestError(
+            f"this model's maximum context length is {self.max_length} tokens; the prompt has "
+            f"{prompt_length} tokens and {sent}",
+            param="max_tokens" if asked is not None else "messages",
+        )
 
 
-async def read_json(request: fastapi.Request) -> Any:
+async def read_body(served: Served, request: fastapi.Request) -> bytes:
+    """The request's body, refused (413) past ``served.max_body_bytes``, never read whole."""
+    limit = served.max_body_bytes
+    too_large = RequestError(
+        f"the request body is over the server's limit of {limit} bytes (--max_body_bytes)",
+        status=413,
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_json(raw: bytes) -> Any:
+    """The JSON value of a body; a malformed or too deeply nested one is a 400."""
     try:
-        return json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return json.loads(raw)
+    except RecursionError:
+        raise RequestError("the request body is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, or an over-long integer
         raise RequestError(f"the request body is not valid JSON: {e}") from None
+
+
+async def prepare(served: Served, request: fastapi.Request, parse: Callable[[Any], T]) -> T:
+    """``parse(json)`` of the request's body, off the event loop, after the API key check.
+
+    ``parse`` validates and tokenizes; it runs on a worker thread, as does the JSON decoding.
+    """
+    served.authorize(request)
+    raw = await read_body(served, request)
+    return await asyncio.to_thread(lambda: parse(decode_json(raw)))
 
 
 def seeds(seed: int | None, rows: int) -> list[int]:
@@ -88,8 +148,8 @@ def seeds(seed: int | None, rows: int) -> list[int]:
 def submit(served: Served, job: Job) -> asyncio.Future:
     try:
         return asyncio.wrap_future(served.engine.submit(job))
-    except ValueError as e:
-        raise RequestError(f"n x prompts: {e}", param="n") from None
+    except InvalidJobError as e:
+        raise RequestError(str(e), param=e.param) from None
 
 
 async def result(served: Served, job: Job, request: fastapi.Request) -> Any:

@@ -61,11 +61,14 @@ def prefill(
     lengths: jax.Array,  # [rows] int32, each prompt's tokens
     keys: jax.Array,  # [rows, 2] uint32
     knobs: dict[str, jax.Array],  # each [rows], :data:`KNOBS`
+    done: jax.Array,  # [rows] int32, tokens at the end of the prompt the row already chose
 ) -> Slots:
     """``state`` with each prompt read into its slot (cache row, logits and settings).
 
     The prompts are read as :func:`decoding.generate` reads them: right-padded, each row's
-    logits taken at its last token.
+    logits taken at its last token. A row read in again (its slot lost after a failure) is its
+    prompt followed by the ``done`` tokens it had chosen: its sampling step and the counts of
+    the frequency penalty go on from there.
     """
     rows, width = prompts.shape
     cache_length = jax.tree.leaves(state.cache)[0].shape[-2]
@@ -85,14 +88,20 @@ def prefill(
     in_prompt = jnp.arange(width)[None, :] < lengths[:, None]  # [rows, width]
     vocab = model.config.vocab_size
     seen = jnp.zeros((rows, vocab), bool).at[jnp.arange(rows)[:, None], prompts].max(in_prompt)
+    chosen = in_prompt & (jnp.arange(width)[None, :] >= (lengths - done)[:, None])
+    counts = (
+        jnp.zeros((rows, vocab))
+        .at[jnp.arange(rows)[:, None], prompts]
+        .add(chosen.astype(jnp.float32))
+    )
     return Slots(
         cache=beam_search.constrain_cache(merged),
         logits=put(state.logits, logits[:, 0]),
         positions=put(state.positions, lengths),
-        steps=put(state.steps, jnp.zeros_like(lengths)),
+        steps=put(state.steps, done),
         keys=put(state.keys, keys),
         seen=put(state.seen, seen),
-        counts=put(state.counts, jnp.zeros((rows, vocab))),
+        counts=put(state.counts, counts),
         knobs={k: put(v, knobs[k][:, None]) for k, v in state.knobs.items()},
     )
 
