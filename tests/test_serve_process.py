@@ -67,6 +67,10 @@ def test_sigterm_answers_the_request_in_flight_then_exits(run):
         (["--checkpoint_path", "RUN", "--port", "70000"], "--port"),
         (["--checkpoint_path", "RUN", "--port", "BUSY"], "in use"),
         (["--checkpoint_path", "RUN", "--mixture", "nope"], "nope"),
+        (["--checkpoint_path", "RUN", "--max_model_len", "100000"], "--max_model_len 100000"),
+        (["--checkpoint_path", "RUN", "--max_model_len", "100000"], "model's 1024 positions"),
+        (["--checkpoint_path", "RUN", "--request_timeout", "0"], "--request_timeout"),
+        (["--checkpoint_path", "RUN", "--max_body_bytes", "0"], "--max_body_bytes"),
     ],
 )
 def test_bad_settings_are_one_line_errors(run, args, words, capsys):
