@@ -29,6 +29,7 @@ from polyglot_jax.data import sources
 from polyglot_jax.errors import DataError, MissingFileError
 from polyglot_jax.evaluation import analysis, metrics, surface
 from polyglot_jax.evaluation.benchmarks import registry
+from polyglot_jax.evaluation.judges.protocols import FACETS
 
 METRICS = {
     "lang_agree": ("Language agreement (%)", 100.0),
@@ -36,7 +37,8 @@ METRICS = {
     "pairwise_score": ("Pairwise win rate vs baseline (%)", 100.0),
     "single_score": ("Single-answer score (the rubric's scale)", 1.0),
     "mtbench_score": ("MT-bench rating (1-10)", 1.0),
-    "facets_score": ("Facets mean (1-3)", 1.0),
+    "facets_score": ("Mean of six facets (1-3)", 1.0),
+    **{f"facets_{f}": (f"Facet: {f.replace('_', ' ')} (1-3)", 1.0) for f in FACETS},
     **registry.report_metrics(),
     **surface.REPORT_METRICS,
 }
@@ -49,7 +51,8 @@ def load_judgments(paths: Iterable[str | pathlib.Path]) -> list[dict]:
     """Rows from judge folders (``judgments.jsonl``, ``<protocol>.jsonl``), structured
     benchmark folders (``structured.jsonl``, from ``polyglot-jax eval``) or such files.
 
-    LLM-judge rows get their score as ``<protocol>_score``; rows that did not end ``ok`` (the
+    LLM-judge rows get their score as ``<protocol>_score`` (a facets row also each facet as
+    ``facets_<facet>``); rows that did not end ``ok`` (the
     request failed, or the judge's output did not parse) carry no score and are left out of the
     means, and are marked ``failed: "judge"``; benchmark rows with ``status: "failed"`` are
     marked ``failed: "benchmark"`` (:func:`score_table` counts both).
@@ -73,6 +76,7 @@ def load_judgments(paths: Iterable[str | pathlib.Path]) -> list[dict]:
                         "run": row["run"],
                         "lang": row["lang"],
                         f"{protocol}_score": row.get("score"),
+                        **{f"facets_{f}": row.get(f) for f in FACETS if protocol == "facets"},
                         **({"language_id": row["language_id"]} if "language_id" in row else {}),
                         **({"failed": "judge"} if row.get("status", "ok") != "ok" else {}),
                     }

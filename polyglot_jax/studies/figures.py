@@ -1,11 +1,16 @@
-"""A study's figure and summary table from the report's (run, language) scores.
+"""A study's figures and summary tables from the report's (run, language) scores.
 
 ``curve``: the mean over evaluation languages of each metric vs. the conditions' ``x`` (language
 agreement vs. k; score vs. the share of multilingual examples; vs. the learning rate), one line
 per series, plus the mean over the non-English languages. ``bars``: one group of bars per
 language, one bar per series (English-only, monolingual on its own language, multilingual,
-downsampled): the budget comparison. Writes ``study.png`` and ``study.md`` (the numbers drawn);
-with ``select_by_x`` the table names, per series, the ``x`` with the best non-English mean.
+downsampled): the budget comparison, with the report's intervals as error bars. Each metric is
+drawn on its full scale (:mod:`~polyglot_jax.studies.chart`); a facets judge adds a panel per
+facet beside their mean.
+
+Writes ``study.png``, ``study_groups.png`` (per target language by the study's language groups,
+:mod:`~polyglot_jax.studies.groups`) and ``study.md``: the numbers drawn, each metric by
+language group, and with ``select_by_x``, per series, the ``x`` with the best non-English mean.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import math
 from collections.abc import Sequence
 
 import matplotlib
+import matplotlib.figure
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -22,17 +28,22 @@ from etils import epath
 
 from polyglot_jax import storage
 from polyglot_jax.evaluation import report
+from polyglot_jax.evaluation.judges.protocols import FACETS
+from polyglot_jax.studies import chart, groups
 from polyglot_jax.studies.grid import Condition, Study
 
 Table = dict[tuple[str, str], dict[str, float]]
 
 
 def metrics_of(study: Study, table: Table) -> list[str]:
-    """Language agreement, then the study's judge score when the table has it."""
+    """Language agreement, then the study's judge score when the table has it (a facets judge:
+    the mean of the six facets, then each facet)."""
     present = report.present_metrics(table)
     wanted = ["lang_agree"]
     if study.judging is not None:
         wanted.append(f"{study.judging.protocol}_score")
+        if study.judging.protocol == "facets":
+            wanted += [f"facets_{f}" for f in FACETS]
     return [m for m in wanted if m in present]
 
 
@@ -78,20 +89,14 @@ def _curves(study: Study, conditions: Sequence[Condition], table: Table, metric:
 
 
 def _bars(conditions: Sequence[Condition], table: Table, metric: str) -> tuple[list, dict]:
-    """Languages and ``series → per-language value`` (own-language runs on their language)."""
+    """Languages and ``series → per-language (value, low, high)`` (own-language runs on their
+    language; the interval where the value is one run's cell)."""
     langs = sorted({lang for _, lang in table})
-    series: dict[str, list[float]] = {}
+    series: dict[str, list[chart.Value]] = {}
     for name in dict.fromkeys(c.series for c in conditions):
         runs = [c for c in conditions if c.series == name]
-        values = []
-        for lang in langs:
-            cells = [
-                table[(c.name, lang)][metric]
-                for c in runs
-                if (c.name, lang) in table and c.own_language in (None, lang)
-            ]
-            values.append(_mean(cells))
-        if not all(math.isnan(v) for v in values):
+        values = [chart.cell_value(table, runs, lang, metric) for lang in langs]
+        if not all(math.isnan(v[0]) for v in values):
             series[name] = values
     return langs, series
 
@@ -129,7 +134,8 @@ def summary(
         cells += [f"{row[m]:.1f} | {row[m + '_non_en']:.1f}" for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     if study.select_by_x and metrics:
-        metric = metrics[-1]
+        judged = [m for m in metrics if study.judging and m == f"{study.judging.protocol}_score"]
+        metric = (judged or metrics)[-1]  # the judge's score (a facets judge: their mean)
         lines += [
             "",
             f"Selected on the non-English prompts ({metric}). These are the reported prompts "
@@ -141,39 +147,55 @@ def summary(
     return "\n".join(lines) + "\n"
 
 
-def draw(
-    study: Study, conditions: Sequence[Condition], table: Table, path: epath.Path
-) -> list[str]:
-    """Writes the study figure as PNG; returns the metrics drawn."""
+def figure(
+    study: Study, conditions: Sequence[Condition], table: Table
+) -> tuple[matplotlib.figure.Figure, list[str]]:
+    """The study figure, a panel per metric (:func:`metrics_of`); and the metrics drawn."""
     metrics = metrics_of(study, table)
-    fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(6.5 * max(1, len(metrics)), 4.2))
-    axes = np.atleast_1d(axes)
+    cols = min(4, max(1, len(metrics)))
+    nrows = max(1, math.ceil(len(metrics) / cols))
+    fig, axes = plt.subplots(nrows, cols, figsize=(6.0 * cols, 4.0 * nrows), squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[len(metrics) :]:
+        ax.set_visible(False)
     for ax, metric in zip(axes, metrics, strict=False):
         title = report.METRICS[metric][0]
+        scale = chart.metric_range(study, metric)
         if study.figure.kind == "curve":
-            for series, points in _curves(study, conditions, table, metric).items():
-                xs, means, non_en = zip(*points, strict=True)
-                ax.plot(xs, means, marker="o", label=f"{series}: all languages")
-                ax.plot(xs, non_en, marker="s", linestyle="--", label=f"{series}: non-English")
-            if study.figure.log_x:
-                ax.set_xscale("log")
+            xs = []
+            for i, (series, points) in enumerate(_curves(study, conditions, table, metric).items()):
+                x, means, non_en = zip(*points, strict=True)
+                xs += x
+                color = f"C{i % 10}"
+                ax.plot(x, means, marker="o", color=color, label=f"{series}: all languages")
+                ax.plot(x, non_en, marker="s", ls="--", color=color, label=f"{series}: non-English")
+            chart.style_y(ax, scale)
+            chart.style_x(ax, study.figure, xs)
             ax.set_xlabel(study.figure.x_label)
         else:
             langs, series = _bars(conditions, table, metric)
-            width = 0.8 / max(1, len(series))
-            for i, (name, values) in enumerate(series.items()):
-                ax.bar(np.arange(len(langs)) + i * width, values, width, label=name)
-            ax.set_xticks(np.arange(len(langs)) + 0.4 - width / 2, langs)
+            chart.bar_clusters(ax, langs, series, scale)
             ax.set_xlabel("evaluation language")
         ax.set_ylabel(title)
         ax.set_title(title)
-        ax.legend(fontsize=7)
     fig.suptitle(study.title, fontsize=9)
-    fig.tight_layout()
+    chart.legend_below(fig, axes[0])
+    return fig, metrics
+
+
+def _save(fig: matplotlib.figure.Figure, path: epath.Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
         fig.savefig(f, format="png", dpi=110)
     plt.close(fig)
+
+
+def draw(
+    study: Study, conditions: Sequence[Condition], table: Table, path: epath.Path
+) -> list[str]:
+    """Writes the study figure as PNG; returns the metrics drawn."""
+    fig, metrics = figure(study, conditions, table)
+    _save(fig, path)
     return metrics
 
 
@@ -184,8 +206,17 @@ def write(
     out_dir: epath.Path,
     notes: Sequence[str] = (),
 ) -> str:
-    """Writes ``study.png`` and ``study.md`` (``notes`` under its title); returns the markdown."""
-    metrics = draw(study, conditions, table, storage.as_path(out_dir) / "study.png")
+    """Writes ``study.png``, ``study_groups.png`` (a study with language groups) and
+    ``study.md`` (``notes`` under its title); returns the markdown."""
+    out_dir = storage.as_path(out_dir)
+    metrics = draw(study, conditions, table, out_dir / "study.png")
+    plots = ["study.png"]
+    grouped = groups.figure(study, conditions, table, metrics)
+    if grouped is not None:
+        _save(grouped, out_dir / "study_groups.png")
+        plots.append("study_groups.png")
     text = summary(study, rows(study, conditions, table), metrics, notes)
-    storage.write_atomic(storage.as_path(out_dir) / "study.md", text)
+    text += "\n" + "\n".join(groups.tables(study, conditions, table, metrics)) + "\n"
+    text += "\n" + "\n".join(f"![{p}]({p})" for p in plots) + "\n"
+    storage.write_atomic(out_dir / "study.md", text)
     return text
