@@ -9,6 +9,8 @@ import gin
 import pytest
 
 from polyglot_jax import cli, gin_utils
+from polyglot_jax.data import fetch_sources
+from polyglot_jax.evaluation.benchmarks import registry
 from polyglot_jax.evaluation.judges import protocols
 from polyglot_jax.studies import catalog, grid
 from polyglot_jax.studies.plan import Options, Planner
@@ -224,3 +226,86 @@ def test_a_command_line_step_count_and_the_report_s_runs_decide_completion(tmp_p
     (tmp_path / "report" / "conditions.json").write_text(json.dumps(names))
     (tmp_path / "report" / "report.md").write_text("# report\n")  # newer than its inputs
     assert report_stage.done()
+
+
+def test_each_benchmark_has_its_own_languages(capsys, tmp_path):
+    runs, _ = dry_run(capsys, "polyglots", tmp_path, "--conditions=lora_k1")
+    command = runs["lora_k1"]["benchmarks"][1]
+    spec = next(a.split("=", 1)[1] for a in command if a.startswith("--benchmarks="))
+    tasks = registry.parse_tasks(spec)
+    assert tasks == dict(catalog.POLYGLOTS_BENCHMARKS)
+    assert tasks["xnli"] == ("en", "de", "es", "fr", "ru", "zh", "bg", "el", "hi")
+    assert len(tasks["xcopa"]) == 11 and "th" in tasks["xquad"] and "vi" in tasks["xcsqa"]
+    assert not any(a.startswith("--languages") for a in command)
+    for name, langs in tasks.items():  # every language is one the registry and the fetch have
+        registry.check([name], langs)
+        assert set(langs) <= set(fetch_sources.EVAL_LANGUAGES[name])
+    study = catalog.STUDIES["polyglots"]
+    planner = Planner(study, Options(root=str(tmp_path)))
+    condition = study.condition("lora_k1")
+    (tmp_path / "lora_k1" / "checkpoint_2000").mkdir(parents=True)
+    out = tmp_path / "lora_k1" / "structured" / "metrics.json"
+    out.parent.mkdir()
+    every = [f"{b}_{lang}" for b, langs in tasks.items() for lang in langs]
+    out.write_text(json.dumps({key: 0 for key in every[1:]}))
+    assert not planner.benchmarks_done(condition)
+    out.write_text(json.dumps({key: 0 for key in every}))
+    assert planner.benchmarks_done(condition)  # xnli_th is not asked for
+    quick = Planner(study, Options(root=str(tmp_path), quick=True))
+    assert quick.benchmark_tasks() == {"xquad": ("es",)}
+
+
+def test_eval_benchmark_syntax():
+    assert registry.parse_tasks("xnli:en+de, xcopa:et") == {"xnli": ("en", "de"), "xcopa": ("et",)}
+    assert registry.parse_tasks("xnli,xcopa", "et,it") == {
+        "xnli": ("et", "it"),
+        "xcopa": ("et", "it"),
+    }
+    assert registry.parse_tasks("xnli:en,xcopa", "it") == {"xnli": ("en",), "xcopa": ("it",)}
+    tasks = {"xnli": ("en", "de"), "xcopa": ("et",)}
+    assert registry.parse_tasks(registry.format_tasks(tasks)) == tasks
+    with pytest.raises(ValueError, match="give NAME:LANG"):
+        registry.parse_tasks("xnli")
+    with pytest.raises(ValueError, match="names xnli twice"):
+        registry.parse_tasks("xnli:en,xnli:de")
+    with pytest.raises(ValueError, match="xcopa has no prompt for de"):
+        registry.check_tasks({"xnli": ("de",), "xcopa": ("de",)})
+
+
+def test_command_line_bindings_reach_the_stages_that_bind_them(capsys, tmp_path):
+    bindings = [
+        "--gin.EVAL_LANGUAGES=['en','fi']",
+        "--gin.MAX_NEW_TOKENS=8",
+        "--gin.LEARNING_RATE=1e-4",
+        "--gin.make_optimizer.warmup_steps=3",  # a parameter of a configurable train binds
+    ]
+    runs, _ = dry_run(capsys, "polyglots", tmp_path, "--conditions=lora_k2", *bindings)
+    train, infer = runs["lora_k2"]["train"][1], runs["lora_k2"]["infer"][1]
+    assert flag(infer, "EVAL_LANGUAGES") == ["en", "fi"] and flag(infer, "MAX_NEW_TOKENS") == 8
+    assert flag(train, "EVAL_LANGUAGES") is None and flag(train, "MAX_NEW_TOKENS") is None
+    assert flag(train, "LEARNING_RATE") == 1e-4 and flag(infer, "LEARNING_RATE") is None
+    assert flag(train, "make_optimizer.warmup_steps") == 3
+    assert flag(infer, "CHECKPOINT_PATH") == str(tmp_path / "lora_k2")  # last: the plan's
+    # A quick run's languages give way to the command line's, as a condition's overrides do.
+    runs, _ = dry_run(capsys, "pinch", tmp_path, "--quick", *bindings[:1])
+    assert flag(runs["mono_en"]["infer"][1], "EVAL_LANGUAGES") == ["en", "fi"]
+    assert flag(runs["mono_en"]["train"][1], "EVAL_LANGUAGES") is None
+    study = catalog.STUDIES["pinch"]
+    planner = Planner(
+        study, Options(str(tmp_path), quick=True, bindings=("EVAL_LANGUAGES=['fi']",))
+    )
+    assert planner.eval_languages(study.condition("mono_en")) == ["fi"]
+    # Train's files bind BATCH_SIZE too: both stages take it.
+    runs, _ = dry_run(
+        capsys, "zero_shot", tmp_path, "--conditions=lima_full_lr1e-05", "--gin.BATCH_SIZE=3"
+    )
+    stages = runs["lima_full_lr1e-05"]
+    assert (
+        flag(stages["train"][1], "BATCH_SIZE") == 3 and flag(stages["infer"][1], "BATCH_SIZE") == 3
+    )
+    argv = ["study", "run", "polyglots", f"--root={tmp_path}", "--dry_run", "--gin.NOPE=1"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--gin.NOPE: no stage of study polyglots binds NOPE" in err[0]
+    assert cli.main([*argv[:-1], "--gin.MODEL_DIR='/x'"]) == 2
+    assert "--gin.MODEL_DIR: the study sets it from --root" in capsys.readouterr().err

@@ -2,18 +2,22 @@
 
 Scores XCOPA / XNLI / X-CSQA (log-likelihood of the choices; X-CSQA also length-normalised as
 lm-evaluation-harness's ``acc_norm`` and ``acc_bytes``) and XQuAD (greedy answers, EM / F1) for
-every requested language, writing ``<output_dir>/<task>.jsonl`` (one line per item),
+each benchmark's languages, writing ``<output_dir>/<task>.jsonl`` (one line per item),
 ``metrics.json`` and ``structured.jsonl`` (per-item rows that ``polyglot-jax report`` reads),
 each atomically. The checkpoint is a run directory, one of its ``checkpoint_<step>`` folders or
 a Hugging Face model directory (see :mod:`polyglot_jax.training.runs`); a run's vocabulary is
 the one of the mixture it recorded (or ``--mixture``), a Hugging Face model's its tokenizer.
 Outputs go to ``<run>/structured`` by default, never inside a checkpoint.
 
+``--benchmarks`` names each benchmark with its languages (``NAME:LANG+LANG``), or names
+benchmarks that share the comma-separated ``--languages``; the two kinds may be mixed.
+
 XQuAD is scored with the official SQuAD v1.1 normalisation (comparable with published XQuAD
 numbers); ``--squad_normalization=mlqa`` uses MLQA's language-aware one instead.
 
   polyglot-jax eval --checkpoint_path=/ckpt/pinch40 --benchmarks=xcopa,xquad \\
       --languages=et,sw,zh --split=test
+  polyglot-jax eval --checkpoint_path=/ckpt/k3 --benchmarks=xnli:en+de+es,xcopa:et+it
 """
 
 from __future__ import annotations
@@ -38,9 +42,15 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     """The command line of ``polyglot-jax eval``."""
     parser = gin_utils.ArgumentParser(prog="polyglot-jax eval", description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint_path", required=True, help="run, checkpoint or HF dir")
-    parser.add_argument("--benchmarks", default=",".join(registry.BENCHMARKS))
-    parser.add_argument("--languages", required=True, help="comma-separated language codes")
-    parser.add_argument("--split", default="test")
+    parser.add_argument(
+        "--benchmarks",
+        default=",".join(registry.BENCHMARKS),
+        help="comma-separated NAME:LANG+LANG (its own languages) or NAME (--languages)",
+    )
+    parser.add_argument("--languages", help="comma-separated languages of NAME entries")
+    parser.add_argument(
+        "--split", help="split of every task (default: each benchmark's, X-CSQA validation)"
+    )
     parser.add_argument("--data_dir", default="../shared/data")
     parser.add_argument("--mixture", help="task or mixture whose vocabulary a run uses")
     parser.add_argument("--module", action="append", default=["tasks"])
@@ -69,19 +79,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     Items that could not be scored (:func:`scoring.run_task`) are named in a ``warning:`` line.
     """
     args = parse(sys.argv[1:] if argv is None else argv)
-    benchmarks = registry.check(args.benchmarks.split(","), args.languages.split(","))
-    langs = args.languages.split(",")
+    benchmarks = registry.check_tasks(registry.parse_tasks(args.benchmarks, args.languages))
     if not pathlib.Path(args.data_dir).is_dir():
         raise MissingFileError(f"data folder {args.data_dir} does not exist (--data_dir)")
     options = registry.Options(args.squad_normalization)
     tasks = [
-        scoring.register_task(b.name, lang, args.data_dir, options)
-        for b in benchmarks
+        (scoring.register_task(b.name, lang, args.data_dir, options), args.split or b.split)
+        for b, langs in benchmarks
         for lang in langs
     ]
-    for task in tasks:  # every data file is read (and checked) before the model is loaded
-        scoring.check_split(task, args.split)
-        scoring.task_items(task, args.split)
+    for task, split in tasks:  # every data file is read (and checked) before the model is loaded
+        scoring.check_split(task, split)
+        scoring.task_items(task, split)
     source = runs.resolve(args.checkpoint_path)
     if source.run_dir is not None:
         for module in args.module:
@@ -94,10 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = args.run or source.name
     out = storage.as_path(args.output_dir) if args.output_dir else source.output_dir("structured")
     results, rows = {}, []
-    for task in tasks:
+    for task, split in tasks:
         metrics_of_task, task_rows = scoring.run_task(
             task.name,
-            args.split,
+            split,
             model,
             params,
             vocabulary,
@@ -109,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results[task.name] = metrics_of_task
         rows += [{**row, "run": run} for row in task_rows]
         shown = ", ".join(f"{k} {v:.1f}" for k, v in metrics_of_task.items())
-        log.info("%s %s %s: %s", run, task.name, args.split, shown)
+        log.info("%s %s %s: %s", run, task.name, split, shown)
     storage.write_json(out / "metrics.json", results)
     scoring.write_rows(out / "structured.jsonl", rows)
     failed = {name: int(m["failed"]) for name, m in results.items() if m.get("failed")}

@@ -16,6 +16,10 @@ on the tiny model at the tiniest size (e.g. on ``write_fixture_data`` data). A j
 benchmark stage that left failed items (failed requests, unparsed verdicts, unscorable items)
 ends ``run`` with status 1 before the report, one ``error:`` line per run and stage; with
 ``--allow_partial`` the report is written, with a warning of the cells that cover fewer items.
+``--gin.NAME=VALUE`` reaches every stage whose gin files bind ``NAME`` (train: the model and
+experiment files; infer: the study's infer file), e.g. ``--gin.EVAL_LANGUAGES="['en','fi']"`` or
+``--gin.MAX_NEW_TOKENS=8`` the infer commands, ``--gin.LEARNING_RATE=1e-4`` the train commands;
+a binding that no stage takes is refused.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ def _study(name: str) -> catalog.Study:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    gin = gin_utils.parse_args(argv)  # --gin.NAME=VALUE: extra bindings of every training run
+    gin = gin_utils.parse_args(argv)  # --gin.NAME=VALUE: to every stage whose files bind NAME
     parser = gin_utils.ArgumentParser(prog="polyglot-jax study", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["list", "run", "report"])
     parser.add_argument("name", nargs="?", help="the study (see: polyglot-jax study list)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from etils import epath
 
@@ -26,37 +26,38 @@ log = logging.getLogger(__name__)
 
 def evaluate_run(
     run_dir: epath.Path,
-    names: Sequence[str],
-    langs: Sequence[str],
+    tasks: Mapping[str, Sequence[str]],
     data_dir: str,
     base: str | None = None,
     limit: int | None = None,
-    split: str = "test",
+    split: str | None = None,
 ) -> epath.Path:
-    """Scores ``run_dir`` on every (benchmark, language); returns ``structured/metrics.json``.
+    """Scores ``run_dir`` on each benchmark of ``tasks`` in its languages (benchmark →
+    languages) and ``split`` (None: each benchmark's own, X-CSQA's labelled validation split);
+    returns ``structured/metrics.json``.
 
     Raises:
       MissingFileError: the benchmark data folder or one of its files is missing.
       ConfigError: a benchmark that does not support a language.
     """
-    benchmarks = registry.check(list(names), list(langs))
+    benchmarks = registry.check_tasks(tasks)
     if not pathlib.Path(data_dir).is_dir():
         raise MissingFileError(f"benchmark data folder {data_dir} does not exist")
-    tasks = [
-        scoring.register_task(b.name, lang, data_dir, registry.Options())
-        for b in benchmarks
+    registered = [
+        (scoring.register_task(b.name, lang, data_dir, registry.Options()), split or b.split)
+        for b, langs in benchmarks
         for lang in langs
     ]
-    for task in tasks:  # every file is read (and checked) before the model loads
-        scoring.check_split(task, split)
-        scoring.task_items(task, split)
+    for task, task_split in registered:  # every file is read (and checked) before the model loads
+        scoring.check_split(task, task_split)
+        scoring.task_items(task, task_split)
     model = model_lib.LanguageModel.load(run_dir, model_lib.inference_mesh((1, -1, 1)))
     vocabulary = runs.load_vocabulary(base) if base else vocab.demo_vocabulary()
     out = run_dir / "structured"
     results, rows = {}, []
-    for task in tasks:
+    for task, task_split in registered:
         metrics, task_rows = scoring.run_task(
-            task.name, split, model, None, vocabulary, limit=limit
+            task.name, task_split, model, None, vocabulary, limit=limit
         )
         scoring.write_rows(out / f"{task.name}.jsonl", task_rows)
         results[task.name] = metrics

@@ -84,12 +84,10 @@ def judge(planner: Planner, condition: Condition, stage: Stage) -> None:
 
 
 def structured(planner: Planner, condition: Condition, stage: Stage) -> None:
-    names, langs = planner.benchmark_tasks()
     options = planner.options
     benchmarks.evaluate_run(
         planner.run_dir(condition.name),
-        names,
-        langs,
+        planner.benchmark_tasks(),
         options.benchmark_data,
         options.base,
         options.benchmark_limit,

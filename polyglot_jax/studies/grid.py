@@ -95,7 +95,8 @@ class Study:
       train_overrides: gin macros of every training run (the demo's data and sizes).
       infer_overrides: gin macros of every inference run.
       judging: the LLM judge (used with ``--judge``).
-      benchmarks: structured benchmarks (``polyglot-jax eval``) and their languages.
+      benchmarks: structured benchmarks (``polyglot-jax eval``), each with its languages
+        (``{"xnli": ("en", "de"), "xcopa": ("et",)}``); empty: none.
       figure: what the report draws.
       lora_targets: ``LORA_TARGETS`` per model family prefix of the model file's name
         (``falcon``, ``bloom``, ``pythia``) for the LoRA conditions.
@@ -113,8 +114,8 @@ class Study:
     model: str
     infer_gin: str
     judging: Judging | None
-    benchmarks: tuple[tuple[str, ...], tuple[str, ...]]
     figure: Figure
+    benchmarks: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     train_overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     infer_overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     lora_targets: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
@@ -137,14 +138,14 @@ class Quick:
       conditions: names of the conditions run.
       train: overrides of every training run (steps, batch, lengths, recipe sizes).
       infer: overrides of inference (new tokens, samples, languages).
-      benchmarks: the benchmarks and languages (default: the study's).
+      benchmarks: each benchmark with its languages (None: the study's).
       per_condition: extra training overrides of some conditions.
     """
 
     conditions: tuple[str, ...]
     train: Mapping[str, Any]
     infer: Mapping[str, Any]
-    benchmarks: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    benchmarks: Mapping[str, tuple[str, ...]] | None = None
     per_condition: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
 

@@ -16,26 +16,36 @@ as ``make`` decides:
 - report: ``report/report.md`` newer than every judge and benchmark output.
 
 So a killed study started again with the same command redoes no finished stage.
+
+A command-line binding (``--gin.NAME=VALUE``) reaches every stage whose gin files bind ``NAME``
+(train: the model and experiment files; infer: the study's infer file, with their includes) or
+whose command the plan gives ``NAME``; one that no stage takes is refused. Language ID and the
+judge read each answer's language from the answers infer wrote, so ``EVAL_LANGUAGES`` reaches
+them through infer.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import json
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from etils import epath
 
 from polyglot_jax import storage
+from polyglot_jax.errors import ConfigError
+from polyglot_jax.evaluation.benchmarks import registry
 from polyglot_jax.launch.sweep import gin_literal
 from polyglot_jax.studies.grid import Condition, Study
 
 STATE = "study_state.json"
 REPORT_CONDITIONS = "conditions.json"  # the runs a study report covers
+PLAN_OWNED = ("MODEL_DIR", "CHECKPOINT_PATH")  # set from --root: a binding would misplace runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +62,8 @@ class Options:
       benchmarks: run the structured benchmarks.
       benchmark_limit: first N items of each benchmark task.
       quick: the study's quick conditions at the tiniest size.
-      bindings: extra ``NAME=VALUE`` gin bindings of every training run.
+      bindings: extra ``NAME=VALUE`` gin bindings, each given to every stage that takes
+        ``NAME`` (:meth:`Planner.stage_bindings`).
       judge_concurrency: judge requests in flight.
       allow_partial: report a study whose judge or benchmark stages left failed items (with a
         warning) instead of stopping before the report.
@@ -153,11 +164,14 @@ class Planner:
             values["DATA_DIR"] = self.options.data_dir
         return values
 
+    def train_files(self, condition: Condition) -> tuple[str, ...]:
+        return (self.model, condition.gin_file)
+
     def train_argv(self, condition: Condition) -> list[str]:
         values = self.train_bindings(condition)
-        flags = [f"--gin_file={self.model}", f"--gin_file={condition.gin_file}"]
+        flags = [f"--gin_file={file}" for file in self.train_files(condition)]
         flags += [_flag(k, v) for k, v in values.items()]
-        flags += [f"--gin.{b}" for b in self.options.bindings]
+        flags += [f"--gin.{b}" for b in self.stage_bindings("train", condition)]
         flags.append(_flag("MODEL_DIR", str(self.run_dir(condition.name))))
         return [sys.executable, "-m", "polyglot_jax.train", *flags]
 
@@ -169,20 +183,66 @@ class Planner:
             values["VOCABULARY_PATH"] = self.options.base
         if self.options.data_dir:
             values["DATA_DIR"] = self.options.data_dir
-        values["CHECKPOINT_PATH"] = str(self.run_dir(condition.name))
         return values
 
     def infer_argv(self, condition: Condition) -> list[str]:
         flags = [f"--gin_file={self.study.infer_gin}"]
         flags += [_flag(k, v) for k, v in self.infer_bindings(condition).items()]
+        flags += [f"--gin.{b}" for b in self.stage_bindings("infer", condition)]
+        flags.append(_flag("CHECKPOINT_PATH", str(self.run_dir(condition.name))))
         return [sys.executable, "-m", "polyglot_jax.infer", *flags]
 
-    def eval_languages(self) -> list[str]:
-        """The evaluation languages (the ``EVAL_LANGUAGES`` the study's infer file binds)."""
-        values = {**self.study.infer_overrides, **(self.quick.infer if self.quick else {})}
+    def eval_languages(self, condition: Condition | None = None) -> list[str]:
+        """The languages infer answers in: a command-line ``EVAL_LANGUAGES``, else the study's
+        (quick) overrides, else the ``EVAL_LANGUAGES`` the study's infer file binds."""
+        if condition is not None:
+            values = self.infer_bindings(condition)
+        else:
+            values = {**self.study.infer_overrides, **(self.quick.infer if self.quick else {})}
+        bound = self.command_line_value("EVAL_LANGUAGES")
+        if isinstance(bound, (list, tuple)):
+            return list(bound)
         if "EVAL_LANGUAGES" in values:
             return list(values["EVAL_LANGUAGES"])
         return list(macro_value(self.study.infer_gin, "EVAL_LANGUAGES"))
+
+    # --- command-line bindings ----------------------------------------------------------------
+
+    def stage_bindings(self, stage: str, condition: Condition) -> list[str]:
+        """The command-line bindings that ``stage`` (``train`` or ``infer``) of a run takes:
+        those whose name its gin files bind or its command sets."""
+        if stage == "train":
+            files, planned = self.train_files(condition), self.train_bindings(condition)
+        else:
+            files, planned = (self.study.infer_gin,), self.infer_bindings(condition)
+        keys = bound_keys(files) | set(planned)
+        return [b for b in self.options.bindings if takes(keys, binding_name(b))]
+
+    def check_bindings(self, conditions: Sequence[Condition]) -> None:
+        """Refuses a command-line binding that no stage of ``conditions`` takes.
+
+        Raises:
+          ConfigError: one line naming each binding no stage takes (or that the plan owns).
+        """
+        names = [binding_name(b) for b in self.options.bindings]
+        owned = [name for name in names if name in PLAN_OWNED]
+        if owned:
+            raise ConfigError(f"--gin.{owned[0]}: the study sets it from --root; leave it out")
+        taken = {
+            binding_name(b)
+            for c in conditions
+            for stage in ("train", "infer")
+            for b in self.stage_bindings(stage, c)
+        }
+        unknown = [name for name in names if name not in taken]
+        if unknown:
+            shown = ", ".join(f"--gin.{name}" for name in unknown)
+            files = sorted({f for c in conditions for f in self.train_files(c)})
+            raise ConfigError(
+                f"{shown}: no stage of study {self.study.name} binds "
+                f"{', '.join(unknown)} (train: {' + '.join(files)}; "
+                f"infer: {self.study.infer_gin})"
+            )
 
     def judge_argv(self, condition: Condition, protocol: str | None) -> list[str]:
         run_dir = self.run_dir(condition.name)
@@ -200,16 +260,17 @@ class Planner:
             argv += ["--baseline", str(self.run_dir(judging.baseline) / "infer")]
         return argv
 
-    def benchmark_tasks(self) -> tuple[list[str], list[str]]:
+    def benchmark_tasks(self) -> dict[str, tuple[str, ...]]:
+        """Each structured benchmark of the runs with its languages (the quick ones with
+        ``quick``)."""
         quick = self.quick.benchmarks if self.quick is not None else None
-        names, langs = quick or self.study.benchmarks
-        return list(names), list(langs)
+        tasks: Mapping[str, Sequence[str]] = self.study.benchmarks if quick is None else quick
+        return {name: tuple(langs) for name, langs in tasks.items()}
 
     def benchmarks_argv(self, condition: Condition) -> list[str]:
-        names, langs = self.benchmark_tasks()
         argv = [sys.executable, "-m", "polyglot_jax.cli.evaluate"]
         argv += [f"--checkpoint_path={self.run_dir(condition.name)}"]
-        argv += [f"--benchmarks={','.join(names)}", f"--languages={','.join(langs)}"]
+        argv += [f"--benchmarks={registry.format_tasks(self.benchmark_tasks())}"]
         argv += [f"--data_dir={self.options.benchmark_data}"]
         if self.options.benchmark_limit:
             argv.append(f"--limit={self.options.benchmark_limit}")
@@ -271,8 +332,8 @@ class Planner:
         checkpoint = self.final_checkpoint(condition)
         if checkpoint is None or not newer(path, checkpoint):
             return False
-        names, langs = self.benchmark_tasks()
-        return {f"{b}_{lang}" for b in names for lang in langs} <= set(json.loads(path.read_text()))
+        wanted = {f"{b}_{lang}" for b, langs in self.benchmark_tasks().items() for lang in langs}
+        return wanted <= set(json.loads(path.read_text()))
 
     # --- the plan -----------------------------------------------------------------------------
 
@@ -302,7 +363,7 @@ class Planner:
                     note,
                 )
             )
-        if self.benchmark_tasks()[0]:
+        if self.benchmark_tasks():
             stages.append(
                 Stage(
                     name,
@@ -333,6 +394,34 @@ class Planner:
         argv = ["polyglot-jax", "study", "report", self.study.name, f"--root={self.root}"]
         argv.append(f"--conditions={','.join(c.name for c in conditions)}")
         return Stage("", "report", argv, done, str(output.parent))
+
+
+def binding_name(binding: str) -> str:
+    """``NAME`` of a ``NAME=VALUE`` binding."""
+    return binding.partition("=")[0].strip()
+
+
+@functools.cache
+def bound_keys(files: tuple[str, ...]) -> frozenset[str]:
+    """Every key the gin ``files`` (with their includes) bind: macros and ``fn.param``."""
+    from polyglot_jax import gin_utils
+
+    expanded = gin_utils.expand(list(files), gin_utils.default_search_paths())
+    return frozenset(key for gin_file in expanded for key, _, _ in gin_file.bindings)
+
+
+def _configurable(key: str) -> str | None:
+    key = key.rsplit("/", 1)[-1]  # without its scope
+    return key.rsplit(".", 1)[0] if "." in key else None
+
+
+def takes(keys: set[str] | frozenset[str], name: str) -> bool:
+    """Whether a stage whose files bind ``keys`` takes a binding of ``name``: a macro or
+    parameter they bind, or another parameter of a configurable they bind."""
+    configurable = _configurable(name)
+    return name in keys or (
+        configurable is not None and any(_configurable(k) == configurable for k in keys)
+    )
 
 
 def macro_value(gin_file: str, macro: str, default: Any = KeyError) -> Any:

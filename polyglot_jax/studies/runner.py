@@ -109,11 +109,13 @@ def run(
     """Runs (or prints) a study; returns the plan, the TPU commands or the report summary.
 
     Raises:
+      ConfigError: a command-line binding that no stage takes.
       PartialResultsError: a judge or benchmark stage left failed items (each run, stage and
         count named) and ``options.allow_partial`` is off; the report is not written.
     """
     conditions = select(study, patterns, options.quick)
     planner = Planner(study, options)
+    planner.check_bindings(conditions)
     if dry_run:
         return "\n".join(plan_lines(study, planner, conditions))
     if tpu is not None:

@@ -48,6 +48,7 @@ class Benchmark:
         ``per_item`` (the row values the report aggregates).
       languages: languages the prompt supports (None: any registry language with data).
       report: per-item row key → (report title, scale), for the report's tables.
+      split: the split scored when none is named (the labelled one a study reports).
     """
 
     name: str
@@ -57,6 +58,7 @@ class Benchmark:
     metrics: Callable[[str, Options], list[Any]]
     languages: tuple[str, ...] | None
     report: Mapping[str, tuple[str, float]]
+    split: str = "test"
 
 
 def _xcopa_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
@@ -118,6 +120,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             "xcsqa_acc_norm": ("X-CSQA accuracy, per-character normalised (%)", 100.0),
             "xcsqa_acc_bytes": ("X-CSQA accuracy, per-byte normalised (%)", 100.0),
         },
+        split="validation",
     ),
     "xquad": Benchmark(
         name="xquad",
@@ -164,6 +167,44 @@ def check(names: Sequence[str], langs: Sequence[str]) -> list[Benchmark]:
                 f"(have {', '.join(sorted(benchmark.languages or ()))})"
             )
     return benchmarks
+
+
+def parse_tasks(spec: str, langs: str | None = None) -> dict[str, tuple[str, ...]]:
+    """Benchmark → languages from ``polyglot-jax eval``'s ``--benchmarks`` and ``--languages``.
+
+    Each comma-separated entry of ``spec`` is ``NAME:LANG+LANG`` (its own languages) or ``NAME``
+    (the comma-separated ``langs``): ``xnli:en+de+es,xcopa:et+it`` or ``xnli,xcopa`` with
+    ``en,de``; both kinds may be mixed.
+
+    Raises:
+      ConfigError: an empty or repeated benchmark, or a ``NAME`` entry with no ``langs``.
+    """
+    shared = tuple(lang.strip() for lang in (langs or "").split(",") if lang.strip())
+    tasks: dict[str, tuple[str, ...]] = {}
+    for entry in filter(None, (e.strip() for e in spec.split(","))):
+        name, colon, own = entry.partition(":")
+        name = name.strip()
+        chosen = tuple(lang.strip() for lang in own.split("+") if lang.strip()) if colon else shared
+        if not name or not chosen:
+            raise ConfigError(
+                f"--benchmarks entry {entry!r}: give NAME:LANG+LANG or NAME with --languages"
+            )
+        if name in tasks:
+            raise ConfigError(f"--benchmarks names {name} twice")
+        tasks[name] = chosen
+    if not tasks:
+        raise ConfigError("--benchmarks names no benchmark")
+    return tasks
+
+
+def format_tasks(tasks: Mapping[str, Sequence[str]]) -> str:
+    """The ``--benchmarks`` value of ``tasks`` (each benchmark with its languages)."""
+    return ",".join(f"{name}:{'+'.join(langs)}" for name, langs in tasks.items())
+
+
+def check_tasks(tasks: Mapping[str, Sequence[str]]) -> list[tuple[Benchmark, tuple[str, ...]]]:
+    """Each benchmark with its canonical languages, after :func:`check`."""
+    return [(check([name], langs)[0], languages.validate(langs)) for name, langs in tasks.items()]
 
 
 def benchmark_files(data_dir: str | pathlib.Path, name: str, lang: str) -> dict[str, pathlib.Path]:
