@@ -325,6 +325,7 @@ def test_eval_command_writes_rows_the_report_reads(tiny_llama, shared_data, tmp_
     assert "## Correlation with language features" in text
     assert (tmp_path / "report" / "xcopa_acc.png").exists()
     assert cli.main([*argv[:2], "--languages=xx", "--benchmarks=xcopa"]) == 2
+    assert cli.main([*argv[:2], "--benchmarks=xcopa:et,xnli"]) == 2  # xnli: no languages
 
 
 def test_eval_on_a_checkpoint_writes_beside_it_in_the_run(tiny_llama, shared_data, tmp_path):
@@ -352,8 +353,7 @@ def test_eval_on_a_checkpoint_writes_beside_it_in_the_run(tiny_llama, shared_dat
     argv = [
         "eval",
         f"--checkpoint_path={run_dir / 'checkpoint_5'}",
-        "--benchmarks=xcopa",
-        "--languages=sw",
+        "--benchmarks=xcopa:sw",  # the benchmark with its own languages
         "--split=validation",
         f"--data_dir={shared_data}",
         "--limit=4",
