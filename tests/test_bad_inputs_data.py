@@ -104,6 +104,22 @@ CASES = [
         1,
     ),
     ("guanaco-type", read_with("guanaco"), "g.jsonl", lines({"text": 5}), ":1: field 'text'", 1),
+    (
+        "jsonl-no-user-turn",
+        read_with("jsonl"),
+        "d.jsonl",
+        lines(CHAT, chat(messages=[{"role": "assistant", "content": "Hi"}])),
+        ":2: the conversation has no user turn (roles: assistant)",
+        1,
+    ),
+    (
+        "guanaco-no-user-turn",
+        read_with("guanaco"),
+        "g.jsonl",
+        lines({"text": "### Assistant: Hello"}),
+        ":1: the conversation has no user turn",
+        1,
+    ),
     ("guanaco-turns", read_with("guanaco"), "g.jsonl", lines({"text": "hi"}), ":1: no '###", 1),
     (
         "alpaca-malformed",

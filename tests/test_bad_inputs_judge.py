@@ -187,6 +187,13 @@ ROWS = [
         ),
     ),
     row(
+        "baseline_missing",
+        lambda c: (
+            [*c.answers("x"), *PAIRWISE, "--baseline", str(c.tmp / "nowhere")],
+            f"--baseline {c.tmp / 'nowhere'}: no such file",
+        ),
+    ),
+    row(
         "baseline_malformed",
         lambda c: (
             [*c.answers("x"), *PAIRWISE, "--baseline", c.file("{oops", name="base/b.jsonl")],

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 from polyglot_jax import gin_utils, languages, storage
 from polyglot_jax.cli import common
-from polyglot_jax.errors import ConfigError, JobFailedError
+from polyglot_jax.errors import ConfigError, JobFailedError, MissingFileError
 from polyglot_jax.evaluation import langid
 from polyglot_jax.evaluation.judges import language, protocols, runner
 from polyglot_jax.inference import backends
@@ -105,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
       JobFailedError: an LLM judge judged no item (the message counts each failure reason).
     """
     args = parse(sys.argv[1:] if argv is None else argv)
+    for path in args.baseline:
+        if not storage.as_path(path).exists():
+            raise MissingFileError(f"--baseline {path}: no such file or folder of outputs")
     first = storage.as_path(args.outputs[0])
     base = first if first.is_dir() else first.parent
     output_dir = storage.as_path(args.output_dir) if args.output_dir else base.parent / "judge"

@@ -12,9 +12,9 @@
 - ``table``: JSONL or Parquet rows with instruction/input/output or inputs/targets columns and a
   language column (Bactrian-X, Aya).
 
-Every reader validates records (:func:`sources.validate_example`): a bad record raises
-:class:`sources.DataError` naming file and line (or row), or is skipped and counted with
-``skip_bad``. Records without an id get a content hash.
+Every reader validates records (:func:`sources.validate_example`; a conversation needs a user
+turn): a bad record raises :class:`sources.DataError` naming file and line (or row), or is
+skipped and counted with ``skip_bad``. Records without an id get a content hash.
 """
 
 from __future__ import annotations
@@ -69,6 +69,28 @@ def _instruction(instruction: object, extra: object) -> object:
     return instruction
 
 
+def _validated(
+    items: Iterator[tuple[str, object]],
+    lang: str | None,
+    skip_bad: bool,
+    skipped: SkipCounter | None,
+) -> Iterator[dict]:
+    """Validated conversations, each with a user turn; bad ones raise or are skipped."""
+    named = sources.without_none_ids(items)
+    yield from sources.validated(named, lang, skip_bad, skipped, require_user=True)
+
+
+def read_jsonl(
+    path: str | pathlib.Path,
+    lang: str | None = None,
+    skip_bad: bool = False,
+    skipped: SkipCounter | None = None,
+) -> Iterator[dict]:
+    """Our own ``{id, lang, messages}`` lines (:func:`sources.read_jsonl`), with a user turn."""
+    lines = sources.iter_json_lines(path, skip_bad, skipped)
+    yield from sources.validated(lines, lang, skip_bad, skipped, require_user=True)
+
+
 def _json_line_records(
     path: str | pathlib.Path,
     lang: str | None,
@@ -89,7 +111,7 @@ def _json_line_records(
                 continue
             yield where, record
 
-    yield from sources.validated(sources.without_none_ids(items()), lang, skip_bad, skipped)
+    yield from _validated(items(), lang, skip_bad, skipped)
 
 
 def read_guanaco(
@@ -141,7 +163,7 @@ def read_alpaca(
                 },
             )
 
-    yield from sources.validated(sources.without_none_ids(items()), lang, skip_bad, skipped)
+    yield from _validated(items(), lang, skip_bad, skipped)
 
 
 def read_lima(
@@ -243,11 +265,11 @@ def read_table(
                 {"id": row.get("id"), "lang": code, "messages": _user_assistant(user, answer)},
             )
 
-    yield from sources.validated(sources.without_none_ids(items()), None, skip_bad, skipped)
+    yield from _validated(items(), None, skip_bad, skipped)
 
 
 READERS: dict[str, Reader] = {
-    "jsonl": sources.read_jsonl,
+    "jsonl": read_jsonl,
     "guanaco": read_guanaco,
     "alpaca": read_alpaca,
     "lima": read_lima,

@@ -46,13 +46,16 @@ def content_id(messages: list[dict]) -> str:
     return f"sha-{digest[:16]}"
 
 
-def validate_example(record: object, where: str, lang: str | None = None) -> dict:
+def validate_example(
+    record: object, where: str, lang: str | None = None, require_user: bool = False
+) -> dict:
     """Checks one decoded record and returns it normalised to ``{id, lang, messages}``.
 
     Args:
       record: the decoded JSON value.
       where: ``file:line`` used in error messages.
       lang: the expected language; the record's own ``lang`` must match when both are set.
+      require_user: the conversation must have a user turn (a training or prompt record).
 
     Raises:
       DataError: with ``where`` and the problem in one line.
@@ -72,6 +75,9 @@ def validate_example(record: object, where: str, lang: str | None = None) -> dic
             raise DataError(f"{where}: messages[{i}].content must be a string")
         if not content.strip():
             raise DataError(f"{where}: messages[{i}].content is empty")
+    if require_user and not any(m["role"] == "user" for m in messages):
+        roles = ", ".join(m["role"] for m in messages)
+        raise DataError(f"{where}: the conversation has no user turn (roles: {roles})")
     record_lang = record.get("lang", lang)
     if record_lang is None:
         raise DataError(f"{where}: field 'lang' is missing")
@@ -238,11 +244,12 @@ def validated(
     lang: str | None,
     skip_bad: bool = False,
     skipped: SkipCounter | None = None,
+    require_user: bool = False,
 ) -> Iterator[dict]:
     """Validates ``(where, record)`` pairs, skipping and counting bad ones when asked."""
     for where, record in items:
         try:
-            yield validate_example(record, where, lang)
+            yield validate_example(record, where, lang, require_user)
         except DataError as e:
             skip_or_raise(e, skip_bad, skipped)
 
