@@ -255,13 +255,16 @@ def markdown(
     with ``features`` (default: the registry's; ``notes`` name their sources) and plot links;
     ``language_ids`` (:func:`language_id_lines`) head it."""
     runs = sorted({r for r, _ in table})
-    langs = sorted({lang for _, lang in table})
     warnings = failure_warnings(table)
     lines = ["# polyglot_jax report", "", *warnings, *([""] if warnings else [])]
     lines += [*language_ids, *([""] if language_ids else [])]
     metrics_shown = present_metrics(table)
     for metric in metrics_shown:
         title = METRICS[metric][0]
+        # The languages this metric has (a benchmark covers its own list, not every language).
+        langs = sorted(
+            {g for (_, g), row in table.items() if not math.isnan(row.get(metric, math.nan))}
+        )
         lines += [f"## {title}", "", "| run | mean | " + " | ".join(langs) + " |"]
         lines.append("|---" * (len(langs) + 2) + "|")
         for run in runs:
