@@ -1,6 +1,7 @@
 """Study plans: each study's grid against its paper, dry runs, completion checks, gin order."""
 
 import ast
+import dataclasses
 import json
 import pathlib
 import shlex
@@ -309,3 +310,32 @@ def test_command_line_bindings_reach_the_stages_that_bind_them(capsys, tmp_path)
     assert len(err) == 1 and "--gin.NOPE: no stage of study polyglots binds NOPE" in err[0]
     assert cli.main([*argv[:-1], "--gin.MODEL_DIR='/x'"]) == 2
     assert "--gin.MODEL_DIR: the study sets it from --root" in capsys.readouterr().err
+
+
+def test_a_done_stage_made_by_another_command_is_refused_not_skipped(capsys, tmp_path):
+    from polyglot_jax.errors import ConfigError
+    from polyglot_jax.studies import runner
+
+    study = catalog.STUDIES["zero_shot"]
+    condition = study.condition("lima_full_lr1e-05")
+    run_dir = tmp_path / condition.name
+    (run_dir / "checkpoint_1000").mkdir(parents=True)
+    (run_dir / "infer").mkdir()
+    (run_dir / "infer" / "decoding.json").write_text("{}")
+    options = Options(root=str(tmp_path), bindings=("MAX_NEW_TOKENS=1024",))
+    planner = Planner(study, options)
+    for stage in planner.stages(condition)[:2]:
+        runner.record(planner, stage)  # train and infer finished with these commands
+    runs, _ = dry_run(capsys, "zero_shot", tmp_path, "--conditions=lima_full_lr1e-05",
+                      "--gin.MAX_NEW_TOKENS=1024")  # fmt: skip
+    assert runs["lima_full_lr1e-05"]["infer"][0] == "done"
+    runs, _ = dry_run(capsys, "zero_shot", tmp_path, "--conditions=lima_full_lr1e-05",
+                      "--gin.MAX_NEW_TOKENS=8")  # fmt: skip
+    assert runs["lima_full_lr1e-05"]["train"][0] == "done"
+    assert runs["lima_full_lr1e-05"]["infer"][0] == "changed"
+    changed = dataclasses.replace(options, bindings=("MAX_NEW_TOKENS=8",))
+    with pytest.raises(ConfigError) as error:
+        runner.run(study, changed, ["lima_full_lr1e-05"])
+    message = str(error.value)
+    assert "lima_full_lr1e-05 infer" in message and "made by another command" in message
+    assert "now --gin.MAX_NEW_TOKENS=8, was --gin.MAX_NEW_TOKENS=1024" in message

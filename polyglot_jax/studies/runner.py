@@ -18,11 +18,11 @@ import time
 from collections.abc import Sequence
 
 from polyglot_jax import storage
-from polyglot_jax.errors import PartialResultsError
+from polyglot_jax.errors import ConfigError, PartialResultsError
 from polyglot_jax.launch import tpu as tpu_lib
 from polyglot_jax.studies import execute
 from polyglot_jax.studies.grid import Condition, Study, select
-from polyglot_jax.studies.plan import Options, Planner, Stage
+from polyglot_jax.studies.plan import Options, Planner, Stage, read_state, write_state
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,44 @@ class TPU:
 
 
 ON_ACCELERATOR = ("train", "infer", "benchmarks")
+RECORDED = ON_ACCELERATOR  # stages whose command a run records (no credentials in them)
 
 
-def status(stage: Stage) -> str:
+def _previous(planner: Planner, stage: Stage) -> str | None:
+    if stage.name not in RECORDED:
+        return None
+    return read_state(planner.run_dir(stage.run)).get("commands", {}).get(stage.name)
+
+
+def changed(planner: Planner, stage: Stage) -> str | None:
+    """How a done stage's recorded command differs from the planned one (None: it does not).
+
+    A finished stage is skipped by its outputs; one made by another command (another
+    ``--gin.MAX_NEW_TOKENS``, ``--gin.EVAL_LANGUAGES``, learning rate) must not be skipped
+    silently.
+    """
+    previous = _previous(planner, stage)
+    if previous is None or previous == stage.command or not stage.done():
+        return None
+    old = shlex.split(previous)
+    now = " ".join(a for a in stage.argv if a not in old) or "-"
+    was = " ".join(a for a in old if a not in stage.argv) or "-"
+    return f"now {now}, was {was}"
+
+
+def record(planner: Planner, stage: Stage) -> None:
+    """Writes the finished stage's command into the run's ``study_state.json``."""
+    if stage.name in RECORDED:
+        run_dir = planner.run_dir(stage.run)
+        commands = {**read_state(run_dir).get("commands", {}), stage.name: stage.command}
+        write_state(run_dir, commands=commands)
+
+
+def status(planner: Planner, stage: Stage) -> str:
     if stage.note:
         return f"skip ({stage.note})"
+    if changed(planner, stage):
+        return "changed"
     return "done" if stage.done() else "todo"
 
 
@@ -54,9 +87,9 @@ def plan_lines(study: Study, planner: Planner, conditions: Sequence[Condition]) 
     for i, condition in enumerate(conditions, start=1):
         lines.append(f"## [{i}/{len(conditions)}] {condition.name}")
         for stage in planner.stages(condition):
-            lines.append(f"{stage.name:<10} [{status(stage)}] {stage.command}")
+            lines.append(f"{stage.name:<10} [{status(planner, stage)}] {stage.command}")
     report = planner.report_stage(conditions)
-    lines.append(f"## report [{status(report)}] {report.command}")
+    lines.append(f"## report [{status(planner, report)}] {report.command}")
     return lines
 
 
@@ -128,12 +161,19 @@ def run(
             if stage.note:
                 log.info("%s: skipped (%s)", where, stage.note)
                 continue
+            difference = changed(planner, stage)
+            if difference:
+                raise ConfigError(
+                    f"{where}: {stage.outputs} was made by another command ({difference}); "
+                    "remove it to redo the stage, or use another --root"
+                )
             if stage.done():
                 log.info("%s: done, skipped", where)
                 continue
             log.info("%s: %s", where, stage.command)
             began = time.perf_counter()
             execute.STAGES[stage.name](planner, condition, stage)
+            record(planner, stage)
             log.info("%s: finished in %.0f s", where, time.perf_counter() - began)
     failed = [line for c in conditions for line in execute.failed_items(planner, c)]
     if failed and not options.allow_partial:
