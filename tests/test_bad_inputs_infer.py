@@ -8,12 +8,16 @@ bad inputs.
 import json
 import os
 import pathlib
+import shutil
 
+import jax
+import jax.numpy as jnp
 import pytest
+from flax import linen as nn
 
 from polyglot_jax import cli
 from polyglot_jax.inference import output_files
-from polyglot_jax.models import DecoderConfig
+from polyglot_jax.models import Decoder, DecoderConfig, hf
 
 TASK = '--gin.MIXTURE_OR_TASK_NAME="demo_uniform.fi"'
 
@@ -43,7 +47,43 @@ def tmp(tmp_path_factory, demo_tasks, random_run) -> pathlib.Path:
     (root / "prompts_zz.jsonl").write_text('{"id": "1", "prompt": "hi"}\n')
     (root / "malformed_fi.jsonl").write_text('not json\n{"id": "2", "prompt": 3}\n')
     (root / "a_file").write_text("")
+    _bad_runs(root, run, config)
     return root
+
+
+def _bad_runs(root: pathlib.Path, run: pathlib.Path, config: DecoderConfig) -> None:
+    """Runs, Hugging Face folders and output folders that infer must refuse, beside ``run``."""
+    answer = {"id": "1", "lang": "fi", "prompt": "Moi", "response": "Hei", "sample": 0}
+    for name, line, settings in (
+        ("decoded", answer, {"temperature": 0.0, "max_new_tokens": 64, "seed": 0}),
+        ("list_id", {**answer, "id": ["1"]}, None),
+    ):
+        (root / name).mkdir()
+        (root / name / "demo_uniform.fi.jsonl").write_text(json.dumps(line) + "\n")
+        if settings is not None:
+            (root / name / "decoding.json").write_text(json.dumps(settings))
+    shutil.copytree(run, root / "cut_format_run")
+    (root / "cut_format_run" / "chat_format.json").write_text('{"mixture_or_task_name": "dem')
+    shutil.copytree(run, root / "other_size_run")
+    bigger = config.replace(embed_dim=64, mlp_dim=128)
+    (root / "other_size_run" / "model_config.json").write_text(json.dumps(bigger.to_dict()))
+
+    init = Decoder(config).init(jax.random.PRNGKey(0), jnp.ones((1, 8), jnp.int32))
+    params = nn.unbox(init)["params"]
+    hf.export(params, config, root / "hf")
+    hf_config = json.loads((root / "hf" / "config.json").read_text())
+    weights = (root / "hf" / "model.safetensors").read_bytes()
+    variants = {
+        "hf_cut_weights": (hf_config, weights[: len(weights) // 2]),
+        "hf_classifier": ({**hf_config, "architectures": ["LlamaForSequenceClassification"]}, b""),
+        "hf_custom_code": ({**hf_config, "auto_map": {"AutoModelForCausalLM": "m.Custom"}}, b""),
+    }
+    for name, (hf_json, weight_bytes) in variants.items():
+        (root / name).mkdir()
+        (root / name / "config.json").write_text(json.dumps(hf_json))
+        (root / name / "model.safetensors").write_bytes(weight_bytes or weights)
+    (root / "hf_cut_config").mkdir()
+    (root / "hf_cut_config" / "config.json").write_text('{"model_type": "llama", "vocab')
 
 
 def infer(tmp: pathlib.Path, *flags: str) -> int:
@@ -114,6 +154,38 @@ CASES = {
     ),
     "missing gin file": (["--gin_file=runs/nope.gin"], "runs/nope.gin"),
     "unknown argument": (["--batch_size=8"], "unknown arguments: --batch_size=8"),
+    "resumed with other decoding settings": (
+        ['--gin.INFER_OUTPUT_DIR="{tmp}/decoded"', "--gin.TEMPERATURE=0.7"],
+        "{tmp}/decoded holds answers decoded with other settings: temperature 0.0 (now 0.7)",
+    ),
+    "resumed output whose id is a list": (
+        ['--gin.INFER_OUTPUT_DIR="{tmp}/list_id"'],
+        "list_id/demo_uniform.fi.jsonl:1: 'id' must be a string",
+    ),
+    "truncated chat format": (
+        ['--gin.CHECKPOINT_PATH="{tmp}/cut_format_run"'],
+        "cut_format_run/chat_format.json: not JSON",
+    ),
+    "checkpoint of another model size": (
+        ['--gin.CHECKPOINT_PATH="{tmp}/other_size_run"'],
+        "other_size_run/checkpoint_1 holds a model of another size",
+    ),
+    "truncated safetensors": (
+        ['--gin.CHECKPOINT_PATH="{tmp}/hf_cut_weights"'],
+        "hf_cut_weights/model.safetensors: not a readable safetensors file",
+    ),
+    "hf config that is not JSON": (
+        ['--gin.CHECKPOINT_PATH="{tmp}/hf_cut_config"'],
+        "hf_cut_config/config.json: not JSON",
+    ),
+    "hf classification head": (
+        ['--gin.CHECKPOINT_PATH="{tmp}/hf_classifier"'],
+        "architectures ['LlamaForSequenceClassification'] is not a causal language model",
+    ),
+    "hf custom code": (
+        ['--gin.CHECKPOINT_PATH="{tmp}/hf_custom_code"'],
+        "hf_custom_code/config.json: auto_map points to custom modelling code",
+    ),
 }
 
 

@@ -178,6 +178,16 @@ class InferResult:
     generated: int
 
 
+# Settings that change the answers: a folder's answers must all share them. The sample count
+# may grow (samples are independent), and hosts and mesh change only how the work is split.
+ANSWER_SETTINGS = (
+    "max_new_tokens",
+    *(f.name for f in dataclasses.fields(decoding.Sampling) if f.name != "num_samples"),
+    "seed",
+    "split",
+)
+
+
 def _setting(macro: str, name: str) -> str:
     return f"{macro} (infer.{name})" if macro else f"infer.{name}"
 
@@ -321,10 +331,24 @@ def _infer_locked(
     progress: bool,
 ) -> InferResult:
     index, count = shard
+    mesh_shape, axis_rules = placement
+    settings = {
+        "max_new_tokens": max_new_tokens,
+        **sampling.to_dict(),
+        "seed": seed,
+        "checkpoint_path": str(source.path),
+        "split": split,
+        "hosts": count,
+        "mesh_shape": list(mesh_shape),
+    }
+    old = output_files.check_settings(out_dir, settings, ANSWER_SETTINGS)
+    if old and isinstance(old.get("num_samples"), int):  # the folder keeps its extra samples
+        settings["num_samples"] = max(old["num_samples"], sampling.num_samples)
     vocabulary = pipeline.vocabulary_of(mixture_or_task_name)
     prompt_sets = list(_prompt_sets(mixture_or_task_name, split, prompt_files))
-    mesh_shape, axis_rules = placement
+    template = source.chat_format().get("template")
     model = LanguageModel.load(source.path, inference_mesh(mesh_shape), axis_rules)
+    storage.write_json(out_dir / output_files.SETTINGS_NAME, settings)  # before any answer
     wanted = set(languages) if languages is not None else None
     names, files, generated = [], [], 0
     for name, records in prompt_sets:
@@ -341,7 +365,7 @@ def _infer_locked(
             max_new_tokens,
             sampling,
             seed,
-            source.chat_format().get("template"),
+            template,
         )
         generated += n
         names.append(name)
@@ -353,14 +377,4 @@ def _infer_locked(
         if index == 0:
             for name in names:
                 merge_parts(out_dir, name, count)
-    settings = {
-        "max_new_tokens": max_new_tokens,
-        **sampling.to_dict(),
-        "seed": seed,
-        "checkpoint_path": str(source.path),
-        "split": split,
-        "hosts": count,
-        "mesh_shape": list(mesh_shape),
-    }
-    storage.write_json(out_dir / "decoding.json", settings)
     return InferResult(files=files, generated=generated)

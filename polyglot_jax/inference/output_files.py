@@ -6,6 +6,9 @@ damaged on disk) are counted in a warning and dropped by rewriting the file to a
 beside it that is then renamed over it, so an interrupted or failing rewrite leaves the original
 file as it was. One process at a time writes to an output folder: :func:`locked` holds an
 exclusive ``flock`` on a lock file in it for the whole run.
+
+``decoding.json`` records the settings the folder's answers were decoded with; a run that would
+append answers decoded with other settings is refused (:func:`check_settings`).
 """
 
 from __future__ import annotations
@@ -17,15 +20,17 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from etils import epath
 
 from polyglot_jax import storage
-from polyglot_jax.errors import MissingFileError
+from polyglot_jax.errors import ConfigError, DataError, MissingFileError, RunDirError
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".lock"
+SETTINGS_NAME = "decoding.json"
 
 
 @dataclasses.dataclass
@@ -59,7 +64,12 @@ def _record(raw: bytes) -> dict | None:
 
 
 def scan(path: epath.Path) -> Scan:
-    """Reads every line of ``path`` (absent: empty) and sorts records from damaged lines."""
+    """Reads every line of ``path`` (absent: empty) and sorts records from damaged lines.
+
+    Raises:
+      DataError: a record whose ``id`` or ``sample`` has the wrong type (not damage: a file
+        written by something else), named by file and line.
+    """
     out = Scan()
     if not path.exists():
         return out
@@ -72,8 +82,14 @@ def scan(path: epath.Path) -> Scan:
             if record is None:
                 out.corrupt.append(number)
                 continue
+            key = record["id"], record.get("sample", 0)
+            if not isinstance(key[0], str | int) or not isinstance(key[1], int):
+                raise DataError(
+                    f"{path}:{number}: 'id' must be a string and 'sample' an integer, got "
+                    f"{type(key[0]).__name__} and {type(key[1]).__name__}; fix or remove the line"
+                )
             out.lines.append(raw.rstrip(b"\r\n").decode("utf-8"))
-            out.keys.add((record["id"], record.get("sample", 0)))
+            out.keys.add((str(key[0]), key[1]))
     return out
 
 
@@ -189,3 +205,53 @@ def locked(out_dir: str | os.PathLike, lock_name: str = LOCK_NAME) -> Iterator[N
     )
     with storage.exclusive(out_dir / lock_name, busy):
         yield
+
+
+def read_settings(out_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``decoding.json`` of an output folder (None when there is none).
+
+    Raises:
+      RunDirError: the file is not a JSON object.
+    """
+    path = storage.as_path(out_dir) / SETTINGS_NAME
+    if not path.exists():
+        return None
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunDirError(f"{path}: not JSON ({e}); remove it with the answers beside it") from None
+    if not isinstance(settings, dict):
+        raise RunDirError(f"{path}: expected a JSON object, got {type(settings).__name__}")
+    return settings
+
+
+def check_settings(
+    out_dir: str | os.PathLike, settings: dict[str, Any], compared: Iterable[str]
+) -> dict[str, Any] | None:
+    """Refuses to add answers decoded with ``settings`` to a folder decoded with other ones.
+
+    Only the ``compared`` keys that both the folder's ``decoding.json`` and ``settings`` hold
+    are compared, and only when the folder already holds answers (``*.jsonl``).
+
+    Returns:
+      The settings the folder's answers were decoded with (None: no answers yet).
+
+    Raises:
+      ConfigError: a compared setting differs; the message names each one and the folder.
+      RunDirError: ``decoding.json`` cannot be read.
+    """
+    out_dir = storage.as_path(out_dir)
+    old = read_settings(out_dir)
+    if old is None or not out_dir.exists() or not any(out_dir.glob("*.jsonl")):
+        return None
+    differ = [
+        f"{key} {old[key]!r} (now {settings[key]!r})"
+        for key in compared
+        if key in old and key in settings and old[key] != settings[key]
+    ]
+    if differ:
+        raise ConfigError(
+            f"{out_dir} holds answers decoded with other settings: {'; '.join(differ)}; use "
+            f"the original settings or another INFER_OUTPUT_DIR"
+        )
+    return old

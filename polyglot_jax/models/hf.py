@@ -14,10 +14,12 @@ Supported ``model_type``: llama, mistral, qwen2, falcon, bloom, gpt_neox.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -25,9 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 import safetensors.numpy
 from flax import traverse_util
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
-from polyglot_jax.errors import CheckpointError, MissingFileError
+from polyglot_jax.errors import CheckpointError, ConfigError, MissingFileError
 from polyglot_jax.models import hf_layout
 from polyglot_jax.models.config import DecoderConfig
 from polyglot_jax.models.decoder import LAYER_AXIS
@@ -36,8 +38,6 @@ from polyglot_jax.models.decoder import LAYER_AXIS
 IGNORED_KEYS = frozenset(
     {
         "_name_or_path",
-        "architectures",
-        "auto_map",
         "transformers_version",
         "torch_dtype",
         "dtype",
@@ -116,6 +116,49 @@ def _llama3_scaling(scaling: dict, where: str) -> dict:
     }
 
 
+# Class-name endings of ``architectures`` that are a causal language model (the weights this
+# decoder loads and trains as one); a classification or base-model head is something else.
+CAUSAL_LM_ENDINGS = ("ForCausalLM", "LMHeadModel")
+
+
+def _check_head(hf: dict, where: str) -> None:
+    """Refuses a config whose ``architectures`` is not a causal LM or that maps custom code."""
+    architectures = hf.get("architectures")
+    if architectures is not None:
+        names = architectures if isinstance(architectures, list) else [architectures]
+        other = [n for n in names if not (isinstance(n, str) and n.endswith(CAUSAL_LM_ENDINGS))]
+        if other:
+            raise UnsupportedConfigError(
+                f"{where}: architectures {other!r} is not a causal language model "
+                f"(expected a ...ForCausalLM class); its weights would not train as one"
+            )
+    if hf.get("auto_map"):
+        raise UnsupportedConfigError(
+            f"{where}: auto_map points to custom modelling code "
+            f"({', '.join(map(str, hf['auto_map']))}), which this decoder does not run; remove "
+            f"auto_map only if the model is a plain {hf.get('model_type')!r} model"
+        )
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    """The ``config.json`` of a Hugging Face model directory, as a dict.
+
+    Raises:
+      MissingFileError: it does not exist.
+      ConfigError: it is not a JSON object.
+    """
+    path = pathlib.Path(path) if isinstance(path, str) else path  # epath (gs://) kept as is
+    if not path.exists():
+        raise MissingFileError(f"{path} not found: not a Hugging Face model directory")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: not JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a JSON object, got {type(config).__name__}")
+    return config
+
+
 def config_from_hf(hf: dict, where: str = "config.json") -> DecoderConfig:
     """Translates a Hugging Face ``config.json`` dict to a :class:`DecoderConfig`.
 
@@ -129,6 +172,7 @@ def config_from_hf(hf: dict, where: str = "config.json") -> DecoderConfig:
             f"{where}: model_type {model_type!r} is not supported "
             f"(supported: {', '.join(sorted(hf_layout.LAYOUTS))})"
         )
+    _check_head(hf, where)
     theta, scaling = _rope(hf)
     fields, handled = hf_layout.LAYOUTS[model_type].config_fields(hf, where)
     if model_type in ("llama", "mistral", "qwen2"):
@@ -141,7 +185,7 @@ def config_from_hf(hf: dict, where: str = "config.json") -> DecoderConfig:
         set(hf)
         - handled
         - IGNORED_KEYS
-        - {"rope_theta", "rope_scaling", "rope_parameters", "model_type"}
+        - {"rope_theta", "rope_scaling", "rope_parameters", "model_type", "architectures"}
     )
     if unknown:
         raise UnsupportedConfigError(f"{where}: unsupported field(s) {', '.join(unknown)}")
@@ -171,10 +215,9 @@ class SafetensorsReader:
         index = self.model_dir / "model.safetensors.index.json"
         single = self.model_dir / "model.safetensors"
         if index.exists():
-            weight_map = json.loads(index.read_text())["weight_map"]
-            self.files = {name: self.model_dir / f for name, f in weight_map.items()}
+            self.files = self._read_index(index)
         elif single.exists():
-            with safe_open(single, framework="flax") as f:
+            with _opened(single) as f:
                 self.files = {name: single for name in f.keys()}  # noqa: SIM118
         elif list(self.model_dir.glob("pytorch_model*.bin")):
             if not allow_pickle:
@@ -186,6 +229,16 @@ class SafetensorsReader:
             self._pickled = self._load_pickled()
         else:
             raise MissingFileError(f"no model.safetensors(.index.json) in {self.model_dir}")
+
+    def _read_index(self, index: pathlib.Path) -> dict[str, pathlib.Path]:
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            return {name: self.model_dir / file for name, file in weight_map.items()}
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            raise CheckpointError(
+                f"{index}: not a safetensors index (a JSON object with a 'weight_map' of "
+                f"tensor name to file)"
+            ) from None
 
     def _load_pickled(self) -> dict[str, np.ndarray]:  # pragma: no cover - needs torch
         import torch
@@ -205,11 +258,30 @@ class SafetensorsReader:
             return self._pickled[name]
         if name not in self.files:
             raise CheckpointError(f"{self.model_dir}: tensor {name!r} not found")
-        with (
-            jax.default_device(jax.devices("cpu")[0]),
-            safe_open(self.files[name], framework="flax") as f,
-        ):
-            return np.asarray(f.get_tensor(name))
+        with jax.default_device(jax.devices("cpu")[0]), _opened(self.files[name]) as f:
+            try:
+                return np.asarray(f.get_tensor(name))
+            except SafetensorError as e:
+                raise CheckpointError(
+                    f"{self.files[name]}: tensor {name!r} cannot be read ({e}): the file is "
+                    f"damaged or cut short; download it again"
+                ) from None
+
+
+@contextlib.contextmanager
+def _opened(path: pathlib.Path) -> Iterator[Any]:
+    """``safe_open(path)``; a missing, truncated or damaged file is named in a one-line error."""
+    if not path.exists():
+        raise MissingFileError(f"{path} does not exist (named by the safetensors index)")
+    try:
+        handle = safe_open(path, framework="flax")
+    except SafetensorError as e:
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file ({e}): the file is damaged or cut short; "
+            f"download it again"
+        ) from None
+    with handle as f:
+        yield f
 
 
 def load_hf_params(
@@ -299,9 +371,7 @@ def load_model_dir(
       scan_layers: load into the scanned layout (``DecoderConfig.scan_layers``).
     """
     path = pathlib.Path(model_dir) / "config.json"
-    if not path.exists():
-        raise MissingFileError(f"{path} not found: not a Hugging Face model directory")
-    cfg = config_from_hf(json.loads(path.read_text()), str(path))
+    cfg = config_from_hf(read_config(path), str(path))
     cfg = cfg.replace(scan_layers=scan_layers)
     shardings = shardings_fn(cfg) if shardings_fn is not None else None
     return cfg, load_hf_params(model_dir, cfg, shardings, allow_pickle)
@@ -310,7 +380,7 @@ def load_model_dir(
 def is_hf_model_dir(path: str | pathlib.Path) -> bool:
     """A directory with a Hugging Face ``config.json`` naming a ``model_type``."""
     config = pathlib.Path(path) / "config.json"
-    return config.exists() and "model_type" in json.loads(config.read_text())
+    return config.exists() and "model_type" in read_config(config)
 
 
 def _scanned_path(path: tuple[str, ...], cfg: DecoderConfig) -> tuple[int | None, tuple]:

@@ -5,7 +5,9 @@ Each checkpoint has up to four items: ``params`` (what inference restores alone)
 from) and ``data_iterator`` (each host's ``tf.data`` position, one file set per process).
 Arrays are written asynchronously; the data position is captured before :meth:`save` returns.
 :meth:`Checkpointer.restore_latest` restores onto the target sharding and falls back to the
-previous checkpoint, with a warning, when the latest cannot be read.
+previous checkpoint, with a warning, when the latest cannot be read. The stored parameter shapes
+are compared with the model's before anything is read, so a checkpoint of another model size is
+one error naming the checkpoint and the differing parameters.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from polyglot_jax.errors import CheckpointError
 from polyglot_jax.training.trainer import TrainState
 
 log = logging.getLogger(__name__)
+
+
+class ShapeMismatchError(CheckpointError):
+    """The checkpoint holds parameters of other names or shapes than the model (another size)."""
 
 
 @gin.configurable
@@ -82,7 +88,11 @@ class Checkpointer:
         """Restores ``checkpoint_<step>`` onto ``abstract_state``'s shapes and shardings.
 
         With ``batches``, its position is also restored (in place).
+
+        Raises:
+          ShapeMismatchError: the stored parameters are not the model's (another size).
         """
+        self.check_shapes(step, abstract_state.params)
         items = {
             "params": ocp.args.StandardRestore(abstract_state.params),
             "train_state": ocp.args.StandardRestore(_rest(abstract_state)),
@@ -101,11 +111,44 @@ class Checkpointer:
         return state, dict(restored["data"] or {})
 
     def restore_params(self, step: int, abstract_params: Any) -> Any:
-        """Restores only the parameters of ``checkpoint_<step>`` (for inference)."""
+        """Restores only the parameters of ``checkpoint_<step>`` (for inference).
+
+        Raises:
+          ShapeMismatchError: the stored parameters are not the model's (another size).
+        """
+        self.check_shapes(step, abstract_params)
         restored = self.manager.restore(
             step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params))
         )
         return restored["params"]
+
+    def check_shapes(self, step: int, abstract_params: Any) -> None:
+        """Compares the parameter shapes stored in ``checkpoint_<step>`` with the model's.
+
+        A checkpoint whose metadata cannot be read is left to the restore to report.
+
+        Raises:
+          ShapeMismatchError: a parameter is missing, extra or of another shape; the message
+            names the checkpoint and the first differing parameters.
+        """
+        directory = self.directory / f"checkpoint_{step}" / "params"
+        try:
+            stored = ocp.StandardCheckpointHandler().metadata(directory)
+        except Exception:  # damaged metadata: the restore reports it
+            return
+        have = _shapes(getattr(stored, "tree", stored))
+        want = _shapes(abstract_params)
+        differ = [
+            f"{name} {have.get(name, 'missing')} stored, {want.get(name, 'none')} expected"
+            for name in sorted(set(have) | set(want))
+            if have.get(name) != want.get(name)
+        ]
+        if differ:
+            shown = "; ".join(differ[:3]) + (f"; and {len(differ) - 3} more" if differ[3:] else "")
+            raise ShapeMismatchError(
+                f"{directory.parent} holds a model of another size or architecture than "
+                f"model_config.json describes: {shown}"
+            )
 
     def restore_latest(
         self, abstract_state: Any, batches: BatchIterator | None = None
@@ -121,6 +164,8 @@ class Checkpointer:
         for step in steps:
             try:
                 state, data = self.restore(step, abstract_state, batches)
+            except ShapeMismatchError:
+                raise  # not damage: every checkpoint of the run is of that other model
             except Exception as e:  # orbax raises many types for damaged files
                 reason = str(e).splitlines()[0] if str(e) else type(e).__name__
                 log.warning(
@@ -142,6 +187,16 @@ class Checkpointer:
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+    """``{"layers_0.mlp.up_proj.kernel": shape}`` of every array of a parameter tree."""
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {
+        ".".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path): tuple(leaf.shape)
+        for path, leaf in flat
+        if hasattr(leaf, "shape")
+    }
 
 
 def _rest(state: TrainState) -> dict[str, Any]:

@@ -76,7 +76,7 @@ class Source:
         """The decoder configuration recorded by the run or the Hugging Face ``config.json``."""
         if self.hf_dir is not None:
             config = self.hf_dir / "config.json"
-            return hf.config_from_hf(json.loads(config.read_text()), str(config))
+            return hf.config_from_hf(hf.read_config(config), str(config))
         return read_model_config(self.run_dir)
 
     def chat_format(self) -> dict[str, Any]:
@@ -84,7 +84,22 @@ class Source:
         if self.run_dir is None:
             return {}
         path = self.run_dir / CHAT_FORMAT
-        return json.loads(path.read_text()) if path.exists() else {}
+        return _read_json_object(path) if path.exists() else {}
+
+
+def _read_json_object(path: epath.Path) -> dict[str, Any]:
+    """A JSON object file of the run directory.
+
+    Raises:
+      RunDirError: the file is not a JSON object (cut by a full disk, edited by hand).
+    """
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunDirError(f"{path}: not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise RunDirError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def resolve(path: str | os.PathLike) -> Source:
@@ -131,7 +146,7 @@ def read_model_config(run_dir: str | os.PathLike) -> DecoderConfig:
         raise RunDirError(f"{path} not found: is {path.parent} a training run directory?")
     try:
         return DecoderConfig.from_dict(json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as e:
         raise RunDirError(f"{path}: not a model configuration ({e})") from None
 
 
