@@ -7,11 +7,15 @@ their own. ``{tmp}`` in a case stands for a folder of bad inputs.
 
 import importlib.util
 import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
 from polyglot_jax import cli
+from polyglot_jax.cli import common
 
 TRAIN = ["train", "--gin_file=models/tiny.gin", "--gin_file=runs/finetune.gin"]
 RUN = ['--gin.MODEL_DIR="{tmp}/run"', '--gin.MIXTURE_OR_TASK_NAME="demo_pinch"']
@@ -23,6 +27,7 @@ def tmp(tmp_path_factory) -> pathlib.Path:
     (root / "judge").mkdir()
     (root / "judge" / "judgments.jsonl").write_text('{"run": "r", "lang": "fi"\n')
     (root / "empty_judge").mkdir()
+    (root / "empty.jsonl").write_text("")
     (root / "bad.gin").write_text("X = [1, 2\n")
     (root / "unknown.gin").write_text("nope.parameter = 3\n")
     (root / "loop_a.gin").write_text("include 'loop_b.gin'\n")
@@ -71,6 +76,15 @@ CASES = [
     (["data", "summarize", "demo_pinch"], "invalid choice: 'summarize'"),
     (["data", "describe", "demo_pinch", "--length=abc"], "--length"),
     (["data", "describe", "demo_pinch", "--module=no_such_module"], "no_such_module"),
+    (
+        ["data", "tag", "{tmp}/empty.jsonl", "--output_dir={tmp}/tagged"],
+        "data tag: no conversation was read from {tmp}/empty.jsonl",
+    ),
+    (["data", "fetch", "xquad", "--data_dir={tmp}/empty.jsonl"], "--data_dir {tmp}/empty.jsonl:"),
+    (
+        ["data", "fetch", "xquad", "--data_dir={tmp}/d", "--cache_dir={tmp}/empty.jsonl/c"],
+        "--cache_dir {tmp}/empty.jsonl/c: cannot be created",
+    ),
     (["sweep", "--root={tmp}/sweep", "--grid=X=[1]"], "give the training flags after --"),
     (["sweep", "--root={tmp}/sweep", "--grid=X", "--", "--gin_file=a.gin"], "NAME=[value"),
     (["sweep", "--root={tmp}/sweep", "--grid=X=[", "--", "--gin_file=a"], "not a Python literal"),
@@ -123,3 +137,51 @@ def test_the_tables_hold_over_a_hundred_bad_inputs():
     sizes = {name: len(table) for name, table in tables.items()}
     assert set(sizes) == {"commands", "data.CASES", "data.EVAL_CASES", "infer.CASES", "judge.ROWS"}
     assert sum(sizes.values()) >= 100, sizes
+
+
+def test_fetch_without_network_says_the_source_could_not_be_reached(tmp, capsys, monkeypatch):
+    """``datasets`` calls an unreachable URL missing ("Unable to find"); the error says why."""
+    common.setup_logging()  # log to this test's stderr: importing datasets logs
+    import datasets
+
+    def offline(*args, **kwargs):
+        raise FileNotFoundError(f"Unable to find '{kwargs.get('data_files')}'")
+
+    def no_route(*args, **kwargs):
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    monkeypatch.setattr("socket.create_connection", no_route)
+    monkeypatch.delenv("POLYGLOT_JAX_HUB_MIRROR", raising=False)
+    code = cli.main(["data", "fetch", "xcopa", "--languages=et", f"--data_dir={tmp}/data"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    (line,) = [x for x in err.splitlines() if x.startswith("error:")]
+    assert "could not be reached (" in line and "Network is unreachable" in line, line
+    assert "not found" not in line, line
+
+
+NATIVE_LINES = ("absl::InitializeLog", "oneDNN", "cuda drivers", "cpu_feature_guard")
+
+
+def test_a_command_prints_no_native_start_up_lines():
+    """TensorFlow's C++ start-up lines are held back unless the user sets its log level."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    argv = [sys.executable, "-m", "polyglot_jax.cli", "data", "--help"]  # imports TensorFlow
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: polyglot-jax data"), result.stdout
+    for noise in NATIVE_LINES:
+        assert noise not in result.stdout + result.stderr, result.stderr
+
+
+def test_native_lines_are_dropped_and_the_rest_kept(capfd):
+    noise = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796670669.032938    8518 cudart_stub.cc:31] Could not find cuda drivers",
+        "W0000 00:00:1796670669.032145    8518 port.cc:153] oneDNN custom operations are on.",
+    ]
+    with common.quiet_native_logs():
+        os.write(sys.stderr.fileno(), ("\n".join([*noise, "a real problem"]) + "\n").encode())
+    err = capfd.readouterr().err
+    assert err == "a real problem\n", err

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import logging
 import os
+import re
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+import types
+from collections.abc import Callable, Iterator, Sequence
 
 from polyglot_jax import gin_utils
 from polyglot_jax.errors import ConfigError, UserError
@@ -25,6 +32,95 @@ def setup_logging() -> None:
     for noisy in ("absl", "orbax", "jax", "tensorflow", "seqio", "clu"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# What TensorFlow and XLA's C++ code writes to stderr while they load, whatever
+# TF_CPP_MIN_LOG_LEVEL says: absl's notice, INFO and WARNING lines ("Could not find cuda
+# drivers", "oneDNN custom operations are on", CPU features) and the CUDA plugins' double
+# registration errors.
+NATIVE_NOISE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] .*"
+    r"|E\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] Unable to register cu\w+ factory.*"
+    r"|To enable the following instructions: .*"
+)
+
+
+@contextlib.contextmanager
+def quiet_native_logs(enabled: bool = True) -> Iterator[None]:
+    """Holds back the :data:`NATIVE_NOISE` lines that native libraries write to stderr.
+
+    Everything written to the stderr file descriptor meanwhile goes to a temporary file; on exit
+    the lines that are not noise are written to stderr, in order. A stderr without a file
+    descriptor (a test's capture) is left alone.
+    """
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        enabled = False
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), fd)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode("utf-8", errors="replace").splitlines(keepends=True)
+            kept = [line for line in lines if not NATIVE_NOISE.fullmatch(line.rstrip("\r\n"))]
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """Runs another loader inside :func:`quiet_native_logs`."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self.loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        with quiet_native_logs():
+            self.loader.exec_module(module)
+
+
+class _QuietImport(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` as usual, once, and loads it with its native start-up lines held."""
+
+    NAME = "tensorflow"
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self.NAME:
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def quiet_tensorflow_import() -> None:
+    """Holds back TensorFlow's native start-up lines (:data:`NATIVE_NOISE`) when it is imported.
+
+    TensorFlow writes them while it loads, before its log level applies, so they are filtered
+    at the first ``import tensorflow`` of the process, whoever imports it. Nothing happens when
+    TensorFlow is already imported.
+    """
+    if _QuietImport.NAME in sys.modules:
+        return
+    if not any(isinstance(f, _QuietImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietImport())
 
 
 def configure_gin(argv: Sequence[str]) -> gin_utils.GinArgs:

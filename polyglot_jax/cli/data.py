@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from polyglot_jax import gin_utils
 from polyglot_jax.cli import common
-from polyglot_jax.errors import UserError
+from polyglot_jax.errors import JobFailedError, UserError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -148,6 +148,11 @@ def _tag(args: argparse.Namespace) -> int:
         text=args.text,
     )
     print(tag.format_table(summary))
+    if not summary["total"]:
+        raise JobFailedError(
+            f"data tag: no conversation was read from {args.input} (--format {args.format}); "
+            f"is it empty or of another format?"
+        )
     return 0
 
 

@@ -13,12 +13,14 @@ import json
 import logging
 import os
 import pathlib
+import socket
 import tempfile
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from polyglot_jax import storage
 from polyglot_jax.data.fetch_sources import Source
-from polyglot_jax.errors import DataError, MissingFileError
+from polyglot_jax.errors import ConfigError, DataError, MissingFileError
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,11 @@ class Fetcher:
     progress: bool = True
     rows: list[Row] = dataclasses.field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        check_writable_folder("--data_dir", self.data_dir)
+        if self.cache_dir is not None:
+            check_writable_folder("--cache_dir", self.cache_dir)
+
     def path(self, rel: str) -> os.PathLike:
         return storage.as_path(self.data_dir) / rel
 
@@ -70,9 +77,15 @@ class Fetcher:
             ds = datasets.load_dataset(
                 src.builder, data_files=url, split="train", cache_dir=self.cache_dir, **kwargs
             )
-        except FileNotFoundError as e:
-            raise MissingFileError(f"{shown}: not found ({_first_line(e)})") from None
         except Exception as e:  # only the download is in the try: network, format, access
+            unreachable = _unreachable(url)
+            if unreachable is not None:
+                raise DataError(
+                    f"{shown}: the source could not be reached ({unreachable}); check the "
+                    f"network connection or proxy and fetch again (finished files are kept)"
+                ) from None
+            if isinstance(e, FileNotFoundError):
+                raise MissingFileError(f"{shown}: not found ({_first_line(e)})") from None
             reason = f"{type(e).__name__}: {_first_line(e)}"
             raise DataError(f"{shown}: could not be downloaded or read ({reason})") from e
         return list(ds)
@@ -155,6 +168,55 @@ class Fetcher:
             return False
         absent = set(marker[1])
         return all(label in absent or self.path(rel).exists() for label, rel in outputs.items())
+
+
+def check_writable_folder(flag: str, folder: str | os.PathLike) -> None:
+    """Makes sure a local ``folder`` exists (created if needed) and can be written to.
+
+    A ``gs://`` folder is not checked: it has no permissions to read before writing.
+
+    Raises:
+      ConfigError: ``folder`` is a file, cannot be created or is not writable (names ``flag``).
+    """
+    if not storage.is_local(storage.as_path(folder)):
+        return
+    path = pathlib.Path(folder)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path}: not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{flag} {path}: cannot be created ({e.strerror or e})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: not writable")
+
+
+def _unreachable(url: str) -> str | None:
+    """Why the host of a remote ``url`` cannot be reached; None when it can (or is local).
+
+    ``datasets`` reports a host it cannot reach as a missing file ("Unable to find ..."), so a
+    failed download asks the host itself before calling a file missing.
+    """
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme == "hf":
+        if any(os.environ.get(v, "").lower() in ("1", "true") for v in _OFFLINE):
+            return (
+                "offline mode is set (" + ", ".join(v for v in _OFFLINE if os.environ.get(v)) + ")"
+            )
+        url = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    elif scheme not in ("http", "https"):
+        return None
+    parsed = urllib.parse.urlparse(url)
+    host = parsed.hostname or ""
+    port = parsed.port or (80 if parsed.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=10).close()
+    except OSError as e:
+        return f"{host}: {e.strerror or type(e).__name__}"
+    return None
+
+
+_OFFLINE = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
 def _first_line(error: BaseException) -> str:
