@@ -116,30 +116,6 @@ def _llama3_scaling(scaling: dict, where: str) -> dict:
     }
 
 
-# Class-name endings of ``architectures`` that are a causal language model (the weights this
-# decoder loads and trains as one); a classification or base-model head is something else.
-CAUSAL_LM_ENDINGS = ("ForCausalLM", "LMHeadModel")
-
-
-def _check_head(hf: dict, where: str) -> None:
-    """Refuses a config whose ``architectures`` is not a causal LM or that maps custom code."""
-    architectures = hf.get("architectures")
-    if architectures is not None:
-        names = architectures if isinstance(architectures, list) else [architectures]
-        other = [n for n in names if not (isinstance(n, str) and n.endswith(CAUSAL_LM_ENDINGS))]
-        if other:
-            raise UnsupportedConfigError(
-                f"{where}: architectures {other!r} is not a causal language model "
-                f"(expected a ...ForCausalLM class); its weights would not train as one"
-            )
-    if hf.get("auto_map"):
-        raise UnsupportedConfigError(
-            f"{where}: auto_map points to custom modelling code "
-            f"({', '.join(map(str, hf['auto_map']))}), which this decoder does not run; remove "
-            f"auto_map only if the model is a plain {hf.get('model_type')!r} model"
-        )
-
-
 def read_config(path: str | os.PathLike) -> dict:
     """The ``config.json`` of a Hugging Face model directory, as a dict.
 
@@ -172,7 +148,7 @@ def config_from_hf(hf: dict, where: str = "config.json") -> DecoderConfig:
             f"{where}: model_type {model_type!r} is not supported "
             f"(supported: {', '.join(sorted(hf_layout.LAYOUTS))})"
         )
-    _check_head(hf, where)
+    hf_layout.check_head(hf, where)
     theta, scaling = _rope(hf)
     fields, handled = hf_layout.LAYOUTS[model_type].config_fields(hf, where)
     if model_type in ("llama", "mistral", "qwen2"):

@@ -11,6 +11,7 @@ from polyglot_jax.models.hf_layout.base import (
     NO_PREFIX,
     Layout,
     UnsupportedConfigError,
+    check_head,
     dense_in,
     dense_out,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "Layout",
     "LlamaLayout",
     "UnsupportedConfigError",
+    "check_head",
     "dense_in",
     "dense_out",
 ]

@@ -25,6 +25,34 @@ class UnsupportedConfigError(ConfigError):
     """A Hugging Face config that this decoder cannot reproduce exactly."""
 
 
+# Class-name endings of ``architectures`` that are a causal language model (the weights this
+# decoder loads and trains as one); a classification or base-model head is something else.
+CAUSAL_LM_ENDINGS = ("ForCausalLM", "LMHeadModel")
+
+
+def check_head(hf: dict, where: str) -> None:
+    """Refuses a config whose ``architectures`` is not a causal LM or that maps custom code.
+
+    Raises:
+      UnsupportedConfigError: a classification or base-model head, or an ``auto_map``.
+    """
+    architectures = hf.get("architectures")
+    if architectures is not None:
+        names = architectures if isinstance(architectures, list) else [architectures]
+        other = [n for n in names if not (isinstance(n, str) and n.endswith(CAUSAL_LM_ENDINGS))]
+        if other:
+            raise UnsupportedConfigError(
+                f"{where}: architectures {other!r} is not a causal language model "
+                f"(expected a ...ForCausalLM class); its weights would not train as one"
+            )
+    if hf.get("auto_map"):
+        raise UnsupportedConfigError(
+            f"{where}: auto_map points to custom modelling code "
+            f"({', '.join(map(str, hf['auto_map']))}), which this decoder does not run; remove "
+            f"auto_map only if the model is a plain {hf.get('model_type')!r} model"
+        )
+
+
 def check_allowed(hf: dict, key: str, allowed: tuple, where: str) -> None:
     """Refuses a config whose ``key`` is set to a value outside ``allowed``.
 
