@@ -34,7 +34,7 @@ import numpy as np
 
 from polyglot_jax import gin_utils
 from polyglot_jax.models import Decoder, DecoderConfig, LoRAConfig, lora
-from polyglot_jax.training import partitioning, trainer
+from polyglot_jax.training import optimizers, partitioning, trainer
 
 GiB = 1024**3
 ACCELERATORS = {"v5e": 16, "v4": 32, "H100": 80}
@@ -64,7 +64,7 @@ def compile_step(
     mesh = partitioning.create_mesh(1, devices, 1, devices=jax.devices()[:devices])
     steps = trainer.ShardedSteps(
         Decoder(cfg),
-        trainer.make_optimizer(name=optimizer),
+        optimizers.make_optimizer(name=optimizer),
         mesh,
         partitioning.standard_logical_axis_rules(),
         seq,

@@ -91,11 +91,11 @@ def tiny_step_tokens_per_second(batch: int = 16, length: int = 512) -> float:
     import jax
 
     from polyglot_jax.models import Decoder, DecoderConfig
-    from polyglot_jax.training import partitioning, trainer
+    from polyglot_jax.training import optimizers, partitioning, trainer
 
     steps = trainer.ShardedSteps(
         Decoder(DecoderConfig(max_length=length)),
-        trainer.make_optimizer(),
+        optimizers.make_optimizer(),
         partitioning.create_mesh(),
         partitioning.standard_logical_axis_rules(),
         length,

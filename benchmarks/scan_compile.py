@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from polyglot_jax.models import Decoder, DecoderConfig
-from polyglot_jax.training import partitioning, trainer
+from polyglot_jax.training import optimizers, partitioning, trainer
 
 NAMES = ("decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weights")
 
@@ -29,7 +29,7 @@ def compile_seconds(cfg: DecoderConfig, batch: int, seq: int) -> tuple[float, fl
     """``(lower seconds, compile seconds)`` of ``cfg``'s train step on one device."""
     steps = trainer.ShardedSteps(
         Decoder(cfg),
-        trainer.make_optimizer(warmup_steps=1),
+        optimizers.make_optimizer(warmup_steps=1),
         partitioning.create_mesh(devices=jax.devices()[:1]),
         partitioning.standard_logical_axis_rules(),
         seq,

@@ -8,7 +8,7 @@ import pytest
 from polyglot_jax.data import describe
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import DecoderConfig
-from polyglot_jax.training import budget, loop, trainer
+from polyglot_jax.training import budget, loop, optimizers
 
 LENGTHS = {"targets": 48}
 
@@ -69,13 +69,13 @@ def test_unknown_batch_unit_is_named():
     ("ratio", "steps", "expected"), [(0.03, 600, 18), (0.03, 2000, 60), (0.1, 7, 1)]
 )
 def test_warmup_ratio_counts_as_hugging_face(ratio, steps, expected):
-    assert trainer._warmup_from_ratio(ratio, 0, steps) == expected
-    trainer.make_optimizer(warmup_steps=0, warmup_ratio=ratio, decay_steps=steps)
+    assert optimizers._warmup_from_ratio(ratio, 0, steps) == expected
+    optimizers.make_optimizer(warmup_steps=0, warmup_ratio=ratio, decay_steps=steps)
 
 
 def test_warmup_steps_and_ratio_together_are_refused():
     with pytest.raises(ConfigError, match=r"WARMUP_STEPS \(30\) and WARMUP_RATIO"):
-        trainer.make_optimizer(warmup_steps=30, warmup_ratio=0.03, decay_steps=100)
+        optimizers.make_optimizer(warmup_steps=30, warmup_ratio=0.03, decay_steps=100)
 
 
 def test_train_runs_its_epochs_with_the_schedule_over_them(tmp_path, demo_tasks):
@@ -94,7 +94,7 @@ def test_train_runs_its_epochs_with_the_schedule_over_them(tmp_path, demo_tasks)
 
     def optimizer(decay_steps):
         seen["decay_steps"] = decay_steps
-        return trainer.make_optimizer(warmup_steps=1, decay_steps=decay_steps, schedule="cosine")
+        return optimizers.make_optimizer(warmup_steps=1, decay_steps=decay_steps, schedule="cosine")
 
     result = loop.train(
         model_dir=str(tmp_path / "run"),
@@ -118,7 +118,7 @@ def test_train_runs_its_epochs_with_the_schedule_over_them(tmp_path, demo_tasks)
 def test_decay_ends_at_the_final_learning_rate_ratio(schedule):
     import jax.numpy as jnp
 
-    optimizer = trainer.make_optimizer(  # b1 = b2 = 0: every update is -lr * sign(gradient)
+    optimizer = optimizers.make_optimizer(  # b1 = b2 = 0: every update is -lr * sign(gradient)
         learning_rate=1.0,
         warmup_steps=0,
         decay_steps=10,
@@ -141,4 +141,4 @@ def test_decay_ends_at_the_final_learning_rate_ratio(schedule):
 
 def test_bad_final_learning_rate_ratio_is_named():
     with pytest.raises(ConfigError, match="FINAL_LR_RATIO must be a number in"):
-        trainer.make_optimizer(final_lr_ratio=2, decay_steps=10)
+        optimizers.make_optimizer(final_lr_ratio=2, decay_steps=10)

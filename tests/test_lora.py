@@ -10,7 +10,7 @@ from flax import traverse_util
 
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import Decoder, LoRAConfig, hf, lora
-from polyglot_jax.training import loop, partitioning, trainer
+from polyglot_jax.training import loop, optimizers, partitioning, trainer
 
 TOL = 1e-4
 LORA = LoRAConfig(targets=("q_proj", "v_proj", "o_proj", "down_proj"), rank=4, alpha=8.0)
@@ -34,7 +34,7 @@ def tiny_llama(tmp_path, vocab=97):
 def steps_for(cfg, seq=16):
     return trainer.ShardedSteps(
         Decoder(cfg),
-        trainer.make_optimizer(learning_rate=1e-2, warmup_steps=1, schedule="constant"),
+        optimizers.make_optimizer(learning_rate=1e-2, warmup_steps=1, schedule="constant"),
         partitioning.create_mesh(),
         partitioning.standard_logical_axis_rules(),
         seq,

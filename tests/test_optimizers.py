@@ -11,7 +11,7 @@ import pytest
 from polyglot_jax import gin_utils
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import Decoder, DecoderConfig
-from polyglot_jax.training import partitioning, trainer
+from polyglot_jax.training import optimizers, partitioning, trainer
 
 # Wide enough for Adafactor to factor its matrices (dimensions >= 128).
 WIDE = DecoderConfig(
@@ -79,7 +79,7 @@ def test_z_loss_gradient_pulls_logsumexp_toward_zero(tiny_config):
 def test_adafactor_state_is_factored(scan):
     cfg = WIDE.replace(scan_layers=scan)
     params = jax.eval_shape(lambda: nn.unbox(params_of(cfg)))
-    adafactor = trainer.make_optimizer(name="adafactor", max_grad_norm=None)
+    adafactor = optimizers.make_optimizer(name="adafactor", max_grad_norm=None)
     state = jax.eval_shape(adafactor.init, params)
     factored = [s for s in jax.tree.leaves(state, is_leaf=_is_factored) if _is_factored(s)]
     assert len(factored) == 1
@@ -89,7 +89,7 @@ def test_adafactor_state_is_factored(scan):
     v_col = factored[0].v_col[up]["mlp"]["up_proj"]["kernel"]
     # A [embed, mlp] matrix keeps a row vector [embed] and a column vector [mlp].
     assert (v_row.shape, v_col.shape) == ((*lead, 128), (*lead, 256))
-    adam = jax.eval_shape(trainer.make_optimizer(max_grad_norm=None).init, params)
+    adam = jax.eval_shape(optimizers.make_optimizer(max_grad_norm=None).init, params)
     size = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
     assert _count(adam) >= 2 * size
     # The [embed, heads, head_dim] attention kernels (head_dim 32 < 128) keep a full moment.
@@ -108,7 +108,7 @@ def _count(tree):
 def test_adafactor_with_z_loss_reduces_the_loss_on_a_fixed_batch(scan):
     steps = trainer.ShardedSteps(
         Decoder(WIDE.replace(scan_layers=scan)),
-        trainer.make_optimizer(
+        optimizers.make_optimizer(
             name="adafactor", learning_rate=0.1, warmup_steps=1, schedule="constant"
         ),
         partitioning.create_mesh(),
@@ -128,7 +128,7 @@ def test_adafactor_with_z_loss_reduces_the_loss_on_a_fixed_batch(scan):
 
 def test_unknown_optimizer_is_named():
     with pytest.raises(ConfigError, match=r"OPTIMIZER .* got 'sgd'"):
-        trainer.make_optimizer(name="sgd")
+        optimizers.make_optimizer(name="sgd")
 
 
 def test_palm_finetune_gin_sets_the_palm_recipe():

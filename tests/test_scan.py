@@ -8,7 +8,7 @@ import pytest
 
 from polyglot_jax.models import Decoder, init_cache
 from polyglot_jax.models.decoder import stack_layers, unstack_layers
-from polyglot_jax.training import partitioning, trainer
+from polyglot_jax.training import optimizers, partitioning, trainer
 
 LAYERS = 3
 
@@ -102,7 +102,7 @@ def test_the_scanned_train_step_compiles_one_layer_body(configs):
     _, scanned = configs
     steps = trainer.ShardedSteps(
         Decoder(scanned.replace(remat="full")),
-        trainer.make_optimizer(warmup_steps=1),
+        optimizers.make_optimizer(warmup_steps=1),
         partitioning.create_mesh(),
         partitioning.standard_logical_axis_rules(),
         seq_length=8,

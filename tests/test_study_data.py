@@ -246,7 +246,7 @@ def test_study_runs_train_the_papers_updates(registered, study_dir, monkeypatch,
     from polyglot_jax.launch.sweep import gin_literal
     from polyglot_jax.studies import catalog
     from polyglot_jax.studies.plan import Options, Planner
-    from polyglot_jax.training import budget, trainer
+    from polyglot_jax.training import budget, optimizers
 
     monkeypatch.setenv(study_data.ENV_DATA_DIR, str(study_dir))
     planner = Planner(catalog.STUDIES[study], Options(root="/tmp/unused", base="/models/base"))
@@ -272,6 +272,6 @@ def test_study_runs_train_the_papers_updates(registered, study_dir, monkeypatch,
     )
     ratio, warmup = macro("%WARMUP_RATIO"), macro("%WARMUP_STEPS")
     if ratio is not None:
-        warmup = trainer._warmup_from_ratio(ratio, warmup, plan.steps)
+        warmup = optimizers._warmup_from_ratio(ratio, warmup, plan.steps)
     expected = STEPS_BY_HAND[study, condition]
     assert (plan.steps, macro("%BATCH_SIZE"), macro("%BATCH_UNIT"), warmup) == expected

@@ -11,7 +11,7 @@ import pytest
 
 from polyglot_jax.data import describe
 from polyglot_jax.models import Decoder, DecoderConfig
-from polyglot_jax.training import loop, partitioning, runs, trainer
+from polyglot_jax.training import loop, optimizers, partitioning, runs, trainer
 
 TINY = DecoderConfig(
     vocab_size=1024,
@@ -39,7 +39,7 @@ def fixed_batch(length=16, batch=4, vocab=64):
 def test_loss_decreases_on_a_fixed_batch(tiny_config):
     steps = trainer.ShardedSteps(
         Decoder(tiny_config),
-        trainer.make_optimizer(learning_rate=1e-2, warmup_steps=1, schedule="constant"),
+        optimizers.make_optimizer(learning_rate=1e-2, warmup_steps=1, schedule="constant"),
         partitioning.create_mesh(),
         partitioning.standard_logical_axis_rules(),
         seq_length=16,
@@ -65,7 +65,7 @@ def run(model_dir, steps, **kwargs):
         train_steps=steps,
         batch_size=4,
         model_config=TINY,
-        optimizer=trainer.make_optimizer(learning_rate=3e-3, warmup_steps=2, decay_steps=6),
+        optimizer=optimizers.make_optimizer(learning_rate=3e-3, warmup_steps=2, decay_steps=6),
         checkpoint_every=3,
         log_every=3,
         progress=False,
@@ -133,7 +133,7 @@ def _steps(config, microbatches=1, optimizer=None):
     return trainer.ShardedSteps(
         Decoder(config),
         optimizer
-        or trainer.make_optimizer(learning_rate=1e-2, warmup_steps=1, schedule="constant"),
+        or optimizers.make_optimizer(learning_rate=1e-2, warmup_steps=1, schedule="constant"),
         partitioning.create_mesh(),
         partitioning.standard_logical_axis_rules(),
         seq_length=16,
@@ -184,7 +184,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, demo
             train_steps=20,
             batch_size=2,
             model_config=TINY,
-            optimizer=trainer.make_optimizer(learning_rate=1e9, warmup_steps=1),
+            optimizer=optimizers.make_optimizer(learning_rate=1e9, warmup_steps=1),
             checkpoint_every=1,
             describe_data=False,
             progress=False,

@@ -27,7 +27,15 @@ from polyglot_jax.data import describe, pipeline, preprocessors, templates
 from polyglot_jax.errors import ConfigError, RunDirError
 from polyglot_jax.models import Decoder, DecoderConfig, hf, lora
 from polyglot_jax.models.decoder import stack_layers, unstack_layers
-from polyglot_jax.training import budget, checkpoints, partitioning, runs, settings, trainer
+from polyglot_jax.training import (
+    budget,
+    checkpoints,
+    optimizers,
+    partitioning,
+    runs,
+    settings,
+    trainer,
+)
 
 log = logging.getLogger(__name__)
 # DecoderConfig fields that change how a run computes or stores its layers, not the weights.
@@ -130,7 +138,7 @@ def train(
         multiple_of=microbatches * jax.process_count(),
     )
     train_steps, rows_per_step = plan.steps, plan.rows_per_step
-    optimizer = trainer.build_optimizer(optimizer, train_steps)
+    optimizer = optimizers.build_optimizer(optimizer, train_steps)
     model_dir_path = storage.as_path(model_dir)
     vocabulary = pipeline.vocabulary_of(mixture_or_task_name)
     if vocabulary.vocab_size > model_config.vocab_size:

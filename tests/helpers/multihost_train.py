@@ -16,7 +16,7 @@ from jax.experimental import multihost_utils
 
 from polyglot_jax.data import pipeline
 from polyglot_jax.models import Decoder, DecoderConfig
-from polyglot_jax.training import loop, multihost, partitioning, trainer
+from polyglot_jax.training import loop, multihost, optimizers, partitioning, trainer
 
 CFG = DecoderConfig(
     vocab_size=1024,
@@ -42,7 +42,7 @@ def main() -> None:
 
     steps = trainer.ShardedSteps(
         Decoder(CFG),
-        trainer.make_optimizer(1e-2, warmup_steps=1, schedule="constant"),
+        optimizers.make_optimizer(1e-2, warmup_steps=1, schedule="constant"),
         partitioning.create_mesh(data=2, fsdp=2),
         partitioning.standard_logical_axis_rules(),
         LENGTH,

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from polyglot_jax.models import Decoder, DecoderConfig
-from polyglot_jax.training import partitioning, trainer
+from polyglot_jax.training import optimizers, partitioning, trainer
 
 CFG = DecoderConfig(
     vocab_size=64,
@@ -29,7 +29,7 @@ def run(mesh_shape: tuple[int, int, int]) -> dict:
     devices = jax.devices()[: int(np.prod(mesh_shape))]
     steps = trainer.ShardedSteps(
         Decoder(CFG),
-        trainer.make_optimizer(1e-2, warmup_steps=1, schedule="constant"),
+        optimizers.make_optimizer(1e-2, warmup_steps=1, schedule="constant"),
         partitioning.create_mesh(*mesh_shape, devices=devices),
         partitioning.standard_logical_axis_rules(),
         16,
