@@ -339,3 +339,16 @@ def test_a_done_stage_made_by_another_command_is_refused_not_skipped(capsys, tmp
     message = str(error.value)
     assert "lima_full_lr1e-05 infer" in message and "made by another command" in message
     assert "now --gin.MAX_NEW_TOKENS=8, was --gin.MAX_NEW_TOKENS=1024" in message
+
+
+def test_judge_credentials_are_neither_shown_nor_stored(capsys, tmp_path):
+    secret = "openai:m@http://user:sk-SECRET@judge.example:8000/v1"
+    _, lines = dry_run(capsys, "pinch", tmp_path, f"--judge={secret}", "--conditions=share_1")
+    assert not any("SECRET" in line for line in lines)
+    assert any("--judge=openai:m@http://judge.example:8000/v1" in line for line in lines)
+    from polyglot_jax.studies import runner
+
+    study = catalog.STUDIES["pinch"]
+    planner = Planner(study, Options(root=str(tmp_path), judge=secret))
+    runner.write_listing(study, planner, [study.condition("share_1")])
+    assert "SECRET" not in (tmp_path / "study.json").read_text()

@@ -321,6 +321,16 @@ def parse_spec(spec: str) -> tuple[str, str, str | None]:
     raise ConfigError(f"judge {shown!r}: expected openai:MODEL[@BASE_URL] or local:CHECKPOINT_PATH")
 
 
+def redact_spec(spec: str) -> str:
+    """A ``--judge`` value as it may be shown or stored: no credentials in its base URL
+    (``openai:m@http://user:KEY@host/v1`` -> ``openai:m@http://host/v1``)."""
+    kind, _, rest = spec.partition(":")
+    model, at, base_url = rest.partition("@")
+    if kind != "openai" or not at:
+        return spec
+    return f"{kind}:{model}@{redact_url(base_url)}"
+
+
 def from_spec(
     spec: str,
     concurrency: int = 16,

@@ -39,6 +39,7 @@ from etils import epath
 from polyglot_jax import storage
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.evaluation.benchmarks import registry
+from polyglot_jax.inference import backends
 from polyglot_jax.launch.sweep import gin_literal
 from polyglot_jax.studies.gin_files import binding_name, bound_keys, macro_value, takes
 from polyglot_jax.studies.grid import Condition, Study
@@ -251,7 +252,8 @@ class Planner:
         if protocol is None:  # language ID: every language lingua knows is a candidate
             return argv
         judging = self.study.judging
-        argv += [f"--protocol={protocol}", f"--judge={self.options.judge or 'JUDGE'}"]
+        judge = backends.redact_spec(self.options.judge or "JUDGE")  # the run reads the real one
+        argv += [f"--protocol={protocol}", f"--judge={judge}"]
         argv += [f"--prompt_file={judging.prompt}"]
         argv += [f"--concurrency={self.options.judge_concurrency}"]
         if judging.language_gate:
