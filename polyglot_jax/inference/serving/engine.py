@@ -18,7 +18,6 @@ import dataclasses
 import functools
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,7 +26,7 @@ import numpy as np
 
 from polyglot_jax.inference import decoding, placement
 from polyglot_jax.inference.model import LanguageModel
-from polyglot_jax.inference.serving import jobs, slots
+from polyglot_jax.inference.serving import jobs, slots, warmup
 from polyglot_jax.inference.serving.jobs import Job, JobCancelledError, OverloadedError, Row
 
 log = logging.getLogger(__name__)
@@ -194,46 +193,8 @@ class Engine:
                     state = self._advance_all(state)
 
     def _warm_up(self, state: slots.Slots) -> slots.Slots:
-        """Runs every program once on idle slots (prefilled rows are dropped: no effect)."""
-        if not self.warm_up_width:
-            return state
-        start, programs = time.perf_counter(), 0
-        rows, widths = 1, [min(16, self.max_length)]  # the widths _start pads prompts to
-        while widths[-1] < min(self.warm_up_width, self.max_length):
-            widths.append(min(widths[-1] * 2, self.max_length))
-        while rows <= self.slots:
-            for width in widths:
-                knobs = {k: np.zeros((rows,), np.float32) for k in slots.KNOBS}
-                state = self._prefill(
-                    self.model.params,
-                    state,
-                    np.full((rows,), self.slots, np.int32),  # every row dropped
-                    np.full((rows, width), self.pad_id, np.int32),
-                    np.ones((rows,), np.int32),
-                    np.zeros((rows, 2), np.uint32),
-                    knobs,
-                    np.zeros((rows,), np.int32),
-                )
-                programs += 1
-            rows *= 2
-        idle = np.zeros((self.slots,), bool)
-        steps = 1
-        while steps <= STEPS_PER_CALL:
-            for penalties in (False, True):
-                for sampling in (False, True):
-                    _, state = self._decode(
-                        self.model.params,
-                        state,
-                        idle,
-                        steps=steps,
-                        penalties=penalties,
-                        sampling=sampling,
-                    )
-                    programs += 1
-            steps *= 2
-        jax.block_until_ready(state)
-        log.info("compiled %d programs in %.1f s", programs, time.perf_counter() - start)
-        return state
+        """Runs every program once on idle slots (see :func:`warmup.warm_up`)."""
+        return warmup.warm_up(self, state, STEPS_PER_CALL) if self.warm_up_width else state
 
     def _empty(self) -> slots.Slots:
         make = jax.jit(slots.empty, static_argnums=(0, 1, 2))
