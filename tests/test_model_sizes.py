@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from polyglot_jax import gin_utils
+from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import Decoder, DecoderConfig, hf
 
 PUBLISHED = {  # parameters of the released checkpoints
@@ -157,3 +158,34 @@ def test_a_bloom_mlp_other_than_four_times_hidden_is_refused():
     assert hf.config_from_hf(_bloom(64, 2, 4, n_inner=256)).mlp_dim == 256
     with pytest.raises(hf.UnsupportedConfigError, match="n_inner=100"):
         hf.config_from_hf(_bloom(64, 2, 4, n_inner=100))
+
+
+def test_falcon_7b_config_with_its_native_auto_map_loads():
+    # tiiuae/falcon-7b's config.json (model_type falcon) keeps auto_map to its own
+    # configuration_falcon / modeling_falcon modules: the model transformers ships natively.
+    config = {
+        "model_type": "falcon",
+        "architectures": ["FalconForCausalLM"],
+        "auto_map": {
+            "AutoConfig": "configuration_falcon.FalconConfig",
+            "AutoModel": "modeling_falcon.FalconModel",
+            "AutoModelForCausalLM": "modeling_falcon.FalconForCausalLM",
+        },
+        "vocab_size": 65024,
+        "hidden_size": 4544,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 71,
+        "multi_query": True,
+        "parallel_attn": True,
+        "new_decoder_architecture": False,
+        "bias": False,
+        "alibi": False,
+        "layer_norm_epsilon": 1e-5,
+        "bos_token_id": 11,
+        "eos_token_id": 11,
+    }
+    cfg = hf.config_from_hf(config)
+    assert (cfg.family, cfg.num_layers, cfg.num_heads, cfg.num_kv_heads) == ("falcon", 32, 71, 1)
+    custom = {**config, "auto_map": {"AutoModelForCausalLM": "modeling_RW.RWForCausalLM"}}
+    with pytest.raises(ConfigError, match="auto_map points to custom modelling code"):
+        hf.config_from_hf(custom)

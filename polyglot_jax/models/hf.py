@@ -162,6 +162,7 @@ def config_from_hf(hf: dict, where: str = "config.json") -> DecoderConfig:
         - handled
         - IGNORED_KEYS
         - {"rope_theta", "rope_scaling", "rope_parameters", "model_type", "architectures"}
+        - {"auto_map"}  # check_head allows only the model type's own modules
     )
     if unknown:
         raise UnsupportedConfigError(f"{where}: unsupported field(s) {', '.join(unknown)}")

@@ -30,6 +30,26 @@ class UnsupportedConfigError(ConfigError):
 CAUSAL_LM_ENDINGS = ("ForCausalLM", "LMHeadModel")
 
 
+def _custom_code(hf: dict) -> bool:
+    """Whether ``auto_map`` points anywhere but the model type's own published modules.
+
+    Falcon's checkpoints keep ``auto_map`` to ``configuration_falcon`` / ``modeling_falcon``, the
+    code transformers ships natively: that is the model this decoder reproduces.
+    """
+    auto_map = hf.get("auto_map")
+    if not auto_map:
+        return False
+    model_type = hf.get("model_type")
+    native = {f"configuration_{model_type}", f"modeling_{model_type}"}
+    targets = auto_map.values() if isinstance(auto_map, dict) else [auto_map]
+    for target in targets:
+        for name in target if isinstance(target, list) else [target]:
+            module = str(name).rpartition("--")[2].rpartition(".")[0]
+            if name is not None and module not in native:
+                return True
+    return False
+
+
 def check_head(hf: dict, where: str) -> None:
     """Refuses a config whose ``architectures`` is not a causal LM or that maps custom code.
 
@@ -45,7 +65,7 @@ def check_head(hf: dict, where: str) -> None:
                 f"{where}: architectures {other!r} is not a causal language model "
                 f"(expected a ...ForCausalLM class); its weights would not train as one"
             )
-    if hf.get("auto_map"):
+    if _custom_code(hf):
         raise UnsupportedConfigError(
             f"{where}: auto_map points to custom modelling code "
             f"({', '.join(map(str, hf['auto_map']))}), which this decoder does not run; remove "
