@@ -5,13 +5,18 @@ import json
 import math
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 from etils import epath
 from matplotlib.patches import Rectangle
 
-from polyglot_jax.evaluation import report
+from polyglot_jax.cli import study as study_cli
+from polyglot_jax.errors import ConfigError
+from polyglot_jax.evaluation import analysis, report
 from polyglot_jax.evaluation.judges.protocols import FACETS
-from polyglot_jax.studies import catalog, figures, groups
+from polyglot_jax.models import DecoderConfig
+from polyglot_jax.studies import catalog, figures, groups, transfer
+from polyglot_jax.studies import roots as study_roots
 
 
 def table_from(tmp_path, protocol, rows):
@@ -144,3 +149,139 @@ def test_the_share_curve_has_the_english_only_point_at_zero(tmp_path):
     assert ax.get_xscale() == "symlog" and list(ax.get_xticks()) == [0, 1, 2, 50]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0\nmono_en", "1", "2", "50"]
     plt.close(fig)
+
+
+def write_run(root, run, protocol, scores, study="polyglots", model=None):
+    """A fake run under ``root``: hand-written judgments and the model it records."""
+    rows = [
+        {"run": run, "lang": lang, "item_id": f"{run}/{lang}/{i}", "status": "ok", "score": s}
+        for lang, values in scores.items()
+        for i, s in enumerate(values)
+    ]
+    (root / run / "judge").mkdir(parents=True)
+    (root / run / "judge" / f"{protocol}.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows)
+    )
+    if isinstance(model, str):  # the train command the runner records
+        command = f"python -m polyglot_jax.train --gin_file=models/{model}.gin --gin.X=1"
+        (root / run / "study_state.json").write_text(json.dumps({"commands": {"train": command}}))
+    elif model is not None:  # a DecoderConfig
+        (root / run / "model_config.json").write_text(json.dumps(model.to_dict()))
+    (root / "study.json").write_text(json.dumps({"study": study, "runs": []}))
+
+
+@pytest.fixture()
+def two_roots(tmp_path):
+    """Polyglots under two roots: Llama 2 7B (recorded train command) and a tiny Llama (only
+    its model_config.json)."""
+    llama, tiny = tmp_path / "llama", tmp_path / "tiny"
+    for run, scores in POLYGLOTS_SCORES.items():
+        scores = {lang: [s for s in values if s is not None] for lang, values in scores.items()}
+        write_run(llama, run, "single", scores, model="llama2_7b")
+        low = {lang: [max(1, s - 1) for s in values] for lang, values in scores.items()}
+        write_run(tiny, run, "single", low, model=DecoderConfig())
+    return llama, tiny
+
+
+def test_a_report_of_two_roots_labels_and_draws_each_model(two_roots, tmp_path):
+    study = catalog.STUDIES["polyglots"]
+    conditions = [study.condition("lora_k1"), study.condition("lora_k3")]
+    roots = [str(r) for r in two_roots]
+    # 2 layers x (attention 128*32*12 + SwiGLU 3*128*384) + 2 untied 1024 x 128 tables
+    assert study_roots.labels(study, roots, conditions) == {
+        roots[0]: "llama2_7b",
+        roots[1]: "llama_655k",
+    }
+    out = tmp_path / "out"
+    argv = ["report", "polyglots", f"--roots={','.join(roots)}", f"--output_dir={out}"]
+    assert study_cli.main(argv) == 0
+    summary = (out / "study.md").read_text()
+    assert "| llama2_7b/lora_k1 | llama2_7b lora | 1 |" in summary
+    assert "| llama_655k/lora_k3 | llama_655k lora | 3 |" in summary
+    assert f"Models: llama2_7b ({roots[0]}); llama_655k ({roots[1]})" in summary
+    markdown = (out / "report.md").read_text()
+    assert "| llama2_7b/lora_k3 | en |" in markdown and "| llama_655k/lora_k1 | en |" in markdown
+    assert (out / "study.png").stat().st_size > 1000
+    assert json.loads((out / "roots.json").read_text())[roots[1]] == "llama_655k"
+    labelled = [study_roots.relabel(c, m) for m in ("llama2_7b", "llama_655k") for c in conditions]
+    rows = [
+        {**r, "run": f"{m}/{r['run']}"}
+        for root, m in zip(two_roots, ("llama2_7b", "llama_655k"), strict=True)
+        for run in POLYGLOTS_SCORES
+        for r in report.load_judgments([root / run / "judge"])
+    ]
+    table = report.score_table(rows)
+    fig, metrics = figures.figure(study, labelled, table)
+    ax = fig.axes[metrics.index("single_score")]
+    labels = [line.get_label() for line in ax.lines]
+    assert labels == [
+        "llama2_7b lora: all languages",
+        "llama2_7b lora: non-English",
+        "llama_655k lora: all languages",
+        "llama_655k lora: non-English",
+    ]
+    assert list(ax.lines[2].get_xdata()) == [1, 3]
+    plt.close(fig)
+
+
+def test_roots_of_another_study_or_without_its_runs_are_refused(two_roots, tmp_path):
+    llama, _ = two_roots
+    write_run(tmp_path / "pinch", "mono_en", "pairwise", {"en": [1.0]}, study="pinch")
+    out = f"--output_dir={tmp_path / 'out'}"
+    with pytest.raises(ConfigError, match=r"holds study 'pinch', not 'polyglots'$"):
+        study_cli.main(
+            ["report", "polyglots", f"--root={llama}", f"--root={tmp_path / 'pinch'}", out]
+        )
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="has no judged or benchmarked run of study 'polyglots'"):
+        study_cli.main(
+            ["report", "polyglots", f"--root={llama}", f"--root={tmp_path / 'empty'}", out]
+        )
+    with pytest.raises(ConfigError, match="several roots need --output_dir"):
+        study_cli.main(["report", "polyglots", f"--roots={llama},{tmp_path / 'empty'}"])
+
+
+PINCH_MATRIX = {  # tuning language → evaluation language → pairwise score
+    "en": {"en": 1.0, "fi": 0.5, "sw": 0.0},
+    "fi": {"en": 0.5, "fi": 1.0, "sw": 0.5},
+    "sw": {"en": 0.0, "fi": 0.5, "sw": 0.5},
+}
+SHARES = "# test shares\nlang\tshare_percent\nen\t90\nfi\t0.1\nsw\t0.001\n"
+
+
+def test_pinch_diagonal_and_off_diagonal_means_and_share_correlation(tmp_path):
+    study = catalog.STUDIES["pinch"]
+    rows = [
+        (f"mono_{tuned}", lang, score, {})
+        for tuned, scores in PINCH_MATRIX.items()
+        for lang, score in scores.items()
+    ]
+    table = table_from(tmp_path, "pairwise", rows)
+    conditions = [study.condition(f"mono_{lang}") for lang in PINCH_MATRIX]
+    (tmp_path / "shares.tsv").write_text(SHARES)
+    share = analysis.language_features(tmp_path / "shares.tsv")[analysis.SHARE_FEATURE]
+    found = transfer.transfer(conditions, table, "pairwise_score", share)
+    assert found.runs == 3
+    assert found.diagonal == pytest.approx((100 + 100 + 50) / 3)
+    assert found.off_diagonal == pytest.approx((50 + 0 + 50 + 50 + 0 + 50) / 6)
+    # Off-diagonal means per evaluation language: en (50 + 0) / 2, fi (50 + 50) / 2, sw 25.
+    expected = np.corrcoef([math.log10(90), -1.0, -3.0], [25.0, 50.0, 25.0])[0, 1]
+    assert found.share_r == pytest.approx(expected) and found.share_n == 3
+    assert math.isnan(transfer.transfer(conditions, table, "pairwise_score").share_r)
+
+
+def test_the_shares_file_reaches_the_study_report(tmp_path):
+    root, shares = tmp_path / "pinch", tmp_path / "shares.tsv"
+    shares.write_text(SHARES + "es\t0.2\n")
+    for tuned, scores in PINCH_MATRIX.items():
+        scores = {lang: [s] for lang, s in {**scores, "es": 0.25 * len(tuned)}.items()}
+        write_run(root, f"mono_{tuned}", "pairwise", scores, study="pinch")
+    argv = ["report", "pinch", f"--root={root}", f"--pretraining_shares={shares}"]
+    argv.append("--conditions=mono_en,mono_fi,mono_sw")
+    assert study_cli.main(argv) == 0
+    summary = (root / "report" / "study.md").read_text()
+    assert f"Pretraining shares: {shares}" in summary
+    assert "## Tuning language vs. evaluation language" in summary
+    assert f"with log10 of their pretraining share ({shares})." in summary
+    assert "| monolingual | Pairwise win rate vs baseline (%) | 3 | 83.33 |" in summary
+    assert f"- pretraining share (log10 %): {shares}" in (root / "report" / "report.md").read_text()

@@ -5,6 +5,8 @@
       --judge=openai:gpt-4o-mini --data_dir=/data/polyglot [--conditions='lora_*'] [--dry_run]
   polyglot-jax study run pinch --quick --root=/tmp/pinch --data_dir=/tmp/fixtures
   polyglot-jax study report polyglots --root=/ckpt/polyglots
+  polyglot-jax study report polyglots --root=/ckpt/llama2_7b --root=/ckpt/falcon_7b \\
+      --output_dir=/reports/polyglots [--pretraining_shares=falcon_shares.tsv]
 
 ``run`` expands the study's grid (:mod:`polyglot_jax.studies.catalog`) into runs under ``--root``
 and runs train → infer (the study's prompts and decoding) → language ID → the study's LLM judge
@@ -20,6 +22,13 @@ ends ``run`` with status 1 before the report, one ``error:`` line per run and st
 experiment files; infer: the study's infer file), e.g. ``--gin.EVAL_LANGUAGES="['en','fi']"`` or
 ``--gin.MAX_NEW_TOKENS=8`` the infer commands, ``--gin.LEARNING_RATE=1e-4`` the train commands;
 a binding that no stage takes is refused.
+
+``report`` over several roots (``--root`` repeated or ``--roots=R1,R2``, one model each, with
+``--output_dir``) labels each root's runs by its model (:mod:`~polyglot_jax.studies.roots`):
+rows ``llama2_7b/lora_k3``, a line or bar per model; roots of another study are refused.
+``--pretraining_shares=TSV`` (``run`` and ``report``) gives the base model's per-language
+pretraining shares to the report's correlations and to the tuning vs. evaluation language
+summary of monolingual runs (:mod:`~polyglot_jax.studies.transfer`).
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from collections.abc import Sequence
 from polyglot_jax import gin_utils
 from polyglot_jax.cli import common
 from polyglot_jax.errors import ConfigError, PartialResultsError
+from polyglot_jax.evaluation import analysis
 from polyglot_jax.studies import catalog, execute, grid, runner
 from polyglot_jax.studies.plan import Options, Planner
 
@@ -46,7 +56,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = gin_utils.ArgumentParser(prog="polyglot-jax study", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["list", "run", "report"])
     parser.add_argument("name", nargs="?", help="the study (see: polyglot-jax study list)")
-    parser.add_argument("--root", help="parent folder of the runs and the report")
+    parser.add_argument(
+        "--root",
+        action="append",
+        default=[],
+        help="parent folder of the runs and the report (report: repeat it, one root per model)",
+    )
+    parser.add_argument("--roots", help="report: comma-separated roots, one per model")
+    parser.add_argument("--output_dir", help="report: where it goes (default: ROOT/report)")
+    parser.add_argument(
+        "--pretraining_shares", help="TSV of the base model's pretraining share per language"
+    )
     parser.add_argument("--base", help="Hugging Face base model folder")
     parser.add_argument("--model", help="model gin file (default: the study's)")
     parser.add_argument("--conditions", help="comma-separated names or patterns (default: all)")
@@ -71,9 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for study in catalog.STUDIES.values():
             print(f"{study.name:<14} {len(study.conditions):>3} runs  {study.title}")
         return 0
-    if not args.name or not args.root:
+    root_list = [*args.root, *(r for r in (args.roots or "").split(",") if r)]
+    if not args.name or not root_list:
         raise ConfigError(f"study {args.action}: give the study NAME and --root")
     study = _study(args.name)
+    if args.action == "run" and (len(root_list) > 1 or args.output_dir):
+        raise ConfigError("study run: one --root (several roots, and --output_dir, are for report)")
+    if len(root_list) > 1 and not args.output_dir:
+        raise ConfigError("study report: several roots need --output_dir (where the report goes)")
     if args.tpu and not args.zone:
         raise ConfigError("study run: --tpu needs --zone")
     demo = study.name.startswith("demo_")
@@ -83,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"starts from); without it the runs would train {study.model} from random weights"
         )
     options = Options(
-        root=args.root,
+        root=root_list[0],
         base=args.base,
         model=args.model,
         judge=args.judge,
@@ -95,11 +120,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         bindings=tuple(b.replace(" = ", "=", 1) for b in gin.bindings),
         judge_concurrency=args.judge_concurrency,
         allow_partial=args.allow_partial,
+        pretraining_shares=args.pretraining_shares,
     )
     patterns = args.conditions.split(",") if args.conditions else None
+    if args.pretraining_shares:  # a bad table fails before anything runs
+        analysis.read_language_table(args.pretraining_shares, analysis.SHARE_COLUMN, 0.0, 100.0)
     if args.action == "report":
         conditions = grid.select(study, patterns, args.quick)
-        print(execute.write_report(Planner(study, options), conditions))
+        if args.output_dir:
+            shares = args.pretraining_shares
+            print(
+                execute.write_models_report(study, root_list, conditions, args.output_dir, shares)
+            )
+        else:
+            print(execute.write_report(Planner(study, options), conditions))
         return 0
     if args.judge:
         from polyglot_jax.inference import backends

@@ -324,16 +324,35 @@ def write_report(
       typological_distances: TSV of distances to English (default: the shipped URIEL table).
     """
     judge_paths, outputs = list(judge_paths), list(outputs)
+    judgments = load_judgments(judge_paths)
+    answers = surface.surface_rows(outputs)
+    if not judgments and not answers:
+        raise DataError(f"no judgments found in {list(map(str, judge_paths + outputs))}")
+    return write_rows(judgments, answers, output_dir, pretraining_shares, typological_distances)
+
+
+def write_rows(
+    judgments: Sequence[dict],
+    answers: Sequence[dict],
+    output_dir: str | pathlib.Path,
+    pretraining_shares: str | pathlib.Path | None = None,
+    typological_distances: str | pathlib.Path | None = None,
+) -> pathlib.Path:
+    """:func:`write_report` of rows already read (``judgments``: :func:`load_judgments`;
+    ``answers``: surface rows), e.g. runs of several roots renamed apart.
+
+    Raises:
+      DataError: there are no rows.
+    """
     features = {
         **LANGUAGE_FEATURES,
         **analysis.language_features(pretraining_shares, typological_distances),
     }
     out = pathlib.Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    judgments = load_judgments(judge_paths)
-    table = score_table(judgments + surface.surface_rows(outputs))
+    table = score_table([*judgments, *answers])
     if not table:
-        raise DataError(f"no judgments found in {list(map(str, judge_paths + outputs))}")
+        raise DataError("no judgments to report")
     shown = present_metrics(table)
     plots = [heatmap(table, m, out / f"{m}.png").name for m in shown]
     extra = {k: features[k] for k in (analysis.SHARE_FEATURE, analysis.DISTANCE_FEATURE)}

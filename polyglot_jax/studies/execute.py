@@ -18,11 +18,12 @@ from etils import epath
 
 from polyglot_jax import gin_utils, storage
 from polyglot_jax.errors import JobFailedError
-from polyglot_jax.evaluation import report
+from polyglot_jax.evaluation import report, surface
 from polyglot_jax.evaluation.judges import language, runner
 from polyglot_jax.inference import backends, generate
-from polyglot_jax.studies import benchmarks, figures
-from polyglot_jax.studies.grid import Condition
+from polyglot_jax.studies import benchmarks, figures, roots
+from polyglot_jax.studies.grid import Condition, Study
+from polyglot_jax.studies.options import Options
 from polyglot_jax.studies.plan import REPORT_CONDITIONS, Planner, Stage, write_state
 from polyglot_jax.training import loop
 
@@ -127,13 +128,8 @@ def failed_items(planner: Planner, condition: Condition) -> list[str]:
     return lines
 
 
-def write_report(planner: Planner, conditions: Sequence[Condition]) -> str:
-    """The report of the runs that have judgments, and the study's figure; its summary.
-
-    ``report/conditions.json`` names the runs it covers (a report of other runs is not
-    complete); the tables include the surface metrics of each run's answers. Under a bucket
-    root the report is written to a local folder and copied, ``report.md`` last.
-    """
+def _inputs(planner: Planner, conditions: Sequence[Condition]) -> tuple[list[dict], list[dict]]:
+    """The judgment rows (judge and benchmark outputs) and answer rows of the runs."""
     paths, answers = [], []
     for condition in conditions:
         run_dir = planner.run_dir(condition.name)
@@ -142,20 +138,70 @@ def write_report(planner: Planner, conditions: Sequence[Condition]) -> str:
                 paths.append(run_dir / folder)
         if (run_dir / "infer").is_dir():
             answers.append(run_dir / "infer")
-    out = planner.root / "report"
-    judgments = report.load_judgments(paths)
+    return report.load_judgments(paths), surface.surface_rows(answers)
+
+
+def _write(
+    study: Study,
+    conditions: Sequence[Condition],
+    rows: tuple[list[dict], list[dict]],
+    out: epath.Path,
+    pretraining_shares: str | None,
+    notes: Sequence[str] = (),
+) -> str:
+    """The report of ``(judgments, answers)`` and the study's figure into ``out``; under a
+    bucket written to a local folder and copied, ``report.md`` last."""
+    judgments, answers = rows
     table = report.score_table(judgments)
-    summary = figures.write(
-        planner.study, conditions, table, out, report.language_id_lines(judgments)
-    )
-    storage.write_json(out / REPORT_CONDITIONS, [c.name for c in conditions])
+    notes = [*notes, *report.language_id_lines(judgments)]
+    summary = figures.write(study, conditions, table, out, notes, pretraining_shares)
     local = out if storage.is_local(out) else storage.local_file_for(out, "report", "reports")
-    written = report.write_report(paths, local, outputs=answers)
+    written = report.write_rows(judgments, answers, local, pretraining_shares)
     if local != out:  # report.md last: it marks the stage complete
         for file in sorted(pathlib.Path(local).iterdir(), key=lambda f: f == written):
             if file.is_file():
                 storage.write_atomic(out / file.name, file.read_bytes())
     return summary
+
+
+def write_report(planner: Planner, conditions: Sequence[Condition]) -> str:
+    """The report of the runs that have judgments, and the study's figure; its summary.
+
+    ``report/conditions.json`` names the runs it covers (a report of other runs is not
+    complete); the tables include the surface metrics of each run's answers and correlate with
+    ``options.pretraining_shares`` (default: Llama 2's).
+    """
+    out = planner.root / "report"
+    storage.write_json(out / REPORT_CONDITIONS, [c.name for c in conditions])
+    rows = _inputs(planner, conditions)
+    return _write(planner.study, conditions, rows, out, planner.options.pretraining_shares)
+
+
+def write_models_report(
+    study: Study,
+    root_list: Sequence[str],
+    conditions: Sequence[Condition],
+    output_dir: str,
+    pretraining_shares: str | None = None,
+) -> str:
+    """One report of several roots of ``study``, each root's runs labelled by its model
+    (:mod:`~polyglot_jax.studies.roots`): rows ``<model>/<run>``, a line or bar per model and
+    condition; written to ``output_dir`` with ``roots.json`` (root → label); its summary.
+
+    Raises:
+      ConfigError: a root of another study or without the study's runs.
+    """
+    labels = roots.labels(study, root_list, conditions)
+    judgments, answers, labelled = [], [], []
+    for root, label in labels.items():
+        found = _inputs(Planner(study, Options(root=root)), conditions)
+        judgments += roots.relabel_rows(found[0], label)
+        answers += roots.relabel_rows(found[1], label)
+        labelled += [roots.relabel(c, label) for c in conditions]
+    out = storage.as_path(output_dir)
+    storage.write_json(out / "roots.json", labels)
+    notes = ["Models: " + "; ".join(f"{label} ({root})" for root, label in labels.items())]
+    return _write(study, labelled, (judgments, answers), out, pretraining_shares, notes)
 
 
 STAGES = {

@@ -27,9 +27,9 @@ import numpy as np
 from etils import epath
 
 from polyglot_jax import storage
-from polyglot_jax.evaluation import report
+from polyglot_jax.evaluation import analysis, report
 from polyglot_jax.evaluation.judges.protocols import FACETS
-from polyglot_jax.studies import chart, groups
+from polyglot_jax.studies import chart, groups, transfer
 from polyglot_jax.studies.grid import Condition, Study
 
 Table = dict[tuple[str, str], dict[str, float]]
@@ -58,13 +58,22 @@ def run_means(table: Table, run: str, metric: str) -> tuple[float, float]:
     return _mean(list(cells.values())), _mean([v for k, v in cells.items() if k != "en"])
 
 
+def zero_run(study: Study, name: str) -> str | None:
+    """The run of the figure's zero condition beside run ``name``: in a report of several
+    models (runs ``<model>/<condition>``, :mod:`~polyglot_jax.studies.roots`) the same model's."""
+    if not study.figure.zero:
+        return None
+    prefix = name.rpartition("/")[0]
+    return f"{prefix}/{study.figure.zero}" if prefix else study.figure.zero
+
+
 def rows(study: Study, conditions: Sequence[Condition], table: Table) -> list[dict]:
     """One row per run that has scores: series, x and each metric's means."""
     out = []
     for condition in conditions:
         if not any(r == condition.name for r, _ in table):
             continue
-        x = 0.0 if condition.name == study.figure.zero else condition.x
+        x = 0.0 if condition.name == zero_run(study, condition.name) else condition.x
         row = {"run": condition.name, "series": condition.series, "x": x}
         for metric in metrics_of(study, table):
             row[metric], row[f"{metric}_non_en"] = run_means(table, condition.name, metric)
@@ -75,16 +84,17 @@ def rows(study: Study, conditions: Sequence[Condition], table: Table) -> list[di
 def _curves(study: Study, conditions: Sequence[Condition], table: Table, metric: str) -> dict:
     """``series → [(x, mean, non-English mean)]`` sorted by x, with the zero condition."""
     curves: dict[str, list[tuple[float, float, float]]] = {}
-    zero = study.figure.zero
+    zeros: dict[str, str | None] = {}
     for condition in conditions:
         if condition.x is None or not any(r == condition.name for r, _ in table):
             continue
         curves.setdefault(condition.series, []).append(
             (condition.x, *run_means(table, condition.name, metric))
         )
-    if zero and any(r == zero for r, _ in table):
-        for points in curves.values():
-            points.append((0.0, *run_means(table, zero, metric)))
+        zeros[condition.series] = zero_run(study, condition.name)
+    for series, zero in zeros.items():
+        if zero and any(r == zero for r, _ in table):
+            curves[series].append((0.0, *run_means(table, zero, metric)))
     return {s: sorted(p) for s, p in curves.items()}
 
 
@@ -205,9 +215,12 @@ def write(
     table: Table,
     out_dir: epath.Path,
     notes: Sequence[str] = (),
+    pretraining_shares: str | None = None,
 ) -> str:
     """Writes ``study.png``, ``study_groups.png`` (a study with language groups) and
-    ``study.md`` (``notes`` under its title); returns the markdown."""
+    ``study.md`` (``notes`` under its title; with monolingual runs, tuning vs. evaluation
+    language, :mod:`~polyglot_jax.studies.transfer`, correlated with ``pretraining_shares``
+    when given); returns the markdown."""
     out_dir = storage.as_path(out_dir)
     metrics = draw(study, conditions, table, out_dir / "study.png")
     plots = ["study.png"]
@@ -215,8 +228,14 @@ def write(
     if grouped is not None:
         _save(grouped, out_dir / "study_groups.png")
         plots.append("study_groups.png")
+    share = None
+    if pretraining_shares:
+        notes = [*notes, f"Pretraining shares: {pretraining_shares}"]
+        share = analysis.language_features(pretraining_shares)[analysis.SHARE_FEATURE]
     text = summary(study, rows(study, conditions, table), metrics, notes)
     text += "\n" + "\n".join(groups.tables(study, conditions, table, metrics)) + "\n"
+    moved = transfer.lines(conditions, table, metrics, share, pretraining_shares)
+    text += "\n" + "\n".join(moved) + "\n" if moved else ""
     text += "\n" + "\n".join(f"![{p}]({p})" for p in plots) + "\n"
     storage.write_atomic(out_dir / "study.md", text)
     return text

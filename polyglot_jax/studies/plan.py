@@ -43,45 +43,11 @@ from polyglot_jax.inference import backends
 from polyglot_jax.launch.sweep import gin_literal
 from polyglot_jax.studies.gin_files import binding_name, bound_keys, macro_value, takes
 from polyglot_jax.studies.grid import Condition, Study
+from polyglot_jax.studies.options import Options
 
 STATE = "study_state.json"
 REPORT_CONDITIONS = "conditions.json"  # the runs a study report covers
 PLAN_OWNED = ("MODEL_DIR", "CHECKPOINT_PATH")  # set from --root: a binding would misplace runs
-
-
-@dataclasses.dataclass(frozen=True)
-class Options:
-    """How a study is run (the flags of ``polyglot-jax study run``).
-
-    Attributes:
-      root: parent folder of the runs (``<root>/<condition>``) and of the report.
-      base: the Hugging Face base model (``INITIAL_CHECKPOINT_PATH``, ``VOCABULARY_PATH``).
-      model: the model file (default: the study's, or ``models/tiny.gin`` with ``quick``).
-      judge: ``openai:MODEL@URL`` or ``local:CHECKPOINT`` (None: language ID only).
-      data_dir: the study datasets' folder (``DATA_DIR``; None: ``$POLYGLOT_JAX_DATA_DIR``).
-      benchmark_data: the structured benchmarks' folder.
-      benchmarks: run the structured benchmarks.
-      benchmark_limit: first N items of each benchmark task.
-      quick: the study's quick conditions at the tiniest size.
-      bindings: extra ``NAME=VALUE`` gin bindings, each given to every stage that takes
-        ``NAME`` (:meth:`Planner.stage_bindings`).
-      judge_concurrency: judge requests in flight.
-      allow_partial: report a study whose judge or benchmark stages left failed items (with a
-        warning) instead of stopping before the report.
-    """
-
-    root: str
-    base: str | None = None
-    model: str | None = None
-    judge: str | None = None
-    data_dir: str | None = None
-    benchmark_data: str = "../shared/data"
-    benchmarks: bool = True
-    benchmark_limit: int | None = None
-    quick: bool = False
-    bindings: tuple[str, ...] = ()
-    judge_concurrency: int = 16
-    allow_partial: bool = False
 
 
 @dataclasses.dataclass
@@ -395,4 +361,6 @@ class Planner:
 
         argv = ["polyglot-jax", "study", "report", self.study.name, f"--root={self.root}"]
         argv.append(f"--conditions={','.join(c.name for c in conditions)}")
+        if self.options.pretraining_shares:
+            argv.append(f"--pretraining_shares={self.options.pretraining_shares}")
         return Stage("", "report", argv, done, str(output.parent))
