@@ -285,3 +285,26 @@ def test_the_shares_file_reaches_the_study_report(tmp_path):
     assert f"with log10 of their pretraining share ({shares})." in summary
     assert "| monolingual | Pairwise win rate vs baseline (%) | 3 | 83.33 |" in summary
     assert f"- pretraining share (log10 %): {shares}" in (root / "report" / "report.md").read_text()
+
+
+def test_each_model_s_share_curve_starts_at_its_own_english_only_run(tmp_path):
+    study = catalog.STUDIES["pinch"]
+    conditions = [study.condition(n) for n in ("mono_en", "share_1", "share_50")]
+    models = {"palm_1b": 0.25, "llama2_7b": 0.75}  # each model's score on every item
+    rows = [
+        (f"{model}/{c.name}", lang, score, {})
+        for model, score in models.items()
+        for c in conditions
+        for lang in ("en", "sw")
+    ]
+    table = table_from(tmp_path, "pairwise", rows)
+    labelled = [study_roots.relabel(c, m) for m in models for c in conditions]
+    fig, _ = figures.figure(study, labelled, table)
+    lines = fig.axes[0].lines
+    assert [line.get_label() for line in lines[::2]] == [
+        "palm_1b multilingual share: all languages",
+        "llama2_7b multilingual share: all languages",
+    ]
+    assert list(lines[0].get_xdata()) == [0, 1, 50] and set(lines[0].get_ydata()) == {25.0}
+    assert list(lines[2].get_xdata()) == [0, 1, 50] and set(lines[2].get_ydata()) == {75.0}
+    plt.close(fig)

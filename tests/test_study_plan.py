@@ -227,6 +227,9 @@ def test_a_command_line_step_count_and_the_report_s_runs_decide_completion(tmp_p
     (tmp_path / "report" / "conditions.json").write_text(json.dumps(names))
     (tmp_path / "report" / "report.md").write_text("# report\n")  # newer than its inputs
     assert report_stage.done()
+    shares = Options(root=str(tmp_path), pretraining_shares="falcon_shares.tsv")
+    command = Planner(study, shares).report_stage(study.conditions[:2]).argv
+    assert command[-1] == "--pretraining_shares=falcon_shares.tsv"
 
 
 def test_each_benchmark_has_its_own_languages(capsys, tmp_path):

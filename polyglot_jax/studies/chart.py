@@ -135,6 +135,9 @@ def legend_below(fig: matplotlib.figure.Figure, ax: Axes, columns: int = 4) -> N
     """The legend of ``ax``'s lines or bars under the panels (so it hides none of them), then
     a tight layout above it."""
     handles, labels = ax.get_legend_handles_labels()
+    if labels:  # no more columns than fit the figure's width (about 0.06 inch a character)
+        entry = 0.5 + 0.06 * max(len(label) for label in labels)
+        columns = max(1, min(columns, int(fig.get_figwidth() / entry)))
     rows = math.ceil(len(labels) / columns)
     height = fig.get_figheight()
     bottom = min(0.4, (0.15 + 0.22 * rows) / height) if labels else 0.0
