@@ -19,7 +19,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from polyglot_jax import storage
-from polyglot_jax.data.fetch_sources import Source
+from polyglot_jax.data.fetch_sources import UNPINNED, Source
 from polyglot_jax.errors import ConfigError, DataError, MissingFileError
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,13 @@ class Fetcher:
         url = src.url(**values)
         shown = src.label(**values)
         log.info("downloading %s", shown)
+        if src.revision == UNPINNED:
+            log.warning(
+                "%s: no commit of %s could be checked, so this reads its default branch; a later "
+                "fetch may get other data",
+                shown,
+                src.repo,
+            )
         if not self.progress:
             datasets.disable_progress_bars()
         kwargs = {"field": src.field} if src.field else {}

@@ -63,6 +63,10 @@ class Source:
 _HPLT = "github:hplt-project/monolingual-multilingual-instruction-tuning"
 _HPLT_COMMIT = "0053b15119a5a16c177a0d17fbff9a4960944734"
 
+_LIMA_COMMIT = "68958e98267f5fb4a52a03ebcdae4ae59213fa7c"
+_OASST1_COMMIT = "fdf72ae0827c1cda404aff25b6603abec9e3399b"
+_DOLLY_COMMIT = "bdd27f4d94b9c1f951818a7da7fd7aeea5dbff1a"
+
 SOURCES: dict[str, dict[str, Source]] = {
     # Polyglots' Guanaco (QLoRA's OASST1 best replies); train 9,846, eval (our validation) 518.
     "guanaco": {
@@ -77,21 +81,24 @@ SOURCES: dict[str, dict[str, Source]] = {
             "openassistant_best_replies_eval.jsonl",
         ),
     },
-    # LIMA (gated on the Hub: accept its terms and log in first). UNPINNED: no hash checked.
+    # LIMA (gated on the Hub: accept its terms and log in first), at the commit the Hub's API
+    # reported as main on 2026-08-11.
     "lima": {
-        "train": Source("GAIR/lima", UNPINNED, "train.jsonl"),
-        "test": Source("GAIR/lima", UNPINNED, "test.jsonl"),
+        "train": Source("GAIR/lima", _LIMA_COMMIT, "train.jsonl"),
+        "test": Source("GAIR/lima", _LIMA_COMMIT, "test.jsonl"),
     },
-    # OASST1 messages (flat, with parent_id and rank). UNPINNED: no hash checked.
+    # OASST1 messages (flat, with parent_id and rank).
     "oasst1": {
-        "train": Source("OpenAssistant/oasst1", UNPINNED, "data/train-*.parquet", "parquet"),
+        "train": Source("OpenAssistant/oasst1", _OASST1_COMMIT, "data/train-*.parquet", "parquet"),
         "validation": Source(
-            "OpenAssistant/oasst1", UNPINNED, "data/validation-*.parquet", "parquet"
+            "OpenAssistant/oasst1", _OASST1_COMMIT, "data/validation-*.parquet", "parquet"
         ),
     },
-    # Dolly-15k. UNPINNED: no hash checked.
+    # Dolly-15k.
     "dolly": {
-        "train": Source("databricks/databricks-dolly-15k", UNPINNED, "databricks-dolly-15k.jsonl")
+        "train": Source(
+            "databricks/databricks-dolly-15k", _DOLLY_COMMIT, "databricks-dolly-15k.jsonl"
+        )
     },
     # Alpaca-cleaned and its translations as Better Alpaca trained on them (rows aligned by index
     # across languages; yahma/alpaca-cleaned and pinzhenchen/alpaca-cleaned-<lang> on the Hub).
