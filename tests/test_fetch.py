@@ -91,7 +91,7 @@ def mirror(tmp_path_factory):
         )
     ]
     for split in ("train", "test"):
-        _parquet(root / f"CohereForAI/aya_dataset/data/{split}-00000-of-00001.parquet", aya)
+        _parquet(root / f"CohereLabs/aya_dataset/data/{split}-00000-of-00001.parquet", aya)
     copa = {"premise": "P.", "choice1": "a", "choice2": "b", "question": "cause", "label": 0}
     for split in ("val", "test"):
         _jsonl(root / f"cambridgeltl/xcopa/data/et/{split}.et.jsonl", [{**copa, "idx": 0}])
@@ -161,7 +161,7 @@ def test_urls_pin_the_revision(monkeypatch):
             pinned = len(src.revision) == 40 and int(src.revision, 16) >= 0
             assert pinned or src.revision == fetch_sources.UNPINNED, name
             unpinned |= set() if pinned else {name}
-    assert unpinned == {"aya", "xnli"}  # no commit of these could be checked
+    assert unpinned == {"xnli"}  # no commit of these could be checked
 
 
 def test_chat_datasets_in_the_data_layout(env):

@@ -66,6 +66,7 @@ _HPLT_COMMIT = "0053b15119a5a16c177a0d17fbff9a4960944734"
 _LIMA_COMMIT = "68958e98267f5fb4a52a03ebcdae4ae59213fa7c"
 _OASST1_COMMIT = "fdf72ae0827c1cda404aff25b6603abec9e3399b"
 _DOLLY_COMMIT = "bdd27f4d94b9c1f951818a7da7fd7aeea5dbff1a"
+_AYA_COMMIT = "f9ea04583f02a8f86404ff6c58bf75fe637df8a2"
 
 SOURCES: dict[str, dict[str, Source]] = {
     # Polyglots' Guanaco (QLoRA's OASST1 best replies); train 9,846, eval (our validation) 518.
@@ -114,10 +115,11 @@ SOURCES: dict[str, dict[str, Source]] = {
             "data/{lang}.json.gz",
         )
     },
-    # The Aya dataset (language column with English names). UNPINNED: no hash checked.
+    # The Aya dataset (language column with English names; CohereForAI/aya_dataset before the
+    # organisation's rename), at the commit that was main on 2026-08 (202,362 train rows).
     "aya": {
-        "train": Source("CohereForAI/aya_dataset", UNPINNED, "data/train-*.parquet", "parquet"),
-        "test": Source("CohereForAI/aya_dataset", UNPINNED, "data/test-*.parquet", "parquet"),
+        "train": Source("CohereLabs/aya_dataset", _AYA_COMMIT, "data/train-*.parquet", "parquet"),
+        "test": Source("CohereLabs/aya_dataset", _AYA_COMMIT, "data/test-*.parquet", "parquet"),
     },
     "oasst_test": {"test": Source(_HPLT, _HPLT_COMMIT, "test-data/test_{lang}.jsonl")},
     # Polyglots' evaluation prompts (Kew et al. 2023, arXiv 2312.12683): AlpacaEval's 805

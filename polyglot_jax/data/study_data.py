@@ -149,7 +149,7 @@ DATASETS: dict[str, StudyDataset] = {
             "aya",
             tuple(sorted(registry.LANGUAGES)),
             ("train", "test"),
-            source="CohereForAI/aya_dataset",
+            source="CohereLabs/aya_dataset",
         ),
         StudyDataset(
             "oasst_test",
