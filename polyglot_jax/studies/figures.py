@@ -29,7 +29,7 @@ from etils import epath
 from polyglot_jax import storage
 from polyglot_jax.evaluation import analysis, report
 from polyglot_jax.evaluation.judges.protocols import FACETS
-from polyglot_jax.studies import chart, groups, transfer
+from polyglot_jax.studies import chart, fidelity, groups, transfer
 from polyglot_jax.studies.grid import Condition, Study
 
 Table = dict[tuple[str, str], dict[str, float]]
@@ -236,6 +236,8 @@ def write(
     text += "\n" + "\n".join(groups.tables(study, conditions, table, metrics)) + "\n"
     moved = transfer.lines(conditions, table, metrics, share, pretraining_shares)
     text += "\n" + "\n".join(moved) + "\n" if moved else ""
+    differences = fidelity.lines(study.name)
+    text += "\n" + "\n".join(differences) + "\n" if differences else ""
     text += "\n" + "\n".join(f"![{p}]({p})" for p in plots) + "\n"
     storage.write_atomic(out_dir / "study.md", text)
     return text
