@@ -68,6 +68,31 @@ CASES = [
     ([*TRAIN, *RUN, "--num_processes=x"], "num_processes"),
     ([*TRAIN, *RUN, "--stray"], "unknown arguments: --stray"),
     (["report", "{tmp}/nowhere"], "nowhere"),
+    # a study's settings are checked before its first stage, not hours later at theirs
+    (
+        ["study", "run", "pinch", "--root={tmp}/s", "--quick", "--judge_concurrency", "0"],
+        "--judge_concurrency must be >= 1, got 0",
+    ),
+    (
+        ["study", "run", "pinch", "--root={tmp}/s", "--quick", "--benchmark_limit", "-1"],
+        "--benchmark_limit must be >= 1, got -1",
+    ),
+    (
+        ["study", "run", "pinch", "--root={tmp}/s", "--quick", "--gin.TRAIN_STEPS=abc"],
+        "--gin.TRAIN_STEPS=abc: not a value gin reads",
+    ),
+    (
+        ["study", "report", "pinch", "--root={tmp}/no_study_here"],
+        "--root {tmp}/no_study_here does not exist",
+    ),
+    (
+        ["eval", "--checkpoint_path={tmp}", "--languages=et", "--batch_size", "0"],
+        "--batch_size must be >= 1, got 0",
+    ),
+    (
+        ["eval", "--checkpoint_path={tmp}", "--languages=et", "--limit", "-1"],
+        "--limit must be >= 1",
+    ),
     (["report", "{tmp}/judge"], "judgments.jsonl"),
     (["report", "{tmp}/empty_judge"], "empty_judge"),
     (["report", "{tmp}/judge_other"], "judgments.jsonl"),

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 from polyglot_jax import gin_utils, storage
 from polyglot_jax.cli import common
-from polyglot_jax.errors import MissingFileError
+from polyglot_jax.errors import ConfigError, MissingFileError
 from polyglot_jax.evaluation.benchmarks import metrics, registry, scoring
 from polyglot_jax.inference import model as model_lib
 from polyglot_jax.training import runs
@@ -79,6 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     Items that could not be scored (:func:`scoring.run_task`) are named in a ``warning:`` line.
     """
     args = parse(sys.argv[1:] if argv is None else argv)
+    for flag, value in (
+        ("--batch_size", args.batch_size),
+        ("--max_new_tokens", args.max_new_tokens),
+    ):
+        if value < 1:
+            raise ConfigError(f"{flag} must be >= 1, got {value}")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(
+            f"--limit must be >= 1 (the first N items of each task), got {args.limit}"
+        )
     benchmarks = registry.check_tasks(registry.parse_tasks(args.benchmarks, args.languages))
     if not pathlib.Path(args.data_dir).is_dir():
         raise MissingFileError(f"data folder {args.data_dir} does not exist (--data_dir)")

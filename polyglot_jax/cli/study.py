@@ -36,9 +36,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from polyglot_jax import gin_utils
+from polyglot_jax import gin_utils, storage
 from polyglot_jax.cli import common
-from polyglot_jax.errors import ConfigError, PartialResultsError
+from polyglot_jax.errors import ConfigError, MissingFileError, PartialResultsError
 from polyglot_jax.evaluation import analysis
 from polyglot_jax.studies import catalog, execute, grid, runner
 from polyglot_jax.studies.plan import Options, Planner
@@ -126,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.pretraining_shares:  # a bad table fails before anything runs
         analysis.read_language_table(args.pretraining_shares, analysis.SHARE_COLUMN, 0.0, 100.0)
     if args.action == "report":
+        for root in root_list:
+            if not storage.as_path(root).is_dir():
+                raise MissingFileError(f"study report {study.name}: --root {root} does not exist")
         conditions = grid.select(study, patterns, args.quick)
         if args.output_dir:
             shares = args.pretraining_shares

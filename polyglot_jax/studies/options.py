@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+
+from polyglot_jax.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,3 +44,28 @@ class Options:
     judge_concurrency: int = 16
     allow_partial: bool = False
     pretraining_shares: str | None = None
+
+    def __post_init__(self) -> None:
+        """Refuses settings that would fail only at a later stage, hours into a study."""
+        if isinstance(self.judge_concurrency, bool) or self.judge_concurrency < 1:
+            raise ConfigError(f"--judge_concurrency must be >= 1, got {self.judge_concurrency}")
+        if self.benchmark_limit is not None and self.benchmark_limit < 1:
+            raise ConfigError(f"--benchmark_limit must be >= 1, got {self.benchmark_limit}")
+        for binding in self.bindings:
+            name, _, value = binding.partition("=")
+            if not _gin_value(value.strip()):
+                raise ConfigError(
+                    f"--gin.{name.strip()}={value.strip()}: not a value gin reads (a number, a "
+                    f'quoted string such as \\"abc\\", a list, None, @configurable or %MACRO)'
+                )
+
+
+def _gin_value(text: str) -> bool:
+    """Whether ``text`` is a Python literal or a gin reference (``@fn()``, ``%MACRO``)."""
+    if text.startswith(("@", "%")):
+        return True
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return False
+    return True
