@@ -50,14 +50,15 @@ def logs():
     handler = logging.Handler(logging.INFO)
     handler.emit = records.append
     loggers = [logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error")]
-    levels = [logger.level for logger in loggers]
+    ours = logging.getLogger("polyglot_jax")
+    levels = [logger.level for logger in (*loggers, ours)]
     for logger in loggers:
         logger.addHandler(handler)
-    logging.getLogger("polyglot_jax").setLevel(logging.INFO)
+    ours.setLevel(logging.INFO)
     yield records
-    for logger, level in zip(loggers, levels, strict=True):
+    for logger, level in zip((*loggers, ours), levels, strict=True):
         logger.removeHandler(handler)
-        logger.setLevel(level)
+        logger.setLevel(level)  # the level of every logger touched, ours included
 
 
 def test_a_bad_number_is_its_clients_400_while_four_others_answer_200(server):
