@@ -22,7 +22,7 @@ from typing import Any
 
 from etils import epath
 
-from polyglot_jax.errors import BusyError, DataError
+from polyglot_jax.errors import BusyError, DataError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,24 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
 def write_json(path: str | os.PathLike, value: Any) -> None:
     """Atomic, indented JSON (UTF-8, not ASCII-escaped)."""
     write_atomic(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_json_object(
+    path: str | os.PathLike, error: type[UserError], advice: str = ""
+) -> dict[str, Any]:
+    """The JSON object in ``path`` (a settings or config file a user or a cut write can break).
+
+    Raises:
+      error: the file is not JSON (``advice`` appended) or not a JSON object; the message names
+        the file.
+    """
+    try:
+        value = json.loads(as_path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise error(f"{path}: not JSON ({e}){advice}") from None
+    if not isinstance(value, dict):
+        raise error(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 @contextlib.contextmanager

@@ -216,13 +216,7 @@ def read_settings(out_dir: str | os.PathLike) -> dict[str, Any] | None:
     path = storage.as_path(out_dir) / SETTINGS_NAME
     if not path.exists():
         return None
-    try:
-        settings = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RunDirError(f"{path}: not JSON ({e}); remove it with the answers beside it") from None
-    if not isinstance(settings, dict):
-        raise RunDirError(f"{path}: expected a JSON object, got {type(settings).__name__}")
-    return settings
+    return storage.read_json_object(path, RunDirError, "; remove it with the answers beside it")
 
 
 def check_settings(

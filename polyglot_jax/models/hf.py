@@ -29,6 +29,7 @@ import safetensors.numpy
 from flax import traverse_util
 from safetensors import SafetensorError, safe_open
 
+from polyglot_jax import storage
 from polyglot_jax.errors import CheckpointError, ConfigError, MissingFileError
 from polyglot_jax.models import hf_layout
 from polyglot_jax.models.config import DecoderConfig
@@ -126,13 +127,7 @@ def read_config(path: str | os.PathLike) -> dict:
     path = pathlib.Path(path) if isinstance(path, str) else path  # epath (gs://) kept as is
     if not path.exists():
         raise MissingFileError(f"{path} not found: not a Hugging Face model directory")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path}: not JSON ({e})") from None
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path}: expected a JSON object, got {type(config).__name__}")
-    return config
+    return storage.read_json_object(path, ConfigError)
 
 
 def config_from_hf(hf: dict, where: str = "config.json") -> DecoderConfig:

@@ -84,22 +84,7 @@ class Source:
         if self.run_dir is None:
             return {}
         path = self.run_dir / CHAT_FORMAT
-        return _read_json_object(path) if path.exists() else {}
-
-
-def _read_json_object(path: epath.Path) -> dict[str, Any]:
-    """A JSON object file of the run directory.
-
-    Raises:
-      RunDirError: the file is not a JSON object (cut by a full disk, edited by hand).
-    """
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RunDirError(f"{path}: not JSON ({e})") from None
-    if not isinstance(value, dict):
-        raise RunDirError(f"{path}: expected a JSON object, got {type(value).__name__}")
-    return value
+        return storage.read_json_object(path, RunDirError) if path.exists() else {}
 
 
 def resolve(path: str | os.PathLike) -> Source:
