@@ -2,7 +2,6 @@
 
 import json
 import random
-import subprocess
 import sys
 
 import pytest
@@ -12,7 +11,7 @@ from polyglot_jax.evaluation import langid, report
 from polyglot_jax.evaluation.judges import language, protocols, runner
 from polyglot_jax.evaluation.judges.store import JudgmentStore
 from polyglot_jax.inference import backends
-from polyglot_jax.testing import mock_server
+from polyglot_jax.testing import fasttext_models, mock_server
 
 # Long enough (25-31 words) for lingua to be confident; each is about schools in winter.
 ANSWERS = {
@@ -108,10 +107,10 @@ def backend(monkeypatch):
         )
 
 
-def _gate(backend, tmp_path, identifier=None, cases=CASES):
+def _gate(backend, tmp_path, identifier=None, records=None):
     items = [
         protocols.Item(f"r/{r['lang']}/{r['id']}", r["lang"], "?", r["response"])
-        for r in _records(cases)
+        for r in (_records() if records is None else records)
     ]
     return runner.run(
         protocols.get_protocol("single"),
@@ -144,25 +143,15 @@ WORDS = {
 
 @pytest.fixture(scope="module")
 def fasttext_model(tmp_path_factory):
-    """A tiny fastText identifier with Flores labels, trained in a fresh process (fastText's
-    training hits NaN in a process where lingua has run)."""
+    """A tiny fastText identifier with Flores labels (``testing.fasttext_models``)."""
     rng = random.Random(0)
-    folder = tmp_path_factory.mktemp("fasttext")
-    train, model = folder / "train.txt", folder / "lid.bin"
     lines = [
         f"__label__{label} " + " ".join(rng.choice(words.split()) for _ in range(8))
         for label, words in WORDS.items()
         for _ in range(150)
     ]
     rng.shuffle(lines)
-    train.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    script = (
-        "import sys, fasttext\n"
-        "fasttext.train_supervised(sys.argv[1], dim=8, epoch=20, lr=0.2, minn=2, maxn=4,"
-        " bucket=10_000, thread=1, verbose=0).save_model(sys.argv[2])"
-    )
-    subprocess.run([sys.executable, "-c", script, str(train), str(model)], check=True)
-    return model
+    return fasttext_models.train(tmp_path_factory.mktemp("fasttext"), lines)
 
 
 def test_fasttext_judges_agreement_and_the_gate_alike(fasttext_model, backend, tmp_path):
@@ -187,19 +176,7 @@ def test_fasttext_judges_agreement_and_the_gate_alike(fasttext_model, backend, t
     ]
     assert {r["language_id"] for r in rows} == {f"{spec}, open set (3 labels)"}
 
-    identifier = langid.make_identifier(spec)
-    items = [
-        protocols.Item(f"r/{r['lang']}/{r['id']}", r["lang"], "?", r["response"]) for r in records
-    ]
-    gated = runner.run(
-        protocols.get_protocol("single"),
-        backend,
-        items,
-        JudgmentStore(tmp_path / "j.sqlite"),
-        language_gate=True,
-        progress=False,
-        identifier=identifier,
-    )
+    gated = _gate(backend, tmp_path, langid.make_identifier(spec), records)
     assert [r["language_match"] for r in gated] == [float(r["lang_agree"]) for r in rows]
     assert {r["language_id"] for r in gated} == {f"{spec}, open set (3 labels)"}
 

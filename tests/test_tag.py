@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 
 import pytest
 
 from polyglot_jax import cli
 from polyglot_jax.data import tag
 from polyglot_jax.evaluation import langid
+from polyglot_jax.testing import fasttext_models
 
 FIXTURE_LANGS = ("en", "es", "fi", "ru", "zh", "hi")
 
@@ -120,24 +119,11 @@ def _sentence(rng: random.Random, label: str) -> str:
 
 @pytest.fixture(scope="module")
 def fasttext_model(tmp_path_factory):
-    """A tiny supervised fastText language identifier (dim 8, character 2-4-grams as OpenLID).
-
-    Trained in a fresh process (about a second, one thread): fastText's training hits NaN in a
-    process where lingua has run, while its predictions there are unaffected.
-    """
+    """A tiny supervised fastText identifier (``testing.fasttext_models``)."""
     rng = random.Random(0)
-    folder = tmp_path_factory.mktemp("fasttext")
-    train, model = folder / "train.txt", folder / "lid.bin"
     lines = [f"__label__{label} {_sentence(rng, label)}" for label in WORDS for _ in range(150)]
     rng.shuffle(lines)
-    train.write_text("\n".join(lines) + "\n")
-    script = (
-        "import sys, fasttext\n"
-        "fasttext.train_supervised(sys.argv[1], dim=8, epoch=20, lr=0.2, minn=2, maxn=4,"
-        " bucket=10_000, thread=1, verbose=0).save_model(sys.argv[2])"
-    )
-    subprocess.run([sys.executable, "-c", script, str(train), str(model)], check=True)
-    return model
+    return fasttext_models.train(tmp_path_factory.mktemp("fasttext"), lines)
 
 
 def test_fasttext_model_with_flores_labels(tmp_path, fasttext_model, capsys):
