@@ -18,7 +18,6 @@ from polyglot_jax.studies.grid import (
     Study,
 )
 
-LLAMA_ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 FUSED_ALL_LINEAR = ("query_key_value", "o_proj", "up_proj", "down_proj")  # Falcon, BLOOM, NeoX
 ALL_LINEAR = {"falcon": FUSED_ALL_LINEAR, "bloom": FUSED_ALL_LINEAR, "pythia": FUSED_ALL_LINEAR}
 
