@@ -25,3 +25,12 @@ def test_the_report_lists_what_differs_and_nothing_that_is_the_same():
     assert any(line.startswith("- judge: assumed") for line in lines)
     assert not any(line.startswith("- LoRA recipe:") for line in lines)  # same as the release
     assert fidelity.lines("demo_pinch") == [] and catalog.STUDIES["demo_pinch"]
+
+
+def test_the_dry_run_names_the_differences(capsys, tmp_path):
+    from polyglot_jax import cli
+
+    assert cli.main(["study", "run", "zero_shot", f"--root={tmp_path}", "--dry_run"]) == 0
+    out = capsys.readouterr().out
+    assert "# differences from the paper (gin_configs/studies/zero_shot/FIDELITY.md):" in out
+    assert "#   learning-rate selection: deviation" in out

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from polyglot_jax import storage
 from polyglot_jax.errors import ConfigError, PartialResultsError
 from polyglot_jax.launch import tpu as tpu_lib
-from polyglot_jax.studies import execute
+from polyglot_jax.studies import execute, fidelity
 from polyglot_jax.studies.grid import Condition, Study, select
 from polyglot_jax.studies.plan import Options, Planner, Stage, read_state, write_state
 
@@ -84,6 +84,13 @@ def plan_lines(study: Study, planner: Planner, conditions: Sequence[Condition]) 
         f"# study {study.name}: {study.title}",
         f"# {len(conditions)} runs under {planner.root}, model {planner.model}",
     ]
+    differences = [line for line in fidelity.lines(study.name) if line.startswith("- ")]
+    if differences:
+        lines.append(
+            f"# differences from the paper (gin_configs/studies/{study.name}/FIDELITY.md): "
+            f"{len(differences)}"
+        )
+        lines += [f"#   {line[2:]}" for line in differences]
     for i, condition in enumerate(conditions, start=1):
         lines.append(f"## [{i}/{len(conditions)}] {condition.name}")
         for stage in planner.stages(condition):
