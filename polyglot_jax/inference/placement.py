@@ -56,7 +56,16 @@ def decode_options() -> dict[str, Any]:
     return {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"}
 
 
-@functools.cache
+# How many jitted functions ``_jitted`` keeps: one per (function, model, mesh, argument ranks,
+# static settings), each holding the executables compiled for it. A run needs a handful
+# (generate, score, loss); a long-lived process that varies the static settings
+# (``max_new_tokens``, ``k``, greedy or sampled, beams) or the model config would otherwise keep
+# every one it ever built. Past the bound the least recently used is dropped, and compiled
+# again if it comes back.
+JIT_CACHE_SIZE = 32
+
+
+@functools.lru_cache(maxsize=JIT_CACHE_SIZE)
 def _jitted(
     fn: Callable,
     model: Decoder,
@@ -67,6 +76,18 @@ def _jitted(
     out_rank: int | None,
     static: tuple[tuple[str, Any], ...],
 ) -> Any:
+    """``fn`` bound to ``model`` and ``static``, jitted with the shardings of its arguments.
+
+    Args:
+      fn: the pure function (see :func:`run`).
+      model: the decoder, passed as ``fn``'s first argument.
+      mesh: the mesh, or None for the default device.
+      rules: logical axis rules of ``mesh``.
+      ranks: rank of each batched argument.
+      num_replicated: how many arguments every device sees whole.
+      out_rank: rank of the result, None for a replicated one.
+      static: sorted ``(name, value)`` keyword arguments bound into ``fn``.
+    """
     bound = functools.partial(fn, model, **dict(static))
     options = decode_options() or None
     if mesh is None:
