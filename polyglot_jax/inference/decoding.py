@@ -310,7 +310,8 @@ def generate(
       max_new_tokens: the most tokens generated per prompt.
       eos_id: the stop token, or several (the first one pads finished rows).
       sampling: decoding settings; greedy by default. ``num_samples`` and ``stop_strings`` are
-        applied by callers (see :func:`infer_lib.generate_records`), not here.
+        applied by callers (see :func:`~polyglot_jax.inference.generate.generate_records`), not
+        here.
       seeds: one sampling seed per prompt (default: the row index).
       pad_id: id used to pad prompts to the bucket length.
       mesh: the device mesh the parameters are placed on (None: the default device).
