@@ -25,8 +25,7 @@ import transformers
 from lm_eval.tasks import TaskManager
 
 from polyglot_jax import cli
-from polyglot_jax.data import vocab
-from polyglot_jax.inference.model import LanguageModel
+from polyglot_jax.inference.chat_model import ChatModel
 from polyglot_jax.inference.serving import app, engine, service
 from polyglot_jax.testing import tokenizers
 
@@ -96,10 +95,8 @@ def main() -> None:
             our_scores[row["lang"]].append(row["scores"])
 
         names = [task_yaml(root, data_dir, lang, args.split) for lang in languages]
-        lm = LanguageModel.load(str(model_dir))
-        vocabulary = vocab.load_vocabulary(model_dir)
-        batcher = engine.Engine(lm, vocabulary, [vocabulary.eos_id], max_batch=8)
-        served = service.Served(batcher, vocabulary, None, "tiny", batcher.max_length)
+        batcher = engine.Engine(ChatModel.load(str(model_dir)), max_batch=8)
+        served = service.Served(batcher, "tiny", batcher.max_length)
         with app.ServerThread(served) as server:
             model_args = (
                 f"base_url={server.url}/completions,model=tiny,tokenizer={model_dir},"

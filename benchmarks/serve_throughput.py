@@ -31,7 +31,7 @@ import openai
 
 import tasks.demo
 from polyglot_jax.inference import generate
-from polyglot_jax.inference.model import LanguageModel
+from polyglot_jax.inference.chat_model import ChatModel
 from polyglot_jax.inference.serving import app, engine, service
 from polyglot_jax.models import Decoder, DecoderConfig
 
@@ -43,14 +43,12 @@ def prompts(count: int) -> list[dict]:
     return [{**r, "messages": r["messages"][:-1]} for r in mixed[:count]]
 
 
-def offline(lm: LanguageModel, records: list[dict], args: argparse.Namespace) -> tuple[float, dict]:
+def offline(lm: ChatModel, records: list[dict], args: argparse.Namespace) -> tuple[float, dict]:
     """Seconds for ``infer``'s loop over ``records`` and its answers by id."""
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp) / "answers.jsonl"
         start = time.perf_counter()
-        generate.generate_records(
-            lm, None, tasks.demo.VOCABULARY, records, out, args.max_batch, args.max_tokens
-        )
+        generate.generate_records(lm, records, out, args.max_batch, args.max_tokens)
         seconds = time.perf_counter() - start
         lines = [json.loads(line) for line in out.read_text().splitlines()]
     return seconds, {(line["id"], line["lang"]): line for line in lines}
@@ -106,22 +104,19 @@ def main() -> None:
     if not args.stop_early:  # the end token's logit is 0, far below the best of the others
         eos = tasks.demo.VOCABULARY.eos_id
         params["lm_head"]["kernel"] = params["lm_head"]["kernel"].at[:, eos].set(0.0)
-    lm = LanguageModel(decoder, params)
+    lm = ChatModel(decoder, params, tasks.demo.VOCABULARY)
     records = prompts(args.requests)
 
     offline(lm, records, args)  # compile
     offline_s, expected = offline(lm, records, args)
-    vocabulary = tasks.demo.VOCABULARY
     batcher = engine.Engine(
         lm,
-        vocabulary,
-        [vocabulary.eos_id],
         args.max_batch,
         max_length=args.max_model_len,
         warm_up_width=args.max_model_len - args.max_tokens,
     )
     batcher.ready.wait()
-    served_model = service.Served(batcher, vocabulary, None, "bench", args.max_model_len)
+    served_model = service.Served(batcher, "bench", args.max_model_len)
     with app.ServerThread(served_model) as server:
         for _ in range(args.warmup):
             print("warm-up pass", served(server.url, records, args)[0])

@@ -14,7 +14,7 @@ from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from polyglot_jax.data import chat_tasks, demo_build, preprocessors, sources, templates, vocab
 from polyglot_jax.errors import ConfigError, DataError
-from polyglot_jax.inference.generate import encode_prompt
+from polyglot_jax.inference.chat_model import encode_messages
 
 LLAMA2 = (
     "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
@@ -183,7 +183,7 @@ def test_ids_equal_apply_chat_template_and_the_loss_is_on_the_answers(case, conv
         for (start, end), answer in zip(runs, answers, strict=True):
             decoded = reference.decode(ids[start:end], skip_special_tokens=False)
             assert decoded.strip() == answer.strip() + CLOSING[name]
-        prompt = encode_prompt(ours, messages, templates.TOKENIZER)
+        prompt = encode_messages(ours, messages, templates.TOKENIZER)
         assert prompt == _reference_ids(reference, messages[:-1], add_generation_prompt=True)
 
 

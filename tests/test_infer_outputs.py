@@ -19,6 +19,7 @@ import pytest
 
 from polyglot_jax.errors import BusyError
 from polyglot_jax.inference import decoding, generate, output_files
+from polyglot_jax.inference.chat_model import ChatModel
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -49,7 +50,8 @@ def line(i: int, sample: int = 0) -> str:
 
 
 def resume(path: pathlib.Path, n: int, **kwargs) -> int:
-    return generate.generate_records(None, None, StubVocabulary(), records(n), path, **kwargs)
+    model = ChatModel(None, None, StubVocabulary(), "guanaco")
+    return generate.generate_records(model, records(n), path, **kwargs)
 
 
 @pytest.fixture(autouse=True)

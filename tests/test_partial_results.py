@@ -100,8 +100,8 @@ def test_a_benchmark_item_with_non_finite_scores_fails_and_is_counted(monkeypatc
     monkeypatch.setattr(scoring.seqio, "get_mixture_or_task", lambda name: task)
     scores = [[0.0, -1.0], [math.nan, -1.0], [-3.0, -1.0]]
     monkeypatch.setattr(scoring, "choice_scores", lambda *args: scores)
-    vocabulary = types.SimpleNamespace(encode=lambda text: [1])
-    result, rows = scoring.run_task("xcopa_et", "test", None, None, vocabulary)
+    model = types.SimpleNamespace(vocabulary=types.SimpleNamespace(encode=lambda text: [1]))
+    result, rows = scoring.run_task("xcopa_et", "test", model)
     assert result == {"accuracy": 50.0, "n": 2.0, "failed": 1.0}
     assert rows[1]["status"] == "failed" and "accuracy" not in rows[1]
     path = tmp_path / "structured.jsonl"

@@ -10,7 +10,7 @@ from polyglot_jax.data import demo_build
 from polyglot_jax.evaluation import report
 from polyglot_jax.evaluation.judges import language
 from polyglot_jax.inference import decoding, generate
-from polyglot_jax.training import runs
+from polyglot_jax.inference.chat_model import ChatModel
 
 LANGS = demo_build.DEMO_LANGUAGES
 
@@ -62,19 +62,18 @@ def test_report_tables_and_heatmaps(demo_dir):
 
 def test_infer_resumes_a_partial_file(demo_dir, tmp_path, demo_tasks):
     run_dir = demo_dir / "demo_pinch"
-    model, params = runs.load_model(run_dir)
+    model = ChatModel.load(run_dir)
     import seqio
 
     task = seqio.get_mixture_or_task("demo_uniform.fi")
     from polyglot_jax.data import chat_tasks
 
     records = chat_tasks.task_records(task, "validation")
-    vocab = task.output_features["targets"].vocabulary
     path = tmp_path / "fi.jsonl"
-    assert generate.generate_records(model, params, vocab, records[:4], path, max_new_tokens=8) == 4
+    assert generate.generate_records(model, records[:4], path, max_new_tokens=8) == 4
     kept = path.read_text().splitlines()
     path.write_text("\n".join(kept) + "\n" + kept[0][:20])  # a line cut by an interrupted run
-    assert generate.generate_records(model, params, vocab, records, path, max_new_tokens=8) == 6
+    assert generate.generate_records(model, records, path, max_new_tokens=8) == 6
     lines = path.read_text().splitlines()
     assert lines[:4] == kept
     assert sorted(json.loads(x)["id"] for x in lines) == sorted(r["id"] for r in records)

@@ -17,10 +17,9 @@ import openai
 import pytest
 
 from polyglot_jax.inference import generate
-from polyglot_jax.inference.model import LanguageModel
+from polyglot_jax.inference.chat_model import ChatModel
 from polyglot_jax.inference.serving import app, engine, jobs, service
 from polyglot_jax.models import DecoderConfig
-from polyglot_jax.training import runs
 
 LANGUAGES = ["en", "fi"]
 MAX_TOKENS = 24
@@ -48,18 +47,17 @@ def run(tmp_path_factory, demo_tasks, random_run):
 
 @pytest.fixture(scope="module")
 def lm(run):
-    return LanguageModel.load(str(run))
+    return ChatModel.load(str(run))
 
 
-def make_served(run, lm, **engine_args) -> service.Served:
-    vocabulary = runs.load_vocabulary(run)
-    batcher = engine.Engine(lm, vocabulary, [vocabulary.eos_id], **engine_args)
-    return service.Served(batcher, vocabulary, runs.chat_template(run), "tiny", batcher.max_length)
+def make_served(lm, **engine_args) -> service.Served:
+    batcher = engine.Engine(lm, **engine_args)
+    return service.Served(batcher, "tiny", batcher.max_length)
 
 
 @pytest.fixture(scope="module")
 def server(run, lm):
-    with app.ServerThread(make_served(run, lm, max_batch=16)) as thread:
+    with app.ServerThread(make_served(lm, max_batch=16)) as thread:
         yield thread
 
 
@@ -261,7 +259,7 @@ def hold_worker(batcher: engine.Engine) -> threading.Event:
 
 
 def test_overload_answers_429_and_a_leaving_client_frees_its_slot(run, lm):
-    served = make_served(run, lm, max_batch=4, max_queue=1)
+    served = make_served(lm, max_batch=4, max_queue=1)
     body = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
     with app.ServerThread(served) as thread:
         gate = hold_worker(served.engine)
@@ -323,7 +321,7 @@ def test_a_client_that_leaves_a_stream_frees_its_slot(server):
 
 
 def test_a_failed_prefill_fails_only_its_request_and_running_rows_go_on(run, lm, monkeypatch):
-    served = make_served(run, lm, max_batch=4)
+    served = make_served(lm, max_batch=4)
     batcher = served.engine
     alone = jobs.Job([[5, 6, 7]], [40], seeds=[0])
     batcher.submit(alone)

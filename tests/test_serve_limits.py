@@ -17,7 +17,7 @@ import httpx
 import pytest
 from test_serve import hold_worker, make_run, make_served
 
-from polyglot_jax.inference.model import LanguageModel
+from polyglot_jax.inference.chat_model import ChatModel
 from polyglot_jax.inference.serving import app, jobs
 
 CHAT = '{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, '
@@ -38,7 +38,7 @@ BAD_NUMBERS = {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, demo_tasks, random_run):
     run = make_run(random_run, demo_tasks, tmp_path_factory.mktemp("limits") / "run", 160)
-    served = make_served(run, LanguageModel.load(str(run)), max_batch=8)
+    served = make_served(ChatModel.load(str(run)), max_batch=8)
     served.max_body_bytes = 1_000_000
     with app.ServerThread(served, request_timeout_s=1.0) as thread:
         yield thread

@@ -15,10 +15,10 @@ import pytest
 import torch
 import transformers
 
-from polyglot_jax.data import vocab
 from polyglot_jax.errors import DataError
 from polyglot_jax.evaluation.benchmarks import metrics, readers, registry, scoring
-from polyglot_jax.models import Decoder, hf
+from polyglot_jax.inference.chat_model import ChatModel
+from polyglot_jax.models import hf
 
 XNLI_COLUMNS = [
     "language",
@@ -242,11 +242,9 @@ def reference_scores(model, tokenizer, items):
 def test_xcopa_accuracy_equals_the_transformers_reference(tiny_llama, shared_data, tmp_path):
     reference, path = tiny_llama
     scoring.register_task("xcopa", "sw", shared_data)
-    cfg, params = hf.load_model_dir(path)
-    vocabulary = vocab.load_vocabulary(path)
     out = tmp_path / "xcopa_sw.jsonl"
     result = scoring.evaluate(
-        "xcopa_sw", "validation", Decoder(cfg), params, vocabulary, output_path=out, limit=40
+        "xcopa_sw", "validation", ChatModel.load(path), output_path=out, limit=40
     )
     items = readers.read_xcopa(shared_data / "xcopa/sw/val.sw.jsonl", "sw")[:40]
     expected = reference_scores(reference, transformers.AutoTokenizer.from_pretrained(path), items)
@@ -263,15 +261,11 @@ def test_xcopa_accuracy_equals_the_transformers_reference(tiny_llama, shared_dat
 def test_xquad_answers_equal_transformers_greedy(tiny_llama, shared_data, tmp_path):
     reference, path = tiny_llama
     scoring.register_task("xquad", "vi", shared_data)
-    cfg, params = hf.load_model_dir(path)
-    vocabulary = vocab.load_vocabulary(path)
     out = tmp_path / "xquad_vi.jsonl"
     result = scoring.evaluate(
         "xquad_vi",
         "test",
-        Decoder(cfg),
-        params,
-        vocabulary,
+        ChatModel.load(path),
         output_path=out,
         max_new_tokens=8,
         limit=3,

@@ -8,10 +8,9 @@ import pytest
 import transformers
 from test_structured import reference_scores, tiny_llama  # noqa: F401  (tiny_llama: a fixture)
 
-from polyglot_jax.data import vocab
 from polyglot_jax.errors import DataError
 from polyglot_jax.evaluation.benchmarks import readers, registry, scoring
-from polyglot_jax.models import Decoder, hf
+from polyglot_jax.inference.chat_model import ChatModel
 
 QUESTIONS = {  # lang: (stem template, answer texts of unequal length and script)
     "de": (
@@ -107,11 +106,8 @@ def test_accuracies_equal_the_transformers_reference(tiny_llama, tmp_path):  # n
     reference, path = tiny_llama
     write_xcsqa(tmp_path, "ja", "dev", xcsqa_records("ja", 24))
     scoring.register_task("xcsqa", "ja", tmp_path)
-    cfg, params = hf.load_model_dir(path)
     out = tmp_path / "xcsqa_ja.jsonl"
-    result = scoring.evaluate(
-        "xcsqa_ja", "validation", Decoder(cfg), params, vocab.load_vocabulary(path), out
-    )
+    result = scoring.evaluate("xcsqa_ja", "validation", ChatModel.load(path), out)
     items = readers.read_xcsqa(tmp_path / "X-CSQA/jap/dev.jsonl", "ja")
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     expected = reference_scores(reference, tokenizer, items)

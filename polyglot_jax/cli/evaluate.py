@@ -5,8 +5,8 @@ lm-evaluation-harness's ``acc_norm`` and ``acc_bytes``) and XQuAD (greedy answer
 each benchmark's languages, writing ``<output_dir>/<task>.jsonl`` (one line per item),
 ``metrics.json`` and ``structured.jsonl`` (per-item rows that ``polyglot-jax report`` reads),
 each atomically. The checkpoint is a run directory, one of its ``checkpoint_<step>`` folders or
-a Hugging Face model directory (see :mod:`polyglot_jax.training.runs`); a run's vocabulary is
-the one of the mixture it recorded (or ``--mixture``), a Hugging Face model's its tokenizer.
+a Hugging Face model directory, loaded as a ``ChatModel`` (whose docstring gives the one rule
+for the vocabulary: ``--mixture`` only serves a run that records none).
 Outputs go to ``<run>/structured`` by default, never inside a checkpoint.
 
 ``--benchmarks`` names each benchmark with its languages (``NAME:LANG+LANG``), or names
@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import pathlib
 import sys
 from collections.abc import Sequence
 
 from polyglot_jax import gin_utils, storage
 from polyglot_jax.cli import common
-from polyglot_jax.errors import ConfigError, MissingFileError
-from polyglot_jax.evaluation.benchmarks import metrics, registry, scoring
-from polyglot_jax.inference import model as model_lib
+from polyglot_jax.errors import ConfigError
+from polyglot_jax.evaluation.benchmarks import metrics, registry, suite
+from polyglot_jax.inference.chat_model import ChatModel
+from polyglot_jax.inference.model import inference_mesh
 from polyglot_jax.training import runs
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         "--split", help="split of every task (default: each benchmark's, X-CSQA validation)"
     )
     parser.add_argument("--data_dir", default="../shared/data")
-    parser.add_argument("--mixture", help="task or mixture whose vocabulary a run uses")
+    parser.add_argument(
+        "--mixture", help="task or mixture giving the vocabulary of a run that records none"
+    )
     parser.add_argument("--module", action="append", default=["tasks"])
     parser.add_argument("--output_dir", help="default: <run>/structured")
     parser.add_argument("--run", help="run name in the report (default: the run folder name)")
@@ -89,48 +91,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ConfigError(
             f"--limit must be >= 1 (the first N items of each task), got {args.limit}"
         )
-    benchmarks = registry.check_tasks(registry.parse_tasks(args.benchmarks, args.languages))
-    if not pathlib.Path(args.data_dir).is_dir():
-        raise MissingFileError(f"data folder {args.data_dir} does not exist (--data_dir)")
-    options = registry.Options(args.squad_normalization)
-    tasks = [
-        (scoring.register_task(b.name, lang, args.data_dir, options), args.split or b.split)
-        for b, langs in benchmarks
-        for lang in langs
-    ]
-    for task, split in tasks:  # every data file is read (and checked) before the model is loaded
-        scoring.check_split(task, split)
-        scoring.task_items(task, split)
+    tasks = suite.prepare(  # every data file is read (and checked) before the model loads
+        registry.parse_tasks(args.benchmarks, args.languages),
+        args.data_dir,
+        registry.Options(args.squad_normalization),
+        args.split,
+    )
     source = runs.resolve(args.checkpoint_path)
     if source.run_dir is not None:
         for module in args.module:
             common.import_tasks(module)
-    mesh = model_lib.inference_mesh(common.mesh_shape(args.mesh_shape))
-    model, params = model_lib.LanguageModel.load(args.checkpoint_path, mesh), None
-    vocabulary = runs.load_vocabulary(
-        args.checkpoint_path, args.mixture if source.run_dir else None
+    model = ChatModel.load(
+        args.checkpoint_path,
+        inference_mesh(common.mesh_shape(args.mesh_shape)),
+        mixture_or_task_name=args.mixture if source.run_dir else None,
     )
-    run = args.run or source.name
     out = storage.as_path(args.output_dir) if args.output_dir else source.output_dir("structured")
-    results, rows = {}, []
-    for task, split in tasks:
-        metrics_of_task, task_rows = scoring.run_task(
-            task.name,
-            split,
-            model,
-            params,
-            vocabulary,
-            args.batch_size,
-            args.max_new_tokens,
-            args.limit,
-        )
-        scoring.write_rows(out / f"{task.name}.jsonl", task_rows)
-        results[task.name] = metrics_of_task
-        rows += [{**row, "run": run} for row in task_rows]
-        shown = ", ".join(f"{k} {v:.1f}" for k, v in metrics_of_task.items())
-        log.info("%s %s %s: %s", run, task.name, split, shown)
-    storage.write_json(out / "metrics.json", results)
-    scoring.write_rows(out / "structured.jsonl", rows)
+    results = suite.evaluate(
+        model,
+        tasks,
+        out,
+        args.run or source.name,
+        args.batch_size,
+        args.max_new_tokens,
+        args.limit,
+    )
     failed = {name: int(m["failed"]) for name, m in results.items() if m.get("failed")}
     if failed:
         shown = ", ".join(f"{name} {n}" for name, n in failed.items())

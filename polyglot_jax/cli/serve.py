@@ -33,7 +33,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0: any free port")
     parser.add_argument("--served_model_name", help="the model name (default: the folder's)")
-    parser.add_argument("--mixture", help="task or mixture whose vocabulary a run uses")
+    parser.add_argument(
+        "--mixture", help="task or mixture giving the vocabulary of a run that records none"
+    )
     parser.add_argument("--module", action="append", default=["tasks"])
     parser.add_argument("--mesh_shape", default="1,-1,1", help="data,fsdp,model (-1 fills)")
     parser.add_argument("--max_batch", type=int, default=16, help="rows decoded together")
@@ -81,19 +83,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     import jax
 
-    from polyglot_jax.inference.model import LanguageModel, inference_mesh
+    from polyglot_jax.inference.chat_model import ChatModel
+    from polyglot_jax.inference.model import inference_mesh
     from polyglot_jax.inference.serving import app, engine, service
-    from polyglot_jax.training import runs
 
     if jax.process_count() > 1:
         raise ConfigError("serve runs in one process (its mesh may span that host's devices)")
     for module in args.module:
         common.import_tasks(module)
     sock = app.bind(args.host, args.port)  # a port in use fails before the model loads
-    source = runs.resolve(args.checkpoint_path)
-    vocabulary = runs.load_vocabulary(args.checkpoint_path, args.mixture)
-    model = LanguageModel.load(
-        args.checkpoint_path, inference_mesh(common.mesh_shape(args.mesh_shape))
+    model = ChatModel.load(
+        args.checkpoint_path,
+        inference_mesh(common.mesh_shape(args.mesh_shape)),
+        mixture_or_task_name=args.mixture,
     )
     positions = model.decoder.config.max_length
     if args.max_model_len is not None and args.max_model_len > positions:
@@ -101,11 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"--max_model_len {args.max_model_len} is longer than the model's {positions} "
             "positions; leave it out or give at most that"
         )
-    eos = vocabulary.eos_id
     batcher = engine.Engine(
         model,
-        vocabulary,
-        [eos] if isinstance(eos, int) else list(eos),
         max_batch=args.max_batch,
         max_queue=args.max_queue,
         max_length=args.max_model_len,
@@ -114,8 +113,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = args.served_model_name or storage.as_path(args.checkpoint_path).name
     served = service.Served(
         batcher,
-        vocabulary,
-        source.chat_format().get("template"),
         name,
         batcher.max_length,
         args.default_max_tokens,

@@ -12,6 +12,8 @@ from typing import Any
 
 import sentencepiece as spm
 
+from polyglot_jax.errors import DataError
+
 
 @dataclasses.dataclass(frozen=True)
 class TokenizerInfo:
@@ -132,7 +134,10 @@ def _read_tokenizer_json(model_dir: pathlib.Path) -> Any:
         return None
     import tokenizers
 
-    return tokenizers.Tokenizer.from_file(str(path))
+    try:
+        return tokenizers.Tokenizer.from_file(str(path))
+    except Exception as e:  # the Rust library raises a bare Exception for a malformed file
+        raise DataError(f"{path}: not a Hugging Face tokenizers file ({e})") from None
 
 
 def _added_bos(tokenizer: Any) -> int | None:

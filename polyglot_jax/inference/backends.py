@@ -254,8 +254,7 @@ class LocalBackend:
     Args:
       checkpoint_path: run directory, ``checkpoint_<step>`` or Hugging Face model folder.
       mixture_or_task_name: task or mixture whose vocabulary the run was trained with, for a
-        run that does not record it (default: the one in the run's ``chat_format.json``).
-      vocabulary: a vocabulary to use instead of loading the run's (a SeqIO vocabulary).
+        run that records none (see ``ChatModel``).
       max_new_tokens: answer length limit.
       batch_size: conversations per generation batch.
       mesh_shape: ``(data, fsdp, model)`` sizes of the mesh the model is placed on (-1 fills;
@@ -266,21 +265,16 @@ class LocalBackend:
         self,
         checkpoint_path: str,
         mixture_or_task_name: str | None = None,
-        vocabulary: object | None = None,
         max_new_tokens: int = 128,
         batch_size: int = 16,
         mesh_shape: Sequence[int] = (1, -1, 1),
     ) -> None:
-        from polyglot_jax.inference import generate
-        from polyglot_jax.inference.model import LanguageModel, inference_mesh
-        from polyglot_jax.training import runs
+        from polyglot_jax.inference.chat_model import ChatModel
+        from polyglot_jax.inference.model import inference_mesh
 
-        self._infer = generate
-        if vocabulary is None:  # first: a run without a recorded mixture fails before loading
-            vocabulary = runs.load_vocabulary(checkpoint_path, mixture_or_task_name)
-        self.vocabulary = vocabulary
-        self.model = LanguageModel.load(checkpoint_path, inference_mesh(mesh_shape))
-        self.template = runs.chat_template(checkpoint_path)
+        self.model = ChatModel.load(
+            checkpoint_path, inference_mesh(mesh_shape), mixture_or_task_name=mixture_or_task_name
+        )
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
         self.name = f"local:{checkpoint_path}"
 
@@ -294,9 +288,8 @@ class LocalBackend:
         out = []
         for start in range(0, len(conversations), self.batch_size):
             chunk = conversations[start : start + self.batch_size]
-            prompts = [self._infer.encode_prompt(self.vocabulary, c, self.template) for c in chunk]
-            result = self.model.generate(prompts, self.max_new_tokens, self.vocabulary.eos_id)
-            out += [Completion(text=self.vocabulary.decode(t)) for t in result.tokens]
+            answers = self.model.respond(chunk, self.max_new_tokens)
+            out += [Completion(text=text) for text, _, _ in answers]
         return out
 
 

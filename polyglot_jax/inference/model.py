@@ -2,10 +2,10 @@
 
 :class:`LanguageModel` holds a decoder, its parameters and where they live: a ``(data, fsdp,
 model)`` mesh and the logical axis rules that training uses, so a model that trains on a pod
-answers there too. Parameters are restored straight into their shardings
-(:func:`runs.load_model`); every function is jitted with explicit shardings
-(:mod:`placement`), the batch split over ``batch``'s mesh axes. ``infer``, the structured
-benchmarks and the local judge go through it; without a mesh it runs on the default device.
+answers there too. Every function is jitted with explicit shardings (:mod:`placement`), the
+batch split over ``batch``'s mesh axes; without a mesh it runs on the default device. It works
+on token ids; :class:`~polyglot_jax.inference.chat_model.ChatModel` adds the vocabulary, chat
+template and stop tokens, and is what every stage loads.
 """
 
 from __future__ import annotations
@@ -98,19 +98,6 @@ class LanguageModel:
     ) -> None:
         self.decoder, self.params, self.mesh = decoder, params, mesh
         self.rules = rules or partitioning.standard_logical_axis_rules()
-
-    @classmethod
-    def load(
-        cls,
-        path: str,
-        mesh: Mesh | None = None,
-        rules: partitioning.AxisRules | None = None,
-    ) -> LanguageModel:
-        """A run, ``checkpoint_<step>`` or Hugging Face folder, each array read into its shard."""
-        model = cls(None, None, mesh, rules)  # type: ignore[arg-type]
-        with model.context():
-            model.decoder, model.params = runs.load_model(path)
-        return model
 
     @classmethod
     def place(
@@ -219,7 +206,3 @@ class LanguageModel:
             rules=self.rules,
         )
 
-
-def as_language_model(model: LanguageModel | Decoder, params: Any = None) -> LanguageModel:
-    """``model`` itself, or a decoder with its ``params`` on the default device."""
-    return model if isinstance(model, LanguageModel) else LanguageModel(model, params)

@@ -11,16 +11,15 @@ A run directory (``MODEL_DIR``, local or ``gs://``) holds::
   infer/ judge/ structured/   outputs of the later stages
 
 :func:`resolve` accepts a run directory, one of its ``checkpoint_<step>`` folders or a Hugging
-Face model directory; :func:`load_model` (on one device or placed on a mesh) and
-:func:`load_vocabulary` load any of them, and :meth:`Source.output_dir` puts a later stage's
-output in the run directory, never inside a checkpoint. Every path is an ``etils.epath.Path``,
-so ``gs://`` works like a local folder.
+Face model directory; :func:`load_model` (on one device or placed on a mesh) loads any of them
+(``ChatModel`` adds the vocabulary and template), and :meth:`Source.output_dir` puts a later
+stage's output in the run directory, never inside a checkpoint. Every path is an
+``etils.epath.Path``, so ``gs://`` works like a local folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import os
 import re
@@ -29,7 +28,6 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import seqio
 from etils import epath
 from jax.sharding import Mesh
 
@@ -278,10 +276,13 @@ def record_tokenizer(run_dir: str | os.PathLike, vocabulary: Any) -> None:
             storage.write_atomic(target / name, (folder / name).read_bytes())
 
 
-def _recorded_tokenizer(run_dir: epath.Path) -> Any:
+def recorded_tokenizer(run_dir: epath.Path) -> Any | None:
+    """The vocabulary of the tokenizer files a run recorded (:func:`record_tokenizer`), if any."""
     from polyglot_jax.data import vocab
 
     folder = run_dir / TOKENIZER
+    if not folder.exists():
+        return None
     if storage.is_local(folder):
         return vocab.load_vocabulary(folder)
     local = storage.local_file_for(run_dir, TOKENIZER, "tokenizers")
@@ -289,49 +290,3 @@ def _recorded_tokenizer(run_dir: epath.Path) -> Any:
     for file in folder.iterdir():
         (local / file.name).write_bytes(file.read_bytes())
     return vocab.load_vocabulary(local)
-
-
-def load_vocabulary(path: str | os.PathLike, mixture_or_task_name: str | None = None) -> Any:
-    """The vocabulary of a model: its HF tokenizer, or the vocabulary of the run's mixture.
-
-    A run's vocabulary is its recorded mixture's; when that mixture is not registered (a
-    recipe of a gin file, in a later process) it is the tokenizer the run recorded
-    (:func:`record_tokenizer`).
-
-    Args:
-      path: run directory, ``checkpoint_<step>`` or Hugging Face folder.
-      mixture_or_task_name: a registered task or mixture whose vocabulary to use instead of
-        the one the run recorded (its tasks module must be imported).
-
-    Raises:
-      RunDirError: a run that recorded neither a usable mixture nor a tokenizer, and no
-        mixture was given.
-    """
-    from polyglot_jax.data import pipeline, vocab
-
-    source = resolve(path)
-    if mixture_or_task_name is None and source.hf_dir is not None:
-        return vocab.load_vocabulary(source.hf_dir)
-    name = mixture_or_task_name or source.chat_format().get("mixture_or_task_name")
-
-    def registered() -> bool:
-        return name in seqio.MixtureRegistry.names() or name in seqio.TaskRegistry.names()
-
-    if name is not None and not registered():
-        importlib.import_module("tasks")
-    if name is not None and registered():
-        return pipeline.vocabulary_of(name)
-    if mixture_or_task_name is None and (source.run_dir / TOKENIZER).exists():
-        return _recorded_tokenizer(source.run_dir)
-    raise RunDirError(
-        f"{source.run_dir}: the run's mixture {name!r} is not registered and the run has no "
-        f"{TOKENIZER}/ folder; pass the task or mixture whose vocabulary it was trained with"
-        if name
-        else f"{source.run_dir}: the run does not record its mixture; pass the task or "
-        f"mixture whose vocabulary it was trained with"
-    )
-
-
-def chat_template(path: str | os.PathLike) -> str | None:
-    """The chat template a run was trained with (None: the default template)."""
-    return resolve(path).chat_format().get("template")

@@ -5,7 +5,7 @@ its :mod:`registry` entry: the source yields the entry's items and the metric fu
 entry's, following SeqIO's protocol: ``score_metric_fns`` take ``(targets, scores)`` (gold
 choice, per-choice log-likelihoods), ``predict_metric_fns`` take ``(targets, predictions)``
 (gold answers, generated text). :func:`evaluate` computes the scores or predictions with the
-model interface (:class:`~polyglot_jax.inference.model.LanguageModel`: per-token scores and
+loaded model (:class:`~polyglot_jax.inference.chat_model.ChatModel`: per-token scores and
 generation on its mesh) and calls them.
 
 Scoring follows lm-evaluation-harness: the continuation is ``" " + choice``, trailing spaces of
@@ -33,8 +33,8 @@ from polyglot_jax import storage
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.evaluation.benchmarks import metrics, registry
 from polyglot_jax.inference import decoding
-from polyglot_jax.inference.model import LanguageModel, as_language_model
-from polyglot_jax.models import Decoder
+from polyglot_jax.inference.chat_model import ChatModel
+from polyglot_jax.inference.model import LanguageModel
 
 
 def _items_dataset(items: list[dict]) -> tf.data.Dataset:
@@ -114,8 +114,7 @@ def encode_pair(
 
 
 def loglikelihoods(
-    model: LanguageModel | Decoder,
-    params: Any,
+    model: LanguageModel,
     requests: Sequence[tuple[list[int], list[int]]],
     batch_size: int = 16,
     prefix: Sequence[int] = (),
@@ -123,13 +122,11 @@ def loglikelihoods(
     """Summed log-probability of each continuation given its context.
 
     Args:
-      model: the model interface (``params`` None), or a decoder with its ``params``.
-      params: the decoder's parameters (one device).
+      model: the model, on its mesh.
       requests: ``(context ids, continuation ids)``; an empty context needs a ``prefix``.
       batch_size: requests per forward pass.
       prefix: ids put before every context (e.g. a BOS token).
     """
-    lm = as_language_model(model, params)
     rows = [(list(prefix) + c, t) for c, t in requests]
     if any(not c or not t for c, t in rows):
         raise ValueError("loglikelihoods: every request needs context and continuation tokens")
@@ -144,15 +141,14 @@ def loglikelihoods(
             context, continuation = rows[i]
             tokens[row, : len(context) + len(continuation)] = context + continuation
             weights[row, len(context) : len(context) + len(continuation)] = 1.0
-        scores = lm.score(tokens[:, :-1], tokens[:, 1:], weights[:, 1:])  # [rows, width - 1]
+        scores = model.score(tokens[:, :-1], tokens[:, 1:], weights[:, 1:])  # [rows, width - 1]
         for i, total in zip(chunk, scores.sum(axis=1).tolist(), strict=True):
             out[i] = total
     return out
 
 
 def choice_scores(
-    model: LanguageModel | Decoder,
-    params: Any,
+    model: LanguageModel,
     encode: Callable[[str], list[int]],
     items: Sequence[dict],
     batch_size: int = 16,
@@ -164,7 +160,7 @@ def choice_scores(
         for item in items
         for choice in item["choices"]
     ]
-    flat = loglikelihoods(model, params, requests, batch_size, prefix)
+    flat = loglikelihoods(model, requests, batch_size, prefix)
     scores, at = [], 0
     for item in items:
         scores.append(flat[at : at + len(item["choices"])])
@@ -173,23 +169,21 @@ def choice_scores(
 
 
 def answers(
-    model: LanguageModel | Decoder,
-    params: Any,
-    vocabulary: seqio.Vocabulary,
+    model: ChatModel,
     items: Sequence[dict],
     batch_size: int = 8,
     max_new_tokens: int = 32,
 ) -> list[str]:
-    """Greedy answers to each item's prompt, cut at the first newline."""
-    lm = as_language_model(model, params)
+    """Greedy answers to each item's prompt (plain text, no chat template), cut at the first
+    newline."""
     out = []
     sampling = decoding.Sampling(stop_strings=("\n",))
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
-        prompts = [vocabulary.encode(item["prompt"]) for item in chunk]
-        generation = lm.generate(prompts, max_new_tokens, vocabulary.eos_id, sampling)
+        prompts = [model.vocabulary.encode(item["prompt"]) for item in chunk]
+        generation = model.generate(prompts, max_new_tokens, sampling)
         for tokens in generation.tokens:
-            text, _ = decoding.cut_at_stop_strings(vocabulary.decode(tokens), sampling.stop_strings)
+            text, _ = decoding.cut_at_stop_strings(model.decode(tokens), sampling.stop_strings)
             out.append(text.strip())
     return out
 
@@ -203,9 +197,7 @@ def check_split(task: seqio.Task, split: str) -> None:
 def run_task(
     task_name: str,
     split: str,
-    model: LanguageModel | Decoder,
-    params: Any,
-    vocabulary: seqio.Vocabulary,
+    model: ChatModel,
     batch_size: int = 16,
     max_new_tokens: int = 32,
     limit: int | None = None,
@@ -224,12 +216,12 @@ def run_task(
     if not items:
         raise ConfigError(f"{task_name} {split}: no items to evaluate (limit {limit})")
     if "choices" in items[0]:
-        outputs = choice_scores(model, params, vocabulary.encode, items, batch_size)
+        outputs = choice_scores(model, model.vocabulary.encode, items, batch_size)
         targets = [metrics.ChoiceTarget(i["label"], tuple(i["choices"])) for i in items]
         metric_fns = task.score_metric_fns
         fields = [{"scores": s, "label": int(t)} for s, t in zip(outputs, targets, strict=True)]
     else:
-        outputs = answers(model, params, vocabulary, items, batch_size, max_new_tokens)
+        outputs = answers(model, items, batch_size, max_new_tokens)
         targets, metric_fns = [item["answers"] for item in items], task.predict_metric_fns
         fields = [{"prediction": p, "answers": t} for p, t in zip(outputs, targets, strict=True)]
     failed = [_failure(output) for output in outputs]
@@ -269,9 +261,7 @@ def write_rows(path: str | pathlib.Path, rows: Sequence[dict]) -> None:
 def evaluate(
     task_name: str,
     split: str,
-    model: LanguageModel | Decoder,
-    params: Any,
-    vocabulary: seqio.Vocabulary,
+    model: ChatModel,
     output_path: str | pathlib.Path | None = None,
     batch_size: int = 16,
     max_new_tokens: int = 32,
@@ -279,9 +269,7 @@ def evaluate(
 ) -> dict[str, float]:
     """Runs one structured task and returns its metrics; with ``output_path``, also writes its
     rows (:func:`run_task`) there as JSONL."""
-    result, rows = run_task(
-        task_name, split, model, params, vocabulary, batch_size, max_new_tokens, limit
-    )
+    result, rows = run_task(task_name, split, model, batch_size, max_new_tokens, limit)
     if output_path is not None:
         write_rows(output_path, rows)
     return result

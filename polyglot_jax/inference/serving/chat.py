@@ -1,8 +1,8 @@
 """``/v1/chat/completions`` and ``/v1/models``.
 
-A conversation is rendered with the run's chat template and tokenized exactly as ``infer``
-renders its prompts (:func:`generate.encode_prompt`), so a greedy answer here equals ``infer``'s
-for the same prompt.
+A conversation is rendered with the run's chat template and tokenized by the served
+``ChatModel``, exactly as ``infer`` renders its prompts, so a greedy answer here equals
+``infer``'s for the same prompt.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import fastapi
 from fastapi import responses
 
 from polyglot_jax.errors import UserError
-from polyglot_jax.inference import generate
 from polyglot_jax.inference.serving import protocol, service, text
 from polyglot_jax.inference.serving.jobs import Job
 from polyglot_jax.inference.serving.protocol import RequestError
@@ -28,7 +27,7 @@ def _parse(served: service.Served, data: Any) -> tuple[protocol.ChatBody, list[i
     body = protocol.parse(protocol.ChatBody, data)
     served.check_model(body.model)
     try:
-        prompt = generate.encode_prompt(served.vocabulary, body.conversation(), served.template)
+        prompt = served.model.encode(body.conversation())
     except UserError as e:
         raise RequestError(f"messages: {e}", param="messages") from None
     return body, prompt, served.token_budget(len(prompt), body.token_limit)

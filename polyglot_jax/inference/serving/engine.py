@@ -18,14 +18,14 @@ import dataclasses
 import functools
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 
 from polyglot_jax.inference import decoding, placement
-from polyglot_jax.inference.model import LanguageModel
+from polyglot_jax.inference.chat_model import ChatModel
 from polyglot_jax.inference.serving import jobs, slots, warmup
 from polyglot_jax.inference.serving.jobs import Job, JobCancelledError, OverloadedError, Row
 
@@ -50,9 +50,8 @@ class Engine:
     """Decodes :class:`Job` s with continuous batching on a worker thread.
 
     Args:
-      model: the model, placed on its mesh.
-      vocabulary: decodes tokens (for stop strings); its ``pad_id`` pads prompts.
-      eos_ids: tokens that end a continuation.
+      model: the model, placed on its mesh: its stop tokens end a continuation, its vocabulary
+        decodes tokens for stop strings and its ``pad_id`` pads prompts.
       max_batch: decode slots (rows decoded together; rounded up to a multiple of the mesh's
         batch shards).
       max_queue: the most jobs waiting; more are refused with :class:`OverloadedError`.
@@ -65,22 +64,20 @@ class Engine:
 
     def __init__(
         self,
-        model: LanguageModel,
-        vocabulary: Any,
-        eos_ids: Sequence[int],
+        model: ChatModel,
         max_batch: int = 16,
         max_queue: int = 256,
         max_length: int | None = None,
         warm_up_width: int = 0,
     ) -> None:
-        self.model, self.vocabulary, self.eos_ids = model, vocabulary, list(eos_ids)
+        self.model, self.vocabulary, self.eos_ids = model, model.vocabulary, model.stop_ids
         self.slots = placement.local_rows(max_batch, model.mesh, model.rules)
         self.max_queue = max_queue
         positions = model.decoder.config.max_length
         if max_length is not None and not 2 <= max_length <= positions:
             raise ValueError(f"max_length {max_length} is not in 2..{positions} (model positions)")
         self.max_length = max_length or positions
-        self.pad_id = int(getattr(vocabulary, "pad_id", 0) or 0)
+        self.pad_id = model.pad_id
         self.warm_up_width = min(warm_up_width, self.max_length)
         self.ready = threading.Event()  # set once the engine takes requests (or failed)
         self.failed: BaseException | None = None

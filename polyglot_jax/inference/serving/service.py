@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import fastapi
 
 from polyglot_jax.inference import generate
+from polyglot_jax.inference.chat_model import ChatModel
 from polyglot_jax.inference.serving import text
 from polyglot_jax.inference.serving.engine import Engine
 from polyglot_jax.inference.serving.jobs import InvalidJobError, Job, JobCancelledError, Row
@@ -36,9 +37,8 @@ class Served:
     """What the server answers with.
 
     Attributes:
-      engine: batches requests onto the model.
-      vocabulary: the model's vocabulary.
-      template: the chat template the run was trained with (None: the default).
+      engine: batches requests onto the model (whose vocabulary and chat template the routes
+        use).
       name: the model name clients pass (``model``) and ``/v1/models`` lists.
       max_length: the context length (prompt + new tokens).
       default_max_tokens: new tokens of a chat answer that names no ``max_tokens``.
@@ -47,13 +47,21 @@ class Served:
     """
 
     engine: Engine
-    vocabulary: Any
-    template: str | None
     name: str
     max_length: int
     default_max_tokens: int = 256
     api_key: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
+
+    @property
+    def model(self) -> ChatModel:
+        """The served model."""
+        return self.engine.model
+
+    @property
+    def vocabulary(self) -> Any:
+        """The served model's vocabulary."""
+        return self.engine.model.vocabulary
 
     def authorize(self, request: fastapi.Request) -> None:
         """Refuses (401) a request without the API key, when the server has one."""
