@@ -18,6 +18,7 @@ import pytest
 
 from polyglot_jax.inference import generate
 from polyglot_jax.inference.chat_model import ChatModel
+from polyglot_jax.inference.infer_config import InferConfig
 from polyglot_jax.inference.serving import app, engine, jobs, service
 from polyglot_jax.models import DecoderConfig
 
@@ -67,15 +68,15 @@ def client(server):
 
 
 def test_greedy_answers_equal_infer_under_16_concurrent_clients(run, server, client, tmp_path):
-    result = generate.infer(
-        checkpoint_path=str(run),
-        mixture_or_task_name="demo_uniform",
+    config = InferConfig(
+        str(run),
+        "demo_uniform",
         output_dir=str(tmp_path),
         max_new_tokens=MAX_TOKENS,
         languages=LANGUAGES,
         batch_size=7,
-        progress=False,
     )
+    result = generate.infer(config, progress=False)
     expected = [
         json.loads(line)
         for path in result.files

@@ -27,6 +27,7 @@ from polyglot_jax.training import partitioning, runs
 
 log = logging.getLogger(__name__)
 
+HF_TOKENIZERS = ("tokenizer.model", "tokenizer.json")  # a folder with neither has no tokenizer
 Messages = Sequence[dict]  # [{"role": "system" | "user" | "assistant", "content": str}, ...]
 
 
@@ -80,7 +81,11 @@ def model_vocabulary(
     from polyglot_jax.data import vocab
 
     if source.hf_dir is not None:
-        return vocab.load_vocabulary(source.hf_dir)
+        has_tokenizer = any((source.hf_dir / f).exists() for f in HF_TOKENIZERS)
+        if has_tokenizer or mixture_or_task_name is None:
+            return vocab.load_vocabulary(source.hf_dir)
+        log.info("%s has no tokenizer: vocabulary of %s", source.path, mixture_or_task_name)
+        return _mixture_vocabulary(mixture_or_task_name)
     recorded = runs.recorded_tokenizer(source.run_dir)
     trained_on = source.chat_format().get("mixture_or_task_name")
     if recorded is None and trained_on is not None:
@@ -124,7 +129,8 @@ def encode_messages(vocabulary: Any, messages: Messages, template: str) -> list[
 class ChatModel(LanguageModel):
     """A decoder, its placed parameters, vocabulary, chat template and stop tokens.
 
-    **The vocabulary rule.** A Hugging Face folder's vocabulary is its tokenizer. A run's is,
+    **The vocabulary rule.** A Hugging Face folder's vocabulary is its tokenizer (for a folder
+    saved without one, the task or mixture the caller names). A run's is,
     first, the tokenizer files it recorded in ``<run>/tokenizer/`` while training; then the
     vocabulary of the task or mixture its ``chat_format.json`` names (``import tasks``
     registers it; the demo's SentencePiece model is not a tokenizer folder, so demo runs take

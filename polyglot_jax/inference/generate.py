@@ -14,10 +14,8 @@ import json
 import logging
 import os
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
 
-import gin
 import jax
 import numpy as np
 from etils import epath
@@ -29,11 +27,11 @@ from polyglot_jax.data import chat_tasks, pipeline, sources
 from polyglot_jax.errors import ConfigError, DataError, MissingFileError
 from polyglot_jax.inference import decoding, output_files
 from polyglot_jax.inference.chat_model import ChatModel
+from polyglot_jax.inference.infer_config import InferConfig
 from polyglot_jax.inference.model import inference_mesh
 from polyglot_jax.inference.output_files import merge_parts, part_name
 from polyglot_jax.training import (
     checkpoints,  # noqa: F401  (its gin configurables must exist before a config is locked)
-    partitioning,
     runs,
 )
 
@@ -121,7 +119,7 @@ def _prompt_sets(
     if not any(split in task.splits for task in tasks):
         have = sorted({s for task in tasks for s in task.splits})
         raise ConfigError(
-            f"SPLIT (infer.split): {mixture_or_task_name} has no split {split!r} "
+            f"SPLIT (InferConfig.split): {mixture_or_task_name} has no split {split!r} "
             f"(have: {', '.join(have)})"
         )
     for task in tasks:
@@ -166,181 +164,71 @@ ANSWER_SETTINGS = (
 )
 
 
-def _setting(macro: str, name: str) -> str:
-    return f"{macro} (infer.{name})" if macro else f"infer.{name}"
-
-
-def _check_arguments(values: dict[str, Any]) -> None:
-    """Rejects unusable :func:`infer` settings, naming their gin macro.
-
-    Raises:
-      ConfigError: the first unusable setting.
-    """
-
-    def fail(macro: str, name: str, expected: str) -> None:
-        raise ConfigError(f"{_setting(macro, name)} must be {expected}, got {values[name]!r}")
-
-    def is_int(value: Any) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool)
-
-    def is_path(value: Any) -> bool:
-        return isinstance(value, (str, os.PathLike)) and bool(os.fspath(value))
-
-    def is_names(value: Any) -> bool:
-        return not isinstance(value, (str, bytes)) and all(isinstance(v, str) for v in value)
-
-    if not is_path(values["checkpoint_path"]):
-        fail("CHECKPOINT_PATH", "checkpoint_path", "a run directory or checkpoint_<step> path")
-    if not isinstance(values["mixture_or_task_name"], str) or not values["mixture_or_task_name"]:
-        fail("MIXTURE_OR_TASK_NAME", "mixture_or_task_name", "a task or mixture name")
-    if values["output_dir"] is not None and not is_path(values["output_dir"]):
-        fail("INFER_OUTPUT_DIR", "output_dir", "a folder path or None")
-    if not isinstance(values["split"], str) or not values["split"]:
-        fail("SPLIT", "split", "a split name")
-    for macro, name in (("BATCH_SIZE", "batch_size"), ("MAX_NEW_TOKENS", "max_new_tokens")):
-        if not is_int(values[name]) or values[name] < 1:
-            fail(macro, name, "a positive integer")
-    if not is_int(values["seed"]):
-        fail("SEED", "seed", "an integer")
-    if values["sampling"] is not None and not isinstance(values["sampling"], decoding.Sampling):
-        fail("", "sampling", "@decoding.Sampling()")
-    languages = values["languages"]
-    if languages is not None and not is_names(languages):
-        fail("", "languages", "a list of language codes")
-    prompt_files = values["prompt_files"]
-    if prompt_files is not None and (
-        isinstance(prompt_files, str) or not all(map(is_path, prompt_files))
-    ):
-        fail("PROMPT_FILES", "prompt_files", "a list of JSONL files or None")
-    shard = values["shard"]
-    if shard is not None and not (
-        isinstance(shard, tuple | list)
-        and len(shard) == 2
-        and all(map(is_int, shard))
-        and 0 <= shard[0] < shard[1]
-    ):
-        fail("", "shard", "(index, count) with 0 <= index < count")
-    mesh_shape = values["mesh_shape"]
-    if isinstance(mesh_shape, str) or len(mesh_shape) != 3 or not all(map(is_int, mesh_shape)):
-        fail("MESH_SHAPE", "mesh_shape", "(data, fsdp, model) sizes, e.g. (1, -1, 1)")
-
-
-@gin.configurable(denylist=["progress"])
-def infer(
-    checkpoint_path: str = gin.REQUIRED,
-    mixture_or_task_name: str = gin.REQUIRED,
-    output_dir: str | None = None,
-    split: str = "validation",
-    batch_size: int = 32,
-    max_new_tokens: int = 64,
-    sampling: decoding.Sampling | None = None,
-    seed: int = 0,
-    languages: Iterable[str] | None = None,
-    prompt_files: Sequence[str] | None = None,
-    shard: tuple[int, int] | None = None,
-    mesh_shape: Sequence[int] = (1, -1, 1),
-    axis_rules: partitioning.AxisRules | None = None,
-    progress: bool = True,
-) -> InferResult:
-    """Generates responses for every prompt of a task or mixture's ``split``, or of prompt files.
+def infer(config: InferConfig | None = None, *, progress: bool = True) -> InferResult:
+    """Generates responses for every prompt of a task or mixture's split, or of prompt files.
 
     With several hosts each answers every ``count``-th prompt into ``<name>.part-i-of-n.jsonl``;
     after a barrier host 0 merges the parts into ``<name>.jsonl`` in prompt order.
 
     Args:
-      checkpoint_path: run directory (latest checkpoint) or ``.../checkpoint_<step>``.
-      mixture_or_task_name: registered task or mixture whose prompts are answered.
-      output_dir: where ``<task>.jsonl`` files go; default ``<run dir>/infer``.
-      split: the split to read prompts from.
-      batch_size: prompts per generation batch.
-      max_new_tokens: the most tokens per response.
-      sampling: decoding settings (``decoding.Sampling``); greedy by default.
-      seed: sampling seed; each (prompt, sample) derives its own from it.
-      languages: only tasks in these languages (default: all).
-      prompt_files: ``{"id", "prompt"}`` JSONL files (``test_<lang>.jsonl``, as the OASST test
-        prompts) answered instead of the task's split.
-        Bad lines are skipped and counted in the log.
-      shard: ``(index, count)`` of this worker; default ``(process_index, process_count)``.
-        An explicit shard writes its part only (merge with :func:`merge_parts`).
-      mesh_shape: ``(data, fsdp, model)`` sizes of the mesh the model is placed on (-1 fills;
-        default: every device on ``fsdp``, which fits whatever training fit).
-      axis_rules: logical axis rules (default: the standard rules, as in training).
+      config: the job (default: :class:`InferConfig` as gin binds it, ``runs/infer.gin``).
       progress: log a line per task.
     """
-    _check_arguments(dict(locals()))
-    sampling = sampling or decoding.Sampling()
-    index, count = shard or (jax.process_index(), jax.process_count())
-    source = runs.resolve(checkpoint_path)
-    out_dir = storage.as_path(output_dir) if output_dir else source.output_dir("infer")
+    config = config or InferConfig()
+    index, count = config.shard or (jax.process_index(), jax.process_count())
+    source = runs.resolve(config.checkpoint_path)
+    out_dir = storage.as_path(config.output_dir or source.output_dir("infer"))
     lock = output_files.LOCK_NAME if count == 1 else f".lock.part-{index:05d}-of-{count:05d}"
     with output_files.locked(out_dir, lock):
-        return _infer_locked(
-            source,
-            out_dir,
-            (index, count),
-            mixture_or_task_name,
-            split,
-            batch_size,
-            max_new_tokens,
-            sampling,
-            seed,
-            languages,
-            prompt_files,
-            explicit_shard=shard is not None,
-            placement=(mesh_shape, axis_rules),
-            progress=progress,
-        )
+        return _infer_locked(config, source, out_dir, (index, count), progress)
 
 
 def _infer_locked(
+    config: InferConfig,
     source: runs.Source,
     out_dir: epath.Path,
     shard: tuple[int, int],
-    mixture_or_task_name: str,
-    split: str,
-    batch_size: int,
-    max_new_tokens: int,
-    sampling: decoding.Sampling,
-    seed: int,
-    languages: Iterable[str] | None,
-    prompt_files: Sequence[str] | None,
-    explicit_shard: bool,
-    placement: tuple[Sequence[int], partitioning.AxisRules | None],
     progress: bool,
 ) -> InferResult:
     index, count = shard
-    mesh_shape, axis_rules = placement
+    sampling, split, mixture = config.sampling, config.split, config.mixture_or_task_name
     settings = {
-        "max_new_tokens": max_new_tokens,
+        "max_new_tokens": config.max_new_tokens,
         **sampling.to_dict(),
-        "seed": seed,
+        "seed": config.seed,
         "checkpoint_path": str(source.path),
         "split": split,
         "hosts": count,
-        "mesh_shape": list(mesh_shape),
+        "mesh_shape": list(config.mesh_shape),
     }
     old = output_files.check_settings(out_dir, settings, ANSWER_SETTINGS)
     if old and isinstance(old.get("num_samples"), int):  # the folder keeps its extra samples
         settings["num_samples"] = max(old["num_samples"], sampling.num_samples)
-    prompt_sets = list(_prompt_sets(mixture_or_task_name, split, prompt_files))
-    mesh = inference_mesh(mesh_shape)
-    model = ChatModel.load(source.path, mesh, axis_rules, mixture_or_task_name, False)
+    prompt_sets = list(_prompt_sets(mixture, split, config.prompt_files))
+    mesh = inference_mesh(config.mesh_shape)
+    model = ChatModel.load(source.path, mesh, config.axis_rules, mixture, check_mixture=False)
     storage.write_json(out_dir / output_files.SETTINGS_NAME, settings)  # before any answer
-    wanted = set(languages) if languages is not None else None
+    wanted = set(config.languages) if config.languages is not None else None
     names, files, generated = [], [], 0
     for name, records in prompt_sets:
         if wanted is not None and not {r["lang"] for r in records} & wanted:
             continue
         path = out_dir / (f"{name}.jsonl" if count == 1 else part_name(name, index, count))
         n = generate_records(
-            model, records[index::count], path, batch_size, max_new_tokens, sampling, seed
+            model,
+            records[index::count],
+            path,
+            config.batch_size,
+            config.max_new_tokens,
+            sampling,
+            config.seed,
         )
         generated += n
         names.append(name)
         files.append(out_dir / f"{name}.jsonl")
         if progress:
             log.info("infer %s: %d new responses in %s", name, n, path)
-    if count > 1 and not explicit_shard:
+    if count > 1 and config.shard is None:
         multihost_utils.sync_global_devices("polyglot_jax.infer")
         if index == 0:
             for name in names:
