@@ -11,6 +11,7 @@ from polyglot_jax.evaluation import report
 from polyglot_jax.evaluation.judges import language
 from polyglot_jax.inference import decoding, generate
 from polyglot_jax.inference.chat_model import ChatModel
+from polyglot_jax.inference.infer_config import InferConfig
 
 LANGS = demo_build.DEMO_LANGUAGES
 
@@ -98,14 +99,14 @@ def test_langid_agrees_on_reference_answers():
 
 def test_infer_answers_shared_oasst_prompt_files(demo_dir, tmp_path, demo_tasks, shared_data):
     files = [str(shared_data / "oasst_prompts" / f"test_{lang}.jsonl") for lang in ("fi", "hi")]
-    result = generate.infer(
-        checkpoint_path=str(demo_dir / "demo_pinch"),
-        mixture_or_task_name="demo_uniform",
+    config = InferConfig(
+        str(demo_dir / "demo_pinch"),
+        "demo_uniform",
         output_dir=str(tmp_path),
         max_new_tokens=4,
         prompt_files=files,
-        progress=False,
     )
+    result = generate.infer(config, progress=False)
     lines = {p.stem: [json.loads(x) for x in p.read_text().splitlines()] for p in result.files}
     assert len(lines["test_fi"]) == 50 and {r["lang"] for r in lines["test_fi"]} == {"fi"}
     assert len(lines["test_hi"]) == 50  # the repaired Hindi file: every line is a prompt
@@ -123,11 +124,11 @@ def test_two_hosts_with_several_samples_equal_one_host(demo_dir, tmp_path, demo_
         batch_size=3,
         sampling=sampling,
         seed=7,
-        progress=False,
     )
-    single = generate.infer(output_dir=str(tmp_path / "one"), **kwargs)
+    single = generate.infer(InferConfig(output_dir=str(tmp_path / "one"), **kwargs), progress=False)
     for index in range(2):
-        generate.infer(output_dir=str(tmp_path / "two"), shard=(index, 2), **kwargs)
+        two = InferConfig(output_dir=str(tmp_path / "two"), shard=(index, 2), **kwargs)
+        generate.infer(two, progress=False)
     merged = generate.merge_parts(tmp_path / "two", "demo_uniform.sw", 2)
     expected = single.files[0].read_text()
     assert merged.read_text() == expected

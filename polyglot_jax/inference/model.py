@@ -205,4 +205,3 @@ class LanguageModel:
             mesh=self.mesh,
             rules=self.rules,
         )
-
