@@ -20,26 +20,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from polyglot_jax.models import Decoder, init_cache
+from polyglot_jax.models.decoder import cache_batch_axis, constrain_cache
 
 _NEG = -1.0e9  # transformers' "never" score for beams that must not be chosen
-CACHE_AXES = ("batch", "kv_heads", "length", "kv")  # one layer's k or v
-
-
-def cache_batch_axis(x: jax.Array) -> int:
-    """The batch axis of a cache array: 0, or 1 behind the layer axis of scanned layers."""
-    return x.ndim - len(CACHE_AXES)
-
-
-def constrain_cache(cache: Any) -> Any:
-    """The KV cache split over the batch like the activations (no-op outside a mesh)."""
-    return jax.tree.map(
-        lambda x: nn.with_logical_constraint(x, (None,) * cache_batch_axis(x) + CACHE_AXES), cache
-    )
 
 
 def ngram_bans(history: jax.Array, length: jax.Array, ngram: int, vocab: int) -> jax.Array:

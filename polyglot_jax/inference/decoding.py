@@ -35,6 +35,7 @@ from jax.sharding import Mesh
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.inference import beam_search, placement
 from polyglot_jax.models import Decoder, init_cache
+from polyglot_jax.models.decoder import constrain_cache
 from polyglot_jax.training import partitioning
 
 
@@ -217,7 +218,7 @@ def _generate(
     batch, prompt_length = prompts.shape
     vocab = model.config.vocab_size
     cache = init_cache(model.config, batch, prompt_length + max_new_tokens)
-    cache = beam_search.constrain_cache(cache)
+    cache = constrain_cache(cache)
     positions = jnp.broadcast_to(jnp.arange(prompt_length), prompts.shape)
     logits, cache = model.apply(
         {"params": params}, prompts, positions, cache=cache, logits_at=lengths - 1

@@ -219,6 +219,21 @@ def init_cache(config: DecoderConfig, batch_size: int, max_length: int | None = 
     )
 
 
+CACHE_AXES = ("batch", "kv_heads", "length", "kv")  # logical axes of one layer's k or v
+
+
+def cache_batch_axis(x: jax.Array) -> int:
+    """The batch axis of a cache array: 0, or 1 behind the layer axis of scanned layers."""
+    return x.ndim - len(CACHE_AXES)
+
+
+def constrain_cache(cache: Cache) -> Cache:
+    """The KV cache split over the batch like the activations (no-op outside a mesh)."""
+    return jax.tree.map(
+        lambda x: nn.with_logical_constraint(x, (None,) * cache_batch_axis(x) + CACHE_AXES), cache
+    )
+
+
 def stack_layers(params: dict, num_layers: int) -> dict:
     """Unrolled parameters (``layers_0`` … ``layers_{n-1}``) → the scanned layout.
 

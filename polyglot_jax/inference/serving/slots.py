@@ -17,8 +17,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from polyglot_jax.inference import beam_search, decoding
+from polyglot_jax.inference import decoding
 from polyglot_jax.models import Decoder, init_cache
+from polyglot_jax.models.decoder import cache_batch_axis, constrain_cache
 
 KNOBS = ("temperature", "top_k", "top_p", "repetition_penalty", "frequency_penalty")
 
@@ -39,7 +40,7 @@ class Slots(NamedTuple):
 def empty(model: Decoder, slots: int, length: int) -> Slots:
     """Idle slots with room for ``length`` tokens each (prompt and continuation)."""
     vocab = model.config.vocab_size
-    cache = beam_search.constrain_cache(init_cache(model.config, slots, length))
+    cache = constrain_cache(init_cache(model.config, slots, length))
     return Slots(
         cache=cache,
         logits=jnp.zeros((slots, vocab), jnp.float32),
@@ -82,9 +83,7 @@ def prefill(
         at = (slice(None),) * axis + (slot_ids,)
         return old.at[at].set(new.astype(old.dtype), mode="drop")
 
-    merged = jax.tree.map(
-        lambda old, new: put(old, new, beam_search.cache_batch_axis(old)), state.cache, cache
-    )
+    merged = jax.tree.map(lambda old, new: put(old, new, cache_batch_axis(old)), state.cache, cache)
     in_prompt = jnp.arange(width)[None, :] < lengths[:, None]  # [rows, width]
     vocab = model.config.vocab_size
     seen = jnp.zeros((rows, vocab), bool).at[jnp.arange(rows)[:, None], prompts].max(in_prompt)
@@ -95,7 +94,7 @@ def prefill(
         .add(chosen.astype(jnp.float32))
     )
     return Slots(
-        cache=beam_search.constrain_cache(merged),
+        cache=constrain_cache(merged),
         logits=put(state.logits, logits[:, 0]),
         positions=put(state.positions, lengths),
         steps=put(state.steps, done),
@@ -150,7 +149,7 @@ def decode(
             {"params": params}, token[:, None], state.positions[:, None], cache=state.cache
         )
         state = state._replace(
-            cache=beam_search.constrain_cache(cache),
+            cache=constrain_cache(cache),
             logits=new_logits[:, 0].astype(jnp.float32),
             positions=state.positions + moved,
             steps=state.steps + moved,
