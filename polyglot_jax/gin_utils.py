@@ -8,6 +8,7 @@ Errors in files, bindings or missing required macros become one-line :class:`Gin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
 import importlib.resources
@@ -16,11 +17,12 @@ import os
 import pathlib
 import re
 import tokenize
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 import gin
 from etils import epath
+from gin import config as gin_config
 from gin import config_parser
 
 from polyglot_jax.errors import ConfigError
@@ -345,3 +347,33 @@ def write_config(model_dir: str | os.PathLike) -> epath.Path:
     tmp.write_text(gin.operative_config_str(), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+@contextlib.contextmanager
+def isolated_config() -> Iterator[None]:
+    """A block whose gin parsing and bindings are undone when it ends, however it ends.
+
+    For reading what a set of gin files binds (the study plan reads a run's
+    :class:`~polyglot_jax.training.config.TrainConfig`) in a process whose own gin config must
+    stay as it was. Gin keeps one global config and has no public way to save it, so this
+    copies its tables (bindings, imported modules, operative config, singletons and the lock)
+    and puts them back. Modules the block imported stay imported, as any import does.
+    """
+    bindings = {key: dict(values) for key, values in gin_config._CONFIG.items()}
+    operative = {key: dict(values) for key, values in gin_config._OPERATIVE_CONFIG.items()}
+    imports = set(gin_config._IMPORTS)
+    singletons = dict(gin_config._SINGLETONS)
+    locked = gin_config._CONFIG_IS_LOCKED
+    try:
+        yield
+    finally:
+        gin_config._CONFIG.clear()
+        gin_config._CONFIG.update(bindings)
+        with gin_config._OPERATIVE_CONFIG_LOCK:
+            gin_config._OPERATIVE_CONFIG.clear()
+            gin_config._OPERATIVE_CONFIG.update(operative)
+        gin_config._IMPORTS.clear()
+        gin_config._IMPORTS.update(imports)
+        gin_config._SINGLETONS.clear()
+        gin_config._SINGLETONS.update(singletons)
+        gin_config._set_config_is_locked(locked)

@@ -9,14 +9,27 @@ from polyglot_jax.data import describe
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import DecoderConfig
 from polyglot_jax.training import budget, loop, optimizers
+from polyglot_jax.training.config import DataConfig, TrainConfig
 
 LENGTHS = {"targets": 48}
+
+
+def settings(steps, epochs, batch_size=4, **kwargs):
+    """A run's settings for step plans (its directory and model do not count)."""
+    return TrainConfig(
+        "/unused", DecoderConfig(), batch_size, train_steps=steps, num_epochs=epochs, **kwargs
+    )
+
+
+def plan_steps(steps, epochs, lengths, batch_size, batch_unit="rows", pack=True, multiple_of=1):
+    config = settings(steps, epochs, batch_size, batch_unit=batch_unit)
+    return budget.plan_steps(config, DataConfig("demo_pinch", lengths, pack=pack), multiple_of)
 
 
 def test_unpacked_epochs_count_the_mixture_examples(demo_tasks, caplog):
     caplog.set_level(logging.INFO)
     examples = sum(r["examples"] for r in describe.describe("demo_pinch", length=48).values())
-    plan = budget.plan_steps(None, 3, "demo_pinch", LENGTHS, 8, pack=False)
+    plan = plan_steps(None, 3, LENGTHS, 8, pack=False)
     assert plan.steps == math.ceil(3 * examples / 8)
     assert (plan.examples, plan.rows, plan.rows_per_step) == (examples, examples, 8)
     assert f"{plan.steps} steps of 8 examples (8 rows) per update" in caplog.text
@@ -27,21 +40,21 @@ def test_packed_epochs_count_packed_rows(demo_tasks):
     table = describe.describe("demo_pinch", length=512)
     examples = sum(r["examples"] for r in table.values())
     tokens = sum(r["tokens"] for r in table.values())
-    rows = budget.plan_steps(None, 1, "demo_pinch", long_rows, 1).steps  # batch 1: steps = rows
+    rows = plan_steps(None, 1, long_rows, 1).steps  # batch 1: steps = rows
     assert tokens / 512 <= rows < examples
-    plan = budget.plan_steps(None, 2.5, "demo_pinch", long_rows, 4)
+    plan = plan_steps(None, 2.5, long_rows, 4)
     assert (plan.steps, plan.rows_per_step) == (math.ceil(2.5 * rows / 4), 4)
 
 
 def test_examples_per_update_set_the_steps_and_packed_rows_carry_them(demo_tasks):
     long_rows = {"targets": 512}
     examples = sum(r["examples"] for r in describe.describe("demo_pinch", length=512).values())
-    rows = budget.plan_steps(None, 1, "demo_pinch", long_rows, 1).steps
-    plan = budget.plan_steps(None, 3, "demo_pinch", long_rows, 12, batch_unit="examples")
+    rows = plan_steps(None, 1, long_rows, 1).steps
+    plan = plan_steps(None, 3, long_rows, 12, batch_unit="examples")
     assert (plan.examples, plan.rows) == (examples, rows)
     assert plan.steps == math.ceil(3 * examples / 12)  # the paper's count, not the rows'
     assert plan.rows_per_step == max(1, round(12 * rows / examples))
-    fixed = budget.plan_steps(7, None, "demo_pinch", long_rows, 12, "examples", multiple_of=4)
+    fixed = plan_steps(7, None, long_rows, 12, "examples", multiple_of=4)
     assert fixed.steps == 7 and fixed.rows_per_step % 4 == 0
 
 
@@ -57,12 +70,12 @@ def test_examples_per_update_set_the_steps_and_packed_rows_carry_them(demo_tasks
 )
 def test_bad_step_settings_are_named(train_steps, num_epochs, message):
     with pytest.raises(ConfigError, match=message):
-        budget.plan_steps(train_steps, num_epochs, "demo_pinch", LENGTHS, 4)
+        settings(train_steps, num_epochs)
 
 
 def test_unknown_batch_unit_is_named():
     with pytest.raises(ConfigError, match="BATCH_UNIT must be one of"):
-        budget.plan_steps(3, None, "demo_pinch", LENGTHS, 4, batch_unit="tokens")
+        settings(3, None, batch_unit="tokens")
 
 
 @pytest.mark.parametrize(
@@ -96,20 +109,18 @@ def test_train_runs_its_epochs_with_the_schedule_over_them(tmp_path, demo_tasks)
         seen["decay_steps"] = decay_steps
         return optimizers.make_optimizer(warmup_steps=1, decay_steps=decay_steps, schedule="cosine")
 
-    result = loop.train(
-        model_dir=str(tmp_path / "run"),
-        mixture_or_task_name="demo_pinch",
-        task_feature_lengths=LENGTHS,
-        num_epochs=0.5,
+    config = TrainConfig(
+        str(tmp_path / "run"),
+        tiny,
         batch_size=16,
-        model_config=tiny,
+        num_epochs=0.5,
         optimizer=optimizer,
         describe_data=False,
         eval_every=0,
-        progress=False,
         z_loss=1e-4,
     )
-    expected = budget.plan_steps(None, 0.5, "demo_pinch", LENGTHS, 16).steps
+    result = loop.train(config, DataConfig("demo_pinch", LENGTHS), progress=False)
+    expected = plan_steps(None, 0.5, LENGTHS, 16).steps
     assert result.step == seen["decay_steps"] == expected
     assert (tmp_path / "run" / f"checkpoint_{expected}").is_dir()
 

@@ -30,10 +30,10 @@ def command(model_dir: pathlib.Path) -> list[str]:
         f"--gin.TRAIN_STEPS={STEPS}",
         "--gin.BATCH_SIZE=4",
         '--gin.TASK_FEATURE_LENGTHS={"targets": 48}',
-        "--gin.train.checkpoint_every=2",
-        "--gin.train.keep_checkpoints=2",
-        "--gin.train.log_every=4",
-        "--gin.train.eval_every=0",
+        "--gin.TrainConfig.checkpoint_every=2",
+        "--gin.TrainConfig.keep_checkpoints=2",
+        "--gin.TrainConfig.log_every=4",
+        "--gin.TrainConfig.eval_every=0",
     ]
 
 

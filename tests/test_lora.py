@@ -11,6 +11,7 @@ from flax import traverse_util
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import Decoder, LoRAConfig, hf, lora
 from polyglot_jax.training import loop, optimizers, partitioning, trainer
+from polyglot_jax.training.config import DataConfig, TrainConfig
 
 TOL = 1e-4
 LORA = LoRAConfig(targets=("q_proj", "v_proj", "o_proj", "down_proj"), rank=4, alpha=8.0)
@@ -127,32 +128,27 @@ def test_peft_export_refuses_modules_the_family_lacks(adapted, tmp_path):
 def test_lora_run_from_a_hugging_face_directory(tmp_path, demo_tasks):
     _, path = tiny_llama(tmp_path, vocab=1024)
     base_cfg, base = hf.load_model_dir(path)
-    result = loop.train(
-        model_dir=str(tmp_path / "run"),
-        mixture_or_task_name="demo_pinch",
-        task_feature_lengths={"targets": 64},
-        train_steps=3,
+    data = DataConfig("demo_pinch", {"targets": 64})
+    config = TrainConfig(
+        str(tmp_path / "run"),
+        base_cfg.replace(lora=LORA),
         batch_size=2,
-        model_config=base_cfg.replace(lora=LORA),
+        train_steps=3,
         initial_checkpoint_path=str(path),
         log_every=1,
-        progress=False,
     )
+    result = loop.train(config, data, progress=False)
     assert np.isfinite(result.metrics["loss"])
     flat = traverse_util.flatten_dict(jax.device_get(result.state.params))
     for key, value in traverse_util.flatten_dict(base).items():
         np.testing.assert_array_equal(flat[key], np.asarray(value))
     with pytest.raises(ValueError, match="differs from the run's model config in num_layers"):
-        loop.train(
+        other = config.replace(
             model_dir=str(tmp_path / "other"),
-            mixture_or_task_name="demo_pinch",
-            task_feature_lengths={"targets": 64},
-            train_steps=1,
-            batch_size=2,
             model_config=base_cfg.replace(num_layers=3),
-            initial_checkpoint_path=str(path),
-            progress=False,
+            train_steps=1,
         )
+        loop.train(other, data, progress=False)
 
 
 def test_scanned_adapters_export_and_merge_like_unrolled_ones(adapted, tmp_path):

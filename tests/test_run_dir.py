@@ -7,8 +7,10 @@ import pytest
 
 from polyglot_jax import errors
 from polyglot_jax.cli import common, train
+from polyglot_jax.inference import chat_model
 from polyglot_jax.models import DecoderConfig
 from polyglot_jax.training import loop, runs
+from polyglot_jax.training.config import DataConfig, TrainConfig
 
 TINY = DecoderConfig(
     vocab_size=1024,
@@ -22,19 +24,17 @@ TINY = DecoderConfig(
 )
 
 
-def tiny_run(model_dir, steps=1, config=TINY, **kwargs):
-    return loop.train(
-        model_dir=str(model_dir),
-        mixture_or_task_name="demo_pinch",
-        task_feature_lengths={"targets": 32},
-        train_steps=steps,
+def tiny_run(model_dir, steps=1, config=TINY, mixture="demo_pinch", **kwargs):
+    settings = TrainConfig(
+        str(model_dir),
+        config,
         batch_size=2,
-        model_config=config,
+        train_steps=steps,
         describe_data=False,
         eval_every=0,
-        progress=False,
         **kwargs,
     )
+    return loop.train(settings, DataConfig(mixture, {"targets": 32}), progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +57,11 @@ def test_sources_resolve_to_the_run(trained):
     source = runs.resolve(trained / "checkpoint_1")
     assert (source.run_dir, source.step) == (trained, 1)
     assert source.output_dir("structured") == trained / "structured"
-    assert runs.chat_template(trained) == "guanaco"
+    assert source.chat_format()["template"] == "guanaco"
     assert json.loads((trained / "chat_format.json").read_text())["mixture_or_task_name"] == (
         "demo_pinch"
     )
-    assert runs.load_vocabulary(trained).vocab_size <= TINY.vocab_size
+    assert chat_model.model_vocabulary(source).vocab_size <= TINY.vocab_size
     with pytest.raises(errors.CheckpointError, match="checkpoint_9 does not exist"):
         runs.resolve(trained / "checkpoint_9")
     with pytest.raises(errors.RunDirError, match="neither a run directory"):
@@ -85,16 +85,22 @@ CLI = [
     ("binding", "message"),
     [
         ("TRAIN_STEPS=0", "must be a positive integer, got 0"),
-        ("BATCH_SIZE=0", "BATCH_SIZE (train.batch_size) must be a positive integer, got 0"),
-        ('BATCH_SIZE="8"', "BATCH_SIZE (train.batch_size) must be a positive integer, got '8'"),
-        ("BATCH_SIZE=2.5", "BATCH_SIZE (train.batch_size) must be a positive integer, got 2.5"),
-        ("MICROBATCHES=-1", "MICROBATCHES (train.microbatches) must be a positive integer"),
+        ("BATCH_SIZE=0", "BATCH_SIZE (TrainConfig.batch_size) must be a positive integer, got 0"),
+        (
+            'BATCH_SIZE="8"',
+            "BATCH_SIZE (TrainConfig.batch_size) must be a positive integer, got '8'",
+        ),
+        (
+            "BATCH_SIZE=2.5",
+            "BATCH_SIZE (TrainConfig.batch_size) must be a positive integer, got 2.5",
+        ),
+        ("MICROBATCHES=-1", "MICROBATCHES (TrainConfig.microbatches) must be a positive integer"),
         ('TASK_FEATURE_LENGTHS={"inputs": 8}', 'TASK_FEATURE_LENGTHS must be {"targets": length}'),
         ('TASK_FEATURE_LENGTHS={"targets": 4096}', "longer than the model's max_length 256"),
-        ("EVAL_EVERY=-2", "EVAL_EVERY (train.eval_every) must be an integer >= 0"),
+        ("EVAL_EVERY=-2", "EVAL_EVERY (TrainConfig.eval_every) must be an integer >= 0"),
         ('MIXTURE_OR_TASK_NAME="nope"', "no SeqIO task or mixture named 'nope'"),
         ("MIXTURE_OR_TASK_NAME=7", "MIXTURE_OR_TASK_NAME must be a task or mixture name, got 7"),
-        ('MODEL_DIR=""', "MODEL_DIR (train.model_dir) must be a non-empty path"),
+        ('MODEL_DIR=""', "MODEL_DIR (TrainConfig.model_dir) must be a non-empty path"),
     ],
 )
 def test_bad_run_settings_are_one_line_errors(tmp_path, capsys, binding, message):
@@ -113,7 +119,7 @@ def test_a_run_logs_what_it_trains(tmp_path, demo_tasks, capsys):
         f'--gin.MODEL_DIR="{tmp_path}"',
         "--gin.TRAIN_STEPS=1",
         "--gin.BATCH_SIZE=2",
-        "--gin.train.describe_data=False",
+        "--gin.TrainConfig.describe_data=False",
         "--gin.EVAL_EVERY=0",
     ]
     assert common.run(lambda: train.main(argv)) == 0
@@ -135,25 +141,16 @@ def test_a_run_keeps_its_tokenizer_for_later_processes(tmp_path, demo_tasks, sen
     recipes.register_mixture(
         name, demo_tasks.DEMO, recipes.monolingual(demo_tasks.DEMO, "en"), hf_vocab
     )
-    loop.train(
-        model_dir=str(tmp_path / "run"),
-        mixture_or_task_name=name,
-        task_feature_lengths={"targets": 32},
-        train_steps=1,
-        batch_size=2,
-        model_config=TINY,
-        describe_data=False,
-        eval_every=0,
-        progress=False,
-    )
+    tiny_run(tmp_path / "run", mixture=name)
     assert (tmp_path / "run" / "tokenizer" / "tokenizer.model").exists()
     seqio.MixtureRegistry.remove(name)  # as in a new process
     text = "Kuinka monta kissaa? 42"
-    assert runs.load_vocabulary(tmp_path / "run").encode(text) == hf_vocab.encode(text)
+    source = runs.resolve(tmp_path / "run")
+    assert chat_model.model_vocabulary(source).encode(text) == hf_vocab.encode(text)
 
     shutil.rmtree(tmp_path / "run" / "tokenizer")
-    with pytest.raises(errors.RunDirError, match="is not registered and the run has no"):
-        runs.load_vocabulary(tmp_path / "run")
+    with pytest.raises(errors.RunDirError, match="records neither a tokenizer/ folder nor a"):
+        chat_model.model_vocabulary(source)
 
 
 def test_the_demo_vocabulary_is_not_copied(trained):

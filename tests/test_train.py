@@ -12,6 +12,7 @@ import pytest
 from polyglot_jax.data import describe
 from polyglot_jax.models import Decoder, DecoderConfig
 from polyglot_jax.training import loop, optimizers, partitioning, runs, trainer
+from polyglot_jax.training.config import DataConfig, TrainConfig
 
 TINY = DecoderConfig(
     vocab_size=1024,
@@ -58,19 +59,17 @@ QUICK = {"describe_data": False, "eval_every": 0}  # for tests about other thing
 
 
 def run(model_dir, steps, **kwargs):
-    return loop.train(
-        model_dir=str(model_dir),
-        mixture_or_task_name="demo_pinch",
-        task_feature_lengths={"targets": 48},
-        train_steps=steps,
+    config = TrainConfig(
+        str(model_dir),
+        TINY,
         batch_size=4,
-        model_config=TINY,
+        train_steps=steps,
         optimizer=optimizers.make_optimizer(learning_rate=3e-3, warmup_steps=2, decay_steps=6),
         checkpoint_every=3,
         log_every=3,
-        progress=False,
         **kwargs,
     )
+    return loop.train(config, DataConfig("demo_pinch", {"targets": 48}), progress=False)
 
 
 def test_resume_ends_with_the_same_parameters(tmp_path, demo_tasks, caplog):
@@ -106,12 +105,8 @@ def test_vocabulary_larger_than_the_model_is_an_error(tmp_path, demo_tasks):
     small = DecoderConfig(vocab_size=100, embed_dim=32, num_heads=2, num_kv_heads=1, head_dim=16)
     with pytest.raises(ValueError, match=r"DecoderConfig\.vocab_size is 100"):
         loop.train(
-            model_dir=str(tmp_path),
-            mixture_or_task_name="demo_en_only",
-            task_feature_lengths={"targets": 32},
-            train_steps=1,
-            batch_size=2,
-            model_config=small,
+            TrainConfig(str(tmp_path), small, batch_size=2, train_steps=1),
+            DataConfig("demo_en_only", {"targets": 32}),
             progress=False,
         )
 
@@ -177,18 +172,16 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, demo
     with pytest.raises(
         FloatingPointError, match=r"training diverged at step (\d+) .*; stopped"
     ) as info:
-        loop.train(
-            model_dir=str(tmp_path),
-            mixture_or_task_name="demo_en_only",
-            task_feature_lengths={"targets": 48},
-            train_steps=20,
+        config = TrainConfig(
+            str(tmp_path),
+            TINY,
             batch_size=2,
-            model_config=TINY,
+            train_steps=20,
             optimizer=optimizers.make_optimizer(learning_rate=1e9, warmup_steps=1),
             checkpoint_every=1,
             describe_data=False,
-            progress=False,
         )
+        loop.train(config, DataConfig("demo_en_only", {"targets": 48}), progress=False)
     bad_step = int(re.search(r"at step (\d+)", str(info.value)).group(1))
     kept = int(re.search(r"checkpoint_(\d+)", str(info.value)).group(1))
     assert kept < bad_step

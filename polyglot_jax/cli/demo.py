@@ -27,7 +27,7 @@ from polyglot_jax.evaluation.judges import language
 from polyglot_jax.inference import generate
 from polyglot_jax.studies import catalog, runner
 from polyglot_jax.studies.plan import Options
-from polyglot_jax.training import loop
+from polyglot_jax.training import config, loop
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def run_demo(output_dir: str | pathlib.Path, quick: bool = False) -> pathlib.Pat
                 ],
             )
         )
-        result = loop.train()
+        result = loop.train(*config.from_gin())
         log.info(
             "[%d/%d] %s trained: loss %.3f (%.0f s); generating for %d languages",
             i,

@@ -267,7 +267,9 @@ DEMO_INFER = {
     "BATCH_SIZE": 64,
 }
 DEMO_QUICK = Quick(
-    (), {"TRAIN_STEPS": 4, "BATCH_SIZE": 4, "train.describe_data": False}, {"MAX_NEW_TOKENS": 4}
+    (),
+    {"TRAIN_STEPS": 4, "BATCH_SIZE": 4, "TrainConfig.describe_data": False},
+    {"MAX_NEW_TOKENS": 4},
 )
 
 

@@ -1,8 +1,8 @@
 """Runs a study's stages in this process with the library functions their commands call.
 
 ``train`` and ``infer`` configure gin from the stage's own command line (so what runs is what
-the plan prints) and call :func:`~polyglot_jax.training.loop.train` and
-:func:`~polyglot_jax.inference.generate.infer`; ``langid`` and ``judge`` call the judge stage's
+the plan prints) and call :func:`~polyglot_jax.training.loop.train` (with the configs gin binds)
+and :func:`~polyglot_jax.inference.generate.infer`; ``langid`` and ``judge`` call the judge stage's
 functions, ``benchmarks`` the benchmark scoring, ``report`` the report and the study figure.
 """
 
@@ -25,7 +25,7 @@ from polyglot_jax.studies import benchmarks, figures, roots
 from polyglot_jax.studies.grid import Condition, Study
 from polyglot_jax.studies.options import Options
 from polyglot_jax.studies.plan import REPORT_CONDITIONS, Planner, Stage, write_state
-from polyglot_jax.training import loop
+from polyglot_jax.training import config, loop
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def _configure(stage: Stage) -> None:
 
 def train(planner: Planner, condition: Condition, stage: Stage) -> None:
     _configure(stage)
-    result = loop.train(progress=not planner.options.quick)
+    result = loop.train(*config.from_gin(), progress=not planner.options.quick)
     write_state(planner.run_dir(condition.name), train_step=int(result.step))
 
 

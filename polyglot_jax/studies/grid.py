@@ -156,7 +156,7 @@ QUICK_TRAIN = {
     "TASK_FEATURE_LENGTHS": {"targets": 64},
     "WARMUP_STEPS": 0,
     "EVAL_EVERY": 0,
-    "train.describe_data": False,  # no pass over the mixture to count it before step 1
+    "TrainConfig.describe_data": False,  # no pass over the mixture to count it before step 1
 }
 QUICK_INFER = {
     "MAX_NEW_TOKENS": 4,

@@ -6,8 +6,9 @@ protocol and prompt, with ``--judge``) and ``benchmarks`` (``polyglot-jax eval``
 ``report`` of the study. A stage is done when its output is complete and newer than its input,
 as ``make`` decides:
 
-- train: ``checkpoint_<step>`` of the run's last step (``TRAIN_STEPS``, or the step a finished
-  run recorded in ``study_state.json`` when the steps follow from epochs);
+- train: ``checkpoint_<step>`` of the run's last step (``TRAIN_STEPS`` of the
+  :class:`~polyglot_jax.training.config.TrainConfig` that gin makes from the train command, or
+  the step a finished run recorded in ``study_state.json`` when the steps follow from epochs);
 - infer: ``infer/decoding.json`` (written after the last answer) newer than that checkpoint;
 - langid: ``judge/judgments.jsonl`` newer than the answers;
 - judge: ``judge/<protocol>.jsonl`` newer than the answers (and the baseline's) with no
@@ -36,7 +37,7 @@ from typing import Any
 
 from etils import epath
 
-from polyglot_jax import storage
+from polyglot_jax import gin_utils, storage
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.evaluation.benchmarks import registry
 from polyglot_jax.inference import backends
@@ -44,6 +45,7 @@ from polyglot_jax.launch.sweep import gin_literal
 from polyglot_jax.studies.gin_files import binding_name, bound_keys, macro_value, takes
 from polyglot_jax.studies.grid import Condition, Study
 from polyglot_jax.studies.options import Options
+from polyglot_jax.training.config import TrainConfig, configured
 
 STATE = "study_state.json"
 REPORT_CONDITIONS = "conditions.json"  # the runs a study report covers
@@ -109,6 +111,7 @@ class Planner:
         self.quick = quick
         default = "models/tiny.gin" if options.quick else study.model
         self.model = options.model or default
+        self._train_configs: dict[str, TrainConfig] = {}
 
     def run_dir(self, name: str) -> epath.Path:
         return self.root / name
@@ -257,15 +260,28 @@ class Planner:
                     return None
         return None
 
+    def train_config(self, condition: Condition) -> TrainConfig:
+        """The run's :class:`TrainConfig` as its train command makes it.
+
+        Gin parses the command's files and bindings (so ``--gin.TRAIN_STEPS`` given to the
+        study wins, as it does in train) in a config of its own: this process's gin config is
+        left as it was. Nothing is trained and no mixture is made.
+
+        Raises:
+          ConfigError: the files or bindings do not parse, or their values are refused.
+        """
+        if condition.name not in self._train_configs:
+            args = gin_utils.parse_args(self.train_argv(condition)[3:])  # after "-m module"
+            with gin_utils.isolated_config():
+                gin_utils.configure(args, finalize=False)
+                self._train_configs[condition.name] = configured(TrainConfig)
+        return self._train_configs[condition.name]
+
     def final_checkpoint(self, condition: Condition) -> epath.Path | None:
         """``checkpoint_<last step>`` of the run, or None while the last step is unknown."""
         run_dir = self.run_dir(condition.name)
-        steps = self.command_line_value("TRAIN_STEPS")  # --gin.TRAIN_STEPS wins, as in train
-        if not isinstance(steps, int) or isinstance(steps, bool):
-            steps = self.train_bindings(condition).get("TRAIN_STEPS")
-        if not isinstance(steps, int) or isinstance(steps, bool):
-            steps = macro_value(condition.gin_file, "TRAIN_STEPS", default=None)
-        if not isinstance(steps, int) or isinstance(steps, bool):
+        steps = self.train_config(condition).train_steps
+        if steps is None:  # counted from NUM_EPOCHS: the step the finished run recorded
             steps = read_state(run_dir).get("train_step")
         return None if steps is None else run_dir / f"checkpoint_{steps}"
 

@@ -20,10 +20,9 @@ import tensorflow as tf
 
 from polyglot_jax.data import pipeline, preprocessors
 from polyglot_jax.errors import ConfigError
-from polyglot_jax.training import settings
+from polyglot_jax.training.config import DataConfig, TrainConfig
 
 log = logging.getLogger(__name__)
-BATCH_UNITS = ("rows", "examples")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,57 +98,31 @@ def schedule(
     return StepPlan(steps, per_step, per_step * examples / rows, examples, rows)
 
 
-def plan_steps(
-    train_steps: int | None,
-    num_epochs: float | None,
-    mixture_or_task_name: str,
-    task_feature_lengths: Mapping[str, int],
-    batch_size: int,
-    batch_unit: str = "rows",
-    pack: bool = True,
-    multiple_of: int = 1,
-) -> StepPlan:
+def plan_steps(config: TrainConfig, data: DataConfig, multiple_of: int = 1) -> StepPlan:
     """The steps and rows per step of a run (see the module docstring).
 
+    ``config`` and ``data`` checked their values when they were made (one of ``TRAIN_STEPS``
+    and ``NUM_EPOCHS``, a known ``BATCH_UNIT``); with ``BATCH_UNIT = "rows"`` and
+    ``TRAIN_STEPS`` nothing is counted, otherwise one pass reads the whole mixture.
+
     Args:
-      train_steps: fixed optimizer updates (``TRAIN_STEPS``), or None for ``num_epochs``.
-      num_epochs: passes over the mixture (``NUM_EPOCHS``), or None for ``train_steps``.
-      mixture_or_task_name: the training mixture.
-      task_feature_lengths: ``{"targets": length}``.
-      batch_size: ``BATCH_SIZE`` in ``batch_unit``.
-      batch_unit: ``"rows"`` or ``"examples"`` (``BATCH_UNIT``).
-      pack: rows are packed.
+      config: the run's ``train_steps`` or ``num_epochs``, ``batch_size`` and ``batch_unit``.
+      data: the training mixture, its lengths and whether rows are packed.
       multiple_of: rows per step are rounded up to a multiple of this (hosts x microbatches).
 
     Raises:
-      ConfigError: both or neither of ``train_steps`` and ``num_epochs``, a value out of range
-        or an unknown ``batch_unit``.
+      ConfigError: the training split has no examples.
     """
-    if (train_steps is None) == (num_epochs is None):
-        raise ConfigError(
-            f"set one of TRAIN_STEPS ({train_steps!r}) and NUM_EPOCHS ({num_epochs!r}), e.g. "
-            "--gin.TRAIN_STEPS=None --gin.NUM_EPOCHS=3"
-        )
-    if batch_unit not in BATCH_UNITS:
-        raise ConfigError(f"BATCH_UNIT must be one of {BATCH_UNITS}, got {batch_unit!r}")
-    settings.integer(batch_size, "BATCH_SIZE (train.batch_size)")
-    if num_epochs is None:
-        settings.integer(train_steps, "TRAIN_STEPS (train.train_steps)")
-    elif isinstance(num_epochs, bool) or not isinstance(num_epochs, int | float) or num_epochs <= 0:
-        raise ConfigError(f"NUM_EPOCHS must be a positive number, got {num_epochs!r}")
-    if batch_unit == "rows" and num_epochs is None:
-        return StepPlan(train_steps, batch_size)
-    examples, rows = count(mixture_or_task_name, task_feature_lengths, pack)
+    name, batch_size, batch_unit = data.mixture_or_task_name, config.batch_size, config.batch_unit
+    num_epochs = config.num_epochs
+    if batch_unit == "rows" and config.train_steps is not None:
+        return StepPlan(config.train_steps, batch_size)
+    examples, rows = count(name, data.task_feature_lengths, data.pack)
     if not examples:
-        raise ConfigError(f"{mixture_or_task_name}: the training split has no examples")
-    plan = schedule(train_steps, num_epochs, batch_size, batch_unit, examples, rows, multiple_of)
-    how = f"{num_epochs:g} epochs" if num_epochs is not None else "TRAIN_STEPS"
-    log.info(
-        "%s: BATCH_SIZE %d %s, %s: %s",
-        mixture_or_task_name,
-        batch_size,
-        batch_unit,
-        how,
-        plan.describe(),
+        raise ConfigError(f"{name}: the training split has no examples")
+    plan = schedule(
+        config.train_steps, num_epochs, batch_size, batch_unit, examples, rows, multiple_of
     )
+    how = f"{num_epochs:g} epochs" if num_epochs is not None else "TRAIN_STEPS"
+    log.info("%s: BATCH_SIZE %d %s, %s: %s", name, batch_size, batch_unit, how, plan.describe())
     return plan

@@ -1,4 +1,4 @@
-"""The training loop: a gin-configurable ``train()`` over a SeqIO mixture on a device mesh.
+"""The training loop: ``train(TrainConfig, DataConfig)`` over a SeqIO mixture on a device mesh.
 
 A run writes ``MODEL_DIR/config.gin``, ``MODEL_DIR/model_config.json``, orbax checkpoints
 ``MODEL_DIR/checkpoint_<step>`` and TensorBoard scalars in ``MODEL_DIR/train``; started again
@@ -12,14 +12,12 @@ import json
 import logging
 import pathlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from clu import metric_writers
 
 from polyglot_jax import gin_utils, storage
@@ -33,9 +31,9 @@ from polyglot_jax.training import (
     optimizers,
     partitioning,
     runs,
-    settings,
     trainer,
 )
+from polyglot_jax.training.config import DataConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 # DecoderConfig fields that change how a run computes or stores its layers, not the weights.
@@ -54,169 +52,105 @@ class TrainResult:
     validation: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
-@gin.configurable(denylist=["progress"])
-def train(
-    model_dir: str = gin.REQUIRED,
-    mixture_or_task_name: str = gin.REQUIRED,
-    task_feature_lengths: Mapping[str, int] = gin.REQUIRED,
-    train_steps: int | None = None,
-    batch_size: int = gin.REQUIRED,
-    model_config: DecoderConfig = gin.REQUIRED,
-    optimizer: optax.GradientTransformation | Callable[..., Any] | None = None,
-    num_epochs: float | None = None,
-    batch_unit: str = "rows",
-    z_loss: float = 0.0,
-    seed: int = 0,
-    checkpoint_every: int = 100,
-    keep_checkpoints: int = 3,
-    log_every: int = 25,
-    pack: bool = True,
-    mesh_shape: tuple[int, int, int] = (-1, 1, 1),
-    axis_rules: partitioning.AxisRules | None = None,
-    initial_checkpoint_path: str | None = None,
-    describe_data: bool = True,
-    microbatches: int = 1,
-    eval_every: int | None = None,
-    validation_mixture_or_task_name: str | None = None,
-    tensorboard_dir: str | None = None,
-    progress: bool = True,
-) -> TrainResult:
-    """Trains ``model_config`` on a SeqIO mixture and checkpoints to ``model_dir``.
+def train(config: TrainConfig, data: DataConfig, *, progress: bool = True) -> TrainResult:
+    """Trains ``config.model_config`` on ``data`` and checkpoints to ``config.model_dir``.
+
+    ``python -m polyglot_jax.train`` makes both from the gin files
+    (:func:`polyglot_jax.training.config.from_gin`).
 
     Args:
-      model_dir: run directory (``MODEL_DIR``); an existing run there is resumed.
-      mixture_or_task_name: registered task or mixture (``MIXTURE_OR_TASK_NAME``).
-      task_feature_lengths: ``{"targets": length}`` (``TASK_FEATURE_LENGTHS``).
-      train_steps: total optimizer steps (``TRAIN_STEPS``), counting resumed ones.
-      batch_size: global batch size (``BATCH_SIZE``) in ``batch_unit``.
-      model_config: the decoder.
-      optimizer: optax transformation, or a factory taking ``decay_steps`` (``@make_optimizer``).
-      num_epochs: passes over the mixture instead of ``train_steps``.
-      batch_unit: ``"rows"`` (packed rows, T5X's unit) or ``"examples"`` per optimizer update
-        (the papers' unit, ``BATCH_UNIT``); see :mod:`polyglot_jax.training.budget`.
-      z_loss: coefficient of the auxiliary z-loss (``Z_LOSS``; PaLM used 1e-4).
-      seed: parameter init and data order seed.
-      checkpoint_every: steps between checkpoints (the last step is always saved).
-      keep_checkpoints: newest checkpoints kept.
-      log_every: steps between progress lines and TensorBoard points.
-      pack: pack examples into rows.
-      mesh_shape: ``(data, fsdp, model)`` sizes, -1 fills.
-      axis_rules: logical axis rules; defaults to the standard rules.
-      initial_checkpoint_path: weights to start from when ``model_dir`` has no checkpoint yet
-        (``INITIAL_CHECKPOINT_PATH``): a Hugging Face model directory or one of our runs.
-      describe_data: count examples, tokens and over-long examples per language before the
-        first step (one pass over the mixture), log them and write ``data_summary.json``.
-      microbatches: gradient accumulation: each batch is split into this many microbatches.
-      eval_every: steps between per-language validation losses (None: at every checkpoint;
-        0: never). Each language of the validation mixture that has a ``validation`` split gets
-        one token-weighted loss, logged and written to TensorBoard as ``validation/<lang>/loss``.
-      validation_mixture_or_task_name: mixture whose validation splits are scored (default:
-        the training mixture; the studies use every evaluation language).
-      tensorboard_dir: where TensorBoard event files go (default ``<model_dir>/train``).
-      progress: print a progress line every ``log_every`` steps.
+      config: the run: its directory, model, length, batch, optimizer and bookkeeping.
+      data: the training mixture, its lengths and the validation mixture.
+      progress: log a progress line every ``config.log_every`` steps.
+
+    Raises:
+      ConfigError: a setting that does not fit the mixture or the model (rows longer than the
+        model's ``max_length``, a vocabulary larger than its embedding, a batch that the
+        microbatches and processes do not divide).
+      RunDirError: ``config.model_dir`` holds a run of another model or data order.
+      FloatingPointError: the loss or a parameter stopped being finite.
     """
-    settings.check_train(  # before plan_steps, which may read the whole mixture
-        model_dir,
-        mixture_or_task_name,
-        task_feature_lengths,
-        batch_size,
-        model_config,
-        checkpoint_every,
-        keep_checkpoints,
-        log_every,
-        microbatches,
-        eval_every,
-    )
-    plan = budget.plan_steps(
-        train_steps,
-        num_epochs,
-        mixture_or_task_name,
-        task_feature_lengths,
-        batch_size,
-        batch_unit,
-        pack,
-        multiple_of=microbatches * jax.process_count(),
-    )
+    model_config, model_dir = config.model_config, config.model_dir
+    name, length = data.mixture_or_task_name, data.length
+    data.check_model(model_config)  # before plan_steps, which may read the whole mixture
+    microbatches = config.microbatches
+    plan = budget.plan_steps(config, data, multiple_of=microbatches * jax.process_count())
     train_steps, rows_per_step = plan.steps, plan.rows_per_step
-    optimizer = optimizers.build_optimizer(optimizer, train_steps)
+    optimizer = optimizers.build_optimizer(config.optimizer, train_steps)
     model_dir_path = storage.as_path(model_dir)
-    vocabulary = pipeline.vocabulary_of(mixture_or_task_name)
+    vocabulary = pipeline.vocabulary_of(name)
     if vocabulary.vocab_size > model_config.vocab_size:
         raise ConfigError(
-            f"{mixture_or_task_name}: vocabulary has {vocabulary.vocab_size} ids but "
+            f"{name}: vocabulary has {vocabulary.vocab_size} ids but "
             f"DecoderConfig.vocab_size is {model_config.vocab_size}"
         )
     template, loss_on = templates.chat_format()
-    chat_format = {
-        "template": template,
-        "loss_on": loss_on,
-        "mixture_or_task_name": mixture_or_task_name,
-    }
+    chat_format = {"template": template, "loss_on": loss_on, "mixture_or_task_name": name}
     resuming = runs.prepare(model_dir_path, model_config, chat_format)
     runs.record_tokenizer(model_dir_path, vocabulary)
-    length = task_feature_lengths["targets"]
-    if describe_data and jax.process_index() == 0:
-        summarize_data(model_dir_path, mixture_or_task_name, length)
+    if config.describe_data and jax.process_index() == 0:
+        summarize_data(model_dir_path, name, length)
     steps = trainer.ShardedSteps(
         Decoder(model_config),
         optimizer,
-        partitioning.create_mesh(*mesh_shape),
-        axis_rules or partitioning.standard_logical_axis_rules(),
+        partitioning.create_mesh(*config.mesh_shape),
+        config.axis_rules or partitioning.standard_logical_axis_rules(),
         length,
         microbatches,
-        z_loss,
+        config.z_loss,
     )
     if rows_per_step % (microbatches * jax.process_count()):
         raise ConfigError(
             f"batch size {rows_per_step} is not divisible by microbatches ({microbatches}) "
             f"x processes ({jax.process_count()})"
         )
-    eval_every = checkpoint_every if eval_every is None else eval_every
+    checkpoint_every, log_every, seed = config.checkpoint_every, config.log_every, config.seed
+    eval_every = checkpoint_every if config.eval_every is None else config.eval_every
     validation = (
         pipeline.validation_batches(
-            validation_mixture_or_task_name or mixture_or_task_name,
-            task_feature_lengths,
-            rows_per_step,
+            data.validation_mixture, data.task_feature_lengths, rows_per_step
         )
         if eval_every
         else {}
     )
     batches = pipeline.train_batches(
-        mixture_or_task_name, task_feature_lengths, rows_per_step, seed, pack=pack
+        name, data.task_feature_lengths, rows_per_step, seed, pack=data.pack
     )
-    ckpt = checkpoints.Checkpointer(model_dir_path, max_to_keep=keep_checkpoints)
+    ckpt = checkpoints.Checkpointer(model_dir_path, max_to_keep=config.keep_checkpoints)
     restored = ckpt.restore_latest(steps.abstract_state, batches) if resuming else None
-    if restored is None and initial_checkpoint_path:
-        base = load_base_params(initial_checkpoint_path, model_config, steps)
+    initial = config.initial_checkpoint_path
+    if restored is None and initial:
+        base = load_base_params(initial, model_config, steps)
         state, start = steps.init_from(seed, base), 0
-        log.info("initialised %s from %s", model_dir, initial_checkpoint_path)
+        log.info("initialised %s from %s", model_dir, initial)
     elif restored is None:
         state, start = steps.init(seed), 0
     else:
-        start, state, data = restored
+        start, state, saved = restored
         log.info("resuming %s from step %d", model_dir, start)
     data_position = {
-        "mixture_or_task_name": mixture_or_task_name,
-        "task_feature_lengths": dict(task_feature_lengths),
+        "mixture_or_task_name": name,
+        "task_feature_lengths": dict(data.task_feature_lengths),
         "seed": seed,
         "batch_size": rows_per_step,
-        "pack": pack,
+        "pack": data.pack,
     }
     if restored is not None:
-        changed = [k for k, v in data_position.items() if data.get(k, v) != v]
+        changed = [k for k, v in data_position.items() if saved.get(k, v) != v]
         if changed:
             raise RunDirError(
                 f"{model_dir}: checkpoint_{start} was written with a different "
                 + ", ".join(
-                    f"{k} ({data[k]!r}, this run has {data_position[k]!r})" for k in changed
+                    f"{k} ({saved[k]!r}, this run has {data_position[k]!r})" for k in changed
                 )
             )
     if jax.process_index() == 0:
         gin_utils.write_config(model_dir_path)
         storage.write_json(model_dir_path / TRAIN_PLAN, dataclasses.asdict(plan))
-    log_plan(model_dir_path, model_config, mixture_or_task_name, steps, (start, train_steps))
+    log_plan(model_dir_path, model_config, name, steps, (start, train_steps))
     writer = metric_writers.create_default_writer(
-        tensorboard_dir or str(model_dir_path / "train"), just_logging=jax.process_index() > 0
+        config.tensorboard_dir or str(model_dir_path / "train"),
+        just_logging=jax.process_index() > 0,
     )
     metrics: dict[str, float] = {}
     losses: dict[str, float] = {}

@@ -22,9 +22,9 @@ TRAIN = [
     '--gin.MIXTURE_OR_TASK_NAME="demo_pinch"',
     "--gin.BATCH_SIZE=2",
     '--gin.TASK_FEATURE_LENGTHS={"targets": 64}',
-    "--gin.train.checkpoint_every=2",
-    "--gin.train.describe_data=False",
-    f'--gin.train.tensorboard_dir="{sys.argv[2]}"',
+    "--gin.TrainConfig.checkpoint_every=2",
+    "--gin.TrainConfig.describe_data=False",
+    f'--gin.TrainConfig.tensorboard_dir="{sys.argv[2]}"',
 ]
 INFER = [
     "infer",
