@@ -25,6 +25,7 @@ from polyglot_jax.data import demo_build
 from polyglot_jax.evaluation import report
 from polyglot_jax.evaluation.judges import language
 from polyglot_jax.inference import generate
+from polyglot_jax.inference.infer_config import InferConfig
 from polyglot_jax.studies import catalog, runner
 from polyglot_jax.studies.plan import Options
 from polyglot_jax.training import config, loop
@@ -72,9 +73,7 @@ def run_demo(output_dir: str | pathlib.Path, quick: bool = False) -> pathlib.Pat
             len(demo_build.DEMO_LANGUAGES),
         )
         generate.infer(
-            checkpoint_path=str(run_dir),
-            mixture_or_task_name=EVAL_MIXTURE,
-            max_new_tokens=size["max_new_tokens"],
+            InferConfig(str(run_dir), EVAL_MIXTURE, max_new_tokens=size["max_new_tokens"]),
             progress=False,
         )
         judge_dir = run_dir / "judge"

@@ -19,9 +19,12 @@ from etils import epath
 from polyglot_jax import gin_utils, storage
 from polyglot_jax.errors import JobFailedError
 from polyglot_jax.evaluation import report, surface
+from polyglot_jax.evaluation.benchmarks import suite
 from polyglot_jax.evaluation.judges import language, runner
 from polyglot_jax.inference import backends, generate
-from polyglot_jax.studies import benchmarks, figures, roots
+from polyglot_jax.inference.chat_model import ChatModel
+from polyglot_jax.inference.model import inference_mesh
+from polyglot_jax.studies import figures, roots
 from polyglot_jax.studies.grid import Condition, Study
 from polyglot_jax.studies.options import Options
 from polyglot_jax.studies.plan import REPORT_CONDITIONS, Planner, Stage, write_state
@@ -85,13 +88,12 @@ def judge(planner: Planner, condition: Condition, stage: Stage) -> None:
 
 
 def structured(planner: Planner, condition: Condition, stage: Stage) -> None:
-    options = planner.options
-    benchmarks.evaluate_run(
-        planner.run_dir(condition.name),
-        planner.benchmark_tasks(),
-        options.benchmark_data,
-        options.base,
-        options.benchmark_limit,
+    """The run's structured benchmarks, as ``polyglot-jax eval`` scores them."""
+    run_dir, options = planner.run_dir(condition.name), planner.options
+    tasks = suite.prepare(planner.benchmark_tasks(), options.benchmark_data)
+    model = ChatModel.load(run_dir, inference_mesh((1, -1, 1)))
+    suite.evaluate(
+        model, tasks, run_dir / "structured", run_dir.name, limit=options.benchmark_limit
     )
 
 
