@@ -16,13 +16,12 @@ import json
 import logging
 import os
 import pathlib
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 from etils import epath
 
-from polyglot_jax.errors import BusyError, DataError, UserError
+from polyglot_jax.errors import BusyError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -114,32 +113,3 @@ def exclusive(lock_file: str | os.PathLike, busy: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
-
-
-def open_sqlite(path: str | os.PathLike, schema: str, what: str) -> sqlite3.Connection:
-    """A local SQLite database in WAL mode with ``schema`` created, shared across threads.
-
-    WAL with ``synchronous=NORMAL`` keeps every committed row through a crash of this process
-    without an fsync per row.
-
-    Args:
-      path: the database file (its folder is created).
-      schema: a ``CREATE TABLE IF NOT EXISTS`` statement.
-      what: what the database holds, for the error message (``"judgment cache"``).
-
-    Raises:
-      DataError: ``path`` is not a SQLite database (or cannot be opened as one).
-    """
-    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
-    db = None
-    try:
-        db = sqlite3.connect(os.fspath(path), check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(schema)
-        db.commit()
-    except sqlite3.DatabaseError as e:
-        if db is not None:
-            db.close()
-        raise DataError(f"{os.fspath(path)}: not a usable {what} ({e})") from None
-    return db

@@ -192,7 +192,7 @@ def test_local_judge_loads_the_runs_vocabulary(tiny_run, tmp_path, capsys):
     folder = write_outputs(tmp_path / "out" / "infer", ["Four.", "Hello there."])
     argv = ["judge", "--outputs", str(folder), "--protocol=single", f"--judge=local:{tiny_run}"]
     assert cli.main(argv) == 2  # the run records no mixture and none was given
-    assert "does not record its mixture" in capsys.readouterr().err
+    assert "records neither a tokenizer/ folder nor a registered mixture" in capsys.readouterr().err
 
     # A random model answers, but not with a verdict: every item is judged invalid.
     assert cli.main([*argv, "--judge_mixture=demo_pinch"]) == 2

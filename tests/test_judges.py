@@ -106,7 +106,7 @@ def test_faults_end_judged_or_failed_and_nothing_is_lost(server, backend, tmp_pa
     again = runner.run(
         protocols.get_protocol("single"), backend, items(responses), store, progress=False
     )
-    assert server.requests - before == backend.max_retries + 1  # only the FAULTALWAYS item
+    assert server.requests - before == backend.retry.max_retries + 1  # only the FAULTALWAYS item
     assert [r["status"] for r in again] == [r["status"] for r in results]
 
 

@@ -33,7 +33,7 @@ from polyglot_jax.cli import common
 from polyglot_jax.errors import ConfigError, JobFailedError, MissingFileError
 from polyglot_jax.evaluation import langid
 from polyglot_jax.evaluation.judges import language, protocols, runner
-from polyglot_jax.inference import backends
+from polyglot_jax.inference import backend_spec, backends
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -122,11 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.protocol != "langid":
         if not args.judge:
             raise ConfigError(f"--protocol={args.protocol} needs --judge")
-        backends.parse_spec(args.judge)  # a bad spec fails before any file is read
+        spec = backend_spec.parse_spec(args.judge)  # a bad spec fails before any file is read
 
         def backend() -> backends.Backend:
             return backends.from_spec(
-                args.judge,
+                spec,
                 concurrency=args.concurrency,
                 timeout=args.timeout,
                 max_retries=args.max_retries,

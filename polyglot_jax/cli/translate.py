@@ -25,7 +25,7 @@ from polyglot_jax import gin_utils
 from polyglot_jax.cli import common
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.evaluation import langid
-from polyglot_jax.inference import translate, translate_backends
+from polyglot_jax.inference import backend_spec, translate, translate_backends
 from polyglot_jax.inference.translate_text import Checks
 
 
@@ -77,7 +77,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     if not targets:
         raise ConfigError("--languages: no language given")
     args.languages = targets
-    translate_backends.parse_spec(args.backend)  # a bad spec fails before any file is read
+    # a bad spec fails before any file is read
+    args.backend = backend_spec.parse_spec(args.backend, "--backend", translate_backends.KINDS)
     return args
 
 

@@ -139,7 +139,8 @@ def translate_file(
       output_dir: where ``<name>.<lang>.jsonl`` go.
       targets: target language codes.
       translator: the backend, or a function that makes it once the inputs are read and the
-        cache is locked (so bad inputs and a busy cache are reported before a model loads).
+        cache is locked and open (so bad inputs and a busy or broken cache are reported before a
+        model loads).
       checks: the acceptance rules for answers.
       name: output files' stem (default: the input's, without a language suffix).
       fmt: the reader (``jsonl``, ``alpaca``, ``oasst1``, ...).
@@ -165,25 +166,12 @@ def translate_file(
     name = name or default_name(input_path)
     out = storage.as_path(output_dir)
     db = pathlib.Path(db) if db else default_db(out)
-    with exclusive(db):
+    with exclusive(db), TranslationCache(db) as cache:
         if callable(translator):
             translator = translator()
-        cache = TranslationCache(db)
-        try:
-            return _run(
-                examples,
-                out,
-                name,
-                targets,
-                translator,
-                checks,
-                only,
-                cache,
-                retry_rejected,
-                progress,
-            )
-        finally:
-            cache.close()
+        return _run(
+            examples, out, name, targets, translator, checks, only, cache, retry_rejected, progress
+        )
 
 
 def _run(

@@ -4,24 +4,20 @@ Each answers ``iter_translate(requests, retry)`` with ``(index, Completion)`` pa
 arrive; a request that never got an answer ends with the failure's reason, never with an
 exception. Chat backends (``openai:``, ``local:``) send one prompt per backend kind, read from a
 versioned file ``prompts/translate_<kind>_v<N>.txt``; the version (file name and content hash)
-is part of every cache key. The chat backend reuses :class:`backends.OpenAIBackend` (its client,
-concurrency, timeouts and retries); a retry after a failed check asks again with another seed.
-The Google backend POSTs ``q``, ``source``, ``target`` and ``format=text`` to
-``<base>/language/translate/v2`` with the same concurrency, timeout and retry rules, and the key
-(``$GOOGLE_TRANSLATE_API_KEY``) in the ``X-Goog-Api-Key`` header, so it is in no URL, log line or
-message.
+is part of every cache key. The chat backend is a judge backend (:func:`backends.from_spec`:
+its client, concurrency, timeouts and retries); a retry after a failed check asks again with
+another seed. The Google backend POSTs ``q``, ``source``, ``target`` and ``format=text`` to
+``<base>/language/translate/v2`` under the same :class:`http_client.RetryPolicy` and concurrency
+limit, with the key (``$GOOGLE_TRANSLATE_API_KEY``) in the ``X-Goog-Api-Key`` header, so it is in
+no URL, log line or message. ``--backend`` values are parsed by :func:`backend_spec.parse_spec`.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import hashlib
-import logging
 import os
 import pathlib
-import random
-import time
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
@@ -29,17 +25,17 @@ import httpx
 
 from polyglot_jax import languages
 from polyglot_jax.errors import ConfigError
-from polyglot_jax.inference import backends
-from polyglot_jax.inference.backends import Completion
-
-log = logging.getLogger(__name__)
+from polyglot_jax.inference import backends, http_client
+from polyglot_jax.inference.backend_spec import BackendSpec, Endpoint, parse_spec, spec_forms
+from polyglot_jax.inference.http_client import AttemptError, Completion
 
 PROMPTS = pathlib.Path(__file__).parent / "prompts"
 PROMPT_FILES = {"openai": "translate_chat_v1", "local": "translate_local_v1"}
 GOOGLE_URL = "https://translation.googleapis.com"
 GOOGLE_PATH = "/language/translate/v2"
 GOOGLE_KEY_ENV = "GOOGLE_TRANSLATE_API_KEY"
-SPEC_FORMS = "openai:MODEL[@BASE_URL], google[:MODEL][@BASE_URL] or local:CHECKPOINT_PATH"
+KINDS = ("openai", "google", "local")
+SPEC_FORMS = spec_forms(KINDS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,26 +138,23 @@ class ChatTranslator:
             yield index, completion
 
 
-class _MalformedError(ValueError):
-    """A 200 answer without ``data.translations[0].translatedText``."""
-
-
 class GoogleTranslator:
     """Google Cloud Translation v2 (basic) over REST.
 
     Args:
       model: ``nmt`` or ``base``; None sends no model (the API's default).
-      base_url: scheme and host (default ``https://translation.googleapis.com``); the API path
-        is appended.
+      base_url: scheme and host (default ``https://translation.googleapis.com``), as written or
+        as a parsed :class:`Endpoint`; the API path is appended.
       api_key_env: environment variable holding the key.
       concurrency: requests in flight at once.
-      timeout: seconds per request.
+      timeout: seconds per request (the :class:`RetryPolicy`'s).
       max_retries: extra attempts after a retryable failure (429, 5xx, timeouts, dropped
-        connections, malformed bodies); other 4xx are final at once.
-      backoff: first retry delay in seconds; doubles each attempt (with jitter), capped at 30 s.
+        connections, malformed bodies); other 4xx are final at once (the policy's).
+      backoff: first retry delay in seconds; doubles each attempt, with jitter (the policy's).
 
     Raises:
-      ConfigError: the key's variable is unset or a setting is out of range.
+      ConfigError: the key's variable is unset, a setting is out of range or the base URL is
+        malformed.
     """
 
     kind = "google"
@@ -169,7 +162,7 @@ class GoogleTranslator:
     def __init__(
         self,
         model: str | None = None,
-        base_url: str | None = None,
+        base_url: str | Endpoint | None = None,
         api_key_env: str = GOOGLE_KEY_ENV,
         concurrency: int = 16,
         timeout: float = 60.0,
@@ -182,19 +175,45 @@ class GoogleTranslator:
         self.model = model or "default"
         self._api_model = model
         self.prompt_version = "v2-text"
-        self.concurrency, self.max_retries, self.backoff = concurrency, max_retries, backoff
-        base_url = base_url or GOOGLE_URL
-        backends.check_base_url(base_url, "--backend")
-        base = base_url.rstrip("/")
-        self.server = backends.redact_url(base)
-        for name in ("httpx", "httpcore"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        self.concurrency = http_client.check_concurrency(concurrency)
+        self.retry = http_client.RetryPolicy(
+            max_retries=max_retries, backoff=backoff, timeout=timeout
+        )
+        if not isinstance(base_url, Endpoint):
+            base_url = Endpoint.parse(base_url or GOOGLE_URL, "--backend")
+        self.server = base_url.shown
+        http_client.quiet_url_loggers()
         self._client = httpx.Client(
-            base_url=base,
+            base_url=base_url.url.rstrip("/"),
+            params=dict(base_url.query),
             headers={"X-Goog-Api-Key": key},
-            timeout=timeout,
+            timeout=self.retry.timeout,
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         )
+
+    def _post(self, body: dict[str, str]) -> str:
+        """One attempt: the translated text.
+
+        Raises:
+          AttemptError: the server or the connection failed, or the body is not a translation.
+        """
+        try:
+            response = self._client.post(GOOGLE_PATH, json=body)
+        except httpx.TimeoutException:
+            raise AttemptError("timeout") from None
+        except httpx.TransportError:
+            raise AttemptError("connection error") from None
+        if response.status_code != 200:
+            raise AttemptError(f"HTTP {response.status_code}", status=response.status_code)
+        try:
+            text = response.json()["data"]["translations"][0]["translatedText"]
+        except ValueError:
+            raise AttemptError("malformed response (not JSON)") from None
+        except (KeyError, IndexError, TypeError):
+            text = None
+        if not isinstance(text, str):
+            raise AttemptError("malformed response (no translatedText)")
+        return text
 
     def translate(self, request: Request) -> Completion:
         """One text, retried on transient failures."""
@@ -202,117 +221,55 @@ class GoogleTranslator:
         body["format"] = "text"
         if self._api_model:
             body["model"] = self._api_model
-        reason = "no attempt"
-        for attempt in range(1, self.max_retries + 2):
-            retryable = True
-            try:
-                response = self._client.post(GOOGLE_PATH, json=body)
-                if response.status_code != 200:
-                    status = response.status_code
-                    retryable = status in (408, 429) or status >= 500
-                    raise httpx.HTTPStatusError(
-                        f"HTTP {status}", request=response.request, response=response
-                    )
-                return Completion(text=_translated_text(response), attempts=attempt)
-            except httpx.HTTPStatusError as e:
-                reason = f"HTTP {e.response.status_code}"
-            except httpx.TimeoutException:
-                reason = "timeout"
-            except httpx.TransportError:
-                reason = "connection error"
-            except _MalformedError as e:
-                reason = f"malformed response ({e})"
-            if not retryable or attempt > self.max_retries:
-                break
-            delay = min(30.0, self.backoff * 2 ** (attempt - 1)) * (0.5 + random.random())
-            log.debug("translate request failed (%s), retry %d in %.2fs", reason, attempt, delay)
-            time.sleep(delay)
-        return Completion(text=None, error=reason, attempts=attempt)
+        return self.retry.call(lambda: self._post(body), "translate")
 
     def iter_translate(
         self, requests: Sequence[Request], retry: bool = False
     ) -> Iterator[tuple[int, Completion]]:
         """All requests in flight ``concurrency`` at a time, yielded as each finishes."""
-        with concurrent.futures.ThreadPoolExecutor(self.concurrency) as pool:
-            futures = {pool.submit(self.translate, r): i for i, r in enumerate(requests)}
-            for future in concurrent.futures.as_completed(futures):
-                yield futures[future], future.result()
-
-
-def _translated_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        raise _MalformedError("not JSON") from None
-    try:
-        text = body["data"]["translations"][0]["translatedText"]
-    except (KeyError, IndexError, TypeError):
-        raise _MalformedError("no translatedText") from None
-    if not isinstance(text, str):
-        raise _MalformedError("no translatedText")
-    return text
-
-
-def parse_spec(spec: str) -> tuple[str, str, str | None]:
-    """``(kind, model or checkpoint path, base URL or None)`` of a ``--backend`` value.
-
-    Raises:
-      ConfigError: not one of the forms of :data:`SPEC_FORMS`, an empty model name, or a base
-        URL that is not http(s) (the message shows no URL credentials).
-    """
-    kind, sep, rest = spec.partition(":")
-    if kind.startswith("google@"):  # google@URL, no model
-        kind, sep, rest = "google", ":", spec[len("google") :]
-    shown = spec.split("@")[0] + ("@..." if "@" in spec else "")
-    if kind == "openai" and rest:
-        model, _, base_url = rest.partition("@")
-        if not model:
-            raise ConfigError(f"--backend {shown!r}: the model name is empty")
-        if base_url:
-            backends.check_base_url(base_url, "--backend")
-        return kind, model, base_url or None
-    if kind == "google" and (rest or not sep):
-        model, _, base_url = rest.partition("@")
-        if model not in ("", "nmt", "base"):
-            raise ConfigError(f"--backend {shown!r}: Google models are nmt and base")
-        if base_url:
-            backends.check_base_url(base_url, "--backend")
-        return kind, model, base_url or None
-    if kind == "local" and rest:
-        return kind, rest, None
-    raise ConfigError(f"--backend {shown!r}: expected {SPEC_FORMS}")
+        return http_client.iter_concurrent(self.translate, requests, self.concurrency)
 
 
 def from_spec(
-    spec: str,
+    spec: str | BackendSpec,
     concurrency: int = 16,
     timeout: float = 60.0,
     max_retries: int = 5,
     mixture_or_task_name: str | None = None,
 ) -> Translator:
-    """A translator from a ``--backend`` value (see :func:`parse_spec`).
+    """A translator from a ``--backend`` value (one of :data:`SPEC_FORMS`).
+
+    Args:
+      spec: the ``--backend`` value, or its parsed spec.
+      concurrency: requests in flight at once (HTTP backends).
+      timeout: seconds per request (HTTP backends).
+      max_retries: extra attempts after a retryable failure (HTTP backends).
+      mixture_or_task_name: the vocabulary's task or mixture (local backends whose run does not
+        record it).
 
     Raises:
-      ConfigError: a malformed spec, a bad setting or a missing Google API key.
+      ConfigError: a malformed spec (see :func:`backend_spec.parse_spec`), a bad setting or a
+        missing Google API key.
     """
-    kind, target, base_url = parse_spec(spec)
-    if kind == "google":
+    if isinstance(spec, str):
+        spec = parse_spec(spec, "--backend", KINDS)
+    if spec.kind == "google":
         return GoogleTranslator(
-            target or None, base_url, GOOGLE_KEY_ENV, concurrency, timeout, max_retries
+            spec.model or None, spec.endpoint, GOOGLE_KEY_ENV, concurrency, timeout, max_retries
         )
-    if kind == "openai":
-        first, again = (
-            backends.OpenAIBackend(
-                target,
-                base_url,
-                concurrency=concurrency,
-                timeout=timeout,
-                max_retries=max_retries,
-                seed=seed,
-                max_tokens=4096,
-            )
-            for seed in (0, 1)
+
+    def chat(seed: int) -> backends.Backend:
+        return backends.from_spec(
+            spec,
+            concurrency,
+            timeout,
+            max_retries,
+            mixture_or_task_name,
+            seed=seed,
+            max_tokens=4096,
+            max_new_tokens=512,
         )
-        return ChatTranslator(kind, target, first, again)
-    local = backends.LocalBackend(target, mixture_or_task_name, max_new_tokens=512)
-    return ChatTranslator(kind, target, local)
+
+    if spec.kind == "openai":  # a retry after a failed check asks with another seed
+        return ChatTranslator(spec.kind, spec.model, chat(0), chat(1))
+    return ChatTranslator(spec.kind, spec.model, chat(0))

@@ -6,25 +6,35 @@ killed at any moment resumes where it stopped: each answer is committed as it ar
 ``ok`` and ``rejected`` (the answer failed its checks twice) rows are final; ``failed`` rows
 (no answer at all) are tried again on the next run. No credentials are stored.
 
-One process uses a cache at a time: :func:`exclusive` holds an ``flock`` on ``<db>.lock`` for
-the run, so a second process on the same cache stops at once instead of sending every request
-again.
+The file is a :class:`sqlite_cache.Cache` of :data:`TRANSLATIONS` (WAL, safe across threads),
+and one process uses it at a time: :data:`exclusive` holds an ``flock`` on ``<db>.lock`` for the
+run, so a second process on the same cache stops at once instead of sending every request again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
-import os
-import pathlib
-import threading
 
-from polyglot_jax import storage
+from polyglot_jax.inference import sqlite_cache
 
 STATUSES = ("ok", "rejected", "failed")
-_COLUMNS = "key, status, translation, reason, attempts"
+INPUTS = ("backend", "model", "prompt_version", "source_lang", "target_lang", "source")
+TRANSLATIONS = sqlite_cache.Table(
+    "translations",
+    (
+        ("status", "TEXT"),
+        ("translation", "TEXT"),
+        ("reason", "TEXT"),
+        ("attempts", "INTEGER"),
+        *((name, "TEXT") for name in INPUTS),
+    ),
+    what="translation cache",
+    owner="translate",
+)
+# Holds ``<db>.lock`` for a block, one translate process per cache at a time (BusyError else).
+exclusive = TRANSLATIONS.lock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,44 +64,22 @@ def cache_key(
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def exclusive(db: str | os.PathLike) -> contextlib.AbstractContextManager[None]:
-    """Holds ``<db>.lock`` for the block: one translate process per cache at a time.
-
-    Raises:
-      BusyError: another process holds it (the message names the cache and that process).
-    """
-    busy = (
-        f"{db} is in use by another translate process (pid {{pid}}); wait for it or use "
-        f"another --db"
-    )
-    return storage.exclusive(f"{os.fspath(db)}.lock", busy)
-
-
-class TranslationCache:
-    """A thread-safe SQLite table of :class:`Entry` rows.
+class TranslationCache(sqlite_cache.Store):
+    """A thread-safe SQLite table of :class:`Entry` rows; closes when used with ``with``.
 
     Raises:
       DataError: ``path`` is not a SQLite database (or cannot be opened as one).
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = pathlib.Path(path)
-        self._lock = threading.Lock()
-        self._db = storage.open_sqlite(
-            self.path,
-            """CREATE TABLE IF NOT EXISTS translations (
-                    key TEXT PRIMARY KEY, status TEXT, translation TEXT, reason TEXT,
-                    attempts INTEGER, backend TEXT, model TEXT, prompt_version TEXT,
-                    source_lang TEXT, target_lang TEXT, source TEXT)""",
-            "translation cache",
-        )
+    table = TRANSLATIONS
 
     def get(self, key: str) -> Entry | None:
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM translations WHERE key = ?", (key,)
-            ).fetchone()
-        return Entry(*row) if row else None
+        record = self.cache.get(key)
+        if record is None:
+            return None
+        return Entry(
+            key, *(record[name] for name in ("status", "translation", "reason", "attempts"))
+        )
 
     def put(self, entry: Entry, **inputs: str) -> None:
         """Inserts or replaces, and commits at once (nothing translated is lost on a crash).
@@ -103,25 +91,5 @@ class TranslationCache:
         """
         if entry.status not in STATUSES:
             raise ValueError(f"unknown translation status {entry.status!r}")
-        names = ("backend", "model", "prompt_version", "source_lang", "target_lang", "source")
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO translations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    entry.key,
-                    entry.status,
-                    entry.translation,
-                    entry.reason,
-                    entry.attempts,
-                    *(inputs.get(n, "") for n in names),
-                ),
-            )
-            self._db.commit()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM translations").fetchone()[0]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        record = dataclasses.asdict(entry)
+        self.cache.put(record.pop("key"), record | {n: inputs.get(n, "") for n in INPUTS})

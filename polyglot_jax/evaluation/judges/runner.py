@@ -191,7 +191,8 @@ def llm_judge_outputs(
 
     Args:
       backend: the judge, or a function that makes it once the inputs are read and the cache is
-        locked (so bad inputs and a busy cache are reported before a local model loads).
+        locked and open (so bad inputs and a busy or broken cache are reported before a local
+        model loads).
       prompt_file: the judge prompt instead of the protocol's own (see
         :func:`protocols.get_protocol`); judgments are cached per prompt text.
       identifier: the language identifier of ``language_gate`` (see :func:`run`).
@@ -203,14 +204,10 @@ def llm_judge_outputs(
     items = read_items(paths, run_name, judge, baseline)
     out = storage.as_path(output_dir)
     db = pathlib.Path(db) if db else default_db(out)
-    with exclusive(db):
+    with exclusive(db), JudgmentStore(db) as store:
         if callable(backend):
             backend = backend()
-        store = JudgmentStore(db)
-        try:
-            results = run(judge, backend, items, store, language_gate, progress, identifier)
-        finally:
-            store.close()
+        results = run(judge, backend, items, store, language_gate, progress, identifier)
     path = out / f"{protocol}.jsonl"
     lines = (json.dumps({"run": run_name, **r}, ensure_ascii=False) + "\n" for r in results)
     storage.write_atomic(path, "".join(lines))

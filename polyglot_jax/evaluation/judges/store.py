@@ -5,25 +5,33 @@ stored judgment and sends no request for it, and an interrupted run resumes wher
 Judgments that parsed (``ok``) or did not (``invalid``, raw text kept) are final; ``failed``
 ones (the request never succeeded) are tried again on the next run. No credentials are stored.
 
-One judge process uses a store at a time: :func:`exclusive` holds an ``flock`` on
-``<db>.lock`` for the run, so a second process on the same cache stops at once instead of
-sending every request again.
+The file is a :class:`sqlite_cache.Cache` of :data:`JUDGMENTS` (WAL, safe across threads), and
+one judge process uses it at a time: :func:`exclusive` holds an ``flock`` on ``<db>.lock`` for
+the run, so a second process on the same cache stops at once instead of sending every request
+again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
-import os
-import pathlib
-import threading
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from polyglot_jax import storage
+from polyglot_jax.inference import sqlite_cache
 
 STATUSES = ("ok", "invalid", "failed")
+JUDGMENTS = sqlite_cache.Table(
+    "judgments",
+    tuple(
+        (name, "TEXT")
+        for name in ("protocol", "judge", "item_id", "status", "raw", "parsed", "reason")
+    ),
+    what="judgment cache",
+    owner="judge",
+    json_columns=frozenset({"parsed"}),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,42 +65,22 @@ def judgment_key(protocol: str, judge: str, parts: Sequence[str]) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def exclusive(db: str | os.PathLike) -> contextlib.AbstractContextManager[None]:
-    """Holds ``<db>.lock`` for the block: one judge process per cache at a time.
-
-    Raises:
-      BusyError: another process holds it (the message names the cache and that process).
-    """
-    busy = f"{db} is in use by another judge process (pid {{pid}}); wait for it or use another --db"
-    return storage.exclusive(f"{os.fspath(db)}.lock", busy)
+# Holds ``<db>.lock`` for a block, one judge process per cache at a time (BusyError otherwise).
+exclusive = JUDGMENTS.lock
 
 
-class JudgmentStore:
-    """A thread-safe SQLite table of :class:`Judgment` rows.
+class JudgmentStore(sqlite_cache.Store):
+    """A thread-safe SQLite table of :class:`Judgment` rows; closes when used with ``with``.
 
     Raises:
       DataError: ``path`` is not a SQLite database (or cannot be opened as one).
     """
 
-    def __init__(self, path: str | pathlib.Path) -> None:
-        self.path = pathlib.Path(path)
-        self._lock = threading.Lock()
-        self._db = storage.open_sqlite(
-            self.path,
-            """CREATE TABLE IF NOT EXISTS judgments (
-                    key TEXT PRIMARY KEY, protocol TEXT, judge TEXT, item_id TEXT,
-                    status TEXT, raw TEXT, parsed TEXT, reason TEXT)""",
-            "judgment cache",
-        )
+    table = JUDGMENTS
 
     def get(self, key: str) -> Judgment | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT key, protocol, judge, item_id, status, raw, parsed, reason "
-                "FROM judgments WHERE key = ?",
-                (key,),
-            ).fetchone()
-        return _row(row) if row else None
+        record = self.cache.get(key)
+        return None if record is None else _judgment(key, record)
 
     def done(self, key: str) -> bool:
         """Stored with a final status (``ok`` or ``invalid``)."""
@@ -103,30 +91,12 @@ class JudgmentStore:
         """Inserts or replaces, and commits at once (nothing judged is lost on a crash)."""
         if judgment.status not in STATUSES:
             raise ValueError(f"unknown judgment status {judgment.status!r}")
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    judgment.key,
-                    judgment.protocol,
-                    judgment.judge,
-                    judgment.item_id,
-                    judgment.status,
-                    judgment.raw,
-                    None if judgment.parsed is None else json.dumps(judgment.parsed),
-                    judgment.reason,
-                ),
-            )
-            self._db.commit()
+        record = dataclasses.asdict(judgment)
+        self.cache.put(record.pop("key"), record)
 
     def all(self, protocol: str | None = None) -> list[Judgment]:
-        query = "SELECT key, protocol, judge, item_id, status, raw, parsed, reason FROM judgments"
-        with self._lock:
-            if protocol is None:
-                rows = self._db.execute(query).fetchall()
-            else:
-                rows = self._db.execute(query + " WHERE protocol = ?", (protocol,)).fetchall()
-        return [_row(r) for r in rows]
+        where = {} if protocol is None else {"protocol": protocol}
+        return [_judgment(key, record) for key, record in self.cache.items(**where)]
 
     def counts(self, keys: Iterable[str] | None = None) -> dict[str, int]:
         """Judgments per status (of ``keys`` when given)."""
@@ -137,20 +107,8 @@ class JudgmentStore:
                 out[j.status] += 1
         return out
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
-
-def _row(row: tuple) -> Judgment:
-    key, protocol, judge, item_id, status, raw, parsed, reason = row
+def _judgment(key: str, record: dict[str, Any]) -> Judgment:
     return Judgment(
-        key,
-        protocol,
-        judge,
-        item_id,
-        status,
-        raw or "",
-        None if parsed is None else json.loads(parsed),
-        reason or "",
+        key=key, **{**record, "raw": record["raw"] or "", "reason": record["reason"] or ""}
     )
