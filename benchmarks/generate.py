@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from random_llama import random_llama
 
-from polyglot_jax.inference import decoding, placement
-from polyglot_jax.inference.model import LanguageModel, inference_mesh
 from polyglot_jax.models import Decoder
+from polyglot_jax.runtime import decoding, placement
+from polyglot_jax.runtime.model import LanguageModel, inference_mesh
 
 _BYTES = {"f32": 4, "bf16": 2, "s32": 4, "u32": 4, "pred": 1, "f16": 2}
 

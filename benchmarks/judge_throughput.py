@@ -14,9 +14,9 @@ import argparse
 import tempfile
 import time
 
+from polyglot_jax.clients import backends
 from polyglot_jax.evaluation.judges import protocols, runner
 from polyglot_jax.evaluation.judges.store import JudgmentStore
-from polyglot_jax.inference import backends
 from polyglot_jax.testing import mock_server
 
 

@@ -25,8 +25,8 @@ import transformers
 from lm_eval.tasks import TaskManager
 
 from polyglot_jax import cli
-from polyglot_jax.inference.chat_model import ChatModel
-from polyglot_jax.inference.serving import app, engine, service
+from polyglot_jax.runtime.chat_model import ChatModel
+from polyglot_jax.serving import app, engine, service
 from polyglot_jax.testing import tokenizers
 
 

@@ -4,7 +4,7 @@ A random decoder on the demo vocabulary (``--layers``, ``--hidden``) answers ``-
 held-out demo prompts (all 12 languages) with greedy decoding and up to ``--max_tokens`` new
 tokens (``--stop_early``: the random model's own answer lengths; by default its end token is
 never the most likely one, so every answer runs to ``--max_tokens``). Offline: ``infer``'s own
-loop (:func:`generate.generate_records`, batches of ``--max_batch``). Served: the same prompts as
+loop (:func:`infer.generate_records`, batches of ``--max_batch``). Served: the same prompts as
 chat requests from ``--clients`` threads with the official ``openai`` client, through HTTP and
 the continuous-batching engine, whose slots hold ``--max_model_len`` tokens (attention reads all
 of them each step). Both produce the same answers (checked); both are timed on a second pass,
@@ -30,10 +30,10 @@ import numpy as np
 import openai
 
 import tasks.demo
-from polyglot_jax.inference import generate
-from polyglot_jax.inference.chat_model import ChatModel
-from polyglot_jax.inference.serving import app, engine, service
+from polyglot_jax.inference import infer
 from polyglot_jax.models import Decoder, DecoderConfig
+from polyglot_jax.runtime.chat_model import ChatModel
+from polyglot_jax.serving import app, engine, service
 
 
 def prompts(count: int) -> list[dict]:
@@ -48,7 +48,7 @@ def offline(lm: ChatModel, records: list[dict], args: argparse.Namespace) -> tup
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp) / "answers.jsonl"
         start = time.perf_counter()
-        generate.generate_records(lm, records, out, args.max_batch, args.max_tokens)
+        infer.generate_records(lm, records, out, args.max_batch, args.max_tokens)
         seconds = time.perf_counter() - start
         lines = [json.loads(line) for line in out.read_text().splitlines()]
     return seconds, {(line["id"], line["lang"]): line for line in lines}

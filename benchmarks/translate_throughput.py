@@ -18,9 +18,10 @@ import pathlib
 import tempfile
 import time
 
+from polyglot_jax.clients import backends
+from polyglot_jax.data import translate, translate_backends
+from polyglot_jax.data.translate_text import Checks
 from polyglot_jax.evaluation import langid
-from polyglot_jax.inference import backends, translate, translate_backends
-from polyglot_jax.inference.translate_text import Checks
 from polyglot_jax.testing import mock_server, mock_translate
 
 TEXT = (

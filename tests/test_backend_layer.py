@@ -4,10 +4,11 @@ import dataclasses
 
 import pytest
 
+from polyglot_jax.clients import backends
+from polyglot_jax.clients.backend_spec import BackendSpec, Endpoint, parse_spec, redact_spec
+from polyglot_jax.clients.http_client import AttemptError, RetryPolicy, iter_concurrent
+from polyglot_jax.data import translate_backends
 from polyglot_jax.errors import ConfigError
-from polyglot_jax.inference import backends, translate_backends
-from polyglot_jax.inference.backend_spec import BackendSpec, Endpoint, parse_spec, redact_spec
-from polyglot_jax.inference.http_client import AttemptError, RetryPolicy, iter_concurrent
 
 TRANSLATE = ("--backend", translate_backends.KINDS)
 

@@ -12,7 +12,7 @@ import pathlib
 import pytest
 
 from polyglot_jax import cli
-from polyglot_jax.inference import translate_cache
+from polyglot_jax.data import translate_cache
 from polyglot_jax.testing import mock_server, mock_translate
 
 KEY = "bad-inputs-key"

@@ -7,8 +7,8 @@ import torch
 import transformers
 
 from polyglot_jax.errors import ConfigError
-from polyglot_jax.inference import beam_search, decoding
 from polyglot_jax.models import Decoder, hf
+from polyglot_jax.runtime import beam_search, decoding
 
 PROMPTS = [[5, 17, 33, 8, 21, 5, 17], [40, 41, 42], [9, 3, 60, 61, 9, 3, 60, 70, 71, 72, 73]]
 NEW = 24

@@ -12,9 +12,9 @@ import pytest
 
 from polyglot_jax.data import templates, vocab
 from polyglot_jax.errors import ConfigError, DataError, RunDirError
-from polyglot_jax.inference import chat_model
-from polyglot_jax.inference.chat_model import ChatModel
 from polyglot_jax.models import DecoderConfig
+from polyglot_jax.runtime import chat_model
+from polyglot_jax.runtime.chat_model import ChatModel
 from polyglot_jax.training import runs
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -99,7 +99,7 @@ def test_a_hugging_face_folder_speaks_its_tokenizer(tmp_path, sentencepiece_dir)
 
 def test_only_chat_model_loads_a_model_for_a_stage():
     """Stages get a loaded model from ChatModel.load and nowhere else."""
-    allowed = {"polyglot_jax/inference/chat_model.py", "polyglot_jax/training/loop.py"}
+    allowed = {"polyglot_jax/runtime/chat_model.py", "polyglot_jax/training/loop.py"}
     found = []
     for path in sorted((REPO / "polyglot_jax").rglob("*.py")):
         rel = str(path.relative_to(REPO))

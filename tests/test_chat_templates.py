@@ -14,7 +14,7 @@ from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from polyglot_jax.data import chat_tasks, demo_build, preprocessors, sources, templates, vocab
 from polyglot_jax.errors import ConfigError, DataError
-from polyglot_jax.inference.chat_model import encode_messages
+from polyglot_jax.runtime.chat_model import encode_messages
 
 LLAMA2 = (
     "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"

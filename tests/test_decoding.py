@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from polyglot_jax.inference import decoding
 from polyglot_jax.models import Decoder
+from polyglot_jax.runtime import decoding
 
 
 def reference_greedy(model, params, prompt, max_new, eos, width=32):

@@ -18,8 +18,9 @@ import time
 import pytest
 
 from polyglot_jax.errors import BusyError
-from polyglot_jax.inference import decoding, generate, output_files
-from polyglot_jax.inference.chat_model import ChatModel
+from polyglot_jax.inference import infer, output_files
+from polyglot_jax.runtime import decoding
+from polyglot_jax.runtime.chat_model import ChatModel
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -51,7 +52,7 @@ def line(i: int, sample: int = 0) -> str:
 
 def resume(path: pathlib.Path, n: int, **kwargs) -> int:
     model = ChatModel(None, None, StubVocabulary(), "guanaco")
-    return generate.generate_records(model, records(n), path, **kwargs)
+    return infer.generate_records(model, records(n), path, **kwargs)
 
 
 @pytest.fixture(autouse=True)
@@ -144,7 +145,8 @@ def test_clean_file_is_appended_to_not_rewritten(tmp_path):
 
 KILL_CHILD = """
 import sys
-from polyglot_jax.inference import decoding, generate
+from polyglot_jax.runtime import decoding
+from polyglot_jax.inference import infer
 sys.path.insert(0, {tests!r})
 import test_infer_outputs as t
 decoding.generate = t.stub_generate
@@ -194,7 +196,8 @@ def test_a_second_lock_on_the_folder_is_busy(tmp_path):
 
 LOCK_CHILD = """
 import os, pathlib, sys, time
-from polyglot_jax.inference import decoding, generate
+from polyglot_jax.runtime import decoding
+from polyglot_jax.inference import infer
 from polyglot_jax.training import runs
 sys.path.insert(0, {tests!r})
 import test_infer_outputs as t

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from polyglot_jax.inference import backends
+from polyglot_jax.clients import backends
 from polyglot_jax.testing import mock_server
 
 SECRET = "sk-test-0123456789-secret"

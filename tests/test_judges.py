@@ -5,9 +5,9 @@ import os
 
 import pytest
 
+from polyglot_jax.clients import backends
 from polyglot_jax.evaluation.judges import protocols, runner
 from polyglot_jax.evaluation.judges.store import JudgmentStore
-from polyglot_jax.inference import backends
 from polyglot_jax.testing import mock_server
 
 SECRET = "sk-test-0123456789-secret"

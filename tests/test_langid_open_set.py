@@ -7,10 +7,10 @@ import sys
 import pytest
 
 from polyglot_jax import cli
+from polyglot_jax.clients import backends
 from polyglot_jax.evaluation import langid, report
 from polyglot_jax.evaluation.judges import language, protocols, runner
 from polyglot_jax.evaluation.judges.store import JudgmentStore
-from polyglot_jax.inference import backends
 from polyglot_jax.testing import fasttext_models, mock_server
 
 # Long enough (25-31 words) for lingua to be confident; each is about schools in winter.

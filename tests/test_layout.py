@@ -10,7 +10,12 @@ Stages, lowest first; a module may import its own stage or a lower one:
   1  models
   2  data
   3  training
-  4  inference
+  4  runtime (a loaded ChatModel: decoding, beam search, placement on a mesh)
+  4.2  clients (HTTP clients of chat and translation APIs, their spec and retry policy, the
+       SQLite cache; a local model as a client)
+  4.5  inference (the offline ``infer`` job) and serving (the OpenAI-protocol server)
+  4.6  data.translate* (translation: a data tool beside ``data tag`` and ``data fetch`` that
+       needs a client or a model, so it sits above them)
   5  evaluation
   6  launch, testing
   6.5  studies (grids of runs: train, infer, judge, benchmarks, report)
@@ -43,6 +48,7 @@ ROOT_FILES = {
     "report.py",
 }
 TASKS_LAYER = 2.5  # above data, below training
+TRANSLATE_LAYER = 4.6  # data.translate*: above clients and runtime, below evaluation
 LAYERS: dict[str, float] = {
     PACKAGE: 0,
     "languages": 0,
@@ -52,7 +58,10 @@ LAYERS: dict[str, float] = {
     "models": 1,
     "data": 2,
     "training": 3,
-    "inference": 4,
+    "runtime": 4,
+    "clients": 4.2,
+    "inference": 4.5,
+    "serving": 4.5,
     "evaluation": 5,
     "launch": 6,
     "testing": 6,
@@ -176,6 +185,8 @@ def layer_of(module: str) -> float | None:
         return TASKS_LAYER
     if parts[0] != PACKAGE:
         return None
+    if parts[1:2] == ["data"] and len(parts) > 2 and parts[2].startswith("translate"):
+        return TRANSLATE_LAYER
     return LAYERS.get(parts[1] if len(parts) > 1 else PACKAGE)
 
 

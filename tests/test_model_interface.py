@@ -36,10 +36,10 @@ def _config():
 def run(path: str, shape: str) -> dict:
     """Generations, scores and loss of the run at ``path`` on a ``(data, fsdp, model)`` mesh."""
 
-    from polyglot_jax.inference import decoding
-    from polyglot_jax.inference.chat_model import ChatModel
-    from polyglot_jax.inference.model import inference_mesh
-    from polyglot_jax.inference.serving import engine, jobs
+    from polyglot_jax.runtime import decoding
+    from polyglot_jax.runtime.chat_model import ChatModel
+    from polyglot_jax.runtime.model import inference_mesh
+    from polyglot_jax.serving import engine, jobs
 
     sizes = [int(x) for x in shape.split(",")]
     mesh = inference_mesh(sizes) if np.prod(sizes) > 1 else None
@@ -121,8 +121,8 @@ def test_one_device_scores_are_log_probabilities(tiny_config):
     import jax
     import jax.numpy as jnp
 
-    from polyglot_jax.inference.model import LanguageModel
     from polyglot_jax.models import Decoder
+    from polyglot_jax.runtime.model import LanguageModel
 
     decoder = Decoder(tiny_config)
     params = nn.unbox(decoder.init(jax.random.PRNGKey(0), jnp.ones((1, 4), jnp.int32)))["params"]

@@ -67,6 +67,56 @@ def test_converter_truncates_or_drops_overlong_examples(packer, overlong):
     )
 
 
+def _start_examples(lengths, trim=None):
+    """Examples whose first token is marked START (a Hugging Face tokenizer's BOS); ``trim``
+    cuts ``targets`` but not ``loss_mask``, as SeqIO trims task features."""
+
+    def gen():
+        for i, n in enumerate(lengths):
+            mask = np.where(np.arange(n) % 3 == 0, 1, 2).astype(np.int32)
+            mask[0] = preprocessors.START
+            yield {"targets": (np.arange(n) + 1000 * i)[:trim].astype(np.int32), "loss_mask": mask}
+
+    spec = {k: tf.TensorSpec([None], tf.int32) for k in ("targets", "loss_mask")}
+    return tf.data.Dataset.from_generator(gen, output_signature=spec)
+
+
+@pytest.mark.parametrize("packer", ["best_fit", "seqio"])
+@pytest.mark.parametrize("pack", [True, False])
+@pytest.mark.parametrize("trim", [None, 16])
+def test_every_loss_weight_stays_with_its_token_after_an_overlong_example(packer, pack, trim):
+    lengths = [40, 5, 7, 3, 12, 30, 9]
+    converter = preprocessors.ChatFeatureConverter(pack=pack, packer=packer)
+    rows = list(converter(_start_examples(lengths, trim), {"targets": 16}).as_numpy_iterator())
+    weights = {}
+    for row in rows:
+        seg = row.get("decoder_segment_ids", (row["decoder_target_tokens"] > 0).astype(int))
+        assert not row["decoder_loss_weights"][seg == 0].any()  # no weight on padding
+        for s in range(1, seg.max() + 1):
+            tokens = row["decoder_target_tokens"][seg == s]
+            weights[tokens[0] // 1000] = (tokens, row["decoder_loss_weights"][seg == s])
+    assert sorted(weights) == list(range(len(lengths)))
+    for i, (tokens, got) in weights.items():
+        n = min(lengths[i] - 1, 16 if trim is None else 15)  # SeqIO's trim keeps START's room
+        assert tokens.tolist() == list(range(1000 * i + 1, 1000 * i + 1 + n))
+        assert got.tolist() == [int(k % 3 != 0) for k in range(1, n + 1)]
+
+
+def test_overlong_drop_works_after_seqio_trimmed_the_targets():
+    converter = preprocessors.ChatFeatureConverter(overlong="drop")
+    rows = list(
+        converter(_start_examples([40, 5, 17, 18], 16), {"targets": 16}).as_numpy_iterator()
+    )
+    starts = [
+        t
+        for r in rows
+        for t in r["decoder_target_tokens"][
+            (r["decoder_positions"] == 0) & (r["decoder_segment_ids"] > 0)
+        ]
+    ]
+    assert sorted(starts) == [1001, 2001]  # 17 tokens: 16 after START
+
+
 def test_best_fit_is_tighter_than_seqio_on_chat_lengths():
     lengths = np.clip(np.random.default_rng(0).lognormal(np.log(60), 0.8, 400).astype(int), 4, 400)
 

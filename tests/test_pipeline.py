@@ -9,9 +9,10 @@ import pytest
 from polyglot_jax.data import demo_build
 from polyglot_jax.evaluation import report
 from polyglot_jax.evaluation.judges import language
-from polyglot_jax.inference import decoding, generate
-from polyglot_jax.inference.chat_model import ChatModel
-from polyglot_jax.inference.infer_config import InferConfig
+from polyglot_jax.inference import infer
+from polyglot_jax.inference.config import InferConfig
+from polyglot_jax.runtime import decoding
+from polyglot_jax.runtime.chat_model import ChatModel
 
 LANGS = demo_build.DEMO_LANGUAGES
 
@@ -71,10 +72,10 @@ def test_infer_resumes_a_partial_file(demo_dir, tmp_path, demo_tasks):
 
     records = chat_tasks.task_records(task, "validation")
     path = tmp_path / "fi.jsonl"
-    assert generate.generate_records(model, records[:4], path, max_new_tokens=8) == 4
+    assert infer.generate_records(model, records[:4], path, max_new_tokens=8) == 4
     kept = path.read_text().splitlines()
     path.write_text("\n".join(kept) + "\n" + kept[0][:20])  # a line cut by an interrupted run
-    assert generate.generate_records(model, records, path, max_new_tokens=8) == 6
+    assert infer.generate_records(model, records, path, max_new_tokens=8) == 6
     lines = path.read_text().splitlines()
     assert lines[:4] == kept
     assert sorted(json.loads(x)["id"] for x in lines) == sorted(r["id"] for r in records)
@@ -106,7 +107,7 @@ def test_infer_answers_shared_oasst_prompt_files(demo_dir, tmp_path, demo_tasks,
         max_new_tokens=4,
         prompt_files=files,
     )
-    result = generate.infer(config, progress=False)
+    result = infer.infer(config, progress=False)
     lines = {p.stem: [json.loads(x) for x in p.read_text().splitlines()] for p in result.files}
     assert len(lines["test_fi"]) == 50 and {r["lang"] for r in lines["test_fi"]} == {"fi"}
     assert len(lines["test_hi"]) == 50  # the repaired Hindi file: every line is a prompt
@@ -125,11 +126,11 @@ def test_two_hosts_with_several_samples_equal_one_host(demo_dir, tmp_path, demo_
         sampling=sampling,
         seed=7,
     )
-    single = generate.infer(InferConfig(output_dir=str(tmp_path / "one"), **kwargs), progress=False)
+    single = infer.infer(InferConfig(output_dir=str(tmp_path / "one"), **kwargs), progress=False)
     for index in range(2):
         two = InferConfig(output_dir=str(tmp_path / "two"), shard=(index, 2), **kwargs)
-        generate.infer(two, progress=False)
-    merged = generate.merge_parts(tmp_path / "two", "demo_uniform.sw", 2)
+        infer.infer(two, progress=False)
+    merged = infer.merge_parts(tmp_path / "two", "demo_uniform.sw", 2)
     expected = single.files[0].read_text()
     assert merged.read_text() == expected
     lines = [json.loads(x) for x in expected.splitlines()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from polyglot_jax.inference import placement
+from polyglot_jax.runtime import placement
 
 
 def _scaled(model: object, params: np.ndarray, x: np.ndarray, factor: int = 1) -> np.ndarray:

@@ -88,7 +88,50 @@ def test_gin_default_of_a_study_too_big_for_the_data_is_one_clear_error(demo_tas
         gin_utils.GinArgs(files=["mix_budget.gin"], bindings=['MODEL_DIR = "/tmp/unused"'])
     )
     with pytest.raises(recipes.RecipeError, match="dataset 'demo' has no 'train' data in 'bg'"):
-        recipes.budget_mixture()
+        gin.query_parameter("%MIXTURE_OR_TASK_NAME").scoped_configurable_fn()
+
+
+def test_register_by_name_is_what_the_gin_file_registers(demo_tasks):
+    gin_utils.configure(
+        gin_utils.GinArgs(
+            files=["mix_pinch.gin"],
+            bindings=['MODEL_DIR = "/tmp/unused"', "PINCH_LANGUAGES = ['es', 'ru']"],
+        )
+    )
+    from_gin = gin.query_parameter("%MIXTURE_OR_TASK_NAME").scoped_configurable_fn()
+    gin.clear_config()
+    name = recipes.register("pinch", "demo", languages=["es", "ru"], n_multilingual=40)
+    assert name == from_gin == "demo_pinch40_es_ru_s0"
+    assert recipes.counts(name) == {"en": 28, "es": 20, "ru": 20}
+    name = recipes.register("temperature", "demo", languages=["en", "fi"], temperature=2.0)
+    assert name == "demo_temp2_en_fi" and recipes.counts(name) == {"en": 68, "fi": 68}
+
+
+def test_register_names_an_unknown_recipe_or_setting(demo_tasks):
+    with pytest.raises(recipes.RecipeError, match="unknown recipe 'pinchh'; known: monolingual"):
+        recipes.register("pinchh", "demo")
+    with pytest.raises(recipes.RecipeError, match=r"recipe 'budget': .*'langauges'"):
+        recipes.register("budget", "demo", langauges=["en"])
+
+
+def test_a_recipe_mixture_takes_an_explicit_chat_format(demo_tasks):
+    import seqio
+
+    from polyglot_jax.data import preprocessors, templates
+
+    gin.parse_config(["chat_format.template = 'guanaco'"])  # the run's: not used
+    chatml = templates.ChatFormat("chatml", "all")
+    name = recipes.register("monolingual", "demo", lang="fi", count=2, chat_format=chatml)
+    (ex, _) = (
+        seqio.get_mixture_or_task(f"{name}.fi")
+        .get_dataset(None, "train", shuffle=False, num_epochs=1)
+        .as_numpy_iterator()
+    )
+    record = next(r for r in demo_tasks.DEMO.records("train", "fi") if r["id"] == ex["id"].decode())
+    ids, mask = preprocessors.encode_conversation(demo_tasks.VOCABULARY, chatml, record["messages"])
+    assert ex["targets"].tolist() == ids.tolist() and ex["loss_mask"].tolist() == mask.tolist()
+    assert (mask == preprocessors.TARGET).all()  # loss on "all"
+    assert "<|im_start|>" in demo_tasks.VOCABULARY.decode(ids.tolist())
 
 
 def test_describe_counts_examples_and_tokens(demo_tasks):

@@ -7,8 +7,8 @@ import pytest
 
 from polyglot_jax import errors
 from polyglot_jax.cli import common, train
-from polyglot_jax.inference import chat_model
 from polyglot_jax.models import DecoderConfig
+from polyglot_jax.runtime import chat_model
 from polyglot_jax.training import loop, runs
 from polyglot_jax.training.config import DataConfig, TrainConfig
 

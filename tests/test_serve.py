@@ -16,11 +16,11 @@ import numpy as np
 import openai
 import pytest
 
-from polyglot_jax.inference import generate
-from polyglot_jax.inference.chat_model import ChatModel
-from polyglot_jax.inference.infer_config import InferConfig
-from polyglot_jax.inference.serving import app, engine, jobs, service
+from polyglot_jax.inference import infer
+from polyglot_jax.inference.config import InferConfig
 from polyglot_jax.models import DecoderConfig
+from polyglot_jax.runtime.chat_model import ChatModel
+from polyglot_jax.serving import app, engine, jobs, service
 
 LANGUAGES = ["en", "fi"]
 MAX_TOKENS = 24
@@ -76,7 +76,7 @@ def test_greedy_answers_equal_infer_under_16_concurrent_clients(run, server, cli
         languages=LANGUAGES,
         batch_size=7,
     )
-    result = generate.infer(config, progress=False)
+    result = infer.infer(config, progress=False)
     expected = [
         json.loads(line)
         for path in result.files
@@ -289,7 +289,7 @@ def test_overload_answers_429_and_a_leaving_client_frees_its_slot(run, lm):
 
 
 def test_the_projects_own_judge_backend_talks_to_the_server(server, client):
-    from polyglot_jax.inference import backends
+    from polyglot_jax.clients import backends
 
     judge = backends.OpenAIBackend("tiny", server.url, max_tokens=8, max_retries=0)
     conversations = [[{"role": "user", "content": f"Rate answer {i}."}] for i in range(3)]

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from test_serve import hold_worker, make_run, make_served
 
-from polyglot_jax.inference.chat_model import ChatModel
-from polyglot_jax.inference.serving import app, jobs
+from polyglot_jax.runtime.chat_model import ChatModel
+from polyglot_jax.serving import app, jobs
 
 CHAT = '{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, '
 BAD_NUMBERS = {

@@ -8,9 +8,10 @@ import threading
 
 import pytest
 
+from polyglot_jax.clients import sqlite_cache
+from polyglot_jax.data import translate_cache
 from polyglot_jax.errors import BusyError, DataError
 from polyglot_jax.evaluation.judges import store
-from polyglot_jax.inference import sqlite_cache, translate_cache
 
 # The tables as files written before the shared cache hold them, statement for statement.
 OLD_JUDGMENTS = """CREATE TABLE IF NOT EXISTS judgments (
@@ -128,7 +129,7 @@ def test_threads_share_one_cache(tmp_path):
 
 WRITER = """
 import sys
-from polyglot_jax.inference import sqlite_cache
+from polyglot_jax.clients import sqlite_cache
 columns = (("text", "TEXT"), ("n", "INTEGER"), ("extra", "TEXT"))
 table = sqlite_cache.Table("notes", columns, "note cache", "note")
 with sqlite_cache.Cache(sys.argv[1], table) as cache:

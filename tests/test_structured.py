@@ -17,8 +17,8 @@ import transformers
 
 from polyglot_jax.errors import DataError
 from polyglot_jax.evaluation.benchmarks import metrics, readers, registry, scoring
-from polyglot_jax.inference.chat_model import ChatModel
 from polyglot_jax.models import hf
+from polyglot_jax.runtime.chat_model import ChatModel
 
 XNLI_COLUMNS = [
     "language",

@@ -8,6 +8,7 @@ downsampled to one language's size over 9 languages (Better Alpaca: 5,751 each, 
 
 from __future__ import annotations
 
+import gin
 import pytest
 import seqio
 
@@ -153,6 +154,30 @@ def test_vocabulary_path_picks_the_tokenizer(registered, sentencepiece_dir, demo
     assert vocabulary.vocab_size == 1000
     assert vocabulary.encode("Hello") == vocabulary.resolved.encode("Hello")
     assert vocabulary.info.bos_id == 1  # the tokenizer's own framing comes through
+
+
+def test_lazy_vocabularies_are_equal_when_they_load_the_same_folder(sentencepiece_dir, tmp_path):
+    lazy = study_data.LazyVocabulary
+    assert lazy() == lazy(None) == study_data.VOCABULARY  # VOCABULARY_PATH unset: the demo's
+    assert lazy(str(sentencepiece_dir)) != lazy(str(tmp_path))
+    assert lazy(str(sentencepiece_dir)) != lazy()
+    gin.parse_config([f"settings.vocabulary_path = {str(sentencepiece_dir)!r}"])
+    assert lazy() == lazy(str(sentencepiece_dir)) != lazy(None)
+    assert lazy(str(sentencepiece_dir)) == lazy(str(sentencepiece_dir)).resolved
+    assert lazy(None) != lazy(str(sentencepiece_dir)).resolved
+
+
+def test_a_mixture_needs_one_vocabulary(sentencepiece_dir):
+    records = [{"id": "a", "lang": "en", "messages": [{"role": "user", "content": "Hi"}]}]
+    folders = {"lazy_a": None, "lazy_b": str(sentencepiece_dir), "lazy_c": None}
+    for name, path in folders.items():
+        vocabulary = study_data.LazyVocabulary(path)
+        chat_tasks.add_chat_task(name, lambda split: records, ["train"], vocabulary)
+    for name in ("lazy_same", "lazy_different"):
+        seqio.MixtureRegistry.remove(name)
+    seqio.MixtureRegistry.add("lazy_same", [("lazy_a", 1), ("lazy_c", 1)])
+    with pytest.raises(ValueError, match="same vocabulary"):
+        seqio.MixtureRegistry.add("lazy_different", [("lazy_a", 1), ("lazy_b", 1)])
 
 
 def test_fixture_sizes_and_bad_size_name(tmp_path):

@@ -12,7 +12,7 @@ from polyglot_jax.evaluation import report, surface
 
 
 def infer_record(i: int, lang: str, response: str, num_tokens: int, reason: str) -> dict:
-    """A line as ``infer`` writes it (``inference/generate.py``)."""
+    """A line as ``infer`` writes it (``inference/infer.py``)."""
     return {
         "id": f"q{i}",
         "lang": lang,

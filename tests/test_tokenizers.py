@@ -201,7 +201,7 @@ def test_post_processor_bos_equals_autotokenizer(bpe_dir, tmp_path):
     ours = vocab.load_vocabulary(tmp_path)
     reference = transformers.AutoTokenizer.from_pretrained(tmp_path)
     assert ours.bos_id == bos == reference(TEXTS[0])["input_ids"][0]
-    from polyglot_jax.inference.chat_model import encode_messages
+    from polyglot_jax.runtime.chat_model import encode_messages
 
     prompt = encode_messages(ours, [{"role": "user", "content": TEXTS[0]}], "guanaco")
     assert prompt[0] == bos and prompt[1:] == ours.encode("### Human: " + TEXTS[0] + "\n") + (

@@ -18,9 +18,10 @@ import time
 import pytest
 
 from polyglot_jax import cli
+from polyglot_jax.clients import backends
+from polyglot_jax.data import translate, translate_backends
+from polyglot_jax.data.translate_text import CheckError, Checks, mask, unmask
 from polyglot_jax.evaluation import langid
-from polyglot_jax.inference import backends, translate, translate_backends
-from polyglot_jax.inference.translate_text import CheckError, Checks, mask, unmask
 from polyglot_jax.testing import mock_server, mock_translate
 
 SECRET = "sk-test-DO-NOT-LEAK-4f1c9"

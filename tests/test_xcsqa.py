@@ -10,7 +10,7 @@ from test_structured import reference_scores, tiny_llama  # noqa: F401  (tiny_ll
 
 from polyglot_jax.errors import DataError
 from polyglot_jax.evaluation.benchmarks import readers, registry, scoring
-from polyglot_jax.inference.chat_model import ChatModel
+from polyglot_jax.runtime.chat_model import ChatModel
 
 QUESTIONS = {  # lang: (stem template, answer texts of unequal length and script)
     "de": (

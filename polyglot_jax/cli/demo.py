@@ -24,8 +24,8 @@ from polyglot_jax.cli import common
 from polyglot_jax.data import demo_build
 from polyglot_jax.evaluation import report
 from polyglot_jax.evaluation.judges import language
-from polyglot_jax.inference import generate
-from polyglot_jax.inference.infer_config import InferConfig
+from polyglot_jax.inference import infer
+from polyglot_jax.inference.config import InferConfig
 from polyglot_jax.studies import catalog, runner
 from polyglot_jax.studies.plan import Options
 from polyglot_jax.training import config, loop
@@ -72,7 +72,7 @@ def run_demo(output_dir: str | pathlib.Path, quick: bool = False) -> pathlib.Pat
             time.perf_counter() - start,
             len(demo_build.DEMO_LANGUAGES),
         )
-        generate.infer(
+        infer.infer(
             InferConfig(str(run_dir), EVAL_MIXTURE, max_new_tokens=size["max_new_tokens"]),
             progress=False,
         )

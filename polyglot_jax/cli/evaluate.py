@@ -31,8 +31,8 @@ from polyglot_jax import gin_utils, storage
 from polyglot_jax.cli import common
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.evaluation.benchmarks import metrics, registry, suite
-from polyglot_jax.inference.chat_model import ChatModel
-from polyglot_jax.inference.model import inference_mesh
+from polyglot_jax.runtime.chat_model import ChatModel
+from polyglot_jax.runtime.model import inference_mesh
 from polyglot_jax.training import runs
 
 log = logging.getLogger(__name__)

@@ -15,13 +15,13 @@ import sys
 from collections.abc import Sequence
 
 from polyglot_jax.cli import common
-from polyglot_jax.inference import generate
+from polyglot_jax.inference import infer
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parses gin flags and generates responses."""
     common.configure_gin(sys.argv[1:] if argv is None else argv)
-    result = generate.infer()
+    result = infer.infer()
     print(f"wrote {result.generated} responses to {len(result.files)} files")
     for path in result.files:
         print(f"  {path}")

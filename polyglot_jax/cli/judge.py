@@ -30,10 +30,10 @@ from collections.abc import Sequence
 
 from polyglot_jax import gin_utils, languages, storage
 from polyglot_jax.cli import common
+from polyglot_jax.clients import backend_spec, backends
 from polyglot_jax.errors import ConfigError, JobFailedError, MissingFileError
 from polyglot_jax.evaluation import langid
 from polyglot_jax.evaluation.judges import language, protocols, runner
-from polyglot_jax.inference import backend_spec, backends
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:

@@ -83,9 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     import jax
 
-    from polyglot_jax.inference.chat_model import ChatModel
-    from polyglot_jax.inference.model import inference_mesh
-    from polyglot_jax.inference.serving import app, engine, service
+    from polyglot_jax.runtime.chat_model import ChatModel
+    from polyglot_jax.runtime.model import inference_mesh
+    from polyglot_jax.serving import app, engine, service
 
     if jax.process_count() > 1:
         raise ConfigError("serve runs in one process (its mesh may span that host's devices)")

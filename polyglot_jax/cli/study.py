@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(execute.write_report(Planner(study, options), conditions))
         return 0
     if args.judge:
-        from polyglot_jax.inference import backends
+        from polyglot_jax.clients import backends
 
         backends.parse_spec(args.judge)  # a bad spec fails before anything runs
     vm = runner.TPU(args.tpu, args.zone, args.project) if args.tpu else None

@@ -23,10 +23,11 @@ from collections.abc import Sequence
 
 from polyglot_jax import gin_utils
 from polyglot_jax.cli import common
+from polyglot_jax.clients import backend_spec
+from polyglot_jax.data import translate, translate_backends
+from polyglot_jax.data.translate_text import Checks
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.evaluation import langid
-from polyglot_jax.inference import backend_spec, translate, translate_backends
-from polyglot_jax.inference.translate_text import Checks
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:

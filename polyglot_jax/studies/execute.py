@@ -2,7 +2,7 @@
 
 ``train`` and ``infer`` configure gin from the stage's own command line (so what runs is what
 the plan prints) and call :func:`~polyglot_jax.training.loop.train` (with the configs gin binds)
-and :func:`~polyglot_jax.inference.generate.infer`; ``langid`` and ``judge`` call the judge stage's
+and :func:`~polyglot_jax.inference.infer.infer`; ``langid`` and ``judge`` call the judge stage's
 functions, ``benchmarks`` the benchmark scoring, ``report`` the report and the study figure.
 """
 
@@ -17,13 +17,14 @@ from collections.abc import Sequence
 from etils import epath
 
 from polyglot_jax import gin_utils, storage
+from polyglot_jax.clients import backends
 from polyglot_jax.errors import JobFailedError
 from polyglot_jax.evaluation import report, surface
 from polyglot_jax.evaluation.benchmarks import suite
 from polyglot_jax.evaluation.judges import language, runner
-from polyglot_jax.inference import backends, generate
-from polyglot_jax.inference.chat_model import ChatModel
-from polyglot_jax.inference.model import inference_mesh
+from polyglot_jax.inference import infer as infer_lib
+from polyglot_jax.runtime.chat_model import ChatModel
+from polyglot_jax.runtime.model import inference_mesh
 from polyglot_jax.studies import figures, roots
 from polyglot_jax.studies.grid import Condition, Study
 from polyglot_jax.studies.options import Options
@@ -46,7 +47,7 @@ def train(planner: Planner, condition: Condition, stage: Stage) -> None:
 
 def infer(planner: Planner, condition: Condition, stage: Stage) -> None:
     _configure(stage)
-    result = generate.infer(progress=not planner.options.quick)
+    result = infer_lib.infer(progress=not planner.options.quick)
     log.info("%s: %d new answers in %d files", condition.name, result.generated, len(result.files))
 
 

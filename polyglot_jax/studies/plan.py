@@ -38,9 +38,9 @@ from typing import Any
 from etils import epath
 
 from polyglot_jax import gin_utils, storage
+from polyglot_jax.clients import backends
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.evaluation.benchmarks import registry
-from polyglot_jax.inference import backends
 from polyglot_jax.launch.sweep import gin_literal
 from polyglot_jax.studies.gin_files import binding_name, bound_keys, macro_value, takes
 from polyglot_jax.studies.grid import Condition, Study

@@ -21,7 +21,7 @@ contains a fault word:
 ``QUOTEJUDGE``     the judge quotes the response (as shown to it) before its verdict
 =================  =============================================================
 
-A translation prompt (``inference/prompts/translate_chat_v*.txt``) is answered by
+A translation prompt (``data/translate_prompts/translate_chat_v*.txt``) is answered by
 :func:`fake_translation`: prose in the target language of about the source's length, with every
 ``⟦n⟧`` token in place. Faults in the text to translate:
 

@@ -5,7 +5,7 @@ its :mod:`registry` entry: the source yields the entry's items and the metric fu
 entry's, following SeqIO's protocol: ``score_metric_fns`` take ``(targets, scores)`` (gold
 choice, per-choice log-likelihoods), ``predict_metric_fns`` take ``(targets, predictions)``
 (gold answers, generated text). :func:`evaluate` computes the scores or predictions with the
-loaded model (:class:`~polyglot_jax.inference.chat_model.ChatModel`: per-token scores and
+loaded model (:class:`~polyglot_jax.runtime.chat_model.ChatModel`: per-token scores and
 generation on its mesh) and calls them.
 
 Scoring follows lm-evaluation-harness: the continuation is ``" " + choice``, trailing spaces of
@@ -32,9 +32,9 @@ import tensorflow as tf
 from polyglot_jax import storage
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.evaluation.benchmarks import metrics, registry
-from polyglot_jax.inference import decoding
-from polyglot_jax.inference.chat_model import ChatModel
-from polyglot_jax.inference.model import LanguageModel
+from polyglot_jax.runtime import decoding
+from polyglot_jax.runtime.chat_model import ChatModel
+from polyglot_jax.runtime.model import LanguageModel
 
 
 def _items_dataset(items: list[dict]) -> tf.data.Dataset:

@@ -2,7 +2,7 @@
 
 :func:`prepare` registers each (benchmark, language) task and reads every data file before a
 model is loaded, so a missing or malformed file fails in seconds; :func:`evaluate` scores a
-loaded :class:`~polyglot_jax.inference.chat_model.ChatModel` on them and writes
+loaded :class:`~polyglot_jax.runtime.chat_model.ChatModel` on them and writes
 ``<out>/<task>.jsonl`` (one line per item), ``structured.jsonl`` (the rows ``polyglot-jax
 report`` reads, each with its run name) and ``metrics.json``, last, since it marks the stage
 complete. Every file is written atomically.
@@ -20,7 +20,7 @@ from etils import epath
 from polyglot_jax import storage
 from polyglot_jax.errors import MissingFileError
 from polyglot_jax.evaluation.benchmarks import registry, scoring
-from polyglot_jax.inference.chat_model import ChatModel
+from polyglot_jax.runtime.chat_model import ChatModel
 
 log = logging.getLogger(__name__)
 

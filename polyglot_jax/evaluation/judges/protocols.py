@@ -29,8 +29,8 @@ import pathlib
 import re
 from collections.abc import Sequence
 
+from polyglot_jax.clients.backends import Messages
 from polyglot_jax.errors import ConfigError, MissingFileError
-from polyglot_jax.inference.backends import Messages
 
 PROMPTS = pathlib.Path(__file__).parent / "prompts"
 _FIELD = re.compile(r"\{(nonce|question|response|response_a|response_b)\}")

@@ -18,13 +18,13 @@ from etils import epath
 from tqdm import tqdm
 
 from polyglot_jax import storage
+from polyglot_jax.clients.backends import Backend
 from polyglot_jax.errors import ConfigError, DataError
 from polyglot_jax.evaluation import langid
 from polyglot_jax.evaluation.judges import protocols
 from polyglot_jax.evaluation.judges.protocols import Item, JudgeProtocol, ParseError
 from polyglot_jax.evaluation.judges.store import Judgment, JudgmentStore, exclusive, judgment_key
 from polyglot_jax.evaluation.outputs import read_all
-from polyglot_jax.inference.backends import Backend
 
 log = logging.getLogger(__name__)
 

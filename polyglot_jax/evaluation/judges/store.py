@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from polyglot_jax.inference import sqlite_cache
+from polyglot_jax.clients import sqlite_cache
 
 STATUSES = ("ok", "invalid", "failed")
 JUDGMENTS = sqlite_cache.Table(

@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import json
 
-from polyglot_jax.inference import sqlite_cache
+from polyglot_jax.clients import sqlite_cache
 
 STATUSES = ("ok", "rejected", "failed")
 INPUTS = ("backend", "model", "prompt_version", "source_lang", "target_lang", "source")

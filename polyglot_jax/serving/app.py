@@ -21,9 +21,9 @@ import uvicorn
 from fastapi import responses
 from starlette.requests import ClientDisconnect
 
-from polyglot_jax.inference.serving import chat, completions, connections, service
-from polyglot_jax.inference.serving.jobs import JobCancelledError, OverloadedError
-from polyglot_jax.inference.serving.protocol import RequestError
+from polyglot_jax.serving import chat, completions, connections, service
+from polyglot_jax.serving.jobs import JobCancelledError, OverloadedError
+from polyglot_jax.serving.protocol import RequestError
 
 log = logging.getLogger(__name__)
 

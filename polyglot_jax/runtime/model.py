@@ -4,7 +4,7 @@
 model)`` mesh and the logical axis rules that training uses, so a model that trains on a pod
 answers there too. Every function is jitted with explicit shardings (:mod:`placement`), the
 batch split over ``batch``'s mesh axes; without a mesh it runs on the default device. It works
-on token ids; :class:`~polyglot_jax.inference.chat_model.ChatModel` adds the vocabulary, chat
+on token ids; :class:`~polyglot_jax.runtime.chat_model.ChatModel` adds the vocabulary, chat
 template and stop tokens, and is what every stage loads.
 """
 
@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from polyglot_jax.inference import decoding, placement
 from polyglot_jax.models import Decoder
+from polyglot_jax.runtime import decoding, placement
 from polyglot_jax.training import partitioning, runs, trainer
 
 

@@ -17,9 +17,9 @@ import fastapi
 from fastapi import responses
 
 from polyglot_jax.errors import UserError
-from polyglot_jax.inference.serving import protocol, service, text
-from polyglot_jax.inference.serving.jobs import Job
-from polyglot_jax.inference.serving.protocol import RequestError
+from polyglot_jax.serving import protocol, service, text
+from polyglot_jax.serving.jobs import Job
+from polyglot_jax.serving.protocol import RequestError
 
 
 def _parse(served: service.Served, data: Any) -> tuple[protocol.ChatBody, list[int], int]:

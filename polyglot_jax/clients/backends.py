@@ -24,9 +24,9 @@ from typing import Protocol
 
 import openai
 
-from polyglot_jax.inference.backend_spec import BackendSpec, Endpoint, parse_spec
-from polyglot_jax.inference.backend_spec import redact_spec as redact_spec
-from polyglot_jax.inference.http_client import (
+from polyglot_jax.clients.backend_spec import BackendSpec, Endpoint, parse_spec
+from polyglot_jax.clients.backend_spec import redact_spec as redact_spec
+from polyglot_jax.clients.http_client import (
     AttemptError,
     Completion,
     RetryPolicy,
@@ -177,8 +177,8 @@ class LocalBackend:
         batch_size: int = 16,
         mesh_shape: Sequence[int] = (1, -1, 1),
     ) -> None:
-        from polyglot_jax.inference.chat_model import ChatModel
-        from polyglot_jax.inference.model import inference_mesh
+        from polyglot_jax.runtime.chat_model import ChatModel
+        from polyglot_jax.runtime.model import inference_mesh
 
         self.model = ChatModel.load(
             checkpoint_path, inference_mesh(mesh_shape), mixture_or_task_name=mixture_or_task_name

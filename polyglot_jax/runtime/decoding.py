@@ -22,6 +22,7 @@ With a mesh, parameters keep their logical-axis shardings, prompts are split ove
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,9 +34,9 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from polyglot_jax.errors import ConfigError
-from polyglot_jax.inference import beam_search, placement
 from polyglot_jax.models import Decoder, init_cache
 from polyglot_jax.models.decoder import constrain_cache
+from polyglot_jax.runtime import beam_search, placement
 from polyglot_jax.training import partitioning
 
 
@@ -311,7 +312,7 @@ def generate(
       max_new_tokens: the most tokens generated per prompt.
       eos_id: the stop token, or several (the first one pads finished rows).
       sampling: decoding settings; greedy by default. ``num_samples`` and ``stop_strings`` are
-        applied by callers (see :func:`~polyglot_jax.inference.generate.generate_records`), not
+        applied by callers (see :func:`~polyglot_jax.inference.infer.generate_records`), not
         here.
       seeds: one sampling seed per prompt (default: the row index).
       pad_id: id used to pad prompts to the bucket length.
@@ -384,3 +385,8 @@ def cut_at_stop_strings(text: str, stop_strings: Sequence[str]) -> tuple[str, bo
     """``text`` before the first stop string, and whether one was found."""
     cuts = [i for i in (text.find(s) for s in stop_strings if s) if i >= 0]
     return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def sample_seed(seed: int, record_id: str, sample: int) -> int:
+    """The sampling seed of one (prompt, sample): independent of batching and host count."""
+    return zlib.crc32(f"{seed}:{record_id}:{sample}".encode()) & 0x7FFFFFFF

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import os
-import zlib
 from collections.abc import Iterator, Sequence
 
 import jax
@@ -25,11 +24,12 @@ from polyglot_jax import languages as language_registry
 from polyglot_jax import storage
 from polyglot_jax.data import chat_tasks, pipeline, sources
 from polyglot_jax.errors import ConfigError, DataError, MissingFileError
-from polyglot_jax.inference import decoding, output_files
-from polyglot_jax.inference.chat_model import ChatModel
-from polyglot_jax.inference.infer_config import InferConfig
-from polyglot_jax.inference.model import inference_mesh
+from polyglot_jax.inference import output_files
+from polyglot_jax.inference.config import InferConfig
 from polyglot_jax.inference.output_files import merge_parts, part_name
+from polyglot_jax.runtime import decoding
+from polyglot_jax.runtime.chat_model import ChatModel
+from polyglot_jax.runtime.model import inference_mesh
 from polyglot_jax.training import (
     checkpoints,  # noqa: F401  (its gin configurables must exist before a config is locked)
     runs,
@@ -45,11 +45,6 @@ def _prompt_text(messages: list[dict]) -> str:
 
 def _reference(messages: list[dict]) -> str | None:
     return messages[-1]["content"] if messages[-1]["role"] == "assistant" else None
-
-
-def sample_seed(seed: int, record_id: str, sample: int) -> int:
-    """The sampling seed of one (prompt, sample): independent of batching and host count."""
-    return zlib.crc32(f"{seed}:{record_id}:{sample}".encode()) & 0x7FFFFFFF
 
 
 def generate_records(
@@ -83,7 +78,7 @@ def generate_records(
     with output_path.open("a", encoding="utf-8") as f:
         for start in range(0, batches * batch_size, batch_size):
             chunk = todo[start : start + batch_size]
-            seeds = [sample_seed(seed, r["id"], j) for r, j in chunk]
+            seeds = [decoding.sample_seed(seed, r["id"], j) for r, j in chunk]
             answers = model.respond(
                 [r["messages"] for r, _ in chunk], max_new_tokens, sampling, seeds
             )

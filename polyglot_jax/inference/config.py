@@ -1,7 +1,7 @@
 """The settings of one ``infer`` job: :class:`InferConfig`.
 
 A frozen dataclass that gin binds (``gin_configs/runs/infer.gin``: ``InferConfig.batch_size =
-%BATCH_SIZE``) and :func:`~polyglot_jax.inference.generate.infer` takes as its argument. Each
+%BATCH_SIZE``) and :func:`~polyglot_jax.inference.infer.infer` takes as its argument. Each
 value is checked when the config is made: gin passes whatever a binding says
 (``BATCH_SIZE="8"``, ``SEED="x"``), and a bad value is a one-line
 :class:`~polyglot_jax.errors.ConfigError` naming the macro a user would change.
@@ -17,7 +17,7 @@ from typing import Any
 import gin
 
 from polyglot_jax.errors import ConfigError
-from polyglot_jax.inference import decoding
+from polyglot_jax.runtime import decoding
 from polyglot_jax.training.partitioning import AxisRules
 
 

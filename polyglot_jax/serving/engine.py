@@ -24,10 +24,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from polyglot_jax.inference import decoding, placement
-from polyglot_jax.inference.chat_model import ChatModel
-from polyglot_jax.inference.serving import jobs, slots, warmup
-from polyglot_jax.inference.serving.jobs import Job, JobCancelledError, OverloadedError, Row
+from polyglot_jax.runtime import decoding, placement
+from polyglot_jax.runtime.chat_model import ChatModel
+from polyglot_jax.serving import jobs, slots, warmup
+from polyglot_jax.serving.jobs import Job, JobCancelledError, OverloadedError, Row
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ import fastapi
 from fastapi import responses
 
 from polyglot_jax.data import templates
-from polyglot_jax.inference.serving import protocol, service, text
-from polyglot_jax.inference.serving.jobs import Job, Row
-from polyglot_jax.inference.serving.protocol import RequestError
+from polyglot_jax.serving import protocol, service, text
+from polyglot_jax.serving.jobs import Job, Row
+from polyglot_jax.serving.protocol import RequestError
 
 
 @dataclasses.dataclass

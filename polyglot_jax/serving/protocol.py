@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import Field
 
-from polyglot_jax.inference import decoding
+from polyglot_jax.runtime import decoding
 
 MAX_STOP_STRINGS = 4  # as OpenAI
 MAX_LOGPROBS = 20

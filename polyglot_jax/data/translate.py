@@ -27,11 +27,11 @@ from tqdm import tqdm
 
 from polyglot_jax import languages, storage
 from polyglot_jax.data import formats
+from polyglot_jax.data.translate_backends import Completion, Request, Translator
+from polyglot_jax.data.translate_cache import Entry, TranslationCache, cache_key, exclusive
+from polyglot_jax.data.translate_text import CheckError, Checks, Masked, mask
+from polyglot_jax.data.translate_text import needs_translation as _needs_translation
 from polyglot_jax.errors import ConfigError, DataError, JobFailedError
-from polyglot_jax.inference.translate_backends import Completion, Request, Translator
-from polyglot_jax.inference.translate_cache import Entry, TranslationCache, cache_key, exclusive
-from polyglot_jax.inference.translate_text import CheckError, Checks, Masked, mask
-from polyglot_jax.inference.translate_text import needs_translation as _needs_translation
 
 log = logging.getLogger(__name__)
 

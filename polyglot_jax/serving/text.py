@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from polyglot_jax.inference import decoding
+from polyglot_jax.runtime import decoding
 
 
 def answer_text(vocabulary: Any, tokens: Sequence[int], stop_strings: Sequence[str]) -> str:

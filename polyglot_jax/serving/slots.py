@@ -17,9 +17,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from polyglot_jax.inference import decoding
 from polyglot_jax.models import Decoder, init_cache
 from polyglot_jax.models.decoder import cache_batch_axis, constrain_cache
+from polyglot_jax.runtime import decoding
 
 KNOBS = ("temperature", "top_k", "top_p", "repetition_penalty", "frequency_penalty")
 

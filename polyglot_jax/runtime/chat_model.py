@@ -20,9 +20,9 @@ from jax.sharding import Mesh
 
 from polyglot_jax.data import pipeline, templates
 from polyglot_jax.errors import ConfigError, RunDirError
-from polyglot_jax.inference import decoding
-from polyglot_jax.inference.model import LanguageModel
 from polyglot_jax.models import Decoder
+from polyglot_jax.runtime import decoding
+from polyglot_jax.runtime.model import LanguageModel
 from polyglot_jax.training import partitioning, runs
 
 log = logging.getLogger(__name__)

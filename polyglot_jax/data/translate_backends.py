@@ -24,12 +24,12 @@ from typing import Protocol
 import httpx
 
 from polyglot_jax import languages
+from polyglot_jax.clients import backends, http_client
+from polyglot_jax.clients.backend_spec import BackendSpec, Endpoint, parse_spec, spec_forms
+from polyglot_jax.clients.http_client import AttemptError, Completion
 from polyglot_jax.errors import ConfigError
-from polyglot_jax.inference import backends, http_client
-from polyglot_jax.inference.backend_spec import BackendSpec, Endpoint, parse_spec, spec_forms
-from polyglot_jax.inference.http_client import AttemptError, Completion
 
-PROMPTS = pathlib.Path(__file__).parent / "prompts"
+PROMPTS = pathlib.Path(__file__).parent / "translate_prompts"
 PROMPT_FILES = {"openai": "translate_chat_v1", "local": "translate_local_v1"}
 GOOGLE_URL = "https://translation.googleapis.com"
 GOOGLE_PATH = "/language/translate/v2"

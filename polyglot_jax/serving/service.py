@@ -3,7 +3,7 @@
 A request is checked in this order: the API key (before a byte of the body is read), the body's
 size, then its JSON and fields, parsed on a worker thread so that a large body never holds up
 the event loop (``/health`` and the streams of other clients). A request waits for its
-:class:`~polyglot_jax.inference.serving.jobs.Job` while watching its connection: a client that
+:class:`~polyglot_jax.serving.jobs.Job` while watching its connection: a client that
 disconnects has its job cancelled (dropped from the queue, or its rows stopped at the next
 decode step). A streamed job sends server-sent events as tokens arrive.
 """
@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 
 import fastapi
 
-from polyglot_jax.inference import generate
-from polyglot_jax.inference.chat_model import ChatModel
-from polyglot_jax.inference.serving import text
-from polyglot_jax.inference.serving.engine import Engine
-from polyglot_jax.inference.serving.jobs import InvalidJobError, Job, JobCancelledError, Row
-from polyglot_jax.inference.serving.protocol import RequestError
+from polyglot_jax.runtime import decoding
+from polyglot_jax.runtime.chat_model import ChatModel
+from polyglot_jax.serving import text
+from polyglot_jax.serving.engine import Engine
+from polyglot_jax.serving.jobs import InvalidJobError, Job, JobCancelledError, Row
+from polyglot_jax.serving.protocol import RequestError
 
 DISCONNECT_POLL_S = 0.25
 MAX_BODY_BYTES = 16 * 2**20
@@ -150,7 +150,7 @@ async def prepare(served: Served, request: fastapi.Request, parse: Callable[[Any
 
 def seeds(seed: int | None, rows: int) -> list[int]:
     base = secrets.randbits(31) if seed is None else seed
-    return [generate.sample_seed(base, "", j) for j in range(rows)]
+    return [decoding.sample_seed(base, "", j) for j in range(rows)]
 
 
 def submit(served: Served, job: Job) -> asyncio.Future:

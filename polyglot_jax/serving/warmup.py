@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from polyglot_jax.inference.serving import slots
+from polyglot_jax.serving import slots
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def warm_up(engine: Any, state: slots.Slots, steps_per_call: int) -> slots.Slots
     """Runs each of ``engine``'s prefill and decode programs once; returns the (unchanged) slots.
 
     Args:
-      engine: the :class:`~polyglot_jax.inference.serving.engine.Engine` whose programs run.
+      engine: the :class:`~polyglot_jax.serving.engine.Engine` whose programs run.
       state: its idle slots.
       steps_per_call: the most decode steps one call runs.
     """

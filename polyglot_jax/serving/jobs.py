@@ -12,7 +12,7 @@ import dataclasses
 import threading
 from collections.abc import Callable
 
-from polyglot_jax.inference import decoding
+from polyglot_jax.runtime import decoding
 
 
 class OverloadedError(Exception):

@@ -1,0 +1,1 @@
+"""The loaded model: ChatModel, decoding, beam search and placement on a mesh."""
