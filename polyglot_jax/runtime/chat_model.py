@@ -145,7 +145,7 @@ class ChatModel(LanguageModel):
 
     Args:
       decoder: the Flax module.
-      params: its parameters (placed on ``mesh``, see :meth:`load` and :meth:`place`).
+      params: its parameters, placed on ``mesh`` (:meth:`load` reads each into its shard).
       vocabulary: a SeqIO vocabulary (:mod:`polyglot_jax.data.vocab`).
       template: chat template name (:data:`templates.TEMPLATES` or ``"tokenizer"``).
       mesh: the device mesh, or None for the default device.
@@ -197,20 +197,6 @@ class ChatModel(LanguageModel):
         with model.context():
             model.decoder, model.params = runs.load_model(source.path)
         return model
-
-    @classmethod
-    def place(  # type: ignore[override]
-        cls,
-        decoder: Decoder,
-        params: Any,
-        vocabulary: Any,
-        template: str | None = None,
-        mesh: Mesh | None = None,
-        rules: partitioning.AxisRules | None = None,
-    ) -> ChatModel:
-        """``params`` (host or one-device arrays) moved onto ``mesh`` with their shardings."""
-        core = LanguageModel.place(decoder, params, mesh, rules)
-        return cls(decoder, core.params, vocabulary, template, mesh, core.rules)
 
     def encode(self, messages: Messages) -> list[int]:
         """Prompt ids of a conversation up to the assistant's turn (:func:`encode_messages`)."""
