@@ -11,6 +11,7 @@ polyglot-jax serve --checkpoint_path=. the model behind the OpenAI protocol (cli
 polyglot-jax sweep --root=... --grid=. a grid of training runs (polyglot_jax.launch.sweep)
 polyglot-jax tpu ACTION --name=...    Cloud TPU VMs (polyglot_jax.launch.tpu)
 polyglot-jax study run NAME --root=.  a study's grid: train, infer, judge, report (cli.study)
+polyglot-jax doctor CHECKPOINT        checks of the chat framing: BOS, EOS, loss mask (cli.doctor)
 
 --verbose (before the command's own flags) also shows what TensorFlow and XLA print while they
 load; so does setting TF_CPP_MIN_LOG_LEVEL yourself.
@@ -41,6 +42,7 @@ COMMANDS = {
     "sweep": "polyglot_jax.cli.sweep",
     "tpu": "polyglot_jax.cli.tpu",
     "study": "polyglot_jax.cli.study",
+    "doctor": "polyglot_jax.cli.doctor",
 }
 
 
