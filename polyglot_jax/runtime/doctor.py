@@ -267,20 +267,38 @@ def diagnose(
     model = ChatModel(None, None, vocabulary, source.chat_format().get("template"))  # type: ignore[arg-type]
     chosen = template or model.template
     loss_on = loss_on or source.chat_format().get("loss_on") or templates.chat_format().loss_on
-    chat_format = templates.ChatFormat(chosen, loss_on).checked()
+    checks = [_template(source, model, chosen)]
+    rendered, framing = framing_checks(
+        model, templates.ChatFormat(chosen, loss_on), source.model_config().vocab_size
+    )
+    checks += [*framing, *_fertility_checks(vocabulary, languages, prompts)]
+    return Report(str(path), chosen, rendered, tuple(checks))
+
+
+def framing_checks(
+    model: ChatModel, chat_format: templates.ChatFormat, vocab_size: int | None = None
+) -> tuple[str, list[Check]]:
+    """The checks of one conversation encoded as training encodes it.
+
+    Args:
+      model: gives the vocabulary, stop ids and pad id (its weights are not used).
+      chat_format: the template and loss selection training uses.
+      vocab_size: the model's embedding rows (None: not checked).
+
+    Returns:
+      the rendered conversation (trained text in ``«»``) and the checks.
+    """
+    vocabulary = model.vocabulary
+    chat_format = chat_format.checked()
     stops = ", ".join(f"{_piece(vocabulary, i)} (id {i})" for i in model.stop_ids)
     checks = [
-        _template(source, model, chosen),
-        Check(
-            "stop_ids", OK if model.stop_ids else FAIL, f"{stops or 'none'} (ChatModel.stop_ids)"
-        ),
+        Check("stop_ids", OK if model.stop_ids else FAIL, f"{stops or 'none'} (ChatModel.stop_ids)")
     ]
     try:
         ids, mask = preprocessors.encode_conversation(vocabulary, chat_format, list(SAMPLE))
     except (DataError, ValueError) as e:
         checks.append(Check("assistant_mask", FAIL, f"the conversation cannot be encoded: {e}"))
-        checks += _fertility_checks(vocabulary, languages, prompts)
-        return Report(str(path), chosen, "", tuple(checks))
+        return "", checks
     trained = int(np.count_nonzero(mask == preprocessors.TARGET))
     checks.append(
         Check("assistant_mask", OK, f"{trained} of {len(ids)} tokens trained")
@@ -291,14 +309,13 @@ def diagnose(
         _bos(vocabulary, ids.tolist()),
         _end_of_turn(vocabulary, ids, mask, model.stop_ids),
         _eos_pad(model, ids, mask),
-        _vocab_fits(source, ids),
-        *_fertility_checks(vocabulary, languages, prompts),
     ]
-    return Report(str(path), chosen, _rendered(vocabulary, ids, mask), tuple(checks))
+    if vocab_size is not None:
+        checks.append(_vocab_fits(vocab_size, ids))
+    return _rendered(vocabulary, ids, mask), checks
 
 
-def _vocab_fits(source: runs.Source, ids: np.ndarray) -> Check:
-    size = source.model_config().vocab_size
+def _vocab_fits(size: int, ids: np.ndarray) -> Check:
     top = int(ids.max()) if len(ids) else -1
     if top >= size:
         return Check("vocab_fits", FAIL, f"token id {top} is past the model's {size} embeddings")
