@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from polyglot_jax import storage
 from polyglot_jax.errors import ConfigError, PartialResultsError
 from polyglot_jax.launch import tpu as tpu_lib
-from polyglot_jax.studies import execute, fidelity
+from polyglot_jax.studies import execute, fidelity, preflight
 from polyglot_jax.studies.grid import Condition, Study, select
 from polyglot_jax.studies.plan import Options, Planner, Stage, read_state, write_state
 
@@ -161,6 +161,7 @@ def run(
     if tpu is not None:
         return "\n".join(tpu_commands(planner, conditions, tpu))
     write_listing(study, planner, conditions)
+    preflight.check_framing(planner, conditions)  # the doctor's checks, before training
     start = time.perf_counter()
     for i, condition in enumerate(conditions, start=1):
         for stage in planner.stages(condition):
