@@ -18,12 +18,14 @@ silenced.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 import openai
 
+from polyglot_jax.clients import usage as usage_lib
 from polyglot_jax.clients.backend_spec import BackendSpec, Endpoint, parse_spec
 from polyglot_jax.clients.backend_spec import redact_spec as redact_spec
 from polyglot_jax.clients.http_client import (
@@ -109,8 +111,8 @@ class OpenAIBackend:
             default_query=dict(base_url.query) if base_url and base_url.query else None,
         )
 
-    def _ask(self, messages: Messages) -> str:
-        """One attempt: the answer's text.
+    def _ask(self, messages: Messages) -> tuple[str, usage_lib.Usage | None]:
+        """One attempt: the answer's text and the tokens the server reports for it.
 
         Raises:
           AttemptError: the server or the connection failed, or the body is not a chat completion.
@@ -142,11 +144,19 @@ class OpenAIBackend:
         text = getattr(getattr(choices[0], "message", None), "content", None)
         if not isinstance(text, str):
             raise AttemptError("malformed response (no message content)")
-        return text
+        return text, usage_lib.from_response(self.model, response)
 
     def complete(self, messages: Messages) -> Completion:
-        """One conversation, retried on transient failures."""
-        return self.retry.call(lambda: self._ask(messages), "chat")
+        """One conversation, retried on transient failures; with the answer's token usage."""
+        answered: list[usage_lib.Usage | None] = [None]
+
+        def attempt() -> str:
+            text, answered[0] = self._ask(messages)
+            return text
+
+        completion = self.retry.call(attempt, "chat")
+        used = answered[0] if completion.text is not None else None
+        return usage_lib.UsageCompletion(**dataclasses.asdict(completion), usage=used)
 
     def iter_complete(self, conversations: Sequence[Messages]) -> Iterator[tuple[int, Completion]]:
         """All conversations in flight ``concurrency`` at a time, yielded as each finishes."""

@@ -26,6 +26,7 @@ from etils import epath
 from tqdm import tqdm
 
 from polyglot_jax import languages, storage
+from polyglot_jax.clients import usage
 from polyglot_jax.data import formats
 from polyglot_jax.data.translate_backends import Completion, Request, Translator
 from polyglot_jax.data.translate_cache import Entry, TranslationCache, cache_key, exclusive
@@ -239,6 +240,7 @@ def _run(
     requests = 0
     bar = tqdm(total=len(todo), desc="translate", unit="msg", disable=not progress)
     again: list[_Job] = []
+    tokens = usage.UsageStore(cache.path)  # the usage table of the same cache file
     for retry, batch in ((False, todo), (True, again)):
         if retry:
             bar.total += len(batch)
@@ -248,6 +250,8 @@ def _run(
             requests += completion.attempts
             stats[job.request.target].characters += len(job.request.text)
             entry = _check(job, completion, checks, retry)
+            key = f"{job.key}#{int(retry)}"  # a retried message: both attempts' tokens
+            usage.record(tokens, key, completion, "translate", name, job.request.target)
             if entry is None:  # failed a check on the first attempt: ask once more
                 again.append(job)
                 stats[job.request.target].retried += 1
@@ -258,6 +262,7 @@ def _run(
                     stats[job.request.target].translated += 1
             bar.update(1)
     bar.close()
+    tokens.close()
 
     reasons: collections.Counter = collections.Counter()
     for job in jobs.values():

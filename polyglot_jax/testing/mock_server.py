@@ -283,20 +283,23 @@ class MockChatServer(LocalServer):
                 if fault == "FAULTJUNK":
                     self._send(200, b"<html>bad gateway</html>")
                     return
+                content = judge_answer(prompt, fault)
                 choices = [
                     {
                         "index": 0,
                         "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": judge_answer(prompt, fault)},
+                        "message": {"role": "assistant", "content": content},
                     }
                 ]
+                asked = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+                usage = {"prompt_tokens": asked, "completion_tokens": len(content.split())}
                 answer = {
                     "id": "mock",
                     "object": "chat.completion",
                     "created": 0,
                     "model": body["model"],
                     "choices": [] if fault == "FAULTEMPTY" else choices,
-                    "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                    "usage": {**usage, "total_tokens": sum(usage.values())},  # words as tokens
                 }
                 self._send(200, json.dumps(answer).encode())
 

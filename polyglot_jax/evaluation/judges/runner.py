@@ -18,6 +18,7 @@ from etils import epath
 from tqdm import tqdm
 
 from polyglot_jax import storage
+from polyglot_jax.clients import usage
 from polyglot_jax.clients.backends import Backend
 from polyglot_jax.errors import ConfigError, DataError
 from polyglot_jax.evaluation import langid
@@ -59,6 +60,7 @@ def run(
             planned.append((item, order, key, messages))
     todo = [p for p in planned if not store.done(p[2])]
     bar = tqdm(total=len(todo), desc=f"judge {protocol.name}", disable=not progress)
+    tokens = usage.UsageStore(store.path)  # the usage table of the same cache file
     for index, completion in backend.iter_complete([p[3] for p in todo]):
         item, order, key, _ = todo[index]
         item_id = f"{item.item_id}#{order}" if order else item.item_id
@@ -82,8 +84,10 @@ def run(
                 key, protocol.name, backend.name, item_id, status, completion.text, parsed, reason
             )
         store.put(judgment)
+        usage.record(tokens, key, completion, "judge", item.item_id.split("/")[0], item.lang)
         bar.update(1)
     bar.close()
+    tokens.close()
 
     gate = {}
     if language_gate:
