@@ -30,6 +30,7 @@ from polyglot_jax.training import (
     checkpoints,
     optimizers,
     partitioning,
+    provenance,
     runs,
     trainer,
 )
@@ -88,6 +89,8 @@ def train(config: TrainConfig, data: DataConfig, *, progress: bool = True) -> Tr
     chat_format = {"template": template, "loss_on": loss_on, "mixture_or_task_name": name}
     resuming = runs.prepare(model_dir_path, model_config, chat_format)
     runs.record_tokenizer(model_dir_path, vocabulary)
+    if jax.process_index() == 0:
+        provenance.record(model_dir_path, name)  # data files, pins, package versions
     if config.describe_data and jax.process_index() == 0:
         summarize_data(model_dir_path, name, length)
     steps = trainer.ShardedSteps(
