@@ -26,6 +26,9 @@ a binding that no stage takes is refused.
 ``report`` over several roots (``--root`` repeated or ``--roots=R1,R2``, one model each, with
 ``--output_dir``) labels each root's runs by its model (:mod:`~polyglot_jax.studies.roots`):
 rows ``llama2_7b/lora_k3``, a line or bar per model; roots of another study are refused.
+``--seeds=0,1,2`` (``run`` and ``report``) runs each condition once per seed (``SEED`` of
+training and decoding; runs ``<condition>_seed<s>``): the report pools the seeds, shows their
+spread (mean ± std) and tests differences over prompts × seeds.
 ``--pretraining_shares=TSV`` (``run`` and ``report``) gives the base model's per-language
 pretraining shares to the report's correlations and to the tuning vs. evaluation language
 summary of monolingual runs (:mod:`~polyglot_jax.studies.transfer`).
@@ -50,6 +53,16 @@ def _study(name: str) -> catalog.Study:
     return catalog.STUDIES[name]
 
 
+def _seeds(text: str | None) -> tuple[int, ...]:
+    """``--seeds=0,1,2`` as integers (none: one run per condition, as named)."""
+    try:
+        return tuple(int(s) for s in (text or "").split(",") if s.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--seeds={text}: expected comma-separated integers, e.g. 0,1,2"
+        ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     gin = gin_utils.parse_args(argv)  # --gin.NAME=VALUE: to every stage whose files bind NAME
@@ -70,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base", help="Hugging Face base model folder")
     parser.add_argument("--model", help="model gin file (default: the study's)")
     parser.add_argument("--conditions", help="comma-separated names or patterns (default: all)")
+    parser.add_argument(
+        "--seeds", help="comma-separated seeds: each condition once per seed (runs NAME_seedS)"
+    )
     parser.add_argument("--judge", help="openai:MODEL[@BASE_URL] or local:CHECKPOINT_PATH")
     parser.add_argument("--judge_concurrency", type=int, default=16)
     parser.add_argument("--data_dir", help="study datasets (default: $POLYGLOT_JAX_DATA_DIR)")
@@ -121,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         judge_concurrency=args.judge_concurrency,
         allow_partial=args.allow_partial,
         pretraining_shares=args.pretraining_shares,
+        seeds=_seeds(args.seeds),
     )
     patterns = args.conditions.split(",") if args.conditions else None
     if args.pretraining_shares:  # a bad table fails before anything runs
@@ -129,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for root in root_list:
             if not storage.as_path(root).is_dir():
                 raise MissingFileError(f"study report {study.name}: --root {root} does not exist")
-        conditions = grid.select(study, patterns, args.quick)
+        conditions = grid.select(study, patterns, args.quick, options.seeds)
         if args.output_dir:
             shares = args.pretraining_shares
             print(

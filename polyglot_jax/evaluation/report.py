@@ -79,11 +79,26 @@ def load_judgments(paths: Iterable[str | pathlib.Path]) -> list[dict]:
                         **{f"facets_{f}": row.get(f) for f in FACETS if protocol == "facets"},
                         **({"language_id": row["language_id"]} if "language_id" in row else {}),
                         **({"failed": "judge"} if row.get("status", "ok") != "ok" else {}),
+                        **prompt_of(row),
+                        **({"verdicts": row["verdicts"]} if "verdicts" in row else {}),
                     }
                 elif row.get("status") == "failed":
                     row = {**row, "failed": "benchmark"}
                 out.append(row)
     return out
+
+
+def prompt_of(row: dict) -> dict[str, Any]:
+    """``{"id", "sample"}`` of an LLM-judge row's ``item_id`` (``<run>/<lang>/<id>``, with
+    ``#sample<n>`` past the first sample), which pairs it with other runs' answers to the same
+    prompt; empty when the row has none."""
+    item = row.get("item_id")
+    if not isinstance(item, str):
+        return {}
+    marker = f"/{row['lang']}/"
+    rest = item.split(marker, 1)[1] if marker in item else item.rsplit("/", 1)[-1]
+    prompt, _, sample = rest.partition("#sample")
+    return {"id": prompt, "sample": int(sample) if sample.isdigit() else 0}
 
 
 def score_table(judgments: Sequence[dict]) -> dict[tuple[str, str], dict[str, float]]:

@@ -25,7 +25,7 @@ from polyglot_jax.evaluation.judges import language, runner
 from polyglot_jax.inference import infer as infer_lib
 from polyglot_jax.runtime.chat_model import ChatModel
 from polyglot_jax.runtime.model import inference_mesh
-from polyglot_jax.studies import figures, roots
+from polyglot_jax.studies import figures, roots, trust
 from polyglot_jax.studies.grid import Condition, Study
 from polyglot_jax.studies.options import Options
 from polyglot_jax.studies.plan import REPORT_CONDITIONS, Planner, Stage, write_state
@@ -63,7 +63,8 @@ def judge(planner: Planner, condition: Condition, stage: Stage) -> None:
         planner.study.judging,
         planner.options,
     )
-    baseline = [planner.run_dir(judging.baseline) / "infer"] if judging.baseline else []
+    baseline = planner.baseline(condition)
+    baseline = [planner.run_dir(baseline) / "infer"] if baseline else []
 
     def backend() -> backends.Backend:
         return backends.from_spec(options.judge, concurrency=options.judge_concurrency)
@@ -153,11 +154,17 @@ def _write(
     notes: Sequence[str] = (),
 ) -> str:
     """The report of ``(judgments, answers)`` and the study's figure into ``out``; under a
-    bucket written to a local folder and copied, ``report.md`` last."""
+    bucket written to a local folder and copied, ``report.md`` last. Seeds of a condition are
+    pooled in the study's tables (:mod:`~polyglot_jax.studies.trust`), which add their spread,
+    the paired significance tests and the judge's diagnostics."""
     judgments, answers = rows
-    table = report.score_table(judgments)
+    pooled_conditions, pooled = trust.pool_seeds(conditions, judgments)
+    table = report.score_table(pooled)
     notes = [*notes, *report.language_id_lines(judgments)]
-    summary = figures.write(study, conditions, table, out, notes, pretraining_shares)
+    sections = trust.lines(study, conditions, judgments, answers, figures.metrics_of(study, table))
+    summary = figures.write(
+        study, pooled_conditions, table, out, notes, pretraining_shares, sections
+    )
     local = out if storage.is_local(out) else storage.local_file_for(out, "report", "reports")
     written = report.write_rows(judgments, answers, local, pretraining_shares)
     if local != out:  # report.md last: it marks the stage complete

@@ -216,11 +216,13 @@ def write(
     out_dir: epath.Path,
     notes: Sequence[str] = (),
     pretraining_shares: str | None = None,
+    sections: Sequence[str] = (),
 ) -> str:
     """Writes ``study.png``, ``study_groups.png`` (a study with language groups) and
     ``study.md`` (``notes`` under its title; with monolingual runs, tuning vs. evaluation
     language, :mod:`~polyglot_jax.studies.transfer`, correlated with ``pretraining_shares``
-    when given); returns the markdown."""
+    when given; then the markdown lines of ``sections``, e.g. the significance tables of
+    :mod:`~polyglot_jax.studies.trust`); returns the markdown."""
     out_dir = storage.as_path(out_dir)
     metrics = draw(study, conditions, table, out_dir / "study.png")
     plots = ["study.png"]
@@ -236,6 +238,7 @@ def write(
     text += "\n" + "\n".join(groups.tables(study, conditions, table, metrics)) + "\n"
     moved = transfer.lines(conditions, table, metrics, share, pretraining_shares)
     text += "\n" + "\n".join(moved) + "\n" if moved else ""
+    text += "\n" + "\n".join(sections) + "\n" if sections else ""
     differences = fidelity.lines(study.name)
     text += "\n" + "\n".join(differences) + "\n" if differences else ""
     text += "\n" + "\n".join(f"![{p}]({p})" for p in plots) + "\n"

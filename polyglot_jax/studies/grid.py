@@ -34,6 +34,8 @@ class Condition:
         differs by condition).
       tuned_languages: the languages of this run's tuning data (None: the study's
         ``language_groups`` say which are tuned); the report's "unseen" group is the rest.
+      seed: the run's ``SEED`` (training and decoding) when the study runs several seeds
+        (:func:`with_seeds`; its name then ends ``_seed<seed>``), else None.
     """
 
     name: str
@@ -45,6 +47,7 @@ class Condition:
     own_language: str | None = None
     infer_overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     tuned_languages: tuple[str, ...] | None = None
+    seed: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,8 +170,55 @@ QUICK_INFER = {
 }
 
 
-def select(study: Study, patterns: Sequence[str] | None, quick: bool = False) -> list[Condition]:
-    """The conditions to run: all (or the quick ones), or those matching ``patterns``.
+SEED_MACRO = "SEED"  # runs/finetune.gin and runs/infer.gin: training and decoding seed
+
+
+def seeded_name(name: str, seed: int | None) -> str:
+    """The run of condition ``name`` with ``seed``: ``<name>_seed<seed>`` (None: ``name``)."""
+    return name if seed is None else f"{name}_seed{seed}"
+
+
+def with_seeds(conditions: Sequence[Condition], seeds: Sequence[int]) -> list[Condition]:
+    """Each condition once per seed, its runs next to each other: named ``<name>_seed<s>``
+    with ``SEED = s`` in training and decoding. No seeds: the conditions as they are (one run
+    each, named as the condition, with the gin files' ``SEED``)."""
+    if not seeds:
+        return list(conditions)
+    return [
+        dataclasses.replace(
+            c,
+            name=seeded_name(c.name, s),
+            overrides={**c.overrides, SEED_MACRO: s},
+            infer_overrides={**c.infer_overrides, SEED_MACRO: s},
+            seed=s,
+        )
+        for c in conditions
+        for s in seeds
+    ]
+
+
+def unseeded(condition: Condition) -> Condition:
+    """The condition of a seeded run (:func:`with_seeds`); a run without a seed as it is."""
+    if condition.seed is None:
+        return condition
+
+    def drop(values: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in values.items() if k != SEED_MACRO}
+
+    return dataclasses.replace(
+        condition,
+        name=condition.name.removesuffix(f"_seed{condition.seed}"),
+        overrides=drop(condition.overrides),
+        infer_overrides=drop(condition.infer_overrides),
+        seed=None,
+    )
+
+
+def select(
+    study: Study, patterns: Sequence[str] | None, quick: bool = False, seeds: Sequence[int] = ()
+) -> list[Condition]:
+    """The conditions to run: all (or the quick ones), or those matching ``patterns``; with
+    ``seeds``, each once per seed (:func:`with_seeds`).
 
     A pairwise study's baseline is run first whenever a selected condition needs it.
 
@@ -192,4 +242,4 @@ def select(study: Study, patterns: Sequence[str] | None, quick: bool = False) ->
     baseline = study.judging.baseline if study.judging else None
     if baseline and pool and all(c.name != baseline for c in pool):
         pool.insert(0, study.condition(baseline))
-    return pool
+    return with_seeds(pool, seeds)

@@ -29,6 +29,8 @@ class Options:
         warning) instead of stopping before the report.
       pretraining_shares: TSV of the base model's pretraining share per language for the
         report's correlations (:mod:`~polyglot_jax.evaluation.analysis`; None: Llama 2's).
+      seeds: run each condition once per seed (runs ``<condition>_seed<s>``, ``SEED = s`` in
+        training and decoding); empty: once, with the gin files' seed.
     """
 
     root: str
@@ -44,6 +46,7 @@ class Options:
     judge_concurrency: int = 16
     allow_partial: bool = False
     pretraining_shares: str | None = None
+    seeds: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         """Refuses settings that would fail only at a later stage, hours into a study."""
@@ -51,6 +54,8 @@ class Options:
             raise ConfigError(f"--judge_concurrency must be >= 1, got {self.judge_concurrency}")
         if self.benchmark_limit is not None and self.benchmark_limit < 1:
             raise ConfigError(f"--benchmark_limit must be >= 1, got {self.benchmark_limit}")
+        if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
+            raise ConfigError(f"--seeds must be distinct integers >= 0, got {self.seeds}")
         for binding in self.bindings:
             name, _, value = binding.partition("=")
             if not _gin_value(value.strip()):

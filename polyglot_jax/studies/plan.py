@@ -43,7 +43,7 @@ from polyglot_jax.errors import ConfigError
 from polyglot_jax.evaluation.benchmarks import registry
 from polyglot_jax.launch.sweep import gin_literal
 from polyglot_jax.studies.gin_files import binding_name, bound_keys, macro_value, takes
-from polyglot_jax.studies.grid import Condition, Study
+from polyglot_jax.studies.grid import Condition, Study, seeded_name, unseeded
 from polyglot_jax.studies.options import Options
 from polyglot_jax.training.config import TrainConfig, configured
 
@@ -116,6 +116,12 @@ class Planner:
     def run_dir(self, name: str) -> epath.Path:
         return self.root / name
 
+    def baseline(self, condition: Condition) -> str | None:
+        """The run a pairwise judge compares ``condition`` with: the study's baseline with the
+        same seed (None: the study has no baseline)."""
+        baseline = self.study.judging.baseline if self.study.judging else None
+        return seeded_name(baseline, condition.seed) if baseline else None
+
     # --- the commands -------------------------------------------------------------------------
 
     def train_bindings(self, condition: Condition) -> dict[str, Any]:
@@ -127,7 +133,7 @@ class Planner:
                     values["LORA_TARGETS"] = targets
         if self.quick is not None:
             values.update(self.quick.train)
-            values.update(self.quick.per_condition.get(condition.name, {}))
+            values.update(self.quick.per_condition.get(unseeded(condition).name, {}))
         if self.options.base:
             values["INITIAL_CHECKPOINT_PATH"] = self.options.base
         if self.options.data_dir:
@@ -228,7 +234,7 @@ class Planner:
         if judging.language_gate:
             argv.append("--language_gate")
         if judging.baseline:
-            argv += ["--baseline", str(self.run_dir(judging.baseline) / "infer")]
+            argv += ["--baseline", str(self.run_dir(self.baseline(condition)) / "infer")]
         return argv
 
     def benchmark_tasks(self) -> dict[str, tuple[str, ...]]:
@@ -305,7 +311,7 @@ class Planner:
         output = self.run_dir(condition.name) / "judge" / f"{judging.protocol}.jsonl"
         inputs = [self._answers(condition.name)]
         if judging.baseline:
-            inputs.append(self._answers(judging.baseline))
+            inputs.append(self._answers(self.baseline(condition)))
         if not newer(output, *inputs):
             return False
         rows = [json.loads(line) for line in output.read_text().splitlines() if line]
@@ -335,7 +341,7 @@ class Planner:
         judging = self.study.judging
         if judging is not None:
             note = "" if self.options.judge else "no --judge: LLM judging left out"
-            if judging.baseline == name:
+            if self.baseline(condition) == name:
                 note = "the pairwise baseline itself"
             stages.append(
                 Stage(
@@ -376,7 +382,11 @@ class Planner:
             return same and newer(output, *inputs)
 
         argv = ["polyglot-jax", "study", "report", self.study.name, f"--root={self.root}"]
-        argv.append(f"--conditions={','.join(c.name for c in conditions)}")
+        seeds = list(dict.fromkeys(c.seed for c in conditions if c.seed is not None))
+        bases = dict.fromkeys(unseeded(c).name for c in conditions)
+        argv.append(f"--conditions={','.join(bases)}")
+        if seeds:
+            argv.append(f"--seeds={','.join(map(str, seeds))}")
         if self.options.pretraining_shares:
             argv.append(f"--pretraining_shares={self.options.pretraining_shares}")
         return Stage("", "report", argv, done, str(output.parent))

@@ -153,7 +153,7 @@ def run(
       PartialResultsError: a judge or benchmark stage left failed items (each run, stage and
         count named) and ``options.allow_partial`` is off; the report is not written.
     """
-    conditions = select(study, patterns, options.quick)
+    conditions = select(study, patterns, options.quick, options.seeds)
     planner = Planner(study, options)
     planner.check_bindings(conditions)
     if dry_run:

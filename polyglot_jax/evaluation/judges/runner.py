@@ -46,7 +46,8 @@ def run(
 
     Stored judgments are reused without a request. Each result has ``item_id``, ``lang``,
     ``status`` (``ok``, ``invalid`` or ``failed``, with ``reason``) and, when ok, the protocol's
-    scores. With ``language_gate`` every result also has ``response_lang``, ``language_match``
+    scores (pairwise: also ``verdicts``, each order's verdict, the model first as A,
+    then as B). With ``language_gate`` every result also has ``response_lang``, ``language_match``
     and ``language_id``, and an ok ``score`` counts only when the response is in the question's
     language: the verdict of :func:`langid.agreement` with ``identifier`` (default: lingua over
     every language it knows), the one that language agreement gives.
@@ -115,6 +116,8 @@ def run(
             result.update(status=bad[0].status, reason=bad[0].reason)
         else:
             result.update(status="ok", **protocol.score([j.parsed for j in judgments]))
+            if protocol.pairwise:  # each order's verdict, for the position diagnostics
+                result["verdicts"] = "".join(j.parsed["verdict"] for j in judgments)
             if language_gate:
                 result["score"] *= gate[item.item_id]["language_match"]
         result.update(gate.get(item.item_id, {}))
