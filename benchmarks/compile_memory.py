@@ -15,6 +15,11 @@ Usage::
 
   python benchmarks/compile_memory.py                       # the table of the scan + remat rows
   python benchmarks/compile_memory.py --rows=7b_fsdp8,7b_fsdp8_unrolled
+  python benchmarks/compile_memory.py --loss_rows=bloom_7b1,qwen2_7b  # chunked loss table
+
+``--loss_rows`` compiles the train step of each model (with ``--loss_layers`` blocks, so it
+compiles in seconds: the loss head is what differs) on one device, with the whole-logits loss
+and with ``DecoderConfig.loss_chunk = --loss_chunk``, and prints the temp memory side by side.
 """
 
 from __future__ import annotations
@@ -78,6 +83,37 @@ def compile_step(
     return compiled.memory_analysis(), steps, time.perf_counter() - start
 
 
+LOSS_ROWS = ("bloom_7b1", "qwen2_7b")
+
+
+def loss_table(models: list[str], seq: int, batches: list[int], layers: int, chunk: int) -> None:
+    """Prints XLA temp memory of the train step with and without the chunked loss.
+
+    The chunked loss holds one chunk's logits instead of all of them, at a fixed cost of about
+    two [embed, vocab] buffers (the head gradient accumulated over chunks and the head in the
+    compute dtype), so it pays once the tokens per device outgrow the width.
+    """
+    print(f"\nloss head: seq {seq}, {layers} layer(s), remat full, AdamW, one device;")
+    print(f"XLA:CPU temp memory of the train step, whole logits vs loss_chunk={chunk}\n")
+    print("| model | vocab | batch | logits f32 GiB | whole temp GiB | chunked temp GiB | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for model in models:
+        gin_utils.configure(gin_utils.GinArgs(files=[f"models/{model}.gin"]))
+        cfg = DecoderConfig().replace(remat="full", scan_layers=True, num_layers=layers)
+        for batch in batches:
+            temps = []
+            for loss_chunk in (0, chunk):
+                steps_cfg = cfg.replace(loss_chunk=loss_chunk)
+                mem, _, _ = compile_step(steps_cfg, 1, "adamw", seq, batch)
+                temps.append(mem.temp_size_in_bytes / GiB)
+            logits = batch * seq * cfg.vocab_size * 4 / GiB
+            print(
+                f"| {model} | {cfg.vocab_size} | {batch} | {logits:.2f} | {temps[0]:.2f} "
+                f"| {temps[1]:.2f} | {temps[0] / temps[1]:.2f}x |"
+            )
+            sys.stdout.flush()
+
+
 def size(tree: object) -> int:
     return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 
@@ -102,7 +138,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seq", type=int, default=2048)
     parser.add_argument("--batch_per_device", type=int, default=1)
     parser.add_argument("--remat", default="full")
+    parser.add_argument("--loss_rows", default="", help=f"e.g. {','.join(LOSS_ROWS)}")
+    parser.add_argument("--loss_layers", type=int, default=2)
+    parser.add_argument("--loss_chunk", type=int, default=256)
+    parser.add_argument("--loss_batches", default="1,8", help="sequences per device")
     args = parser.parse_args(argv)
+    if args.loss_rows:
+        models = args.loss_rows.split(",")
+        batches = [int(b) for b in args.loss_batches.split(",")]
+        loss_table(models, args.seq, batches, args.loss_layers, args.loss_chunk)
+        return 0
     b, s = args.batch_per_device, args.seq
     print(f"\nseq {s}, {b} sequence(s) per device, remat={args.remat}, fp32 master weights, bf16")
     print("compute; XLA:CPU memory_analysis per device (state = arguments, temp = scratch)\n")

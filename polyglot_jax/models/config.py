@@ -18,6 +18,7 @@ NORMS = ("rmsnorm", "layernorm")
 ACTIVATIONS = ("swiglu", "gelu", "gelu_tanh")
 POSITIONS = ("rope", "alibi")
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
+ATTENTION_IMPLS = ("auto", "xla", "cudnn", "splash")
 FAMILIES = ("llama", "mistral", "qwen2", "falcon", "bloom", "gpt_neox", "palm")
 
 
@@ -93,6 +94,14 @@ class DecoderConfig:
         cache) are stacked with a leading ``layers`` axis, and compile time and memory stop
         growing with depth.
       lora: low-rank adapters, or None for full fine-tuning.
+      attention_impl: the attention kernel: ``"xla"`` (einsum scores, softmax, einsum; runs
+        everywhere), ``"cudnn"`` (cuDNN flash attention, GPU), ``"splash"`` (Pallas splash
+        attention, TPU) or ``"auto"`` (the fused kernel of the backend the model runs on, else
+        ``"xla"``). A kernel that lacks a feature the call needs (ALiBi, the KV cache, float32
+        on cuDNN) falls back to ``"xla"`` and says so once in the log.
+      loss_chunk: training loss over chunks of this many positions, never holding the
+        [batch, length, vocab] float32 logits (the backward pass recomputes each chunk's); 0
+        computes the loss on the whole logits.
     """
 
     family: str = "llama"
@@ -127,6 +136,8 @@ class DecoderConfig:
     remat: str = "none"
     scan_layers: bool = False
     lora: LoRAConfig | None = None
+    attention_impl: str = "auto"
+    loss_chunk: int = 0
 
     def __post_init__(self) -> None:
         for field in ("vocab_size", "embed_dim", "num_layers", "num_heads", "head_dim", "mlp_dim"):
@@ -145,6 +156,7 @@ class DecoderConfig:
             ("activation", ACTIVATIONS),
             ("position", POSITIONS),
             ("remat", REMAT_POLICIES),
+            ("attention_impl", ATTENTION_IMPLS),
         ):
             if getattr(self, field) not in allowed:
                 raise ConfigError(
@@ -155,6 +167,8 @@ class DecoderConfig:
                 f"DecoderConfig.rotary_fraction {self.rotary_fraction} gives an odd or empty "
                 f"rotary width {self.rotary_dim} for head_dim {self.head_dim}"
             )
+        if not isinstance(self.loss_chunk, int) or self.loss_chunk < 0:
+            raise ConfigError(f"DecoderConfig.loss_chunk must be >= 0, got {self.loss_chunk!r}")
         if self.shared_block_norm and not self.parallel_block:
             raise ConfigError("DecoderConfig.shared_block_norm needs parallel_block = True")
         for field in ("dtype", "param_dtype"):

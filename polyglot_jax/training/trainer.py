@@ -23,7 +23,7 @@ from jax.sharding import Mesh
 
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import lora
-from polyglot_jax.training import partitioning
+from polyglot_jax.training import losses, partitioning
 
 Batch = Mapping[str, jax.Array]  # each [batch, length]
 Metrics = dict[str, jax.Array]
@@ -54,32 +54,11 @@ def loss_sums(
     means) add up exactly over microbatches. The objective is ``loss_sum + z_loss_sum``, where
     ``z_loss_sum = z_loss * sum(weights * logsumexp(logits)^2)`` (PaLM's auxiliary loss, which
     keeps the softmax normaliser near 1). Dropout (LoRA adapters) is active when
-    ``dropout_rng`` is given.
+    ``dropout_rng`` is given. With ``DecoderConfig.loss_chunk > 0`` the logits are made a chunk
+    of the sequence at a time and never held whole (:mod:`~polyglot_jax.training.losses`).
     """
-    logits, _ = model.apply(
-        {"params": params},
-        batch["decoder_input_tokens"],
-        batch.get("decoder_positions"),
-        batch.get("decoder_segment_ids"),
-        deterministic=dropout_rng is None,
-        rngs={} if dropout_rng is None else {"dropout": dropout_rng},
-    )  # [batch, length, vocab]
-    targets = batch["decoder_target_tokens"]
-    weights = batch["decoder_loss_weights"].astype(jnp.float32)
-    ce = optax.softmax_cross_entropy_with_integer_labels(logits, targets)  # [batch, length]
-    correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
-    loss_sum = jnp.sum(ce * weights)
-    z_loss_sum = jnp.float32(0.0)
-    if z_loss:
-        log_z = jax.nn.logsumexp(logits, axis=-1)  # [batch, length]
-        z_loss_sum = z_loss * jnp.sum(jnp.square(log_z) * weights)
-    sums = {
-        "loss_sum": loss_sum,
-        "z_loss_sum": z_loss_sum,
-        "correct": jnp.sum(correct * weights),
-        "num_tokens": weights.sum(),
-    }
-    return loss_sum + z_loss_sum, sums
+    sums = losses.decoder_sums(params, batch, model, dropout_rng, z_loss)
+    return sums["loss_sum"] + sums["z_loss_sum"], sums
 
 
 def mean_metrics(sums: Metrics) -> Metrics:
