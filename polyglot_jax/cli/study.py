@@ -23,6 +23,9 @@ experiment files; infer: the study's infer file), e.g. ``--gin.EVAL_LANGUAGES="[
 ``--gin.MAX_NEW_TOKENS=8`` the infer commands, ``--gin.LEARNING_RATE=1e-4`` the train commands;
 a binding that no stage takes is refused.
 
+``--cluster=ray[://HOST:PORT]`` runs the runs on Ray, several at once, each on ``--slice=v4-32``,
+``--gpus_per_host=N --hosts=H`` or ``--cpus_per_run=C`` (:mod:`polyglot_jax.studies.cluster`).
+
 ``report`` over several roots (``--root`` repeated or ``--roots=R1,R2``, one model each, with
 ``--output_dir``) labels each root's runs by its model (:mod:`~polyglot_jax.studies.roots`):
 rows ``llama2_7b/lora_k3``, a line or bar per model; roots of another study are refused.
@@ -99,6 +102,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="write the report even when judge or benchmark items failed (with a warning)",
     )
+    parser.add_argument(
+        "--cluster", help="ray or ray://HOST:PORT: the runs as Ray tasks, several at once"
+    )
+    parser.add_argument("--slice", help="Ray: each run's TPU slice, e.g. v4-32")
+    parser.add_argument("--gpus_per_host", type=int, default=0, help="Ray: each run's GPUs")
+    parser.add_argument("--hosts", type=int, default=1, help="Ray: each run's hosts")
+    parser.add_argument("--cpus_per_run", type=float, default=1.0, help="Ray: each run's CPUs")
+    parser.add_argument(
+        "--max_retries", type=int, default=3, help="Ray: restarts of a stage whose worker died"
+    )
     parser.add_argument("--tpu", help="TPU VM name: print the commands that run it there")
     parser.add_argument("--zone")
     parser.add_argument("--project")
@@ -137,6 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         judge_concurrency=args.judge_concurrency,
         allow_partial=args.allow_partial,
         pretraining_shares=args.pretraining_shares,
+        cluster=args.cluster,
+        slice=args.slice,
+        gpus_per_host=args.gpus_per_host,
+        hosts=args.hosts,
+        cpus_per_run=args.cpus_per_run,
+        max_retries=args.max_retries,
         seeds=_seeds(args.seeds),
     )
     patterns = args.conditions.split(",") if args.conditions else None

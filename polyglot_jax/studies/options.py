@@ -6,6 +6,7 @@ import ast
 import dataclasses
 
 from polyglot_jax.errors import ConfigError
+from polyglot_jax.studies import slices
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +32,13 @@ class Options:
         report's correlations (:mod:`~polyglot_jax.evaluation.analysis`; None: Llama 2's).
       seeds: run each condition once per seed (runs ``<condition>_seed<s>``, ``SEED = s`` in
         training and decoding); empty: once, with the gin files' seed.
+      cluster: ``ray`` or ``ray://HOST:PORT``: run the grid on Ray
+        (:mod:`~polyglot_jax.studies.cluster`); None: in this process.
+      slice: each run's TPU slice on Ray (``v4-32``).
+      gpus_per_host: each run's GPUs per host on Ray (0: none).
+      hosts: each run's hosts on Ray (GPU runs).
+      cpus_per_run: each run's CPUs on Ray (without a slice or GPUs).
+      max_retries: times Ray runs a stage again whose worker died.
     """
 
     root: str
@@ -47,6 +55,12 @@ class Options:
     allow_partial: bool = False
     pretraining_shares: str | None = None
     seeds: tuple[int, ...] = ()
+    cluster: str | None = None
+    slice: str | None = None
+    gpus_per_host: int = 0
+    hosts: int = 1
+    cpus_per_run: float = 1.0
+    max_retries: int = 3
 
     def __post_init__(self) -> None:
         """Refuses settings that would fail only at a later stage, hours into a study."""
@@ -56,6 +70,11 @@ class Options:
             raise ConfigError(f"--benchmark_limit must be >= 1, got {self.benchmark_limit}")
         if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
             raise ConfigError(f"--seeds must be distinct integers >= 0, got {self.seeds}")
+        if self.max_retries < 0:
+            raise ConfigError(f"--max_retries must be >= 0, got {self.max_retries}")
+        if self.cluster is not None:
+            slices.parse_cluster(self.cluster)
+            slices.request(self.slice, self.gpus_per_host, self.hosts, self.cpus_per_run)
         for binding in self.bindings:
             name, _, value = binding.partition("=")
             if not _gin_value(value.strip()):

@@ -36,7 +36,7 @@ class TPU:
     project: str | None = None
 
 
-ON_ACCELERATOR = ("train", "infer", "benchmarks")
+ON_ACCELERATOR = ("train", "infer", "benchmarks")  # cluster.ON_ACCELERATOR
 RECORDED = ON_ACCELERATOR  # stages whose command a run records (no credentials in them)
 
 
@@ -62,12 +62,25 @@ def changed(planner: Planner, stage: Stage) -> str | None:
     return f"now {now}, was {was}"
 
 
-def record(planner: Planner, stage: Stage) -> None:
-    """Writes the finished stage's command into the run's ``study_state.json``."""
+def record(
+    planner: Planner,
+    stage: Stage,
+    began: float | None = None,
+    ended: float | None = None,
+    node: str = "local",
+) -> None:
+    """Writes the finished stage's command and when and where it ran (``intervals``: wall
+    clock seconds, the node) into the run's ``study_state.json``."""
+    run_dir = planner.run_dir(stage.run)
+    state = read_state(run_dir)
+    intervals = dict(state.get("intervals", {}))
+    if began is not None and ended is not None:
+        intervals[stage.name] = [began, ended, node]
     if stage.name in RECORDED:
-        run_dir = planner.run_dir(stage.run)
-        commands = {**read_state(run_dir).get("commands", {}), stage.name: stage.command}
-        write_state(run_dir, commands=commands)
+        commands = {**state.get("commands", {}), stage.name: stage.command}
+        write_state(run_dir, commands=commands, intervals=intervals)
+    else:
+        write_state(run_dir, intervals=intervals)
 
 
 def status(planner: Planner, stage: Stage) -> str:
@@ -152,6 +165,7 @@ def run(
       ConfigError: a command-line binding that no stage takes.
       PartialResultsError: a judge or benchmark stage left failed items (each run, stage and
         count named) and ``options.allow_partial`` is off; the report is not written.
+      JobFailedError: with ``options.cluster``, runs whose stages failed (each named).
     """
     conditions = select(study, patterns, options.quick, options.seeds)
     planner = Planner(study, options)
@@ -163,6 +177,11 @@ def run(
     write_listing(study, planner, conditions)
     preflight.check_framing(planner, conditions)  # the doctor's checks, before training
     start = time.perf_counter()
+    if options.cluster is not None:  # the runs on Ray, several at once
+        from polyglot_jax.studies import cluster
+
+        cluster.run(planner, conditions, changed, record)
+        return finish(study, planner, conditions, start)
     for i, condition in enumerate(conditions, start=1):
         for stage in planner.stages(condition):
             where = f"[{i}/{len(conditions)}] {condition.name} {stage.name}"
@@ -179,10 +198,21 @@ def run(
                 log.info("%s: done, skipped", where)
                 continue
             log.info("%s: %s", where, stage.command)
-            began = time.perf_counter()
+            began = time.time()
             execute.STAGES[stage.name](planner, condition, stage)
-            record(planner, stage)
-            log.info("%s: finished in %.0f s", where, time.perf_counter() - began)
+            record(planner, stage, began, time.time())
+            log.info("%s: finished in %.0f s", where, time.time() - began)
+    return finish(study, planner, conditions, start)
+
+
+def finish(study: Study, planner: Planner, conditions: Sequence[Condition], start: float) -> str:
+    """After every run's stages: stops at failed items (unless ``allow_partial``), else writes
+    the report (skipped when done); returns its summary.
+
+    Raises:
+      PartialResultsError: as :func:`run`.
+    """
+    options = planner.options
     failed = [line for c in conditions for line in execute.failed_items(planner, c)]
     if failed and not options.allow_partial:
         raise PartialResultsError(failed)
