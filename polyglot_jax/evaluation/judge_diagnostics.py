@@ -117,6 +117,10 @@ def _number(value: float, digits: int = 2) -> str:
     return "-" if math.isnan(value) else f"{value:.{digits}f}"
 
 
+def _p(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2g}"
+
+
 def lines(judgments: Sequence[Mapping], answers: Sequence[Mapping]) -> list[str]:
     """The judge diagnostics as markdown: the pairwise position table and the length
     correlations (each only when the judgments have them); empty without an LLM judge."""
@@ -152,8 +156,8 @@ def lines(judgments: Sequence[Mapping], answers: Sequence[Mapping]) -> list[str]
         ]
         out += [
             f"| {r['metric']} | {r['scope']} | {r['items']} | "
-            f"{_number(r['tokens'])} ({_number(r['tokens_p'], 3)}) | "
-            f"{_number(r['chars'])} ({_number(r['chars_p'], 3)}) |"
+            f"{_number(r['tokens'])} ({_p(r['tokens_p'])}) | "
+            f"{_number(r['chars'])} ({_p(r['chars_p'])}) |"
             for r in lengths
         ]
         out.append("")
