@@ -175,9 +175,11 @@ def test_a_mixture_needs_one_vocabulary(sentencepiece_dir):
         chat_tasks.add_chat_task(name, lambda split: records, ["train"], vocabulary)
     for name in ("lazy_same", "lazy_different"):
         seqio.MixtureRegistry.remove(name)
-    seqio.MixtureRegistry.add("lazy_same", [("lazy_a", 1), ("lazy_c", 1)])
+    same = seqio.MixtureRegistry.add("lazy_same", [("lazy_a", 1), ("lazy_c", 1)])
+    different = seqio.MixtureRegistry.add("lazy_different", [("lazy_a", 1), ("lazy_b", 1)])
+    same.get_dataset({"targets": 8}, "train", shuffle=False)  # SeqIO compares them here
     with pytest.raises(ValueError, match="same vocabulary"):
-        seqio.MixtureRegistry.add("lazy_different", [("lazy_a", 1), ("lazy_b", 1)])
+        different.get_dataset({"targets": 8}, "train", shuffle=False)
 
 
 def test_fixture_sizes_and_bad_size_name(tmp_path):

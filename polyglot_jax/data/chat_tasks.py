@@ -16,7 +16,7 @@ import seqio
 import tensorflow as tf
 
 from polyglot_jax import languages
-from polyglot_jax.data import formats, preprocessors, sources
+from polyglot_jax.data import formats, preprocessors, sources, templates
 from polyglot_jax.errors import ConfigError
 
 Records = list[dict]
@@ -122,15 +122,24 @@ def add_chat_task(
     records_fn: Callable[[str], Records],
     splits: Collection[str],
     vocabulary: seqio.Vocabulary,
+    chat_format: templates.ChatFormat | None = None,
 ) -> seqio.Task:
-    """Registers (or replaces) a chat fine-tuning task and returns it."""
+    """Registers (or replaces) a chat fine-tuning task and returns it.
+
+    Args:
+      name: the task's name.
+      records_fn: split → its conversations (``{"id", "lang", "messages"}``).
+      splits: the splits ``records_fn`` serves.
+      vocabulary: the ``targets`` vocabulary.
+      chat_format: template and loss selection of its examples; None: the run's
+        (:func:`templates.chat_format`), resolved when a dataset of the task is built.
+    """
     seqio.TaskRegistry.remove(name)
     return seqio.TaskRegistry.add(
         name,
         source=chat_source(records_fn, splits),
         preprocessors=[
-            preprocessors.render_chat,
-            preprocessors.tokenize_segments,
+            preprocessors.EncodeChat(None if chat_format is None else chat_format.checked()),
             preprocessors.cache_in_memory,
             seqio.CacheDatasetPlaceholder(),
         ],
@@ -152,8 +161,15 @@ def get_dataset(name: str) -> tuple[ChatDataset, seqio.Vocabulary]:
     return DATASETS[name]
 
 
-def register_dataset(dataset: ChatDataset, vocabulary: seqio.Vocabulary) -> list[str]:
-    """Registers one task per language of ``dataset``; returns their names."""
+def register_dataset(
+    dataset: ChatDataset,
+    vocabulary: seqio.Vocabulary,
+    chat_format: templates.ChatFormat | None = None,
+) -> list[str]:
+    """Registers one task per language of ``dataset``; returns their names.
+
+    ``chat_format`` (None: the run's) is the tasks' template and loss selection.
+    """
     DATASETS[dataset.name] = (dataset, vocabulary)
     names = []
     for lang in dataset.languages:
@@ -163,6 +179,7 @@ def register_dataset(dataset: ChatDataset, vocabulary: seqio.Vocabulary) -> list
             functools.partial(lambda split, lang: dataset.records(split, lang), lang=lang),
             splits,
             vocabulary,
+            chat_format,
         )
         names.append(dataset.task_name(lang))
     return names

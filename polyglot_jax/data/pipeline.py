@@ -8,7 +8,9 @@ continues from the next unseen batch without iterating the consumed ones again.
 
 from __future__ import annotations
 
+import atexit
 import pathlib
+import weakref
 from collections.abc import Iterator, Mapping
 
 import jax
@@ -42,6 +44,21 @@ def get_mixture_or_task(name: str) -> seqio.Task | seqio.Mixture:
     return seqio.get_mixture_or_task(name)
 
 
+_OPEN: weakref.WeakSet[BatchIterator] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_iterators() -> None:
+    """Closes the iterators still open when the program ends, before Python finalizes.
+
+    An endless pipeline keeps packing windows ahead in ``tf.data`` threads that call into Python
+    (:func:`packing.best_fit_pack_dataset`); destroyed during finalization, when those threads
+    can no longer take the GIL, its iterator would wait for them forever.
+    """
+    for iterator in list(_OPEN):
+        iterator.close()
+
+
 class BatchIterator(Iterator[dict[str, np.ndarray]]):
     """NumPy batches from a ``tf.data`` pipeline whose position can be saved and restored.
 
@@ -52,9 +69,17 @@ class BatchIterator(Iterator[dict[str, np.ndarray]]):
     def __init__(self, dataset: tf.data.Dataset) -> None:
         self._iterator = iter(dataset)
         self._checkpoint = tf.train.Checkpoint(iterator=self._iterator)
+        _OPEN.add(self)
 
     def __next__(self) -> dict[str, np.ndarray]:
+        if self._iterator is None:
+            raise StopIteration
         return {k: v.numpy() for k, v in next(self._iterator).items()}
+
+    def close(self) -> None:
+        """Stops the pipeline and frees it; the iterator is exhausted afterwards."""
+        self._iterator = self._checkpoint = None
+        _OPEN.discard(self)
 
     def save(self, prefix: str | pathlib.Path) -> None:
         """Writes the position to files starting with ``prefix``."""
@@ -108,6 +133,7 @@ def train_batches(
         num_epochs=None,
         shard_info=shard_info,
         seed=seed,
+        trim_output_features=False,  # the converter truncates (keeping a START token's room)
     )
     ds = ds.batch(batch_size // shard_info.num_shards, drop_remainder=True)
     return BatchIterator(ds.prefetch(2))
@@ -145,6 +171,7 @@ def validation_batches(
             shuffle=False,
             num_epochs=1,
             shard_info=shard_info,
+            trim_output_features=False,
         )
         examples = list(ds.as_numpy_iterator())
         padded = -(-per_host // rows) * rows

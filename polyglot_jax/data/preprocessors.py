@@ -1,8 +1,15 @@
 """SeqIO preprocessors and the feature converter for chat fine-tuning.
 
-Pipeline per task: ``render_chat`` (template, per-segment target flag) → ``tokenize_segments``
-(ids and a per-token loss mask) → :class:`ChatFeatureConverter` (pack to a fixed length with
-segment ids and positions; the decoder input is the target shifted right within each segment).
+Pipeline per task: :class:`EncodeChat` (one Python step per example, called on a batch of
+them: render the chat template and tokenize its segments into ids and a per-token loss mask) →
+:func:`cache_in_memory` → :class:`ChatFeatureConverter` (in TensorFlow: pack to a fixed length
+with segment ids and positions; the decoder input is the target shifted right within each
+segment).
+
+The chat format (template and loss selection, :class:`templates.ChatFormat`) is given to
+:class:`EncodeChat` when the task is built; a task built without one (the demo and study tasks,
+registered before gin is parsed) follows the run's format, resolved by
+:func:`templates.chat_format` once, when its dataset is built.
 
 The decoder input follows the tokenizer. SeqIO vocabularies (the demo) start it with id 0 before
 the first target. A Hugging Face tokenizer's sequence starts with its BOS when it adds one (or
@@ -12,8 +19,8 @@ mask, it is the decoder's first input and is never predicted, as in ``transforme
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 
 import gin
 import numpy as np
@@ -28,93 +35,118 @@ TARGET = 2  # loss_mask value of a trained token
 START = 3  # loss_mask value of a sequence's first token that is only the decoder's first input
 
 
-def _render_numpy(
-    vocabulary: seqio.Vocabulary | None, roles: np.ndarray, contents: np.ndarray
+def encode_conversation(
+    vocabulary: seqio.Vocabulary,
+    chat_format: templates.ChatFormat,
+    messages: Sequence[Mapping[str, str]],
+    add_eos: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    messages = [
-        {"role": r.decode("utf-8"), "content": c.decode("utf-8")}
-        for r, c in zip(roles, contents, strict=True)
-    ]
-    segments = templates.render(messages, vocabulary=vocabulary)
-    texts = np.array([t.encode("utf-8") for t, _ in segments], dtype=object)
-    flags = np.array([int(target) for _, target in segments], dtype=np.int32)
-    return texts, flags
-
-
-def render_chat(
-    dataset: tf.data.Dataset, output_features: Mapping[str, seqio.Feature] | None = None
-) -> tf.data.Dataset:
-    """``roles``/``contents`` → ``segments`` (strings) and ``segment_targets`` (0/1).
-
-    The template and loss selection come from gin (``templates.render.template`` and
-    ``templates.render.loss_on``) at the time the dataset is built; the ``targets``
-    vocabulary supplies the ``"tokenizer"`` template.
-    """
-    vocabulary = output_features["targets"].vocabulary if output_features else None
-    render = functools.partial(_render_numpy, vocabulary)
-
-    def fn(ex: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        texts, flags = tf.numpy_function(
-            render, [ex["roles"], ex["contents"]], [tf.string, tf.int32], stateful=False
-        )
-        texts.set_shape([None])
-        flags.set_shape([None])
-        return {"id": ex["id"], "lang": ex["lang"], "segments": texts, "segment_targets": flags}
-
-    return dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-
-def tokenize_segments(
-    dataset: tf.data.Dataset, output_features: Mapping[str, seqio.Feature]
-) -> tf.data.Dataset:
-    """Tokenizes each segment and builds ``targets`` and a matching ``loss_mask``.
+    """One conversation's token ids and loss mask, rendered and tokenized in one step.
 
     ``loss_mask`` is :data:`TARGET` (2) on trained tokens and :data:`CONTEXT` (1) elsewhere: SeqIO's
     packer treats 0 as padding and drops it, so a mask needs nonzero values to survive packing.
-    With a built-in template the tokenizer's BOS (when it adds one) comes first, and EOS is
-    appended (when the ``targets`` feature adds EOS), a target exactly when the last segment is
+    With a built-in template each segment is tokenized on its own after the tokenizer's BOS (when
+    it adds one), and EOS is appended (``add_eos``), a target exactly when the last segment is
     one, so the model learns to stop after a response. The ``"tokenizer"`` template's text is
     tokenized whole and ends with the template's own end-of-turn token. A Hugging Face
-    tokenizer's first token is marked :data:`START`.
+    tokenizer's first token (``decoder_start_id`` None) is marked :data:`START`.
+
+    Args:
+      vocabulary: the ``targets`` vocabulary (its ``info``, when it has one, gives BOS and
+        the chat template).
+      chat_format: template and loss selection.
+      messages: ``[{"role", "content"}, ...]``.
+      add_eos: append EOS after a built-in template's text.
+
+    Returns:
+      ids ``[tokens]`` and loss mask ``[tokens]``, both int32.
     """
-    feature = output_features["targets"]
-    vocabulary, add_eos = feature.vocabulary, feature.add_eos
+    template, loss_on = chat_format
+    segments = templates.render(list(messages), template, loss_on, vocabulary=vocabulary)
+    ids, targets = templates.encode(vocabulary, segments, template)
+    mask = [TARGET if t else CONTEXT for t in targets]
+    if add_eos and template != templates.TOKENIZER:
+        ids.append(vocabulary.eos_id)
+        mask.append(TARGET if segments and segments[-1][1] else CONTEXT)
     info = getattr(vocabulary, "info", None)
-    whole_text = templates.chat_format()[0] == templates.TOKENIZER
-    bos = None if info is None else info.bos_id
-    mark_start = info is not None and info.decoder_start_id is None
+    if mask and info is not None and info.decoder_start_id is None:
+        mask[0] = START
+    return np.array(ids, np.int32), np.array(mask, np.int32)
 
-    def encode_whole(texts: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        segments = [(t.decode("utf-8"), bool(f)) for t, f in zip(texts, flags, strict=True)]
-        ids, targets = templates.encode(vocabulary, segments, templates.TOKENIZER)
-        return np.array(ids, np.int32), np.array(targets, np.int32) + CONTEXT
 
-    def fn(ex: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        if whole_text:
-            targets, mask = tf.numpy_function(
-                encode_whole,
-                [ex["segments"], ex["segment_targets"]],
-                [tf.int32, tf.int32],
+@dataclasses.dataclass(frozen=True)
+class EncodeChat:
+    """Preprocessor: ``roles``/``contents`` → ``targets`` and ``loss_mask`` (``[tokens]`` each).
+
+    Renders and tokenizes conversations in Python (:func:`encode_conversation`), ``batch`` at a
+    time in one call (the order, ``id`` and ``lang`` are kept), then continues in TensorFlow.
+
+    Attributes:
+      chat_format: the template and loss selection; None: the run's, resolved when the dataset
+        is built by :func:`templates.chat_format` (gin ``chat_format.template`` and
+        ``chat_format.loss_on``, which ``runs/finetune.gin`` binds to ``CHAT_TEMPLATE`` and
+        ``LOSS_ON``).
+      batch: conversations per Python call.
+      output_features: the task's features (set by SeqIO); ``targets`` gives the vocabulary
+        and whether EOS is added. A vocabulary with a ``resolved`` property
+        (:class:`~polyglot_jax.data.study_data.LazyVocabulary`) is resolved then too.
+    """
+
+    chat_format: templates.ChatFormat | None = None
+    batch: int = 64
+    output_features: Mapping[str, seqio.Feature] | None = None
+
+    def __call__(self, dataset: tf.data.Dataset) -> tf.data.Dataset:
+        if self.output_features is None:
+            raise ConfigError("EncodeChat needs the task's output_features (SeqIO sets them)")
+        feature = self.output_features["targets"]
+        vocabulary = getattr(feature.vocabulary, "resolved", feature.vocabulary)
+        chat_format = self.chat_format or templates.chat_format()
+        add_eos = feature.add_eos
+
+        def encode(
+            turns: np.ndarray, roles: np.ndarray, contents: np.ndarray
+        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            """``turns`` ``[batch]`` messages per conversation, ``roles``/``contents``
+            ``[messages]`` → flat ids, flat mask ``[tokens]`` and tokens per conversation."""
+            ids, masks, lengths, at = [], [], [], 0
+            for n in turns.tolist():
+                messages = [
+                    {"role": r.decode("utf-8"), "content": c.decode("utf-8")}
+                    for r, c in zip(roles[at : at + n], contents[at : at + n], strict=True)
+                ]
+                at += n
+                example_ids, mask = encode_conversation(vocabulary, chat_format, messages, add_eos)
+                ids.append(example_ids)
+                masks.append(mask)
+                lengths.append(len(mask))
+            flat = [np.concatenate(x) if x else np.zeros(0, np.int32) for x in (ids, masks)]
+            return flat[0], flat[1], np.array(lengths, np.int64)
+
+        def fn(ex: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+            roles, contents = ex["roles"], ex["contents"]
+            ids, mask, lengths = tf.numpy_function(
+                encode,
+                [roles.row_lengths(), roles.flat_values, contents.flat_values],
+                [tf.int32, tf.int32, tf.int64],
                 stateful=False,
             )
-            targets.set_shape([None])
-            mask.set_shape([None])
-        else:
-            pieces = vocabulary.encode_tf(ex["segments"])  # ragged [segments, tokens]
-            targets = tf.cast(pieces.flat_values, tf.int32)
-            flags = ex["segment_targets"] + CONTEXT
-            mask = tf.repeat(flags, pieces.row_lengths())
-            if bos is not None:
-                targets = tf.concat([[bos], targets], axis=0)
-                mask = tf.concat([[CONTEXT], mask], axis=0)
-            if add_eos:
-                targets = tf.concat([targets, [vocabulary.eos_id]], axis=0)
-                mask = tf.concat([mask, flags[-1:]], axis=0)
-        if mark_start:
-            mask = tf.concat([tf.fill(tf.shape(mask[:1]), START), mask[1:]], axis=0)
-        return {"id": ex["id"], "lang": ex["lang"], "targets": targets, "loss_mask": mask}
+            lengths.set_shape([None])
+            return {
+                "id": ex["id"],
+                "lang": ex["lang"],
+                "targets": tf.RaggedTensor.from_row_lengths(tf.reshape(ids, [-1]), lengths),
+                "loss_mask": tf.RaggedTensor.from_row_lengths(tf.reshape(mask, [-1]), lengths),
+            }
 
-    return dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        size = int(dataset.cardinality())
+        ds = dataset.ragged_batch(self.batch).map(
+            fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+        ds = ds.unbatch()
+        if size >= 0:  # unbatch forgets it; cache_in_memory needs it
+            ds = ds.apply(tf.data.experimental.assert_cardinality(size))
+        return ds
 
 
 @gin.configurable(denylist=["dataset"])
@@ -122,7 +154,7 @@ def cache_in_memory(dataset: tf.data.Dataset, max_examples: int = 200_000) -> tf
     """Keeps tokenized examples in memory after the first epoch, for datasets of known size.
 
     Rendering and tokenizing then happen once per run instead of once per epoch; datasets of
-    unknown or larger size stream as before.
+    unknown size or larger than ``max_examples`` (gin ``cache_in_memory.max_examples``) stream.
     """
     size = int(dataset.cardinality())
     return dataset.cache() if 0 <= size <= max_examples else dataset
@@ -135,7 +167,8 @@ class ChatFeatureConverter(seqio.FeatureConverter):
     ``packer="best_fit"`` packs windows of ``window`` examples best-fit decreasing
     (:mod:`packing`); ``"seqio"`` uses SeqIO's greedy ``trim_and_pack``. Examples longer than
     the target length are truncated (``overlong="truncate"``) or dropped (``"drop"``);
-    ``polyglot-jax data describe`` counts them per language.
+    ``polyglot-jax data describe`` counts them per language. Gin binds the constructor's
+    arguments as ``ChatFeatureConverter.packer``, ``.window`` and ``.overlong``.
 
     Model features, each ``[batch, length]``:
       decoder_target_tokens: the token to predict at each position.
@@ -179,29 +212,35 @@ class ChatFeatureConverter(seqio.FeatureConverter):
     def __call__(
         self, ds: tf.data.Dataset, task_feature_lengths: Mapping[str, int]
     ) -> tf.data.Dataset:
-        """Converts ``ds``; ``loss_mask`` takes the length of ``targets`` unless given."""
+        """Converts ``ds``; ``loss_mask`` takes the length of ``targets`` unless given.
+
+        An example's length is that of its ``loss_mask``: SeqIO trims ``targets`` to
+        ``task_feature_lengths`` before the converter (unless ``trim_output_features=False``)
+        but not ``loss_mask``, so over-long examples are still recognised (and dropped with
+        ``overlong="drop"``), and the mask is cut to the targets it belongs to.
+        """
         length = task_feature_lengths["targets"]
         lengths = {"loss_mask": length, **task_feature_lengths}
-        ds = ds.map(self._shift).filter(lambda ex: tf.size(ex["targets"]) > 0)
         if self.overlong == "drop":
-            ds = ds.filter(lambda ex: tf.size(ex["targets"]) <= length)
-        ds = ds.map(
-            lambda ex: {
-                **ex,
-                "targets": ex["targets"][:length],
-                "inputs": ex["inputs"][:length],
-                "loss_mask": ex["loss_mask"][:length],
-            }
+            ds = ds.filter(lambda ex: tf.size(ex["loss_mask"]) - _starts(ex["loss_mask"]) <= length)
+        ds = ds.map(lambda ex: self._shift(ex, length)).filter(
+            lambda ex: tf.size(ex["targets"]) > 0
         )
         return super().__call__(ds, lengths)
 
-    def _shift(self, ex: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """Adds ``inputs`` (``[tokens]``): the decoder input of each target, per example."""
+    def _shift(self, ex: Mapping[str, tf.Tensor], length: int) -> dict[str, tf.Tensor]:
+        """Adds ``inputs``: the decoder input of each target, per example.
+
+        ``targets``, ``inputs`` and ``loss_mask`` come out with the same length, at most
+        ``length`` (``[tokens]`` each).
+        """
         targets, mask = ex["targets"], ex["loss_mask"]
-        start = tf.cast(tf.reduce_any(tf.equal(mask[:1], START)), tf.int32)  # 1: input only
+        start = _starts(mask)  # 1: the first token is an input only
         begin = tf.fill(tf.reshape(1 - start, [1]), tf.constant(self.bos_id, tf.int32))
-        inputs = tf.concat([begin, targets[:-1]], axis=0)
-        return {**ex, "inputs": inputs, "targets": targets[start:], "loss_mask": mask[start:]}
+        inputs = tf.concat([begin, targets[:-1]], axis=0)[:length]
+        targets = targets[start:][:length]
+        mask = mask[start : start + tf.size(targets)]
+        return {**ex, "inputs": inputs, "targets": targets, "loss_mask": mask}
 
     def _convert_features(
         self, ds: tf.data.Dataset, task_feature_lengths: Mapping[str, int]
@@ -233,3 +272,8 @@ class ChatFeatureConverter(seqio.FeatureConverter):
         if self.pack:
             lengths.update({k: length for k in self.PACKING_FEATURE_DTYPES})
         return lengths
+
+
+def _starts(mask: tf.Tensor) -> tf.Tensor:
+    """1 when an example's first token (``mask`` ``[tokens]``) is marked :data:`START`, else 0."""
+    return tf.cast(tf.reduce_any(tf.equal(mask[:1], START)), tf.int32)

@@ -20,6 +20,7 @@ reads no file. A missing file is one line naming it and the ``data fetch`` comma
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import os
 from collections.abc import Iterator, Mapping
@@ -302,22 +303,40 @@ def _read(path: str, version: tuple, lang: str, prompts: bool) -> list[dict]:
     return records
 
 
-class LazyVocabulary(seqio.Vocabulary):
-    """The vocabulary of ``VOCABULARY_PATH`` (None: the demo vocabulary), loaded when used.
+class Setting(enum.Enum):
+    VOCABULARY_PATH = "VOCABULARY_PATH"  # a value taken from gin when used
 
-    Tasks are registered before gin binds ``VOCABULARY_PATH``; every call asks gin for the
-    current value, so a run encodes with the tokenizer its config names.
+
+class LazyVocabulary(seqio.Vocabulary):
+    """A tokenizer folder's vocabulary, loaded when used.
+
+    Tasks are registered before gin binds ``VOCABULARY_PATH``; the default asks gin whenever it
+    is used, so a run encodes with the tokenizer its config names. Two lazy vocabularies are
+    equal when they load the same folder (SeqIO requires the tasks of a mixture to share a
+    vocabulary); a lazy one equals another vocabulary that it loads.
+
+    Args:
+      path: a Hugging Face model folder, None for the demo vocabulary, or (the default)
+        ``Setting.VOCABULARY_PATH``: gin's ``VOCABULARY_PATH`` when used.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, path: str | Setting | None = Setting.VOCABULARY_PATH) -> None:
+        self._path = path
         super().__init__(extra_ids=0)
 
     @property
+    def path(self) -> str | None:
+        """The folder this vocabulary loads (None: the demo vocabulary)."""
+        path = settings()[1] if self._path is Setting.VOCABULARY_PATH else self._path
+        return None if path is None else os.fspath(path)
+
+    @property
     def resolved(self) -> seqio.Vocabulary:
-        return _load_vocabulary(settings()[1])
+        """The loaded vocabulary (loaded once per folder)."""
+        return _load_vocabulary(self.path)
 
     def __getattr__(self, name: str) -> object:  # info, encode_with_offsets, tokenizer, ...
-        if name.startswith("__") or name in ("_extra_ids",):
+        if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self.resolved, name)
 
@@ -355,11 +374,14 @@ class LazyVocabulary(seqio.Vocabulary):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, LazyVocabulary):
-            return True
-        return self.resolved == other
+            return self.path == other.path
+        return isinstance(other, seqio.Vocabulary) and self.resolved == other
 
     def __hash__(self) -> int:
-        return hash(LazyVocabulary)
+        return hash(LazyVocabulary)  # the folder may follow gin, so it cannot be in the hash
+
+    def __repr__(self) -> str:
+        return f"LazyVocabulary({self._path})"
 
 
 @functools.lru_cache(maxsize=8)

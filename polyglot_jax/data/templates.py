@@ -14,7 +14,7 @@ it adds one.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 import gin
 
@@ -117,18 +117,40 @@ def get_template(name: str) -> ChatTemplate:
     return TEMPLATES[name]
 
 
-@gin.configurable
-def chat_format(template: str = "guanaco", loss_on: str = "all_assistant") -> tuple[str, str]:
-    """The run's chat template and loss selection, set in gin (``CHAT_TEMPLATE``, ``LOSS_ON``).
+class ChatFormat(NamedTuple):
+    """How conversations become training text: a template and the tokens trained on.
 
-    Training records it in ``MODEL_DIR/chat_format.json`` so inference renders prompts alike.
-    ``"tokenizer"`` is the model tokenizer's own ``chat_template``.
+    Attributes:
+      template: a name of :data:`TEMPLATES`, or ``"tokenizer"`` (the model tokenizer's own
+        ``chat_template``).
+      loss_on: one of :data:`LOSS_ON`.
     """
-    if template != TOKENIZER:
-        get_template(template)
-    if loss_on not in LOSS_ON:
-        raise ConfigError(f"loss_on must be one of {LOSS_ON}, got {loss_on!r}")
-    return template, loss_on
+
+    template: str = "guanaco"
+    loss_on: str = "all_assistant"
+
+    def checked(self) -> ChatFormat:
+        """This format, after checking its names.
+
+        Raises:
+          ConfigError: an unknown template or loss selection (the message lists the known).
+        """
+        if self.template != TOKENIZER:
+            get_template(self.template)
+        if self.loss_on not in LOSS_ON:
+            raise ConfigError(f"loss_on must be one of {LOSS_ON}, got {self.loss_on!r}")
+        return self
+
+
+@gin.configurable
+def chat_format(template: str = "guanaco", loss_on: str = "all_assistant") -> ChatFormat:
+    """The run's chat format, set in gin (``CHAT_TEMPLATE``, ``LOSS_ON``).
+
+    The one place the data path reads the gin setting: a task built without an explicit
+    :class:`ChatFormat` resolves it here when its dataset is built. Training records it in
+    ``MODEL_DIR/chat_format.json`` so inference renders prompts alike.
+    """
+    return ChatFormat(template, loss_on).checked()
 
 
 def render(
@@ -153,8 +175,9 @@ def render(
     Returns:
       Non-empty segments in order; their concatenation is the rendered text.
     """
-    default_template, default_loss_on = chat_format()
-    template, loss_on = template or default_template, loss_on or default_loss_on
+    if not (template and loss_on):
+        default = chat_format()
+        template, loss_on = template or default.template, loss_on or default.loss_on
     if loss_on not in LOSS_ON:
         raise ConfigError(f"loss_on must be one of {LOSS_ON}, got {loss_on!r}")
     if add_generation_prompt and messages and messages[-1]["role"] == "assistant":
