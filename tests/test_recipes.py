@@ -110,8 +110,10 @@ def test_register_by_name_is_what_the_gin_file_registers(demo_tasks):
 def test_register_names_an_unknown_recipe_or_setting(demo_tasks):
     with pytest.raises(recipes.RecipeError, match="unknown recipe 'pinchh'; known: monolingual"):
         recipes.register("pinchh", "demo")
-    with pytest.raises(recipes.RecipeError, match=r"recipe 'budget': .*'langauges'"):
-        recipes.register("budget", "demo", langauges=["en"])
+    with pytest.raises(recipes.RecipeError, match=r"recipe 'budget': .*'totl'"):
+        recipes.register("budget", "demo", languages=["en"], totl=5)
+    with pytest.raises(recipes.RecipeError, match=r"recipe 'budget': .*'languages'"):
+        recipes.register("budget", "demo")
 
 
 def test_a_recipe_mixture_takes_an_explicit_chat_format(demo_tasks):

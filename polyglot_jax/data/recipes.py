@@ -21,52 +21,35 @@ Pinch, multi-k and budget work on parallel data (the same ids in every language:
 and on native data (each language's own examples); ``parallel=None`` decides from the ids, see
 :mod:`polyglot_jax.data.recipes_selection`. Either way no id is used by two languages.
 
-The ``*_mixture`` functions register a recipe and return its name; gin files use them as
-``MIXTURE_OR_TASK_NAME = @recipes.pinch_mixture()``.
+The ``*_mixture`` functions register a recipe over a registered dataset and return the
+mixture's name; :func:`register` calls them by recipe name, and gin files call them as
+``MIXTURE_OR_TASK_NAME = @pinch_mixture()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import gin
 import seqio
 
-from polyglot_jax import languages as registry
-from polyglot_jax.data import chat_tasks
+from polyglot_jax.data import chat_tasks, templates
 from polyglot_jax.data.recipes_selection import (
     RecipeError,
     Selection,
+    distinct,
     draw_native,
     even_shares,
-    hash_order,
     language_ids,
+    monolingual,
     parallel_pool,
     resolve_parallel,
+    temperature_rates,
+    uniform,
 )
-
-
-def _distinct(recipe: str, langs: Sequence[str]) -> tuple[str, ...]:
-    langs = registry.validate(langs)
-    repeated = sorted({lang for lang in langs if langs.count(lang) > 1})
-    if repeated:
-        raise RecipeError(f"{recipe}: language(s) {', '.join(repeated)} listed more than once")
-    return langs
-
-
-def monolingual(
-    dataset: chat_tasks.ChatDataset,
-    lang: str,
-    count: int | None = None,
-    seed: int = 0,
-    split: str = "train",
-) -> Selection:
-    """``count`` examples (default all) of one language."""
-    ids = hash_order(language_ids(dataset, registry.get(lang).code, split), seed)
-    count = len(ids) if count is None else count
-    if count > len(ids):
-        raise RecipeError(f"{dataset.name}: asked for {count} {lang} examples, only {len(ids)}")
-    return {lang: ids[:count]}
+from polyglot_jax.data.recipes_selection import counts as counts  # re-exported
 
 
 def pinch(
@@ -108,7 +91,7 @@ def pinch(
     """
     if base in languages:
         raise RecipeError(f"pinch: base language {base!r} is also in the added languages")
-    langs = _distinct("pinch", [base, *languages])
+    langs = distinct("pinch", [base, *languages])
     if (n_multilingual is None) == (fraction is None):
         raise RecipeError("pinch: give exactly one of n_multilingual and fraction")
     if resolve_parallel(dataset, langs, split, parallel):
@@ -163,7 +146,7 @@ def multi_k(
     Returns:
       Language → selected ids, base first.
     """
-    langs = _distinct("multi_k", order)
+    langs = distinct("multi_k", order)
     if not 1 <= k <= len(langs):
         raise RecipeError(f"multi_k: k={k} but the order has {len(langs)} languages")
     added = per_language * (k - 1)
@@ -210,7 +193,7 @@ def budget(
     Returns:
       Language → selected ids.
     """
-    langs = _distinct("budget", languages)
+    langs = distinct("budget", languages)
     sizes = {lang: len(language_ids(dataset, lang, split)) for lang in langs}
     total = min(sizes.values()) if total is None else total
     shares = even_shares(total, len(langs))
@@ -230,20 +213,6 @@ def budget(
     return selection
 
 
-def uniform(
-    dataset: chat_tasks.ChatDataset, languages: Sequence[str], split: str = "train"
-) -> Selection:
-    """Every example of every language."""
-    return {lang: language_ids(dataset, lang, split) for lang in registry.validate(languages)}
-
-
-def temperature_rates(selection: Mapping[str, Sequence[str]], temperature: float) -> dict:
-    """Mixture rates ``n_lang ** (1 / T)``: T = 1 follows the counts, large T tends to uniform."""
-    if temperature <= 0:
-        raise RecipeError(f"temperature must be positive, got {temperature}")
-    return {lang: len(ids) ** (1.0 / temperature) for lang, ids in selection.items()}
-
-
 def register_mixture(
     name: str,
     dataset: chat_tasks.ChatDataset,
@@ -252,12 +221,13 @@ def register_mixture(
     split: str = "train",
     eval_split: str | None = "validation",
     rates: Mapping[str, float] | None = None,
+    chat_format: templates.ChatFormat | None = None,
 ) -> seqio.Mixture:
     """Registers one task per selected language and a mixture weighted by the counts.
 
     The tasks ``<name>.<lang>`` hold exactly the selected ids in the training split and, when
     the dataset has it, the whole evaluation split of that language. ``rates`` overrides the
-    per-language rates (default: the counts).
+    per-language rates (default: the counts); ``chat_format`` is the tasks' (None: the run's).
     """
     tasks = []
     for lang, ids in selection.items():
@@ -270,29 +240,26 @@ def register_mixture(
             return [r for r in records if r["id"] in chosen] if s == split else records
 
         splits = [split] + ([eval_split] if (eval_split, lang) in dataset.files else [])
-        task = chat_tasks.add_chat_task(f"{name}.{lang}", records_fn, splits, vocabulary)
+        task = chat_tasks.add_chat_task(
+            f"{name}.{lang}", records_fn, splits, vocabulary, chat_format
+        )
         tasks.append((task.name, float(rates[lang]) if rates else len(ids)))
     seqio.MixtureRegistry.remove(name)
     return seqio.MixtureRegistry.add(name, tasks)
 
 
-def counts(mixture_or_task: str, split: str = "train") -> dict[str, int]:
-    """Examples per language in one pass over a registered recipe mixture or task."""
-    task_or_mixture = seqio.get_mixture_or_task(mixture_or_task)
-    tasks = getattr(task_or_mixture, "tasks", [task_or_mixture])
-    out: dict[str, int] = {}
-    for task in tasks:
-        for record in chat_tasks.task_records(task, split):
-            out[record["lang"]] = out.get(record["lang"], 0) + 1
-    return out
+# --- recipes by name over a registered dataset: plain functions, also what gin files call. ---
 
 
-# --- gin entry points: register a recipe over a registered dataset, return the mixture name. ---
-
-
-def _register(name: str, dataset: str, selection: Selection, rates: dict | None = None) -> str:
+def _register(
+    name: str,
+    dataset: str,
+    selection: Selection,
+    rates: dict | None = None,
+    chat_format: templates.ChatFormat | None = None,
+) -> str:
     data, vocabulary = chat_tasks.get_dataset(dataset)
-    register_mixture(name, data, selection, vocabulary, rates=rates)
+    register_mixture(name, data, selection, vocabulary, rates=rates, chat_format=chat_format)
     return name
 
 
@@ -301,26 +268,31 @@ def _name(dataset: str, recipe: str, langs: Sequence[str], seed: int, parallel: 
     return f"{dataset}_{recipe}_{'_'.join(langs)}_s{seed}" + ("" if parallel else "_native")
 
 
-@gin.configurable
 def monolingual_mixture(
-    dataset: str = gin.REQUIRED, lang: str = "en", count: int | None = None, seed: int = 0
+    dataset: str,
+    *,
+    lang: str = "en",
+    count: int | None = None,
+    seed: int = 0,
+    chat_format: templates.ChatFormat | None = None,
 ) -> str:
     """Registers :func:`monolingual` as ``<dataset>_mono_<lang>[_<count>]_s<seed>``."""
     data = chat_tasks.get_dataset(dataset)[0]
     name = f"{dataset}_mono_{lang}{'' if count is None else f'_{count}'}_s{seed}"
-    return _register(name, dataset, monolingual(data, lang, count, seed))
+    return _register(name, dataset, monolingual(data, lang, count, seed), None, chat_format)
 
 
-@gin.configurable
 def pinch_mixture(
-    dataset: str = gin.REQUIRED,
+    dataset: str,
+    *,
+    languages: Sequence[str],
     base: str = "en",
-    languages: Sequence[str] = gin.REQUIRED,
     n_multilingual: int | None = None,
     fraction: float | None = None,
     total: int | None = None,
     seed: int = 0,
     parallel: bool | None = None,
+    chat_format: templates.ChatFormat | None = None,
 ) -> str:
     """Registers :func:`pinch` as ``<dataset>_pinch<n>_<langs>_s<seed>[_native]``."""
     data = chat_tasks.get_dataset(dataset)[0]
@@ -329,49 +301,94 @@ def pinch_mixture(
     )
     n = sum(len(v) for k, v in selection.items() if k != base)
     mode = resolve_parallel(data, [base, *languages], "train", parallel)
-    return _register(_name(dataset, f"pinch{n}", languages, seed, mode), dataset, selection)
+    name = _name(dataset, f"pinch{n}", languages, seed, mode)
+    return _register(name, dataset, selection, None, chat_format)
 
 
-@gin.configurable
 def multi_k_mixture(
-    dataset: str = gin.REQUIRED,
-    order: Sequence[str] = gin.REQUIRED,
-    k: int = gin.REQUIRED,
+    dataset: str,
+    *,
+    order: Sequence[str],
+    k: int,
     per_language: int = 200,
     total: int = 3200,
     seed: int = 0,
     parallel: bool | None = None,
+    chat_format: templates.ChatFormat | None = None,
 ) -> str:
     """Registers :func:`multi_k` as ``<dataset>_multi<k>_<order>_s<seed>[_native]``."""
     data = chat_tasks.get_dataset(dataset)[0]
     selection = multi_k(data, order, k, per_language, total, seed, parallel=parallel)
     mode = resolve_parallel(data, order[:k], "train", parallel)
-    return _register(_name(dataset, f"multi{k}", order[:k], seed, mode), dataset, selection)
+    name = _name(dataset, f"multi{k}", order[:k], seed, mode)
+    return _register(name, dataset, selection, None, chat_format)
 
 
-@gin.configurable
 def budget_mixture(
-    dataset: str = gin.REQUIRED,
-    languages: Sequence[str] = gin.REQUIRED,
+    dataset: str,
+    *,
+    languages: Sequence[str],
     total: int | None = None,
     seed: int = 0,
     parallel: bool | None = None,
+    chat_format: templates.ChatFormat | None = None,
 ) -> str:
     """Registers :func:`budget` as ``<dataset>_budget<total>_<langs>_s<seed>[_native]``."""
     data = chat_tasks.get_dataset(dataset)[0]
     selection = budget(data, languages, total, seed, parallel=parallel)
     n = sum(len(v) for v in selection.values())
     mode = resolve_parallel(data, languages, "train", parallel)
-    return _register(_name(dataset, f"budget{n}", languages, seed, mode), dataset, selection)
+    name = _name(dataset, f"budget{n}", languages, seed, mode)
+    return _register(name, dataset, selection, None, chat_format)
 
 
-@gin.configurable
 def temperature_mixture(
-    dataset: str = gin.REQUIRED, languages: Sequence[str] = gin.REQUIRED, temperature: float = 1.0
+    dataset: str,
+    *,
+    languages: Sequence[str],
+    temperature: float = 1.0,
+    chat_format: templates.ChatFormat | None = None,
 ) -> str:
     """Registers all data of ``languages`` with rates ``n ** (1 / T)``."""
     data = chat_tasks.get_dataset(dataset)[0]
     selection = uniform(data, languages)
     rates = temperature_rates(selection, temperature)
     name = f"{dataset}_temp{temperature:g}_{'_'.join(languages)}".replace(".", "p")
-    return _register(name, dataset, selection, rates)
+    return _register(name, dataset, selection, rates, chat_format)
+
+
+RECIPES: dict[str, Callable[..., str]] = {
+    "monolingual": monolingual_mixture,
+    "pinch": pinch_mixture,
+    "multi_k": multi_k_mixture,
+    "budget": budget_mixture,
+    "temperature": temperature_mixture,
+}
+for _fn in RECIPES.values():  # gin files: MIXTURE_OR_TASK_NAME = @pinch_mixture()
+    gin.external_configurable(_fn)
+
+
+def register(recipe: str, dataset: str, **settings: Any) -> str:
+    """Registers a recipe over a registered dataset as a SeqIO mixture; returns its name.
+
+    ``register("pinch", "lima_oasst", languages=["ar", "zh"], n_multilingual=40)`` registers
+    what ``mix_pinch.gin`` does with those macros, without gin.
+
+    Args:
+      recipe: a name of :data:`RECIPES` (``monolingual``, ``pinch``, ``multi_k``, ``budget``,
+        ``temperature``).
+      dataset: a dataset registered by :func:`chat_tasks.register_dataset` (``demo``, a study
+        dataset).
+      **settings: the keyword arguments of the recipe's ``*_mixture`` function, ``chat_format``
+        (None: the run's) among them.
+
+    Raises:
+      RecipeError: an unknown recipe or setting, or a selection the data cannot satisfy.
+    """
+    if recipe not in RECIPES:
+        raise RecipeError(f"unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
+    try:
+        inspect.signature(RECIPES[recipe]).bind(dataset, **settings)
+    except TypeError as e:
+        raise RecipeError(f"recipe {recipe!r}: {e}") from None
+    return RECIPES[recipe](dataset, **settings)

@@ -12,6 +12,9 @@ per language; this module turns them into ids:
 
 :func:`resolve_parallel` decides the mode: an explicit ``True``/``False``, or automatically
 (``None``): the data is parallel when at least one id is present in every language of the recipe.
+
+Also here: the plain selections (:func:`monolingual`, :func:`uniform`, :func:`distinct` languages),
+temperature-scaled rates, and :func:`counts` of a registered mixture.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 
+import seqio
+
+from polyglot_jax import languages as registry
 from polyglot_jax.data import chat_tasks
 from polyglot_jax.errors import ConfigError
 
@@ -126,3 +132,52 @@ def draw_native(
         selection[lang] = free[:count]
         used.update(selection[lang])
     return selection
+
+
+def distinct(recipe: str, langs: Sequence[str]) -> tuple[str, ...]:
+    """``langs`` validated (:mod:`polyglot_jax.languages`), each at most once."""
+    langs = registry.validate(langs)
+    repeated = sorted({lang for lang in langs if langs.count(lang) > 1})
+    if repeated:
+        raise RecipeError(f"{recipe}: language(s) {', '.join(repeated)} listed more than once")
+    return langs
+
+
+def monolingual(
+    dataset: chat_tasks.ChatDataset,
+    lang: str,
+    count: int | None = None,
+    seed: int = 0,
+    split: str = "train",
+) -> Selection:
+    """``count`` examples (default all) of one language."""
+    ids = hash_order(language_ids(dataset, registry.get(lang).code, split), seed)
+    count = len(ids) if count is None else count
+    if count > len(ids):
+        raise RecipeError(f"{dataset.name}: asked for {count} {lang} examples, only {len(ids)}")
+    return {lang: ids[:count]}
+
+
+def uniform(
+    dataset: chat_tasks.ChatDataset, languages: Sequence[str], split: str = "train"
+) -> Selection:
+    """Every example of every language."""
+    return {lang: language_ids(dataset, lang, split) for lang in registry.validate(languages)}
+
+
+def temperature_rates(selection: Mapping[str, Sequence[str]], temperature: float) -> dict:
+    """Mixture rates ``n_lang ** (1 / T)``: T = 1 follows the counts, large T tends to uniform."""
+    if temperature <= 0:
+        raise RecipeError(f"temperature must be positive, got {temperature}")
+    return {lang: len(ids) ** (1.0 / temperature) for lang, ids in selection.items()}
+
+
+def counts(mixture_or_task: str, split: str = "train") -> dict[str, int]:
+    """Examples per language in one pass over a registered recipe mixture or task."""
+    task_or_mixture = seqio.get_mixture_or_task(mixture_or_task)
+    tasks = getattr(task_or_mixture, "tasks", [task_or_mixture])
+    out: dict[str, int] = {}
+    for task in tasks:
+        for record in chat_tasks.task_records(task, split):
+            out[record["lang"]] = out.get(record["lang"], 0) + 1
+    return out
