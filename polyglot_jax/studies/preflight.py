@@ -1,4 +1,5 @@
-"""Checks a study makes once before its first training stage: the chat framing (``doctor``).
+"""Checks a study makes once before its first training stage: the chat framing (``doctor``)
+and the contamination of its evaluation prompts (:mod:`~polyglot_jax.studies.contamination`).
 
 :func:`check_framing` builds the first pending run's gin configuration (in a config of its own,
 as the plan does), takes the training mixture's vocabulary and the run's chat format, and runs
@@ -20,6 +21,7 @@ from polyglot_jax.data import pipeline, templates
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.runtime import doctor
 from polyglot_jax.runtime.chat_model import ChatModel
+from polyglot_jax.studies import contamination
 from polyglot_jax.studies.grid import Condition
 from polyglot_jax.studies.plan import Planner
 from polyglot_jax.training.config import DataConfig, configured
@@ -68,3 +70,15 @@ def check_framing(planner: Planner, conditions: Sequence[Condition]) -> None:
             f"doctor ({pending[0].name}): {'; '.join(failures)} (polyglot-jax doctor shows the "
             "conversation)"
         )
+
+
+def check(planner: Planner, conditions: Sequence[Condition]) -> None:
+    """What a study checks before it trains: the chat framing (stops the study on a failure)
+    and the contamination of its evaluation prompts (``<root>/contamination.json``, logged).
+
+    Raises:
+      ConfigError: a framing check failed.
+    """
+    check_framing(planner, conditions)
+    if any(not planner.train_done(c) for c in conditions) or not contamination.read(planner.root):
+        contamination.study_check(planner, conditions)

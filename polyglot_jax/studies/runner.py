@@ -175,7 +175,7 @@ def run(
     if tpu is not None:
         return "\n".join(tpu_commands(planner, conditions, tpu))
     write_listing(study, planner, conditions)
-    preflight.check_framing(planner, conditions)  # the doctor's checks, before training
+    preflight.check(planner, conditions)  # chat framing and contamination, before training
     start = time.perf_counter()
     if options.cluster is not None:  # the runs on Ray, several at once
         from polyglot_jax.studies import cluster
