@@ -3,16 +3,21 @@
 The KV cache is explicit: :class:`Attention` takes one layer's cache and returns the updated
 one. New keys and values are written at each token's position, so rows of a batch may sit at
 different positions (prompts of different lengths need no left padding).
+
+``DecoderConfig.attention_impl`` picks the kernel (:mod:`~polyglot_jax.models.kernels`): the
+einsum path below, cuDNN flash attention on GPU or splash attention on TPU.
 """
 
 from __future__ import annotations
 
 import math
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from polyglot_jax.models import kernels
 from polyglot_jax.models.config import DecoderConfig
 from polyglot_jax.models.layers import Projection, constrain
 from polyglot_jax.models.lora_targets import FusedQKVDown
@@ -63,14 +68,26 @@ def alibi_slopes(num_heads: int) -> Array:
     return jnp.asarray(slopes, jnp.float32)
 
 
+@flax.struct.dataclass
+class AttentionMask:
+    """The mask of one forward pass, dense and as the segment ids it was made from.
+
+    The einsum path reads ``dense``; fused kernels (:mod:`~polyglot_jax.models.kernels`) build
+    their own from ``segment_ids`` (and XLA drops the unread dense mask).
+    """
+
+    dense: Array  # [batch, length, keys] bool
+    segment_ids: Array | None  # [batch, length] int, 0 = padding; None: one segment per row
+
+
 def attention_mask(
     segment_ids: Array | None,
     positions: Array,
     num_keys: int,
     cached: bool,
     sliding_window: int | None = None,
-) -> tuple[Array, Array]:
-    """Which keys each query may attend to, [batch, length, keys] bool, and key positions.
+) -> tuple[AttentionMask, Array]:
+    """Which keys each query may attend to (:class:`AttentionMask`) and key positions [b, keys].
 
     Without a cache, keys are the queries themselves: causal by index, within the same packed
     segment, never padding (segment 0). With a cache, key ``s`` is the token at position ``s``,
@@ -92,7 +109,7 @@ def attention_mask(
             mask = mask & same & (segment_ids[:, None, :] != 0)
     if sliding_window is not None:
         mask = mask & (positions[:, :, None] - key_positions[:, None, :] < sliding_window)
-    return mask, key_positions
+    return AttentionMask(mask, None if cached else segment_ids), key_positions
 
 
 class Attention(nn.Module):
@@ -106,10 +123,11 @@ class Attention(nn.Module):
         self,
         x: Array,  # [batch, length, embed]
         positions: Array,  # [batch, length]
-        mask: Array,  # [batch, length, keys] bool
+        mask: AttentionMask | Array,  # or a dense [batch, length, keys] bool
         key_positions: Array,  # [batch, keys]
         cache: dict[str, Array] | None,
     ) -> tuple[Array, dict[str, Array] | None]:
+        """Returns the output [batch, length, embed] and the layer's updated cache."""
         cfg = self.config
         e, h, kvh, d = cfg.embed_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
         common = dict(
@@ -131,15 +149,43 @@ class Attention(nn.Module):
             q = rotary_embedding(q, positions, inv_freq)  # [batch, length, heads, head_dim]
             k = rotary_embedding(k, positions, inv_freq)  # [batch, length, kv_heads, head_dim]
         q = constrain(q, ("batch", "length", "act_heads", "act_kv"))
-
-        keys = "bskd"  # [batch, keys, kv_heads, head_dim]
         if cache is not None:
             # The cache is [batch, kv_heads, max_length, head_dim]: attention reads it without
             # a transposed copy per step. ``[rows, :, positions]`` addresses [batch, length, ...].
             rows = jnp.arange(x.shape[0])[:, None]  # [batch, 1]
             k = cache["k"].at[rows, :, positions].set(k.astype(cache["k"].dtype))
             v = cache["v"].at[rows, :, positions].set(v.astype(cache["v"].dtype))
-            cache, keys = {"k": k, "v": v}, "bksd"
+            cache = {"k": k, "v": v}
+        structured = isinstance(mask, AttentionMask)
+        impl = kernels.select(
+            cfg, cached=cache is not None, length=x.shape[1], structured=structured
+        )
+        if impl != "xla":
+            out = kernels.fused_attention(
+                impl, q, k, v, mask.segment_ids, cfg.sliding_window
+            )  # [batch, length, heads, head_dim]
+            return self._output(out.astype(cfg.compute_dtype), common), cache
+        dense = mask.dense if structured else mask  # [batch, length, keys] bool
+        return self._output(self._einsum(q, k, v, dense, key_positions, cache), common), cache
+
+    def _einsum(
+        self,
+        q: Array,  # [batch, length, heads, head_dim]
+        k: Array,  # [batch, length, kv_heads, head_dim]
+        v: Array,  # [batch, length, kv_heads, head_dim]
+        mask: Array,  # [batch, length, keys] bool
+        key_positions: Array,  # [batch, keys]
+        cache: dict[str, Array] | None,
+    ) -> Array:
+        """The ``"xla"`` kernel: scores, mask, softmax, values: [batch, length, heads, d].
+
+        With a cache, ``k``/``v`` are the updated cache [batch, kv_heads, max_length, d].
+        """
+        cfg = self.config
+        h, kvh, d = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+        keys = "bskd"  # [batch, keys, kv_heads, head_dim]
+        if cache is not None:
+            keys = "bksd"  # the cache is [batch, kv_heads, max_length, head_dim]
 
         batch, length = q.shape[:2]
         q = q.reshape(
@@ -154,10 +200,14 @@ class Attention(nn.Module):
         scores = jnp.where(mask[:, None, None], scores, jnp.finfo(jnp.float32).min)
         probs = jax.nn.softmax(scores, axis=-1).astype(cfg.compute_dtype)  # [b, kv, g, t, s]
         out = jnp.einsum(f"bkgts,{keys}->btkgd", probs, v.astype(cfg.compute_dtype))
-        out = constrain(
-            out.reshape(batch, length, h, d), ("batch", "length", "act_heads", "act_kv")
-        )
-        out = Projection(
+        return out.reshape(batch, length, h, d)
+
+    def _output(self, out: Array, common: dict) -> Array:
+        """The output projection of heads [batch, length, heads, head_dim] → [b, t, embed]."""
+        cfg = self.config
+        h, d, e = cfg.num_heads, cfg.head_dim, cfg.embed_dim
+        out = constrain(out, ("batch", "length", "act_heads", "act_kv"))
+        return Projection(
             (h, d, e),
             ("heads", "kv", "embed"),
             "bthd,hde->bte",
@@ -165,4 +215,3 @@ class Attention(nn.Module):
             name="o_proj",
             **{**common, "num_in": 2},
         )(out)
-        return out, cache
