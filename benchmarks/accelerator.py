@@ -1,0 +1,318 @@
+"""Accelerator speed: training MFU per attention kernel, decode steps against the HBM floor.
+
+One command on a GPU or TPU host; it names the device and prints two tables:
+
+* training: a ~1.1B Llama (TinyLlama's shape: 22 layers, width 2048, 32 heads, 4 kv heads,
+  32k vocabulary) in bfloat16 compute with float32 master weights and AdamW, ``--batch`` x
+  ``--length`` tokens per step, full remat, scanned layers, chunked loss, once per attention
+  kernel (``xla`` and the backend's fused one: ``cudnn`` on GPU, ``splash`` on TPU), and
+  ``transformers`` + PyTorch (sdpa attention, bf16 autocast) on the same device when PyTorch
+  sees it. MFU = tokens/s x (6 x parameters + 12 x layers x width x length) / peak bf16 FLOP/s
+  of the device (a table of data-sheet dense numbers, else a measured bf16 matmul).
+* decoding: one greedy step (bf16 weights, KV cache at ``--context`` tokens) at batch 1 and
+  32, against the floor of reading every weight and the cache once per step at the device's
+  HBM bandwidth (data sheet, else a measured copy).
+
+Without an accelerator it says so and exits 0.
+
+  python benchmarks/accelerator.py [--batch 8 --length 2048 --steps 10 --context 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# device kind substring: (dense bf16 FLOP/s, HBM bytes/s), from the vendors' data sheets.
+DEVICES = {
+    "H200": (989e12, 4.8e12),
+    "H100": (989e12, 3.35e12),
+    "A100": (312e12, 2.0e12),
+    "L4": (121e12, 0.3e12),
+    "TPU v6": (918e12, 1.64e12),
+    "TPU v5p": (459e12, 2.76e12),
+    "TPU v5 lite": (197e12, 0.82e12),
+    "TPU v5e": (197e12, 0.82e12),
+    "TPU v4": (275e12, 1.2e12),
+}
+BACKEND_KERNEL = {"gpu": "cudnn", "tpu": "splash"}
+VOCAB = 32000
+
+
+def accelerator() -> jax.Device | None:
+    """The first GPU or TPU device, or None on a host without one."""
+    if jax.default_backend() not in BACKEND_KERNEL:
+        return None
+    return jax.devices()[0]
+
+
+def device_rates(device: jax.Device) -> tuple[float, float, str]:
+    """``(peak bf16 FLOP/s, HBM bytes/s, where they come from)`` for ``device``."""
+    for name, (flops, bandwidth) in DEVICES.items():
+        if name.lower() in device.device_kind.lower():
+            return flops, bandwidth, "data sheet"
+    return measured_flops(), measured_bandwidth(), "measured"
+
+
+def timed(fn: Callable[[], object], repeats: int) -> float:
+    """Mean seconds of ``fn`` after one warm-up call; ``fn`` returns something to block on."""
+    jax.block_until_ready(fn())
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = fn()
+    jax.block_until_ready(out)
+    return (time.perf_counter() - start) / repeats
+
+
+def measured_flops(size: int = 8192) -> float:
+    a = jnp.ones((size, size), jnp.bfloat16)
+    f = jax.jit(lambda x: x @ x)
+    return 2 * size**3 / timed(lambda: f(a), 10)
+
+
+def measured_bandwidth(mib: int = 1024) -> float:
+    a = jnp.ones((mib * 2**18,), jnp.float32)
+    f = jax.jit(lambda x: x + 1)
+    return 2 * mib * 2**20 / timed(lambda: f(a), 10)  # read and write
+
+
+def llama_1b(**changes: object) -> object:
+    """TinyLlama-1.1B's shape as a :class:`DecoderConfig`."""
+    from polyglot_jax.models import DecoderConfig
+
+    fields = dict(
+        vocab_size=VOCAB,
+        embed_dim=2048,
+        num_layers=22,
+        num_heads=32,
+        num_kv_heads=4,
+        head_dim=64,
+        mlp_dim=5632,
+        dtype="bfloat16",
+        param_dtype="float32",
+        remat="full",
+        scan_layers=True,
+        loss_chunk=512,
+        max_length=4096,
+    )
+    return DecoderConfig(**{**fields, **changes})
+
+
+def flops_per_token(params: int, cfg: object, length: int) -> float:
+    return 6 * params + 12 * cfg.num_layers * cfg.embed_dim * length
+
+
+def train_ours(impl: str, args: argparse.Namespace) -> tuple[float, int]:
+    """``(seconds per step, parameters)`` of our train step with ``attention_impl=impl``."""
+    import optax
+
+    from polyglot_jax.models import Decoder
+    from polyglot_jax.training import partitioning, trainer
+
+    cfg = llama_1b(attention_impl=impl)
+    steps = trainer.ShardedSteps(
+        Decoder(cfg),
+        optax.adamw(1e-4, b1=0.9, b2=0.95, weight_decay=0.0),
+        partitioning.create_mesh(1, 1, 1, devices=jax.devices()[:1]),
+        partitioning.standard_logical_axis_rules(),
+        args.length,
+    )
+    state = steps.init(0)
+    rng = np.random.RandomState(0)
+    tokens = rng.randint(1, VOCAB, (args.batch, args.length + 1)).astype(np.int32)
+    batch = steps.place_batch(
+        {
+            "decoder_input_tokens": tokens[:, :-1],
+            "decoder_target_tokens": tokens[:, 1:],
+            "decoder_loss_weights": np.ones((args.batch, args.length), np.float32),
+        }
+    )
+    holder = {"state": state}
+
+    def step() -> jax.Array:
+        holder["state"], metrics = steps.train(holder["state"], batch)
+        return metrics["loss"]
+
+    seconds = timed(step, args.steps)
+    params = sum(x.size for x in jax.tree.leaves(holder["state"].params))
+    return seconds, params
+
+
+def torch_device() -> object | None:
+    """A CUDA device for the ``transformers`` reference, or None (TPU hosts, no PyTorch)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.device("cuda") if torch.cuda.is_available() else None
+
+
+def hf_llama(device: object) -> object:
+    import torch
+    import transformers
+
+    cfg = llama_1b()
+    config = transformers.LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=cfg.embed_dim,
+        intermediate_size=cfg.mlp_dim,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        num_key_value_heads=cfg.num_kv_heads,
+        max_position_embeddings=cfg.max_length,
+        attn_implementation="sdpa",
+    )
+    torch.manual_seed(0)
+    return transformers.LlamaForCausalLM(config).to(device)
+
+
+def train_hf(device: object, args: argparse.Namespace) -> float:
+    """Seconds per train step of ``transformers`` + PyTorch (bf16 autocast, AdamW)."""
+    import torch
+
+    model = hf_llama(device)
+    model.gradient_checkpointing_enable()
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), fused=True)
+    ids = torch.randint(1, VOCAB, (args.batch, args.length), device=device)
+
+    def step() -> None:
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / args.steps
+    torch.cuda.empty_cache()
+    return seconds
+
+
+def decode_ours(batch: int, context: int, repeats: int) -> tuple[float, float]:
+    """``(seconds per greedy step, bytes a step reads)``, bf16 weights, cache at ``context``."""
+    import flax.linen as nn
+
+    from polyglot_jax.models import Decoder, init_cache
+
+    cfg = llama_1b(param_dtype="bfloat16", remat="none", max_length=context + 1)
+    model = Decoder(cfg)
+    init = jax.jit(lambda rng: nn.unbox(model.init(rng, jnp.ones((1, 8), jnp.int32))["params"]))
+    params = init(jax.random.PRNGKey(0))
+    cache = init_cache(cfg, batch, context + 1)
+
+    @jax.jit
+    def step(params: object, cache: object, token: jax.Array) -> tuple:
+        positions = jnp.full((batch, 1), context, jnp.int32)
+        logits, cache = model.apply({"params": params}, token, positions, None, cache)
+        return jnp.argmax(logits[:, -1], -1)[:, None].astype(jnp.int32), cache
+
+    token = jnp.ones((batch, 1), jnp.int32)
+    seconds = timed(lambda: step(params, cache, token)[0], repeats)
+    weight_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(params))
+    cache_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(cache))
+    # The embedding table is read one row per token, not whole.
+    weight_bytes -= cfg.vocab_size * cfg.embed_dim * 2
+    return seconds, weight_bytes + cache_bytes * context / (context + 1)
+
+
+def decode_hf(device: object, batch: int, context: int, new: int) -> float:
+    """Seconds per new token of ``transformers`` ``generate`` (bf16, greedy, no stop)."""
+    import torch
+
+    model = hf_llama(device).to(torch.bfloat16).eval()
+    ids = torch.randint(1, VOCAB, (batch, context), device=device)
+    kwargs = dict(max_new_tokens=new, min_new_tokens=new, do_sample=False, pad_token_id=0)
+    with torch.no_grad():
+        model.generate(ids, max_new_tokens=2, min_new_tokens=2, do_sample=False, pad_token_id=0)
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        model.generate(ids, **kwargs)
+        torch.cuda.synchronize()
+        total = time.perf_counter() - start
+        start = time.perf_counter()
+        model.generate(ids, max_new_tokens=1, min_new_tokens=1, do_sample=False, pad_token_id=0)
+        torch.cuda.synchronize()
+        prefill = time.perf_counter() - start
+    del model
+    torch.cuda.empty_cache()
+    return (total - prefill) / (new - 1)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--length", type=int, default=2048)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--context", type=int, default=1024)
+    parser.add_argument("--new", type=int, default=64, help="tokens per generate (reference)")
+    parser.add_argument("--skip_reference", action="store_true", help="no transformers rows")
+    args = parser.parse_args(argv)
+
+    device = accelerator()
+    if device is None:
+        print(
+            f"no accelerator: JAX's backend is {jax.default_backend()} "
+            f"({jax.devices()[0].device_kind}); this benchmark needs a GPU or TPU, nothing measured"
+        )
+        return 0
+    peak, bandwidth, source = device_rates(device)
+    kernel = BACKEND_KERNEL[jax.default_backend()]
+    reference = None if args.skip_reference else torch_device()
+    print(
+        f"device: {device.device_kind} ({jax.default_backend()}, {jax.device_count()} device(s), "
+        f"one used); peak bf16 {peak / 1e12:.0f} TFLOP/s, HBM {bandwidth / 1e12:.2f} TB/s "
+        f"({source}); JAX {jax.__version__}\n"
+    )
+    print(f"training: ~1.1B Llama, bf16, AdamW, batch {args.batch} x {args.length}, full remat\n")
+    print("| implementation | s/step | tokens/s | MFU |")
+    print("|---|---|---|---|")
+    tokens = args.batch * args.length
+    params = 0
+    for impl in ("xla", kernel):
+        seconds, params = train_ours(impl, args)
+        rate = tokens / seconds
+        mfu = rate * flops_per_token(params, llama_1b(), args.length) / peak
+        print(f"| polyglot_jax attention_impl={impl} | {seconds:.3f} | {rate:,.0f} | {mfu:.1%} |")
+        sys.stdout.flush()
+    if reference is not None:
+        seconds = train_hf(reference, args)
+        rate = tokens / seconds
+        mfu = rate * flops_per_token(params, llama_1b(), args.length) / peak
+        print(f"| transformers + PyTorch (sdpa) | {seconds:.3f} | {rate:,.0f} | {mfu:.1%} |")
+    else:
+        print("| transformers + PyTorch | n/a: PyTorch sees no CUDA device | | |")
+
+    print(f"\ndecoding: one greedy step, bf16 weights, KV cache at {args.context} tokens\n")
+    print("| batch | implementation | ms/step | floor ms (bytes / HBM) | x floor |")
+    print("|---|---|---|---|---|")
+    for batch in (1, 32):
+        seconds, read = decode_ours(batch, args.context, args.steps * 5)
+        floor = read / bandwidth
+        print(
+            f"| {batch} | polyglot_jax | {seconds * 1e3:.2f} | {floor * 1e3:.2f} "
+            f"| {seconds / floor:.2f} |"
+        )
+        if reference is not None:
+            hf = decode_hf(reference, batch, args.context, args.new)
+            print(
+                f"| {batch} | transformers generate | {hf * 1e3:.2f} | {floor * 1e3:.2f} "
+                f"| {hf / floor:.2f} |"
+            )
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
