@@ -91,3 +91,16 @@ def test_cli_exits_nonzero_with_one_line_per_failure(make_run, capsys):
         line for line in err.splitlines() if "FAIL" in line
     ]
     assert "doctor: FAIL bos:" in err
+
+
+def test_turn_that_ends_without_a_stop_token_is_caught(make_run):
+    chatml = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    path = make_run(
+        "chatml", {"chat_template": chatml}, {"template": "tokenizer", "loss_on": "all_assistant"}
+    )
+    report = doctor.diagnose(path)
+    check = _by_name(report)["end_of_turn"]
+    assert check.status == doctor.FAIL and "not a stop token" in check.detail, report.table()
