@@ -104,3 +104,12 @@ def test_turn_that_ends_without_a_stop_token_is_caught(make_run):
     report = doctor.diagnose(path)
     check = _by_name(report)["end_of_turn"]
     assert check.status == doctor.FAIL and "not a stop token" in check.detail, report.table()
+
+
+def test_a_vocabulary_without_bos_passes(tmp_path, random_run, tiny_config, demo_tasks):
+    config = dataclasses.replace(tiny_config, vocab_size=1024)
+    chat_format = {"template": "guanaco", "loss_on": "all_assistant"}
+    path = random_run(tmp_path / "demo", config, {**chat_format, "mixture_or_task_name": "demo_en"})
+    report = doctor.diagnose(path)
+    assert report.failures == [], report.table()
+    assert _by_name(report)["bos"].detail.startswith("none")
