@@ -32,8 +32,8 @@ from concurrent import futures
 from typing import Any
 
 from polyglot_jax.errors import ConfigError, JobFailedError
-from polyglot_jax.studies import catalog, execute, slices
-from polyglot_jax.studies.grid import Condition
+from polyglot_jax.studies import execute, slices
+from polyglot_jax.studies.grid import Condition, Study
 from polyglot_jax.studies.plan import Planner, Stage
 
 ON_ACCELERATOR = ("train", "infer", "benchmarks")  # Ray tasks; the other stages run here
@@ -61,9 +61,9 @@ def _free_port() -> int:
 
 
 def stage_task(
-    study_name: str,
+    study: Study,
     options: Any,
-    run: str,
+    condition: Condition,
     stage_name: str,
     hosts: int,
     coordinator: str | None,
@@ -80,10 +80,9 @@ def stage_task(
     node = ray.util.get_node_ip_address()
     if hosts > 1 and coordinator is None:
         coordinator = f"{node}:{_free_port()}"
-    os.environ.update({**env, **slices.host_env(coordinator or "", hosts, index)})
+    os.environ.update(slices.host_env(coordinator or "", hosts, index))
     yield {"node": node, "coordinator": coordinator or ""}
-    planner = Planner(catalog.STUDIES[study_name], options)
-    condition = planner.study.condition(run)
+    planner, run = Planner(study, options), condition.name
     stage = next(s for s in planner.stages(condition) if s.name == stage_name)
     if env.get(CRASH_ENV, "").startswith(f"{run}:") and stage_name == "train":
         _crash_when(str(planner.run_dir(run) / env[CRASH_ENV].split(":", 1)[1]))
@@ -159,7 +158,7 @@ class Driver:
             raise
         return [items[i] for i in range(len(gens))]
 
-    def _attempt(self, stage: Stage, attempt: int) -> str:
+    def _attempt(self, condition: Condition, stage: Stage, attempt: int) -> str:
         import ray
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
@@ -186,7 +185,7 @@ class Driver:
                     name=stage.run, num_returns="streaming", max_retries=0,
                     **req.task_options(), **placed,
                 ).remote(
-                    self.planner.study.name, options, stage.run, stage.name, req.hosts,
+                    self.planner.study, options, condition, stage.name, req.hosts,
                     coordinator, index, env,
                 )  # fmt: skip
 
@@ -203,14 +202,14 @@ class Driver:
             elif pg is not None:
                 ray.util.remove_placement_group(pg)
 
-    def remote(self, stage: Stage) -> str:
+    def remote(self, condition: Condition, stage: Stage) -> str:
         """Runs ``stage`` on the run's hosts; again when a worker died. Returns host 0's node."""
         retries = self.planner.options.max_retries
         for attempt in range(retries + 1):
             again = f", attempt {attempt + 1} of {retries + 1}" if attempt else ""
             self.progress(stage.run, stage.name, f"queued ({self.request.label}{again})")
             try:
-                return self._attempt(stage, attempt)
+                return self._attempt(condition, stage, attempt)
             except _died() as e:
                 if attempt == retries:
                     raise JobFailedError(
@@ -238,7 +237,7 @@ class Driver:
             return
         began = time.time()
         if stage.name in ON_ACCELERATOR:
-            node = self.remote(stage)
+            node = self.remote(condition, stage)
         else:
             self.progress(condition.name, stage.name, "running on the driver")
             node = "driver"
@@ -329,4 +328,7 @@ def run(
     if driver.failures:
         for line in driver.failures:
             log.error("%s", line)
-        raise JobFailedError(f"{len(driver.failures)} runs failed: " + "; ".join(driver.failures))
+        count = len(driver.failures)
+        raise JobFailedError(
+            f"{count} run{'s' if count > 1 else ''} failed: " + "; ".join(driver.failures)
+        )
