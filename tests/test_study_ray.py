@@ -5,6 +5,7 @@ hardware."""
 import dataclasses
 import json
 import logging
+import os
 
 import jax
 import numpy as np
@@ -210,3 +211,16 @@ def test_ray_on_tpu_vms_commands():
         ray_nodes.commands(["workers", "--name=pj-a", "--zone=z", "--head=--x"])
     with pytest.raises(ConfigError, match="--name"):
         ray_nodes.commands(["stop", "--name=--impersonate", "--zone=z"])
+
+
+def test_host_0_picks_the_coordinator_and_the_other_hosts_get_it(monkeypatch):
+    """A run's host tasks, before their stage: host 0's address goes to every host."""
+    for name in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test
+    first = next(cluster.stage_task(None, None, None, "train", 2, None, 0, {}))
+    address = first["coordinator"]
+    assert address.startswith(first["node"] + ":") and int(address.rsplit(":", 1)[1]) > 0
+    assert os.environ["JAX_COORDINATOR_ADDRESS"] == address
+    assert (os.environ["JAX_NUM_PROCESSES"], os.environ["JAX_PROCESS_ID"]) == ("2", "0")
+    other = next(cluster.stage_task(None, None, None, "train", 2, address, 1, {}))
+    assert other["coordinator"] == address and os.environ["JAX_PROCESS_ID"] == "1"
