@@ -113,3 +113,9 @@ def test_a_vocabulary_without_bos_passes(tmp_path, random_run, tiny_config, demo
     report = doctor.diagnose(path)
     assert report.failures == [], report.table()
     assert _by_name(report)["bos"].detail.startswith("none")
+
+
+def test_a_template_other_than_serves_is_caught(make_run):
+    report = doctor.diagnose(make_run("other", {}), template="chatml")
+    check = _by_name(report)["template"]
+    assert check.status == doctor.FAIL and "infer/serve guanaco" in check.detail

@@ -167,16 +167,16 @@ def _eos_pad(model: ChatModel, ids: np.ndarray, mask: np.ndarray) -> Check:
 
 def _template(source: runs.Source, model: ChatModel, chosen: str) -> Check:
     recorded = source.chat_format().get("template")
-    trained = (
-        f"{recorded} (chat_format.json)"
-        if recorded
-        else f"{templates.chat_format().template} (CHAT_TEMPLATE)"
-    )
-    shown = f"training {trained}, infer/serve {model.template} (ChatModel.template)"
-    if recorded and chosen != model.template:
+    if not recorded:  # a Hugging Face folder or a run that records none
+        return Check(
+            "template",
+            OK,
+            f"rendered with {chosen}; none recorded: training records its CHAT_TEMPLATE in "
+            f"chat_format.json, infer/serve use it (ChatModel.template, now {model.template})",
+        )
+    shown = f"training {recorded} (chat_format.json), infer/serve {model.template} (ChatModel)"
+    if chosen != model.template or recorded != model.template:
         return Check("template", FAIL, f"rendered with {chosen}, but {shown}")
-    if recorded and recorded != model.template:
-        return Check("template", FAIL, shown)
     return Check("template", OK, shown)
 
 
