@@ -20,6 +20,8 @@ def test_record_hashes_every_file_the_mixture_reads(demo_tasks, tmp_path):
             assert row["sha256"] == hashlib.sha256(f.read()).hexdigest()
     assert "jax" in {name.lower() for name in value["packages"]}
     assert value["project_version"]
+    commit = value["source_commit"]
+    assert commit is None or len(commit) == 40
     assert provenance.read(tmp_path) == value
 
 

@@ -2,9 +2,10 @@
 
 The record names the training mixture and its chat datasets, the pinned source of each
 dataset that ``data fetch`` downloads (repository and revision), the SHA-256 of every data file
-the mixture's tasks read, the project version and the installed package versions (as
-``pip freeze`` lists them). It is written atomically on process 0; a resumed run rewrites it
-and logs a warning when a data file changed since the previous start.
+the mixture's tasks read, the project version (and the git commit of a checkout) and the
+installed package versions (as ``pip freeze`` lists them). It is written atomically on process
+0; a resumed run rewrites it and logs a warning when a data file changed since the previous
+start.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import importlib.metadata
 import logging
 import os
+import pathlib
 from typing import Any
 
 import seqio
@@ -115,6 +117,24 @@ def project_version() -> str:
         return "unknown"
 
 
+def source_commit() -> str | None:
+    """The git commit of the project's checkout (None: not run from a git checkout)."""
+    git = pathlib.Path(__file__).resolve().parents[2] / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head.removeprefix("ref: ")
+        if (git / ref).exists():
+            return (git / ref).read_text().strip()
+        for line in (git / "packed-refs").read_text().splitlines():
+            if line.endswith(f" {ref}"):
+                return line.split()[0]
+    except OSError:
+        return None
+    return None
+
+
 def collect(mixture_or_task_name: str) -> dict[str, Any]:
     """The provenance record of a run trained on ``mixture_or_task_name``."""
     files = data_files(mixture_or_task_name)
@@ -128,6 +148,7 @@ def collect(mixture_or_task_name: str) -> dict[str, Any]:
         "pins": pins(sorted(files)),
         "data_files": files,
         "project_version": project_version(),
+        "source_commit": source_commit(),
         "packages": packages(),
     }
 
