@@ -56,9 +56,11 @@ def provenance_lines(runs: Sequence[tuple[str, Any]]) -> list[str]:
         )
         packages = {k.lower(): v for k, v in record.get("packages", {}).items()}
         shown = ", ".join(f"{p} {packages[p]}" for p in KEY_PACKAGES if p in packages)
+        commit = record.get("source_commit")
+        version = str(record.get("project_version", "?")) + (f" ({commit[:10]})" if commit else "")
         lines.append(
             f"| {name} | {', '.join(record.get('datasets', []))} | {count} | {digest} "
-            f"| {pins or '-'} | {record.get('project_version', '?')} | {shown} |"
+            f"| {pins or '-'} | {version} | {shown} |"
         )
     return [*lines, ""]
 
