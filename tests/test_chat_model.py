@@ -109,3 +109,12 @@ def test_only_chat_model_loads_a_model_for_a_stage():
             if re.search(r"\bruns\.load_model\(|\bhf\.load_model_dir\(", line):
                 found.append(f"{rel}:{n}")
     assert found == []
+
+
+def test_a_study_run_records_the_tokenizer_behind_its_lazy_vocabulary(tmp_path, sentencepiece_dir):
+    from polyglot_jax.data import study_data
+
+    lazy = study_data.LazyVocabulary(str(sentencepiece_dir))
+    runs.record_tokenizer(tmp_path, lazy)  # a later process reads it, whatever gin then binds
+    recorded = runs.recorded_tokenizer(tmp_path)
+    assert recorded is not None and chat_model.same_tokenizer(recorded, lazy.resolved)

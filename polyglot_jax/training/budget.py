@@ -68,7 +68,9 @@ def count(
     converter = preprocessors.ChatFeatureConverter(pack=pack)
     examples = rows = 0
     for task in getattr(source, "tasks", [source]):
-        ds = seqio.get_dataset(task.name, dict(task_feature_lengths), converter)
+        ds = seqio.get_dataset(  # untrimmed, as train_batches reads it: the converter truncates
+            task.name, dict(task_feature_lengths), converter, trim_output_features=False
+        )
         if pack:
             per_row = ds.map(lambda r: tf.reduce_max(r["decoder_segment_ids"]))
         else:

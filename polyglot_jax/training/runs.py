@@ -267,6 +267,7 @@ def record_tokenizer(run_dir: str | os.PathLike, vocabulary: Any) -> None:
     """
     from polyglot_jax.data import vocab
 
+    vocabulary = getattr(vocabulary, "resolved", vocabulary)  # a study task's lazy vocabulary
     folder = vocab.source_folder(vocabulary)
     if folder is None or jax.process_index() != 0:
         return
