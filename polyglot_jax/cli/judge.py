@@ -18,6 +18,17 @@ could be judged, naming each failure reason with its count; partial failures are
 
   python -m polyglot_jax.judge --outputs /ckpt/pinch40/infer --protocol=pairwise \\
       --judge=openai:gpt-4o --baseline /ckpt/mono_en/infer --language_gate
+
+Human calibration (:mod:`~polyglot_jax.evaluation.judges.calibration`): ``judge export`` writes
+a seeded sample per language of a run's (``RUN/judge``) or a study root's judged items as a CSV
+for annotators; ``judge import`` reads it back filled in, stores the labels beside the judge
+output and prints the judge-human agreement per language (kappa of verdicts, Spearman's rho of
+scores). A judging command line starts with a flag, so these two words cannot be mistaken for
+one.
+
+  polyglot-jax judge export /ckpt/pinch40/judge --protocol=single --per_language=20 \\
+      --output=sample.csv [--html=sample.html] [--seed=0] [--baseline=...]
+  polyglot-jax judge import sample.csv /ckpt/pinch40/judge --protocol=single [--skip_bad]
 """
 
 from __future__ import annotations
@@ -33,7 +44,7 @@ from polyglot_jax.cli import common
 from polyglot_jax.clients import backend_spec, backends
 from polyglot_jax.errors import ConfigError, JobFailedError, MissingFileError
 from polyglot_jax.evaluation import langid
-from polyglot_jax.evaluation.judges import language, protocols, runner
+from polyglot_jax.evaluation.judges import calibration, language, protocols, runner
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -98,13 +109,77 @@ def _counts(reasons: collections.Counter) -> str:
     return ", ".join(f"{reason} x{n}" for reason, n in reasons.most_common())
 
 
+def _label_parser(command: str) -> gin_utils.ArgumentParser:
+    parser = gin_utils.ArgumentParser(prog=f"polyglot-jax judge {command}")
+    parser.add_argument(
+        "--protocol", required=True, choices=sorted(protocols.PROTOCOLS), help="judge protocol"
+    )
+    return parser
+
+
+def export_main(argv: Sequence[str]) -> int:
+    """``judge export JUDGE_DIR --protocol=P --output=CSV``: a sample for annotators."""
+    parser = _label_parser("export")
+    parser.add_argument("judge_dir", help="a run's judge folder or a study root")
+    parser.add_argument("--output", required=True, help="the CSV to write")
+    parser.add_argument("--per_language", type=int, default=20, help="items per language")
+    parser.add_argument("--seed", type=int, default=0, help="the sample's seed")
+    parser.add_argument("--baseline", nargs="*", default=[], help="baseline outputs (pairwise)")
+    parser.add_argument("--html", help="also write the sample as an HTML table")
+    args = parser.parse_args(argv)
+    counts = calibration.export_sample(
+        args.judge_dir,
+        args.protocol,
+        args.output,
+        args.per_language,
+        args.seed,
+        args.baseline,
+        args.html,
+    )
+    shown = ", ".join(f"{lang} {n}" for lang, n in counts.items())
+    print(f"{sum(counts.values())} items ({shown}): {args.output}")
+    allowed, _ = calibration.allowed_labels(args.protocol)
+    print(f"labels: {allowed}")
+    return 0
+
+
+def import_main(argv: Sequence[str]) -> int:
+    """``judge import CSV JUDGE_DIR --protocol=P``: stores labels, prints the agreement."""
+    parser = _label_parser("import")
+    parser.add_argument("csv", help="the filled CSV")
+    parser.add_argument("judge_dir", help="the judge folder or study root it came from")
+    parser.add_argument("--skip_bad", action="store_true", help="skip and count bad rows")
+    args = parser.parse_args(argv)
+    if not storage.as_path(args.csv).exists():
+        raise MissingFileError(f"{args.csv}: no such file")
+    counts, table = calibration.import_labels(
+        args.csv, args.judge_dir, args.protocol, args.skip_bad
+    )
+    print(
+        f"{counts['labelled']} labels stored, {counts['unlabelled']} rows unlabelled, "
+        f"{counts['bad']} bad rows skipped"
+    )
+    for row in table:
+        print(
+            f"{row['lang']}: n={row['n']} {row['statistic']}={row['value']:.3f} "
+            f"exact={row['exact']:.2f}"
+        )
+    return 0
+
+
+LABEL_COMMANDS = {"export": export_main, "import": import_main}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs ``judge``; returns the exit status.
+    """Runs ``judge`` (or ``judge export`` / ``judge import``); returns the exit status.
 
     Raises:
       JobFailedError: an LLM judge judged no item (the message counts each failure reason).
     """
-    args = parse(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in LABEL_COMMANDS:
+        return LABEL_COMMANDS[argv[0]](argv[1:])
+    args = parse(argv)
     for path in args.baseline:
         if not storage.as_path(path).exists():
             raise MissingFileError(f"--baseline {path}: no such file or folder of outputs")

@@ -4,17 +4,53 @@ The two AlpacaEval releases below are parallel by line: line ``i`` holds the sam
 every language and has no id of its own, so the id is the 0-based line number after a prefix
 naming the set (``alpaca_eval/0``). Each parser reads one line of its release and returns the
 prompt or raises ``ValueError``; :func:`prompt_rows` turns the problem into a
-:class:`DataError` naming the file and line.
+:class:`DataError` naming the file and line. :data:`PROVENANCE` says, per prompt set that
+``data fetch`` knows, how its non-English prompts were translated and under which license.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 from polyglot_jax.errors import DataError
 
 LineParser = Callable[[str, str], str]  # (line, lang) -> prompt
+
+
+@dataclasses.dataclass(frozen=True)
+class Provenance:
+    """Where a prompt set's non-English text comes from.
+
+    Attributes:
+      translation: ``human`` (translated by people), ``machine`` (automatically translated,
+        corrections said in ``note``) or ``unknown``.
+      license: the release's license as its authors state it (``unknown`` when not found).
+      note: what else a reader of the numbers should know, in a few words.
+    """
+
+    translation: Literal["human", "machine", "unknown"]
+    license: str
+    note: str = ""
+
+
+# Keyed by the ``data fetch`` source name (data/fetch_sources.py).
+PROVENANCE: dict[str, Provenance] = {
+    # Better Alpaca's 50 OASST test prompts (../shared/data/README.md: human-translated).
+    "oasst_test": Provenance("human", "CC BY-NC 4.0", "50 Open-Assistant prompts"),
+    "alpaca_eval_polyglots": Provenance(
+        "machine",
+        "unknown",
+        "translated with GPT; no license file in the release (AlpacaEval: CC BY-NC 4.0)",
+    ),
+    "alpaca_eval_zero_shot": Provenance(
+        "machine",
+        "CC BY-NC 4.0",
+        "Google Translate, corrected by native or fluent speakers",
+    ),
+}
 
 
 def strip_quotes(text: str) -> str:

@@ -25,7 +25,7 @@ from polyglot_jax.evaluation.judges import language, runner
 from polyglot_jax.inference import infer as infer_lib
 from polyglot_jax.runtime.chat_model import ChatModel
 from polyglot_jax.runtime.model import inference_mesh
-from polyglot_jax.studies import audit, figures, roots, trust
+from polyglot_jax.studies import audit, calibration_section, figures, roots, trust
 from polyglot_jax.studies.grid import Condition, Study
 from polyglot_jax.studies.options import Options
 from polyglot_jax.studies.plan import REPORT_CONDITIONS, Planner, Stage, write_state
@@ -163,6 +163,7 @@ def _write(
     notes = [*notes, *report.language_id_lines(judgments)]
     sections = trust.lines(study, conditions, judgments, answers, figures.metrics_of(study, table))
     sections += audit.lines(out.parent, conditions)  # provenance, costs, contamination
+    sections += calibration_section.lines(out.parent, conditions, study)  # judge vs humans
     summary = figures.write(
         study, pooled_conditions, table, out, notes, pretraining_shares, sections
     )

@@ -49,6 +49,9 @@ class Benchmark:
       languages: languages the prompt supports (None: any registry language with data).
       report: per-item row key → (report title, scale), for the report's tables.
       split: the split scored when none is named (the labelled one a study reports).
+      translation: how the non-English text was made: ``human`` (translated by people),
+        ``machine`` (automatically translated) or ``unknown``.
+      license: the release's license, as its authors state it (``unknown`` when not found).
     """
 
     name: str
@@ -59,6 +62,8 @@ class Benchmark:
     languages: tuple[str, ...] | None
     report: Mapping[str, tuple[str, float]]
     split: str = "test"
+    translation: Literal["human", "machine", "unknown"] = "unknown"
+    license: str = "unknown"
 
 
 def _xcopa_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
@@ -92,6 +97,8 @@ BENCHMARKS: dict[str, Benchmark] = {
         metrics=lambda lang, options: [metrics.ChoiceAccuracy("xcopa_acc")],
         languages=tuple(readers.XCOPA_CONNECTORS),
         report={"xcopa_acc": ("XCOPA accuracy (%)", 100.0)},
+        translation="human",  # COPA translated by native speakers (Ponti et al. 2020)
+        license="CC BY 4.0",
     ),
     "xnli": Benchmark(
         name="xnli",
@@ -101,6 +108,8 @@ BENCHMARKS: dict[str, Benchmark] = {
         metrics=lambda lang, options: [metrics.ChoiceAccuracy("xnli_acc")],
         languages=tuple(readers.XNLI_WORDS),
         report={"xnli_acc": ("XNLI accuracy (%)", 100.0)},
+        translation="human",  # professional translators (Conneau et al. 2018)
+        license="CC BY-NC 4.0",
     ),
     # Scored as lm-evaluation-harness's xcsqa_<lang> tasks: acc, acc_norm (by characters) and
     # acc_bytes (by UTF-8 bytes). The official test split has no labels: use the dev split.
@@ -121,6 +130,10 @@ BENCHMARKS: dict[str, Benchmark] = {
             "xcsqa_acc_bytes": ("X-CSQA accuracy, per-byte normalised (%)", 100.0),
         },
         split="validation",
+        # CSQA's dev and test sets translated automatically (X-CSR, Lin et al. 2021); the
+        # license is the one the INK-USC/xcsr dataset card states (CommonsenseQA is MIT too).
+        translation="machine",
+        license="MIT",
     ),
     "xquad": Benchmark(
         name="xquad",
@@ -135,6 +148,8 @@ BENCHMARKS: dict[str, Benchmark] = {
             "xquad_em": ("XQuAD exact match (%)", 100.0),
             "xquad_f1": ("XQuAD F1 (%)", 100.0),
         },
+        translation="human",  # professional translators (Artetxe et al. 2020)
+        license="CC BY-SA 4.0",
     ),
 }
 
