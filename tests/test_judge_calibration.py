@@ -230,3 +230,20 @@ def test_judge_command_line_unchanged():
     assert args.outputs == ["run/infer"] and args.protocol == "single"
     with pytest.raises(ConfigError, match="polyglot-jax judge export"):
         judge_cli.main(["export", "x", "--protocol=single"])  # --output is required
+
+
+def test_pairwise_judge_verdict_is_before_the_language_gate():
+    gated_win = {"verdicts": "AB", "score": 0.0}
+    assert calibration._judge_label(gated_win, "pairwise") == "A"
+    assert calibration._judge_label({"verdicts": "AA", "score": 0.5}, "pairwise") == "C"
+    assert calibration._judge_label({"score": 0.0}, "pairwise") == "B"
+
+
+def test_top_level_command(tmp_path):
+    from polyglot_jax import cli
+
+    judged = _run(tmp_path, "pinch", "single", langs=("fi",), n=3)
+    out = tmp_path / "s.csv"
+    argv = ["judge", "export", str(judged), "--protocol=single", f"--output={out}"]
+    assert cli.main(argv) == 0
+    assert len(_read_csv(out)) == 3

@@ -118,8 +118,8 @@ def export_sample(
     """
     if per_language < 1:
         raise ConfigError(f"--per_language must be at least 1, got {per_language}")
-    judge = protocols.get_protocol(protocol)
-    if judge.pairwise and not list(baseline):
+    judge, baseline = protocols.get_protocol(protocol), list(baseline)
+    if judge.pairwise and not baseline:
         raise ConfigError(f"{protocol}: give --baseline, the infer outputs judged against")
     base = {}
     if judge.pairwise:
@@ -128,7 +128,8 @@ def export_sample(
     for folder in judge_dirs(path, protocol):
         rows = [r for r in _rows(folder / f"{protocol}.jsonl") if r["status"] == "ok"]
         infer = folder.parent / "infer"
-        answers = {_item_id(r["run"], a): a for r in rows[:1] for a in read_all([infer])}
+        run = rows[0]["run"] if rows else ""
+        answers = {_item_id(run, a): a for a in read_all([infer])} if rows else {}
         for row in rows:
             if row["item_id"] not in answers:
                 raise DataError(f"{folder}: no answer for {row['item_id']} in {infer}")
@@ -270,7 +271,11 @@ def spearman(first: Sequence[float], second: Sequence[float]) -> float:
 
 
 def _judge_label(row: dict, protocol: str) -> str | float:
-    if protocol == "pairwise":  # the model is answer A
+    """The judge's verdict (the model is answer A: both orders' verdicts, before any language
+    gate) or its score (after the gate, when the run used one)."""
+    if protocol == "pairwise":
+        if "verdicts" in row:
+            return {"AB": "A", "BA": "B"}.get(row["verdicts"], "C")
         return {1.0: "A", 0.0: "B"}.get(float(row["score"]), "C")
     return float(row["score"])
 
