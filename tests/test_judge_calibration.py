@@ -98,7 +98,8 @@ def test_export_import_single(tmp_path, capsys):
     rows = _read_csv(out)
     assert [r["language"] for r in rows] == ["de"] * 4 + ["fi"] * 4
     assert all(r["label"] == "" and r["allowed"] == "an integer 1-6" for r in rows)
-    assert rows[0]["prompt"].startswith("q") and rows[0]["answer_a"].startswith("a")
+    assert rows[0]["prompt"].startswith("q") and rows[0]["answer"].startswith("a")
+    assert "answer_b" not in rows[0]
     assert "<table>" in (tmp_path / "s.html").read_text()
     again = tmp_path / "again.csv"
     calibration.export_sample(judged, "single", again, 4, seed=3)
@@ -247,3 +248,15 @@ def test_top_level_command(tmp_path):
     argv = ["judge", "export", str(judged), "--protocol=single", f"--output={out}"]
     assert cli.main(argv) == 0
     assert len(_read_csv(out)) == 3
+
+
+def test_formula_like_text_is_shown_as_text(tmp_path):
+    judged = _run(tmp_path, "pinch", "single", langs=("fi",), n=1)
+    infer = tmp_path / "pinch" / "infer" / "x.jsonl"
+    record = {"id": "0", "lang": "fi", "prompt": "-1+1?", "response": "=HYPERLINK(x)"}
+    infer.write_text(json.dumps(record) + "\n")
+    out, page = tmp_path / "s.csv", tmp_path / "s.html"
+    calibration.export_sample(judged, "single", out, 1, html_output=page)
+    (row,) = _read_csv(out)
+    assert (row["prompt"], row["answer"]) == ("'-1+1?", "'=HYPERLINK(x)")
+    assert "<td>=HYPERLINK(x)</td>" in page.read_text()

@@ -4,11 +4,14 @@
 output folder (a run's ``judge/``, or a study root holding ``<run>/judge/``) and writes a CSV
 an annotator fills in: item id, language, protocol, prompt, the answer (pairwise: answer A, the
 judged model's, and answer B, the baseline's; the annotator is not told which is which), the
-allowed labels and an empty label column per label (facets: one per facet). :func:`import_labels`
-reads the filled CSV back, checks every row, writes the labels beside the judge output
-(``human_<protocol>.jsonl``, replacing earlier labels of the same items) and returns the
-judge–human agreement per language (:func:`agreement`): Cohen's kappa of pairwise verdicts
-(A win, B loss, C tie; the judge's from its score), Spearman's rho of scores (facets: their mean).
+allowed labels and an empty label column per label (facets: one per facet). A prompt or answer
+that starts like a spreadsheet formula (``=``, ``+``, ``-``, ``@``) gets a leading ``'`` in the
+CSV (not in the HTML), so a spreadsheet shows it as text; import reads only ids and labels.
+:func:`import_labels` reads the filled CSV back, checks every row, writes the labels beside the
+judge output (``human_<protocol>.jsonl``, replacing earlier labels of the same items) and returns
+the judge–human agreement per language (:func:`agreement`): Cohen's kappa of pairwise verdicts
+(A win, B loss, C tie; the judge's from both orders' verdicts), Spearman's rho of scores
+(facets: their mean).
 """
 
 from __future__ import annotations
@@ -33,7 +36,11 @@ from polyglot_jax.evaluation.judges import protocols
 from polyglot_jax.evaluation.outputs import read_all
 
 VERDICTS = ("A", "B", "C")
-COLUMNS = ("item_id", "language", "protocol", "prompt", "answer_a", "answer_b", "allowed")
+
+
+def _cell(text: str) -> str:
+    """``text`` for a spreadsheet cell: a leading ``'`` when it starts as a formula would."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
 
 
 def allowed_labels(protocol: str) -> tuple[str, tuple[str, ...]]:
@@ -139,29 +146,23 @@ def export_sample(
         items = sorted(by_lang[lang], key=lambda pair: pair[0]["item_id"])
         chosen += rng.sample(items, min(per_language, len(items)))
     allowed, labels = allowed_labels(protocol)
-    table = []
+    table, shown = [], []
     for row, answer in chosen:
-        other = base.get((answer["lang"], answer["id"]), {}).get("response", "")
-        table.append(
-            [
-                row["item_id"],
-                row["lang"],
-                protocol,
-                answer.get("prompt", ""),
-                answer["response"],
-                other,
-                allowed,
-                *[""] * len(labels),
-            ]
-        )
-    header = [*COLUMNS, *labels, "comment"]
+        texts = [answer.get("prompt", ""), answer["response"]]
+        if judge.pairwise:
+            texts.append(base.get((answer["lang"], answer["id"]), {}).get("response", ""))
+        shown.append([row["item_id"], row["lang"], protocol, *texts, allowed, *[""] * len(labels)])
+        table.append([*shown[-1][:3], *map(_cell, texts), *shown[-1][3 + len(texts) :]])
+    answer_columns = ("answer_a", "answer_b") if judge.pairwise else ("answer",)
+    header = ["item_id", "language", "protocol", "prompt", *answer_columns, "allowed", *labels]
+    header.append("comment")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows([[*r, ""] for r in table])
     storage.write_atomic(output, buffer.getvalue())
     if html_output is not None:
-        storage.write_atomic(html_output, _html(header, [[*r, ""] for r in table]))
+        storage.write_atomic(html_output, _html(header, [[*r, ""] for r in shown]))
     counts: dict[str, int] = {}
     for row, _ in chosen:
         counts[row["lang"]] = counts.get(row["lang"], 0) + 1
