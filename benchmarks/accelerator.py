@@ -98,7 +98,7 @@ def llama_1b(**changes: object) -> object:
         param_dtype="float32",
         remat="full",
         scan_layers=True,
-        loss_chunk=512,
+        loss_chunk=8000,
         max_length=4096,
     )
     return DecoderConfig(**{**fields, **changes})

@@ -89,9 +89,7 @@ LOSS_ROWS = ("bloom_7b1", "qwen2_7b")
 def loss_table(models: list[str], seq: int, batches: list[int], layers: int, chunk: int) -> None:
     """Prints XLA temp memory of the train step with and without the chunked loss.
 
-    The chunked loss holds one chunk's logits instead of all of them, at a fixed cost of about
-    two [embed, vocab] buffers (the head gradient accumulated over chunks and the head in the
-    compute dtype), so it pays once the tokens per device outgrow the width.
+    The chunked loss holds one vocabulary chunk's logits [batch, seq, chunk] instead of all.
     """
     print(f"\nloss head: seq {seq}, {layers} layer(s), remat full, AdamW, one device;")
     print(f"XLA:CPU temp memory of the train step, whole logits vs loss_chunk={chunk}\n")
@@ -140,7 +138,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--remat", default="full")
     parser.add_argument("--loss_rows", default="", help=f"e.g. {','.join(LOSS_ROWS)}")
     parser.add_argument("--loss_layers", type=int, default=2)
-    parser.add_argument("--loss_chunk", type=int, default=256)
+    parser.add_argument("--loss_chunk", type=int, default=8192, help="vocabulary entries")
     parser.add_argument("--loss_batches", default="1,8", help="sequences per device")
     args = parser.parse_args(argv)
     if args.loss_rows:

@@ -99,9 +99,9 @@ class DecoderConfig:
         attention, TPU) or ``"auto"`` (the fused kernel of the backend the model runs on, else
         ``"xla"``). A kernel that lacks a feature the call needs (ALiBi, the KV cache, float32
         on cuDNN) falls back to ``"xla"`` and says so once in the log.
-      loss_chunk: training loss over chunks of this many positions, never holding the
-        [batch, length, vocab] float32 logits (the backward pass recomputes each chunk's); 0
-        computes the loss on the whole logits.
+      loss_chunk: training loss over chunks of this many vocabulary entries, never holding
+        the [batch, length, vocab] float32 logits (the backward pass recomputes each chunk's);
+        0 computes the loss on the whole logits.
     """
 
     family: str = "llama"

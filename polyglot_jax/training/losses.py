@@ -1,27 +1,30 @@
-"""Token cross entropy with z-loss, whole or over chunks of the sequence.
+"""Token cross entropy with z-loss, on the whole logits or over chunks of the vocabulary.
 
 The whole path takes the decoder's float32 logits [batch, length, vocab]. The chunked path
 (``DecoderConfig.loss_chunk > 0``) takes the final hidden states [batch, length, embed] and the
-output projection, and computes logits ``loss_chunk`` positions at a time inside a
-``lax.scan`` whose body is under ``jax.checkpoint``: the backward pass recomputes each chunk's
-logits, so no [batch, length, vocab] float32 array is ever held (with BLOOM's 250,880-word
-vocabulary that array is 1 GiB per 1,024 tokens, and its gradient as much again).
+output projection, and computes logits for ``loss_chunk`` vocabulary entries at a time in a
+``lax.scan`` with a hand-written backward pass (``jax.custom_vjp``) that recomputes each
+chunk's logits: no [batch, length, vocab] float32 array is ever held (with BLOOM's 250,880-word
+vocabulary that array is 1 GiB per 1,024 tokens, and its gradient as much again). Chunks of the
+vocabulary, not of the sequence: each chunk owns a disjoint slice of the head's gradient, so
+nothing [embed, vocab]-sized is accumulated over chunks.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from polyglot_jax.models.config import DecoderConfig
 
 Array = jax.Array
 Sums = dict[str, Array]
-SUM_NAMES = ("loss_sum", "z_loss_sum", "correct", "num_tokens")
 
 
 def logits_sums(
@@ -67,47 +70,6 @@ def head_logits(hidden: Array, head: Array, transposed: bool, dtype: jnp.dtype) 
     return jnp.einsum(equation, hidden.astype(dtype), head.astype(dtype)).astype(jnp.float32)
 
 
-def chunked_sums(
-    hidden: Array,  # [batch, length, embed] final-norm output
-    head: Array,  # [embed, vocab], or [vocab, embed] when transposed
-    transposed: bool,
-    targets: Array,  # [batch, length] int
-    weights: Array,  # [batch, length] float32
-    chunk: int,
-    z_loss: float,
-    dtype: jnp.dtype,
-) -> Sums:
-    """:func:`logits_sums` of ``head_logits(hidden)`` computed ``chunk`` positions at a time.
-
-    The sequence is padded (weight 0) to a multiple of ``chunk``; each chunk's logits
-    [batch, chunk, vocab] are made, reduced to the four sums and dropped, and recomputed in
-    the backward pass (``jax.checkpoint``), whose gradient for ``head`` adds up over chunks.
-    """
-    batch, length = hidden.shape[:2]
-    num_chunks = -(-length // chunk)
-    pad = num_chunks * chunk - length
-    if pad:
-        hidden = jnp.pad(hidden, ((0, 0), (0, pad), (0, 0)))
-        targets = jnp.pad(targets, ((0, 0), (0, pad)))
-        weights = jnp.pad(weights, ((0, 0), (0, pad)))
-
-    def by_chunk(x: Array) -> Array:  # [batch, chunks * chunk, ...] → [chunks, batch, chunk, ...]
-        return x.reshape(batch, num_chunks, chunk, *x.shape[2:]).swapaxes(0, 1)
-
-    @jax.checkpoint
-    def one_chunk(head: Array, x: Array, tgt: Array, w: Array) -> Sums:
-        logits = head_logits(x, head, transposed, dtype)  # [batch, chunk, vocab] float32
-        return logits_sums(logits, tgt, w, z_loss)
-
-    def step(carry: Sums, xs: tuple[Array, Array, Array]) -> tuple[Sums, None]:
-        sums = one_chunk(head, *xs)
-        return {k: carry[k] + sums[k] for k in SUM_NAMES}, None
-
-    zeros = dict.fromkeys(SUM_NAMES, jnp.float32(0.0))
-    sums, _ = jax.lax.scan(step, zeros, (by_chunk(hidden), by_chunk(targets), by_chunk(weights)))
-    return sums
-
-
 def is_final_norm(module: nn.Module, method_name: str) -> bool:
     """``capture_intermediates`` filter: the decoder's final norm (the head's input)."""
     return module.name == "final_norm" and method_name == "__call__"
@@ -151,6 +113,132 @@ def decoder_sums(
     )
     (hidden,) = state["intermediates"]["final_norm"]["__call__"]  # [batch, length, embed]
     head, transposed = head_weights(params, cfg)
-    return chunked_sums(
-        hidden, head, transposed, targets, weights, chunk, z_loss, cfg.compute_dtype
+    return vocab_chunked_sums(
+        hidden, transposed, head, targets, weights, chunk, z_loss, cfg.compute_dtype
     )
+
+
+def _vocab_slices(vocab: int, chunk: int) -> list[tuple[int, int, int]]:
+    """``(start, size, count)`` runs covering ``vocab``: full chunks, then the remainder."""
+    runs = [(0, chunk, vocab // chunk)] if vocab >= chunk else []
+    if vocab % chunk:
+        runs.append((vocab - vocab % chunk, vocab % chunk, 1))
+    return runs
+
+
+def _head_slice(head: Array, transposed: bool, start: Array | int, size: int) -> Array:
+    """Columns ``start:start+size`` of the [embed, vocab] head (rows when transposed)."""
+    axis = 0 if transposed else 1
+    return jax.lax.dynamic_slice_in_dim(head, start, size, axis)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 5, 6, 7))
+def vocab_chunked_sums(
+    hidden: Array,  # [batch, length, embed]
+    transposed: bool,
+    head: Array,  # [embed, vocab], or [vocab, embed] when transposed
+    targets: Array,  # [batch, length] int
+    weights: Array,  # [batch, length] float32
+    chunk: int,
+    z_loss: float,
+    dtype: jnp.dtype,
+) -> Sums:
+    """:func:`logits_sums` of ``head_logits(hidden)``, ``chunk`` vocabulary entries at a time.
+
+    The forward pass keeps a running max, sum of exponentials, target logit and argmax over
+    the vocabulary chunks; the backward pass recomputes each chunk's logits from the saved
+    logsumexp and writes that chunk's slice of the head gradient (slices are disjoint, so
+    nothing [embed, vocab]-sized is accumulated or held besides the gradient itself).
+    """
+    return _vocab_forward(hidden, transposed, head, targets, weights, chunk, z_loss, dtype)[0]
+
+
+def _vocab_forward(
+    hidden: Array,  # [batch, length, embed]
+    transposed: bool,
+    head: Array,  # [embed, vocab] or [vocab, embed]
+    targets: Array,  # [batch, length]
+    weights: Array,  # [batch, length]
+    chunk: int,
+    z_loss: float,
+    dtype: jnp.dtype,
+) -> tuple[Sums, tuple[Array, ...]]:
+    """The sums and the residuals of the backward pass (inputs and logsumexp [b, t])."""
+    batch, length = targets.shape
+    neg = jnp.full((batch, length), -jnp.inf, jnp.float32)
+    carry = (neg, jnp.zeros_like(neg), jnp.zeros_like(neg), neg, jnp.zeros_like(targets))
+
+    def visit(carry: tuple, start: Array, size: int) -> tuple:
+        top, total, target_logit, best, best_index = carry
+        logits = head_logits(hidden, _head_slice(head, transposed, start, size), transposed, dtype)
+        new_top = jnp.maximum(top, logits.max(-1))
+        total = total * jnp.exp(top - new_top) + jnp.exp(logits - new_top[..., None]).sum(-1)
+        local = targets - start
+        inside = (local >= 0) & (local < size)
+        picked = jnp.take_along_axis(logits, jnp.clip(local, 0, size - 1)[..., None], -1)[..., 0]
+        target_logit = target_logit + jnp.where(inside, picked, 0.0)
+        chunk_best = logits.max(-1)
+        better = chunk_best > best
+        best_index = jnp.where(better, start + jnp.argmax(logits, -1), best_index)
+        return new_top, total, target_logit, jnp.maximum(best, chunk_best), best_index
+
+    for first, size, count in _vocab_slices(head.shape[0 if transposed else 1], chunk):
+        starts = first + size * jnp.arange(count)
+        carry, _ = jax.lax.scan(lambda c, s, size=size: (visit(c, s, size), None), carry, starts)
+    top, total, target_logit, _, best_index = carry
+    lse = top + jnp.log(total)  # [batch, length]
+    sums = {
+        "loss_sum": jnp.sum((lse - target_logit) * weights),
+        "z_loss_sum": z_loss * jnp.sum(jnp.square(lse) * weights) if z_loss else jnp.float32(0),
+        "correct": jnp.sum((best_index == targets).astype(jnp.float32) * weights),
+        "num_tokens": weights.sum(),
+    }
+    return sums, (hidden, head, targets, weights, lse)
+
+
+def _vocab_backward(
+    transposed: bool,
+    chunk: int,
+    z_loss: float,
+    dtype: jnp.dtype,
+    residuals: tuple[Array, ...],
+    g: Sums,
+) -> tuple[Array, Array, np.ndarray, Array]:
+    """Cotangents of hidden, head, targets (float0) and weights (zero: the data's) from ``g``.
+
+    d logits = loss_g * w * (softmax - onehot) + z_g * z_loss * 2 * lse * w * softmax, made per
+    chunk in float32 and cast to the compute dtype as autodiff of the decoder's head would.
+    """
+    hidden, head, targets, weights, lse = residuals
+    a = g["loss_sum"] * weights  # [batch, length]
+    b = a + (2.0 * z_loss * g["z_loss_sum"]) * lse * weights if z_loss else a
+    x = hidden.astype(dtype)
+    carry = (jnp.zeros(hidden.shape, jnp.float32), jnp.zeros(head.shape, head.dtype))
+
+    def visit(carry: tuple, start: Array, size: int) -> tuple:
+        d_hidden, d_head = carry
+        w = _head_slice(head, transposed, start, size).astype(dtype)
+        logits = head_logits(x, w, transposed, dtype)  # [batch, length, size]
+        onehot = jax.nn.one_hot(targets - start, size, dtype=jnp.float32)
+        d_logits = b[..., None] * jnp.exp(logits - lse[..., None]) - a[..., None] * onehot
+        d_logits = d_logits.astype(dtype)
+        back = "btv,ve->bte" if transposed else "btv,ev->bte"
+        d_hidden = d_hidden + jnp.einsum(back, d_logits, w, preferred_element_type=jnp.float32)
+        grad = "btv,bte->ve" if transposed else "bte,btv->ev"
+        operands = (d_logits, x) if transposed else (x, d_logits)
+        d_w = jnp.einsum(grad, *operands).astype(head.dtype)
+        axis = 0 if transposed else 1
+        d_head = jax.lax.dynamic_update_slice_in_dim(d_head, d_w, start, axis)
+        return d_hidden, d_head
+
+    for first, size, count in _vocab_slices(head.shape[0 if transposed else 1], chunk):
+        starts = first + size * jnp.arange(count)
+        carry, _ = jax.lax.scan(lambda c, s, size=size: (visit(c, s, size), None), carry, starts)
+    d_hidden, d_head = carry
+    no_targets = np.zeros(targets.shape, jax.dtypes.float0)
+    return d_hidden.astype(hidden.dtype), d_head, no_targets, jnp.zeros_like(weights)
+
+
+vocab_chunked_sums.defvjp(
+    lambda h, t, hd, tg, w, c, z, d: _vocab_forward(h, t, hd, tg, w, c, z, d), _vocab_backward
+)
