@@ -73,7 +73,8 @@ def stage_task(
     """One host's part of a stage (a Ray generator task): yields where it runs, then ``done``.
 
     Host 0 of a multi-host run picks the coordinator's port and yields its address; the other
-    hosts get it. The stage is the one the planner makes for ``options``.
+    hosts get it (on a TPU slice all get ``auto``). The stage is the one the planner makes
+    for ``options``.
     """
     import ray
 
@@ -137,6 +138,7 @@ class Driver:
     failures: list[str] = dataclasses.field(default_factory=list)
 
     def progress(self, run: str, stage: str, what: str) -> None:
+        """One progress line: ``RUN STAGE: queued|running on NODE|done in N s|failed: ...``."""
         log.info("%s %s: %s", run, stage, what)
 
     def _wait(self, gens: list[Any]) -> list[dict[str, str]]:
@@ -189,7 +191,7 @@ class Driver:
                     coordinator, index, env,
                 )  # fmt: skip
 
-            gens.append(start(0, None))
+            gens.append(start(0, "auto" if req.kind == "tpu" else None))
             first = self._wait(gens)[0]
             gens += [start(i, first["coordinator"] or None) for i in range(1, req.hosts)]
             nodes = [first["node"], *(i["node"] for i in self._wait(gens[1:]))]

@@ -8,7 +8,8 @@ A :class:`Request` is made from the flags of ``polyglot-jax study run --cluster=
 - ``--cpus_per_run=1``: CPUs on one node (smoke runs, tests).
 
 The hosts of a run start together; each gets :func:`host_env`, the coordinator address of
-host 0, so that ``jax.distributed`` initialises as on a pod.
+host 0 (on a TPU slice ``auto``: JAX reads the pod from the TPU metadata), so that
+``jax.distributed`` initialises as on a pod.
 """
 
 from __future__ import annotations
@@ -147,10 +148,13 @@ def host_env(coordinator: str, hosts: int, index: int) -> dict[str, str]:
     """The environment of host ``index`` of a multi-host run (empty for a single host).
 
     ``coordinator`` is ``IP:PORT`` of host 0 (see
-    :func:`~polyglot_jax.training.multihost.resolve`).
+    :func:`~polyglot_jax.training.multihost.resolve`), or ``auto`` on a TPU slice: JAX finds
+    the pod, its coordinator and each host's process id (its TPU worker id) by itself.
     """
     if hosts == 1:
         return {}
+    if coordinator == "auto":
+        return {"JAX_COORDINATOR_ADDRESS": "auto"}
     return {
         "JAX_COORDINATOR_ADDRESS": coordinator,
         "JAX_NUM_PROCESSES": str(hosts),
