@@ -86,13 +86,30 @@ def compile_step(
 LOSS_ROWS = ("bloom_7b1", "qwen2_7b")
 
 
-def loss_table(models: list[str], seq: int, batches: list[int], layers: int, chunk: int) -> None:
+def loss_grad_memory(cfg: DecoderConfig, seq: int, batch: int) -> object:
+    """Memory analysis of the loss's gradient alone (no optimizer), on one device."""
+    import flax.linen as nn
+
+    model = Decoder(cfg)
+    tokens = jax.ShapeDtypeStruct((batch, seq), jnp.int32)
+    spec = dict.fromkeys(NAMES, tokens)
+    spec["decoder_loss_weights"] = jax.ShapeDtypeStruct((batch, seq), jnp.float32)
+    init = lambda: nn.unbox(model.init(jax.random.PRNGKey(0), jnp.ones((1, 8), jnp.int32)))  # noqa: E731
+    params = jax.eval_shape(init)["params"]
+    grad = jax.jit(jax.grad(lambda p, b: trainer.loss_sums(p, b, model)[0]))
+    return grad.lower(params, spec).compile().memory_analysis()
+
+
+def loss_table(
+    models: list[str], seq: int, batches: list[int], layers: int, chunk: int, grad_only: bool
+) -> None:
     """Prints XLA temp memory of the train step with and without the chunked loss.
 
     The chunked loss holds one vocabulary chunk's logits [batch, seq, chunk] instead of all.
     """
-    print(f"\nloss head: seq {seq}, {layers} layer(s), remat full, AdamW, one device;")
-    print(f"XLA:CPU temp memory of the train step, whole logits vs loss_chunk={chunk}\n")
+    what = "the loss gradient alone" if grad_only else "the train step (AdamW)"
+    print(f"\nloss head: seq {seq}, {layers} layer(s), remat full, one device;")
+    print(f"XLA:CPU temp memory of {what}, whole logits vs loss_chunk={chunk}\n")
     print("| model | vocab | batch | logits f32 GiB | whole temp GiB | chunked temp GiB | ratio |")
     print("|---|---|---|---|---|---|---|")
     for model in models:
@@ -102,7 +119,10 @@ def loss_table(models: list[str], seq: int, batches: list[int], layers: int, chu
             temps = []
             for loss_chunk in (0, chunk):
                 steps_cfg = cfg.replace(loss_chunk=loss_chunk)
-                mem, _, _ = compile_step(steps_cfg, 1, "adamw", seq, batch)
+                if grad_only:
+                    mem = loss_grad_memory(steps_cfg, seq, batch)
+                else:
+                    mem, _, _ = compile_step(steps_cfg, 1, "adamw", seq, batch)
                 temps.append(mem.temp_size_in_bytes / GiB)
             logits = batch * seq * cfg.vocab_size * 4 / GiB
             print(
@@ -140,11 +160,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--loss_layers", type=int, default=2)
     parser.add_argument("--loss_chunk", type=int, default=8192, help="vocabulary entries")
     parser.add_argument("--loss_batches", default="1,8", help="sequences per device")
+    parser.add_argument("--loss_grad_only", action="store_true", help="no optimizer step")
     args = parser.parse_args(argv)
     if args.loss_rows:
         models = args.loss_rows.split(",")
         batches = [int(b) for b in args.loss_batches.split(",")]
-        loss_table(models, args.seq, batches, args.loss_layers, args.loss_chunk)
+        loss_table(
+            models, args.seq, batches, args.loss_layers, args.loss_chunk, args.loss_grad_only
+        )
         return 0
     b, s = args.batch_per_device, args.seq
     print(f"\nseq {s}, {b} sequence(s) per device, remat={args.remat}, fp32 master weights, bf16")
