@@ -122,6 +122,13 @@ def test_auto_picks_the_backend_kernel_and_falls_back_where_a_feature_is_missing
     assert impl == "xla" and "multiple of 128" in lines[0]
 
 
+def test_splash_under_a_multi_device_mesh_falls_back(caplog, monkeypatch):
+    monkeypatch.setattr(kernels, "mesh_devices", lambda: 8)
+    impl, lines = choose(caplog, "tpu")
+    assert impl == "xla" and "multi-device mesh" in lines[0]
+    assert choose(caplog, "gpu")[0] == "cudnn"
+
+
 def test_a_requested_kernel_the_backend_lacks_falls_back_and_logs_once(caplog):
     impl, lines = choose(caplog, "cpu", attention_impl="cudnn")
     assert impl == "xla" and lines == [
