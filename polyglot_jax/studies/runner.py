@@ -152,6 +152,20 @@ def write_listing(study: Study, planner: Planner, conditions: Sequence[Condition
     storage.write_json(planner.root / "study.json", {"study": study.name, "runs": runs})
 
 
+def refuse_changed(planner: Planner, stage: Stage, where: str) -> None:
+    """Refuses a stage whose outputs another command made (noted stages are never run).
+
+    Raises:
+      ConfigError: naming the stage, its outputs and what differs.
+    """
+    difference = None if stage.note else changed(planner, stage)
+    if difference:
+        raise ConfigError(
+            f"{where}: {stage.outputs} was made by another command ({difference}); "
+            "remove it to redo the stage, or use another --root"
+        )
+
+
 def run(
     study: Study,
     options: Options,
@@ -175,6 +189,9 @@ def run(
     if tpu is not None:
         return "\n".join(tpu_commands(planner, conditions, tpu))
     write_listing(study, planner, conditions)
+    for i, condition in enumerate(conditions, start=1):  # a cheap refusal before any check
+        for stage in planner.stages(condition):
+            refuse_changed(planner, stage, f"[{i}/{len(conditions)}] {condition.name} {stage.name}")
     preflight.check(planner, conditions)  # chat framing and contamination, before training
     start = time.perf_counter()
     if options.cluster is not None:  # the runs on Ray, several at once
@@ -188,12 +205,7 @@ def run(
             if stage.note:
                 log.info("%s: skipped (%s)", where, stage.note)
                 continue
-            difference = changed(planner, stage)
-            if difference:
-                raise ConfigError(
-                    f"{where}: {stage.outputs} was made by another command ({difference}); "
-                    "remove it to redo the stage, or use another --root"
-                )
+            refuse_changed(planner, stage, where)
             if stage.done():
                 log.info("%s: done, skipped", where)
                 continue
