@@ -1,1 +1,1 @@
-"""HTTP clients of chat and translation APIs: one spec parser, one retry policy, one SQLite cache."""
+"""HTTP clients of chat and translation APIs: one spec parser, retry policy and SQLite cache."""
