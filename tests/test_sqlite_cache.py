@@ -1,5 +1,6 @@
 """The one SQLite cache under the judgment store and the translation cache."""
 
+import dataclasses
 import os
 import sqlite3
 import subprocess
@@ -100,6 +101,21 @@ def test_records_are_json_values_kept_per_column(tmp_path):
             cache.put("c", {"text": ["a"]})
         with pytest.raises(ValueError, match="no field 'nope'"):
             cache.items(nope=1)
+
+
+def test_a_finished_cache_is_read_without_writing_to_its_folder(tmp_path):
+    folder = tmp_path / "judge"
+    with sqlite_cache.Cache(folder / "n.sqlite", NOTES) as cache:
+        cache.put("a", {"text": "a", "extra": {"k": 1}})
+    before = sorted(os.listdir(folder)), folder.stat().st_mtime_ns
+    rows = sqlite_cache.read_finished(folder / "n.sqlite", NOTES)
+    assert rows == [("a", {"text": "a", "n": None, "extra": {"k": 1}})]
+    assert (sorted(os.listdir(folder)), folder.stat().st_mtime_ns) == before
+    other = dataclasses.replace(NOTES, name="other")
+    assert sqlite_cache.read_finished(folder / "n.sqlite", other) == []  # no such table yet
+    (folder / "bad.sqlite").write_text("not a database")
+    with pytest.raises(DataError, match=r"bad\.sqlite: not a usable"):
+        sqlite_cache.read_finished(folder / "bad.sqlite", NOTES)
 
 
 def test_a_file_whose_table_lacks_a_column_is_named(tmp_path):

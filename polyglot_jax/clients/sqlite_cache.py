@@ -151,12 +151,39 @@ class Cache:
         return value
 
     def _record(self, row: tuple) -> dict[str, Any]:
-        return {
-            name: json.loads(value)
-            if name in self.table.json_columns and value is not None
-            else value
-            for name, value in zip(self.table.fields, row, strict=True)
-        }
+        return _record(self.table, row)
+
+
+def _record(table: Table, row: tuple) -> dict[str, Any]:
+    """A stored row's record, JSON columns decoded."""
+    return {
+        name: json.loads(value) if name in table.json_columns and value is not None else value
+        for name, value in zip(table.fields, row, strict=True)
+    }
+
+
+def read_finished(path: str | os.PathLike, table: Table) -> list[tuple[str, dict[str, Any]]]:
+    """Every ``(key, record)`` of ``table`` in a cache file, read without writing to its folder.
+
+    For reports over finished caches: a file whose writers have all closed (no ``-wal`` file
+    beside it) is opened immutable, so no WAL, shared-memory or lock file is made; otherwise
+    read-only. A file without the table has no rows.
+
+    Raises:
+      DataError: the file is not a SQLite database.
+    """
+    path = pathlib.Path(path).resolve()
+    flags = "mode=ro" if path.with_name(path.name + "-wal").exists() else "mode=ro&immutable=1"
+    names = ", ".join(("key", *table.fields))
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?{flags}", uri=True)) as db:
+            have = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            if table.name not in have:
+                return []
+            rows = db.execute(f"SELECT {names} FROM {table.name} ORDER BY rowid").fetchall()
+    except sqlite3.DatabaseError as e:
+        raise DataError(f"{path}: not a usable {table.what} ({e})") from None
+    return [(row[0], _record(table, row[1:])) for row in rows]
 
 
 def _connect(path: pathlib.Path, table: Table) -> sqlite3.Connection:

@@ -97,5 +97,4 @@ def read(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The usage rows of a cache file (none when the file does not exist)."""
     if not os.path.exists(path):
         return []
-    with UsageStore(path) as store:
-        return store.rows()
+    return [{"key": key, **record} for key, record in sqlite_cache.read_finished(path, USAGE)]
