@@ -56,3 +56,26 @@ def test_load_judgments_keeps_the_prompt_and_the_verdicts(tmp_path):
     )
     (row,) = report.load_judgments([path])
     assert row["id"] == "7" and row["sample"] == 2 and row["verdicts"] == "AB"
+
+
+def test_english_gap_pairs_the_same_prompt_across_languages():
+    en = [5, 4, 5, 3, 4]
+    de = [4, 4, 3, 3, 2]  # gaps 1, 0, 2, 0, 2: mean 1.0
+    judgments = [
+        {"run": "r", "lang": lang, "id": f"alpaca_eval/{i}", "sample": 0, "single_score": s}
+        for lang, values in (("en", en), ("de", de))
+        for i, s in enumerate(values)
+    ]
+    judgments.append({"run": "r", "lang": "de", "id": "x", "sample": 0, "single_score": 1})
+    judgments.append({"run": "q", "lang": "de", "id": "alpaca_eval/0", "single_score": 1})
+    rows = {r["scope"]: r for r in judge_diagnostics.english_gap_rows(judgments)}
+    assert rows["de"]["items"] == 5  # unpaired prompts and other runs' rows are left out
+    assert rows["de"]["gap"] == pytest.approx(1.0)
+    assert rows["de"]["english"] == pytest.approx(4.2) and rows["de"]["language"] == 3.2
+    # Exact sign-flip test over the three non-zero gaps (1, 2, 2): only the all-positive
+    # and all-negative patterns of 2**5 reach |mean| >= 1.0, each with 4 zero-sign copies.
+    assert rows["de"]["p"] == pytest.approx(8 / 32)
+    assert rows["all others"]["items"] == 5
+    assert "English vs. the same prompts" in "\n".join(judge_diagnostics.lines(judgments, []))
+    not_parallel = [j for j in judgments if j["lang"] == "de"]
+    assert judge_diagnostics.english_gap_rows(not_parallel) == []

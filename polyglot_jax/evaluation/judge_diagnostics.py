@@ -11,6 +11,12 @@
   length in tokens and in characters (:mod:`~polyglot_jax.evaluation.surface`), over the
   items of every run; a strong positive one is a judge that rewards length. A pairwise
   judge's win score is correlated with the judged (not the baseline's) answer's length too.
+- English gap: where the prompt set is parallel (the same prompt id in every language, as
+  OASST's and AlpacaEval's translations are), each language's score is paired with the English
+  score of the same run, prompt and sample; the mean gap (English minus the language) and a
+  paired permutation p-value. The gap mixes the model's weaker answers in the language with
+  the judge's preference for English: compare it across runs (a judge-only gap stays when the
+  model improves).
 
 Rows are grouped by evaluation language, then by the languages' script (the registry's,
 :func:`polyglot_jax.languages.get`).
@@ -26,6 +32,7 @@ import numpy as np
 from scipy import stats
 
 from polyglot_jax import languages
+from polyglot_jax.evaluation import significance
 
 CONSISTENT = ("AB", "BA", "CC")
 SCORED = ("single_score", "mtbench_score", "facets_score", "pairwise_score")
@@ -113,6 +120,46 @@ def length_rows(judgments: Iterable[Mapping], answers: Iterable[Mapping]) -> lis
     return out
 
 
+def english_gap_rows(judgments: Iterable[Mapping]) -> list[dict]:
+    """Per judge score and non-English language: ``items`` (prompts judged in English and in
+    the language, same run and sample), ``english`` and ``language`` (their mean scores),
+    ``gap`` (English minus the language) and ``p`` (paired permutation test of the gap),
+    then ``all others`` pooled. Empty when no prompt id occurs in English and another
+    language (a prompt set that is not parallel)."""
+    scores: dict[str, dict[tuple, float]] = collections.defaultdict(dict)
+    for j in judgments:
+        if j.get("id") is None or "failed" in j:
+            continue
+        for metric in SCORED:
+            if j.get(metric) is not None:
+                key = (j["lang"], j["run"], str(j["id"]), j.get("sample", 0))
+                scores[metric][key] = float(j[metric])
+    out = []
+    for metric, by_key in scores.items():
+        pairs: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
+        for (lang, run, item, sample), value in sorted(by_key.items()):
+            english = by_key.get(("en", run, item, sample))
+            if lang != "en" and english is not None:
+                pairs[lang].append((english, value))
+        if not pairs:
+            continue
+        pairs["all others"] = [p for lang in sorted(pairs) for p in pairs[lang]]
+        for scope, items in pairs.items():
+            en, other = np.array(items).T
+            out.append(
+                {
+                    "metric": metric,
+                    "scope": scope,
+                    "items": len(items),
+                    "english": float(en.mean()),
+                    "language": float(other.mean()),
+                    "gap": float((en - other).mean()),
+                    "p": significance.paired_permutation(en - other),
+                }
+            )
+    return out
+
+
 def _number(value: float, digits: int = 2) -> str:
     return "-" if math.isnan(value) else f"{value:.{digits}f}"
 
@@ -159,6 +206,25 @@ def lines(judgments: Sequence[Mapping], answers: Sequence[Mapping]) -> list[str]
             f"{_number(r['tokens'])} ({_p(r['tokens_p'])}) | "
             f"{_number(r['chars'])} ({_p(r['chars_p'])}) |"
             for r in lengths
+        ]
+        out.append("")
+    gaps = english_gap_rows(judgments)
+    if gaps:
+        out += [
+            "## Judge diagnostics: English vs. the same prompts in each language",
+            "",
+            "Scores of the same run, prompt and sample, paired across languages of a parallel "
+            "prompt set; gap = English minus the language, p from a paired permutation test. "
+            "The gap holds the model's and the judge's share together: a gap that stays across "
+            "runs while the answers improve points at the judge.",
+            "",
+            "| score | language | prompts | English | language | gap (p) |",
+            "|---|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {r['metric']} | {r['scope']} | {r['items']} | {r['english']:.2f} | "
+            f"{r['language']:.2f} | {r['gap']:+.2f} ({_p(r['p'])}) |"
+            for r in gaps
         ]
         out.append("")
     return out
