@@ -3,6 +3,7 @@ and a quick study with two seeds whose report has the significance and judge tab
 
 import json
 
+import jax
 import pytest
 
 from polyglot_jax.errors import ConfigError
@@ -73,4 +74,7 @@ def test_pinch_quick_with_two_seeds_reports_significance_and_the_judge(tmp_path,
     assert "## Judge diagnostics: answer order (pairwise)" in summary
     assert "| script: Latin |" in summary
     assert "## Judge diagnostics: score vs. answer length" in summary
-    print(summary)
+    assert "## Costs" in summary and "| share_50_seed1 | en | judge | mock |" in summary
+    kind = f"{jax.device_count()} × {jax.devices()[0].device_kind}"
+    assert "## Accelerator time" in summary and "| share_50_seed1 | train | local |" in summary
+    assert kind in summary.split("| share_50_seed1 | infer | local |")[1].splitlines()[0]

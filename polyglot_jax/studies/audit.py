@@ -3,7 +3,8 @@ contamination.
 
 :func:`lines` gives them for the runs under a study root: each run's ``provenance.json``
 (:mod:`~polyglot_jax.training.provenance`), the cost table of the judge and translation
-requests (:mod:`~polyglot_jax.studies.costs`; prices from ``$POLYGLOT_JAX_PRICES``, else
+requests and the accelerator time of the stages (:mod:`~polyglot_jax.studies.costs`,
+:mod:`~polyglot_jax.studies.compute`; prices from ``$POLYGLOT_JAX_PRICES``, else
 ``<root>/prices.json``, else the example table) and the contamination check
 (:mod:`~polyglot_jax.studies.contamination`).
 """
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from polyglot_jax import storage
-from polyglot_jax.studies import contamination, costs
+from polyglot_jax.studies import compute, contamination, costs
 from polyglot_jax.studies.grid import Condition
 from polyglot_jax.training import provenance
 
@@ -83,6 +84,7 @@ def lines(root: str | os.PathLike, conditions: Sequence[Condition]) -> list[str]
     return [
         *provenance_lines(runs),
         *costs.section([d for _, d in runs], prices_file(root)).splitlines(),
+        *compute.section(runs, prices_file(root)).splitlines(),
         "",
         *contamination.markdown(contamination.read(root)).splitlines(),
     ]

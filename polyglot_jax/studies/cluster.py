@@ -32,11 +32,11 @@ from concurrent import futures
 from typing import Any
 
 from polyglot_jax.errors import ConfigError, JobFailedError
-from polyglot_jax.studies import execute, slices
+from polyglot_jax.studies import compute, execute, slices
 from polyglot_jax.studies.grid import Condition, Study
 from polyglot_jax.studies.plan import Planner, Stage
 
-ON_ACCELERATOR = ("train", "infer", "benchmarks")  # Ray tasks; the other stages run here
+ON_ACCELERATOR = compute.ON_ACCELERATOR  # Ray tasks; the other stages run here
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ def stage_task(
 
         multihost.initialize()
     execute.STAGES[stage_name](planner, condition, stage)
+    compute.record_devices(planner.run_dir(run), stage_name)  # before the driver's record
     yield {"node": node, "done": "1"}
 
 

@@ -39,6 +39,7 @@ class Prices:
       per_tokens: how many tokens a price is for.
       source: the file they were read from.
       example: whether they are the shipped example prices.
+      devices: price per device-hour by device kind (:mod:`~polyglot_jax.studies.compute`).
     """
 
     models: dict[str, tuple[float, float]]
@@ -46,6 +47,7 @@ class Prices:
     per_tokens: int = 1_000_000
     source: str = ""
     example: bool = False
+    devices: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def price(self, model: str) -> tuple[float, float] | None:
         """``(input, output)`` price of ``model``: its own, else the longest prefix's."""
@@ -77,11 +79,21 @@ def load_prices(path: str | os.PathLike | None = None) -> Prices:
         if not all(isinstance(p, int | float) and p >= 0 for p in prices):
             raise ConfigError(f"price table {path}: {name!r} needs numeric 'input' and 'output'")
         table[name] = (float(prices[0]), float(prices[1]))
+    devices = value.get("devices", {})
+    if not isinstance(devices, dict) or not all(
+        isinstance(p, int | float) and p >= 0 for p in devices.values()
+    ):
+        raise ConfigError(f"price table {path}: 'devices' maps a device kind to a price per hour")
     per_tokens = value.get("per_tokens", 1_000_000)
     if not isinstance(per_tokens, int) or per_tokens < 1:
         raise ConfigError(f"price table {path}: per_tokens must be a positive integer")
     return Prices(
-        table, str(value.get("currency", "USD")), per_tokens, str(path), path == EXAMPLE_PRICES
+        table,
+        str(value.get("currency", "USD")),
+        per_tokens,
+        str(path),
+        path == EXAMPLE_PRICES,
+        {str(kind): float(price) for kind, price in devices.items()},
     )
 
 

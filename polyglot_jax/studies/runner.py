@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from polyglot_jax import storage
 from polyglot_jax.errors import ConfigError, PartialResultsError
 from polyglot_jax.launch import tpu as tpu_lib
-from polyglot_jax.studies import execute, fidelity, preflight
+from polyglot_jax.studies import compute, execute, fidelity, preflight
 from polyglot_jax.studies.grid import Condition, Study, select
 from polyglot_jax.studies.plan import Options, Planner, Stage, read_state, write_state
 
@@ -36,7 +36,7 @@ class TPU:
     project: str | None = None
 
 
-ON_ACCELERATOR = ("train", "infer", "benchmarks")  # cluster.ON_ACCELERATOR
+ON_ACCELERATOR = compute.ON_ACCELERATOR  # cluster.ON_ACCELERATOR
 RECORDED = ON_ACCELERATOR  # stages whose command a run records (no credentials in them)
 
 
@@ -212,6 +212,7 @@ def run(
             log.info("%s: %s", where, stage.command)
             began = time.time()
             execute.STAGES[stage.name](planner, condition, stage)
+            compute.record_devices(planner.run_dir(stage.run), stage.name)
             record(planner, stage, began, time.time())
             log.info("%s: finished in %.0f s", where, time.time() - began)
     return finish(study, planner, conditions, start)
