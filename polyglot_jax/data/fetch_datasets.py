@@ -4,7 +4,8 @@ Chat datasets go through the project's readers (:mod:`formats`), so the written 
 validated ``{id, lang, messages}`` records; records a reader rejects (an empty answer, a
 language the registry does not know) are skipped and counted in the log. Evaluation sets keep
 their rows and get the file layout their benchmark readers expect (``xcopa/<lang>/``,
-``xquad/xquad.<lang>.json``, ``xnli/<lang>/<split>.jsonl``, ``X-CSQA/<folder>/<split>.jsonl``).
+``xquad/xquad.<lang>.json``, ``xnli/<lang>/<split>.jsonl``, ``X-CSQA/<folder>/<split>.jsonl``,
+``xstorycloze/<lang>/<split>.jsonl``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 from polyglot_jax.data import formats, prompt_sets, sources, study_data, tag
 from polyglot_jax.data.fetch_io import Fetcher, Files, jsonl, staged, with_tmp
-from polyglot_jax.data.fetch_sources import XCSQA_FOLDERS, source
+from polyglot_jax.data.fetch_sources import SOURCES, XCSQA_FOLDERS, source
 from polyglot_jax.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -359,11 +360,31 @@ def xcsqa(f: Fetcher, langs: list[str]) -> None:
         f.job(f"X-CSQA/{folder}", outputs, produce)
 
 
+def _eval_set(
+    f: Fetcher, name: str, langs: list[str], layout: str, **values: dict[str, str]
+) -> None:
+    """Each source split of ``name`` as JSON lines at ``layout`` (``{lang}``, ``{split}`` and
+    the per-language ``values`` filled in: ``folder={"ja": "jp"}``)."""
+    for lang in langs:
+        filled = {"lang": lang, **{key: table.get(lang, lang) for key, table in values.items()}}
+        files = {split: layout.format(split=split, **filled) for split in SOURCES[name]}
+
+        def produce(filled: dict = filled, files: dict = files) -> Files:
+            return {rel: jsonl(f.load(source(name, s), **filled)) for s, rel in files.items()}
+
+        f.job(f"{name}/{lang}", list(files.values()), produce)
+
+
+def xstorycloze(f: Fetcher, langs: list[str]) -> None:
+    """XStoryCloze in the Hub's layout: ``xstorycloze/<lang>/{train,eval}.jsonl``."""
+    _eval_set(f, "xstorycloze", langs, "xstorycloze/{lang}/{split}.jsonl")
+
+
 FETCHERS: dict[str, Callable[[Fetcher, list[str]], None]] = {
     fn.__name__: fn
     for fn in (
         *(guanaco, lima, oasst1, lima_oasst, dolly, alpaca, bactrian_x, aya, oasst_test),
         *(alpaca_eval_polyglots, alpaca_eval_zero_shot),
-        *(xcopa, xquad, xnli, xcsqa),
+        *(xcopa, xquad, xnli, xcsqa, xstorycloze),
     )
 }

@@ -180,6 +180,17 @@ SOURCES: dict[str, dict[str, Source]] = {
         )
         for split in ("validation", "test")
     },
+    # XStoryCloze: the Hub's Parquet conversion of juletxara/xstory_cloze (the branch
+    # refs/convert/parquet at that commit; the main branch holds a loading script).
+    "xstorycloze": {
+        split: Source(
+            "juletxara/xstory_cloze",
+            "d2d6764b9876536d67164880e272503aacfa4cc6",
+            f"{{lang}}/xstory_cloze-{split}.parquet",
+            "parquet",
+        )
+        for split in ("train", "eval")
+    },
 }
 
 # Languages of the evaluation sets (the registry's codes; X-CSQA's Japanese folder is "jap").
@@ -194,6 +205,7 @@ EVAL_LANGUAGES: dict[str, tuple[str, ...]] = {
         *("ar", "de", "en", "es", "fr", "hi", "it", "ja"),
         *("nl", "pl", "pt", "ru", "sw", "ur", "vi", "zh"),
     ),
+    "xstorycloze": ("ar", "en", "es", "eu", "hi", "id", "my", "ru", "sw", "te", "zh"),
 }
 XCSQA_FOLDERS = {"ja": "jap"}
 

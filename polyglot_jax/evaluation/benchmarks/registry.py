@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from polyglot_jax import languages
 from polyglot_jax.errors import ConfigError, MissingFileError
-from polyglot_jax.evaluation.benchmarks import metrics, readers
+from polyglot_jax.evaluation.benchmarks import harness_readers, metrics, readers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +88,11 @@ def _xquad_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
     return {"test": data_dir / "xquad" / f"xquad.{lang}.json"}
 
 
+def _xstorycloze_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
+    root = data_dir / "xstorycloze" / lang  # the Hub's splits: train and eval (validation)
+    return {"train": root / "train.jsonl", "validation": root / "eval.jsonl"}
+
+
 BENCHMARKS: dict[str, Benchmark] = {
     "xcopa": Benchmark(
         name="xcopa",
@@ -149,6 +154,21 @@ BENCHMARKS: dict[str, Benchmark] = {
             "xquad_f1": ("XQuAD F1 (%)", 100.0),
         },
         translation="human",  # professional translators (Artetxe et al. 2020)
+        license="CC BY-SA 4.0",
+    ),
+    # lm-evaluation-harness's xstorycloze_<lang>, scored on its validation split ("eval").
+    # Translation and license as the juletxara/xstory_cloze dataset card states them: the
+    # English StoryCloze eval split professionally translated (Lin et al. 2022), CC BY-SA 4.0.
+    "xstorycloze": Benchmark(
+        name="xstorycloze",
+        kind="choice",
+        files=_xstorycloze_files,
+        read=harness_readers.read_xstorycloze,
+        metrics=lambda lang, options: [metrics.ChoiceAccuracy("xstorycloze_acc")],
+        languages=harness_readers.XSTORYCLOZE_LANGUAGES,
+        report={"xstorycloze_acc": ("XStoryCloze accuracy (%)", 100.0)},
+        split="validation",
+        translation="human",
         license="CC BY-SA 4.0",
     ),
 }
@@ -227,7 +247,8 @@ def benchmark_files(data_dir: str | pathlib.Path, name: str, lang: str) -> dict[
 
     XCOPA ``xcopa/<lang>/{val,test}.<lang>.jsonl``; XQuAD ``xquad/xquad.<lang>.json`` (test);
     X-CSQA ``X-CSQA/<lang>/{dev,test}.jsonl`` (validation, test; Japanese in ``jap``);
-    XNLI ``xnli/xnli.{dev,test}.tsv`` or ``xnli/<lang>/{validation,test}.{jsonl,parquet}``.
+    XNLI ``xnli/xnli.{dev,test}.tsv`` or ``xnli/<lang>/{validation,test}.{jsonl,parquet}``;
+    XStoryCloze ``xstorycloze/<lang>/{train,eval}.jsonl`` (train, validation).
 
     Raises:
       ConfigError: unknown benchmark.

@@ -8,9 +8,12 @@ choice, per-choice log-likelihoods), ``predict_metric_fns`` take ``(targets, pre
 loaded model (:class:`~polyglot_jax.runtime.chat_model.ChatModel`: per-token scores and
 generation on its mesh) and calls them.
 
-Scoring follows lm-evaluation-harness: the continuation is ``" " + choice``, trailing spaces of
-the context move to the continuation, the continuation's tokens are those of
-``encode(context + continuation)`` after ``len(encode(context))`` tokens, and an item's
+Scoring follows lm-evaluation-harness: the continuation is ``" " + choice`` (an item's own
+``delimiter`` replaces the space: PAWS-X has none), trailing spaces of the context move to the
+continuation, the continuation's tokens are those of ``encode(context + continuation)`` after
+``len(encode(context))`` tokens; an empty context is the model's prefix token (BOS, else EOS;
+PAWS-X); a multiple-input item (XWinograd) scores one shared ``continuation`` after each
+choice as the context (:func:`choice_requests`). An item's
 prediction is the choice with the largest summed log-probability (for ``acc_norm`` /
 ``acc_bytes``, divided by the choice's characters / UTF-8 bytes; the choice texts travel in
 :class:`~polyglot_jax.evaluation.benchmarks.metrics.ChoiceTarget`). XQuAD answers are greedy,
@@ -45,7 +48,11 @@ def _items_dataset(items: list[dict]) -> tf.data.Dataset:
         text_lists: tf.ragged.constant([i[text_lists] for i in items], dtype=tf.string),
     }
     if "choices" in items[0]:
-        features["context"] = tf.constant([i["context"] for i in items])
+        # A multiple-input item has a shared continuation instead of a context; an item may
+        # name its own target delimiter (default " ").
+        for key in ("continuation" if "continuation" in items[0] else "context", "delimiter"):
+            if key in items[0]:
+                features[key] = tf.constant([i[key] for i in items])
         features["label"] = tf.constant([i["label"] for i in items], tf.int32)
     else:
         features["prompt"] = tf.constant([i["prompt"] for i in items])
@@ -102,9 +109,25 @@ def task_items(task: seqio.Task, split: str) -> list[dict]:
 
 
 def encode_pair(
-    encode: Callable[[str], list[int]], context: str, continuation: str
+    encode: Callable[[str], list[int]],
+    context: str,
+    continuation: str,
+    prefix_id: int | None = None,
 ) -> tuple[list[int], list[int]]:
-    """Context and continuation ids as lm-evaluation-harness splits them."""
+    """Context and continuation ids as lm-evaluation-harness splits them.
+
+    An empty context is the model's prefix token (``prefix_id``: BOS, else EOS), unless the
+    continuation's own first token is that token, which then becomes the context (the
+    harness's ``TemplateLM.loglikelihood``).
+
+    Raises:
+      ValueError: an empty context and no ``prefix_id``.
+    """
+    if context == "":
+        if prefix_id is None:
+            raise ValueError("encode_pair: an empty context needs a prefix token id")
+        ids = encode(continuation)
+        return ([prefix_id], ids) if ids[:1] != [prefix_id] else (ids[:1], ids[1:])
     spaces = len(context) - len(context.rstrip())
     if spaces:
         context, continuation = context[:-spaces], context[-spaces:] + continuation
@@ -147,18 +170,33 @@ def loglikelihoods(
     return out
 
 
+def choice_requests(item: dict) -> list[tuple[str, str]]:
+    """An item's ``(context, continuation)`` texts, one per choice, as the harness builds them.
+
+    Usually one context and each choice after the target delimiter (the item's ``delimiter``,
+    default ``" "``); a multiple-input item (with a ``continuation``, XWinograd) has each
+    choice as a context and the delimiter and shared continuation after every one.
+    """
+    delimiter = item.get("delimiter", " ")
+    if "continuation" in item:
+        return [(choice, delimiter + item["continuation"]) for choice in item["choices"]]
+    return [(item["context"], delimiter + choice) for choice in item["choices"]]
+
+
 def choice_scores(
     model: LanguageModel,
     encode: Callable[[str], list[int]],
     items: Sequence[dict],
     batch_size: int = 16,
     prefix: Sequence[int] = (),
+    prefix_id: int | None = None,
 ) -> list[list[float]]:
-    """Per item, the log-likelihood of ``" " + choice`` after its context, for every choice."""
+    """Per item, the log-likelihood of each choice's request (:func:`choice_requests`);
+    ``prefix_id`` is the context of an empty one (:func:`encode_pair`)."""
     requests = [
-        encode_pair(encode, item["context"], " " + choice)
+        encode_pair(encode, context, continuation, prefix_id)
         for item in items
-        for choice in item["choices"]
+        for context, continuation in choice_requests(item)
     ]
     flat = loglikelihoods(model, requests, batch_size, prefix)
     scores, at = [], 0
@@ -216,7 +254,9 @@ def run_task(
     if not items:
         raise ConfigError(f"{task_name} {split}: no items to evaluate (limit {limit})")
     if "choices" in items[0]:
-        outputs = choice_scores(model, model.vocabulary.encode, items, batch_size)
+        outputs = choice_scores(
+            model, model.vocabulary.encode, items, batch_size, prefix_id=prefix_token_id(model)
+        )
         targets = [metrics.ChoiceTarget(i["label"], tuple(i["choices"])) for i in items]
         metric_fns = task.score_metric_fns
         fields = [{"scores": s, "label": int(t)} for s, t in zip(outputs, targets, strict=True)]
@@ -244,6 +284,13 @@ def run_task(
     if len(kept) < len(items):
         counts["failed"] = float(len(items) - len(kept))
     return {**result, **counts}, rows
+
+
+def prefix_token_id(model: ChatModel) -> int:
+    """The token an empty context is scored after: the vocabulary's BOS, else its first EOS
+    (the harness's ``prefix_token_id``)."""
+    bos = getattr(model.vocabulary, "bos_id", None)
+    return int(bos) if bos is not None and bos >= 0 else model.stop_ids[0]
 
 
 def _failure(output: Any) -> str | None:

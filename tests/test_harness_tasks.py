@@ -1,0 +1,176 @@
+"""XStoryCloze, PAWS-X, XWinograd and Belebele: readers on files in the released layouts,
+lm-evaluation-harness's prompts, and log-likelihoods equal (atol 1e-3) to a ``transformers``
+reference that follows the harness's rule for each task (one context and the choices; an empty
+context after the prefix token; multiple inputs with one continuation); ``data fetch`` from a
+local mirror writes the registry's layout."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+import transformers
+from test_structured import tiny_llama  # noqa: F401  (a fixture)
+
+from polyglot_jax.data import fetch, fetch_sources
+from polyglot_jax.errors import DataError
+from polyglot_jax.evaluation.benchmarks import harness_readers, metrics, registry, scoring
+from polyglot_jax.runtime.chat_model import ChatModel
+
+ATOL = 1e-3  # on summed log-likelihoods, as tests/test_structured.py
+
+
+def write_jsonl(path, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+
+
+def write_parquet(path, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path)
+
+
+def harness_loglikelihood(model, tokenizer, context: str, continuation: str) -> float:
+    """lm-evaluation-harness's ``loglikelihood`` of one request, against transformers: an empty
+    context is the prefix token (BOS, else EOS) unless the continuation starts with it; else
+    trailing spaces move to the continuation and its tokens are those of the whole text after
+    the context's."""
+
+    def encode(text):
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    if context == "":
+        prefix = tokenizer.bos_token_id
+        prefix = tokenizer.eos_token_id if prefix is None else prefix
+        target = encode(continuation)
+        context_ids, target = (
+            ([prefix], target) if target[0] != prefix else (target[:1], target[1:])
+        )
+    else:
+        spaces = len(context) - len(context.rstrip())
+        if spaces:
+            context, continuation = context[:-spaces], context[-spaces:] + continuation
+        context_ids = encode(context)
+        target = encode(context + continuation)[len(context_ids) :]
+    whole = context_ids + target
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([whole])).logits[0].float(), -1)
+    start = len(context_ids)
+    return sum(float(logp[start - 1 + i, t]) for i, t in enumerate(target))
+
+
+def harness_requests(item) -> list[tuple[str, str]]:
+    """The harness's requests of one item, written from its task configs."""
+    delimiter = item.get("delimiter", " ")
+    if "continuation" in item:  # multiple input: choices are contexts
+        return [(c, delimiter + item["continuation"]) for c in item["choices"]]
+    return [(item["context"], delimiter + c) for c in item["choices"]]
+
+
+def evaluate_against_reference(tiny, data_dir, name, lang, split, read_path, limit=None):
+    """Our scores and metrics, and the reference's scores on the same items."""
+    reference, path = tiny
+    scoring.register_task(name, lang, data_dir)
+    out = data_dir / f"{name}_{lang}.jsonl"
+    result = scoring.evaluate(f"{name}_{lang}", split, ChatModel.load(path), out, limit=limit)
+    items = registry.get(name).read(read_path, lang)[:limit]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    expected = [
+        [harness_loglikelihood(reference, tokenizer, c, t) for c, t in harness_requests(item)]
+        for item in items
+    ]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    np.testing.assert_allclose([r["scores"] for r in rows], expected, atol=ATOL)
+    labels = [item["label"] for item in items]
+    assert result["accuracy"] == metrics.choice_accuracy(labels, expected)["accuracy"]
+    assert result["n"] == len(items)
+    return result, items, expected
+
+
+@pytest.fixture()
+def mirror(tmp_path, monkeypatch):
+    root = tmp_path / "mirror"
+    monkeypatch.setenv(fetch_sources.ENV_MIRROR, str(root))
+    return root
+
+
+def fetch_into(tmp_path, name, langs):
+    return fetch.fetch(
+        name, tmp_path / "data", langs, cache_dir=str(tmp_path / "hf"), progress=False
+    )
+
+
+# --- XStoryCloze ------------------------------------------------------------------------------
+
+STORIES = [
+    ("Amina alinunua mbegu.", "Alipanda shambani.", "Mvua ilinyesha sana.", "Mimea ilikua."),
+    ("Juma alipoteza ufunguo.", "Alitafuta kila mahali.", "Aliuliza dada yake.", "Hakuupata."),
+    ("The dog barked at night.", "Tom woke up.", "He went outside.", "A fox ran away."),
+    ("Maria baked a cake.", "She added sugar.", "The oven was hot.", "It smelled good."),
+]
+ENDINGS = [
+    ("Alivuna mahindi mengi.", "Alikula jiwe kubwa jekundu."),
+    ("Alinunua kufuli jipya.", "Ufunguo uliimba wimbo."),
+    ("Tom went back to bed.", "Tom flew to the moon quickly."),
+    ("The cake was eaten by the family.", "She sold her car."),
+]
+
+
+def xstorycloze_rows(n: int) -> list[dict]:
+    """Rows in the juletxara/xstory_cloze layout; the right ending alternates."""
+    rows = []
+    for i in range(n):
+        sentences, (good, bad) = STORIES[i % 4], ENDINGS[(i + i // 4) % 4]
+        right = 1 + i % 2
+        rows.append(
+            {
+                "story_id": f"s{i:03d}",
+                **{f"input_sentence_{k + 1}": s for k, s in enumerate(sentences)},
+                "sentence_quiz1": good if right == 1 else bad,
+                "sentence_quiz2": bad if right == 1 else good,
+                "answer_right_ending": right,
+            }
+        )
+    return rows
+
+
+def test_xstorycloze_reader_and_bad_lines(tmp_path):
+    path = tmp_path / "xstorycloze/sw/eval.jsonl"
+    write_jsonl(path, xstorycloze_rows(2))
+    first, second = harness_readers.read_xstorycloze(path, "sw")
+    assert first["context"] == " ".join(STORIES[0])
+    assert first["choices"] == list(ENDINGS[0]) and first["label"] == 0
+    assert second["label"] == 1 and second["id"] == "xstorycloze-sw-s001"
+    assert registry.benchmark_files(tmp_path, "xstorycloze", "sw") == {"validation": path}
+    write_jsonl(
+        path, [xstorycloze_rows(1)[0], {**xstorycloze_rows(1)[0], "answer_right_ending": 3}]
+    )
+    with pytest.raises(DataError, match=rf"^{path}:2: answer_right_ending 3 is not 1 or 2$"):
+        harness_readers.read_xstorycloze(path, "sw")
+    write_jsonl(path, [{"story_id": "x"}])
+    with pytest.raises(DataError, match=rf"^{path}:1: field 'input_sentence_1' must be"):
+        harness_readers.read_xstorycloze(path, "sw")
+    with pytest.raises(ValueError, match="xstorycloze has no prompt for de"):
+        registry.check(["xstorycloze"], ["de"])
+
+
+def test_xstorycloze_scores_equal_the_harness_rule(tiny_llama, tmp_path):  # noqa: F811
+    path = tmp_path / "xstorycloze/sw/eval.jsonl"
+    write_jsonl(path, xstorycloze_rows(16))
+    _, _, expected = evaluate_against_reference(
+        tiny_llama, tmp_path, "xstorycloze", "sw", "validation", path, limit=12
+    )
+    assert len({round(a - b, 3) for a, b in expected}) > 4  # the items are told apart
+
+
+def test_xstorycloze_fetch_writes_the_registry_layout(mirror, tmp_path):
+    for split in ("train", "eval"):
+        rows = xstorycloze_rows(3 if split == "eval" else 1)
+        write_parquet(mirror / f"juletxara/xstory_cloze/sw/xstory_cloze-{split}.parquet", rows)
+    fetch_into(tmp_path, "xstorycloze", ["sw"])
+    files = registry.benchmark_files(tmp_path / "data", "xstorycloze", "sw")
+    assert set(files) == {"train", "validation"}
+    items = harness_readers.read_xstorycloze(files["validation"], "sw")
+    assert [i["label"] for i in items] == [0, 1, 0]
