@@ -174,3 +174,80 @@ def test_xstorycloze_fetch_writes_the_registry_layout(mirror, tmp_path):
     assert set(files) == {"train", "validation"}
     items = harness_readers.read_xstorycloze(files["validation"], "sw")
     assert [i["label"] for i in items] == [0, 1, 0]
+
+
+# --- PAWS-X -----------------------------------------------------------------------------------
+
+PAWS_PAIRS = [
+    ("Der Hund schläft im Garten .", "Im Garten schläft der Hund ."),
+    ('Er sagte " nein " und ging .', "Sie kam spät nach Hause ."),
+    ("Berlin ist die Hauptstadt ( seit 1990 ) ;", "Die Hauptstadt ist seit 1990 Berlin ."),
+    ("Anna las das Buch , das er schrieb .", "Das Buch las Anna nicht ."),
+]
+
+
+def pawsx_rows(n: int) -> list[dict]:
+    """Rows in the google-research-datasets/paws-x layout (tokenized, as released)."""
+    return [
+        {
+            "id": i + 1,
+            "sentence1": PAWS_PAIRS[i % 4][0],
+            "sentence2": PAWS_PAIRS[(i + i // 4) % 4][1],
+            "label": int(i % 3 == 0),
+        }
+        for i in range(n)
+    ]
+
+
+def test_pawsx_reader_follows_the_harness_process_docs(tmp_path):
+    path = tmp_path / "paws-x/de/test.jsonl"
+    write_jsonl(path, [*pawsx_rows(3), {"id": 9, "sentence1": "A .", "sentence2": "", "label": 0}])
+    first, second, third = harness_readers.read_pawsx(path, "de")  # the empty pair is dropped
+    assert first["context"] == "" and first["delimiter"] == ""
+    assert first["choices"] == [
+        "Der Hund schläft im Garten, richtig? Nein, im Garten schläft der Hund.",
+        "Der Hund schläft im Garten, richtig? Ja, im Garten schläft der Hund.",
+    ]
+    assert first["label"] == 1 and second["label"] == 0 and first["id"] == "paws-de-1"
+    # the harness's detokenizer joins quotes to both neighbours
+    assert second["choices"][1].startswith('Er sagte"nein"und ging, richtig? Ja, sie kam')
+    # " ;" is not joined, and the space before it stays once the ";" is dropped
+    assert third["choices"][0].startswith("Berlin ist die Hauptstadt (seit 1990) , richtig? ")
+    assert registry.benchmark_files(tmp_path, "pawsx", "de") == {"test": path}
+    write_jsonl(path, [*pawsx_rows(1), {**pawsx_rows(1)[0], "label": 2}])
+    with pytest.raises(DataError, match=rf"^{path}:2: label 2 is not 0 or 1$"):
+        harness_readers.read_pawsx(path, "de")
+    path.write_text(json.dumps(pawsx_rows(1)[0]) + "\n{broken\n")
+    with pytest.raises(DataError, match=rf"^{path}:2: "):
+        harness_readers.read_pawsx(path, "de")
+
+
+def test_empty_context_is_the_prefix_token_unless_the_text_starts_with_it():
+    def encode(text):
+        return [7 if word == "<s>" else len(word) for word in text.split()]
+
+    assert scoring.encode_pair(encode, "", "ab c", prefix_id=7) == ([7], [2, 1])
+    assert scoring.encode_pair(encode, "", "<s> ab", prefix_id=7) == ([7], [2])
+    with pytest.raises(ValueError, match="empty context needs a prefix token"):
+        scoring.encode_pair(encode, "", "ab")
+
+
+def test_pawsx_scores_equal_the_harness_empty_context_rule(tiny_llama, tmp_path):  # noqa: F811
+    path = tmp_path / "paws-x/de/test.jsonl"
+    write_jsonl(path, pawsx_rows(12))
+    _, items, expected = evaluate_against_reference(
+        tiny_llama, tmp_path, "pawsx", "de", "test", path
+    )
+    assert len(items) == 12 and len({round(a - b, 3) for a, b in expected}) > 4
+
+
+def test_pawsx_fetch_writes_the_registry_layout(mirror, tmp_path):
+    for split in ("validation", "test"):
+        write_parquet(
+            mirror / f"google-research-datasets/paws-x/de/{split}-00000-of-00001.parquet",
+            pawsx_rows(2),
+        )
+    fetch_into(tmp_path, "pawsx", ["de"])
+    files = registry.benchmark_files(tmp_path / "data", "pawsx", "de")
+    assert set(files) == {"validation", "test"}
+    assert [i["label"] for i in harness_readers.read_pawsx(files["test"], "de")] == [1, 0]

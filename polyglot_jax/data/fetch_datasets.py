@@ -5,7 +5,7 @@ validated ``{id, lang, messages}`` records; records a reader rejects (an empty a
 language the registry does not know) are skipped and counted in the log. Evaluation sets keep
 their rows and get the file layout their benchmark readers expect (``xcopa/<lang>/``,
 ``xquad/xquad.<lang>.json``, ``xnli/<lang>/<split>.jsonl``, ``X-CSQA/<folder>/<split>.jsonl``,
-``xstorycloze/<lang>/<split>.jsonl``).
+``xstorycloze/<lang>/<split>.jsonl``, ``paws-x/<lang>/<split>.jsonl``).
 """
 
 from __future__ import annotations
@@ -380,11 +380,16 @@ def xstorycloze(f: Fetcher, langs: list[str]) -> None:
     _eval_set(f, "xstorycloze", langs, "xstorycloze/{lang}/{split}.jsonl")
 
 
+def pawsx(f: Fetcher, langs: list[str]) -> None:
+    """PAWS-X in the Hub's layout: ``paws-x/<lang>/{validation,test}.jsonl``."""
+    _eval_set(f, "pawsx", langs, "paws-x/{lang}/{split}.jsonl")
+
+
 FETCHERS: dict[str, Callable[[Fetcher, list[str]], None]] = {
     fn.__name__: fn
     for fn in (
         *(guanaco, lima, oasst1, lima_oasst, dolly, alpaca, bactrian_x, aya, oasst_test),
         *(alpaca_eval_polyglots, alpaca_eval_zero_shot),
-        *(xcopa, xquad, xnli, xcsqa, xstorycloze),
+        *(xcopa, xquad, xnli, xcsqa, xstorycloze, pawsx),
     )
 }

@@ -191,6 +191,14 @@ SOURCES: dict[str, dict[str, Source]] = {
         )
         for split in ("train", "eval")
     },
+    # PAWS-X in the Hub's Parquet layout. UNPINNED: no commit hash of the repository could be
+    # checked.
+    "pawsx": {
+        split: Source(
+            "google-research-datasets/paws-x", UNPINNED, f"{{lang}}/{split}-*.parquet", "parquet"
+        )
+        for split in ("validation", "test")
+    },
 }
 
 # Languages of the evaluation sets (the registry's codes; X-CSQA's Japanese folder is "jap").
@@ -206,6 +214,7 @@ EVAL_LANGUAGES: dict[str, tuple[str, ...]] = {
         *("nl", "pl", "pt", "ru", "sw", "ur", "vi", "zh"),
     ),
     "xstorycloze": ("ar", "en", "es", "eu", "hi", "id", "my", "ru", "sw", "te", "zh"),
+    "pawsx": ("de", "en", "es", "fr", "ja", "ko", "zh"),
 }
 XCSQA_FOLDERS = {"ja": "jap"}
 

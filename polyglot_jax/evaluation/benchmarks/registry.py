@@ -93,6 +93,11 @@ def _xstorycloze_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.P
     return {"train": root / "train.jsonl", "validation": root / "eval.jsonl"}
 
 
+def _pawsx_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
+    root = data_dir / "paws-x" / lang
+    return {split: root / f"{split}.jsonl" for split in ("validation", "test")}
+
+
 BENCHMARKS: dict[str, Benchmark] = {
     "xcopa": Benchmark(
         name="xcopa",
@@ -171,6 +176,21 @@ BENCHMARKS: dict[str, Benchmark] = {
         translation="human",
         license="CC BY-SA 4.0",
     ),
+    # lm-evaluation-harness's paws_<lang>: each choice the whole text, an empty context scored
+    # after the prefix token. The google-research-datasets/paws-x card: dev and test translated
+    # by professional translators (the train split by machine); license "other" (the PAWS
+    # release: free to use for any purpose, acknowledging Google as the source appreciated).
+    "pawsx": Benchmark(
+        name="pawsx",
+        kind="choice",
+        files=_pawsx_files,
+        read=harness_readers.read_pawsx,
+        metrics=lambda lang, options: [metrics.ChoiceAccuracy("pawsx_acc")],
+        languages=tuple(harness_readers.PAWSX_WORDS),
+        report={"pawsx_acc": ("PAWS-X accuracy (%)", 100.0)},
+        translation="human",
+        license="other (free use; acknowledgement of Google appreciated)",
+    ),
 }
 
 
@@ -248,7 +268,8 @@ def benchmark_files(data_dir: str | pathlib.Path, name: str, lang: str) -> dict[
     XCOPA ``xcopa/<lang>/{val,test}.<lang>.jsonl``; XQuAD ``xquad/xquad.<lang>.json`` (test);
     X-CSQA ``X-CSQA/<lang>/{dev,test}.jsonl`` (validation, test; Japanese in ``jap``);
     XNLI ``xnli/xnli.{dev,test}.tsv`` or ``xnli/<lang>/{validation,test}.{jsonl,parquet}``;
-    XStoryCloze ``xstorycloze/<lang>/{train,eval}.jsonl`` (train, validation).
+    XStoryCloze ``xstorycloze/<lang>/{train,eval}.jsonl`` (train, validation);
+    PAWS-X ``paws-x/<lang>/{validation,test}.jsonl``.
 
     Raises:
       ConfigError: unknown benchmark.
