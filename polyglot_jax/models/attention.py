@@ -5,7 +5,9 @@ one. New keys and values are written at each token's position, so rows of a batc
 different positions (prompts of different lengths need no left padding).
 
 ``DecoderConfig.attention_impl`` picks the kernel (:mod:`~polyglot_jax.models.kernels`): the
-einsum path below, cuDNN flash attention on GPU or splash attention on TPU.
+einsum path below, cuDNN flash attention on GPU or splash attention on TPU. With a cache,
+``DecoderConfig.decode_attention`` picks between the einsum path over the whole cache and the
+ragged path (:mod:`~polyglot_jax.models.decode_attention`) that reads only its filled blocks.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import jax.numpy as jnp
 
 from polyglot_jax.models import kernels
 from polyglot_jax.models.config import DecoderConfig
+from polyglot_jax.models.decode_attention import ragged_attention
 from polyglot_jax.models.layers import Projection, constrain
 from polyglot_jax.models.lora_targets import FusedQKVDown
 
@@ -157,6 +160,18 @@ class Attention(nn.Module):
             v = cache["v"].at[rows, :, positions].set(v.astype(cache["v"].dtype))
             cache = {"k": k, "v": v}
         structured = isinstance(mask, AttentionMask)
+        if cache is not None and kernels.select_decode(cfg, structured=structured) == "ragged":
+            out = ragged_attention(
+                q,
+                k,
+                v,
+                positions,
+                block=cfg.decode_block,
+                sliding_window=cfg.sliding_window,
+                slopes=alibi_slopes(h) if cfg.position == "alibi" else None,
+                dtype=cfg.compute_dtype,
+            )  # [batch, length, heads, head_dim]
+            return self._output(out, common), cache
         impl = kernels.select(
             cfg, cached=cache is not None, length=x.shape[1], structured=structured
         )

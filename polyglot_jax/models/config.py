@@ -19,6 +19,7 @@ ACTIVATIONS = ("swiglu", "gelu", "gelu_tanh")
 POSITIONS = ("rope", "alibi")
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
 ATTENTION_IMPLS = ("auto", "xla", "cudnn", "splash")
+DECODE_ATTENTIONS = ("auto", "dense", "ragged")
 FAMILIES = ("llama", "mistral", "qwen2", "falcon", "bloom", "gpt_neox", "palm")
 
 
@@ -102,6 +103,12 @@ class DecoderConfig:
       loss_chunk: training loss over chunks of this many vocabulary entries, never holding
         the [batch, length, vocab] float32 logits (the backward pass recomputes each chunk's);
         0 computes the loss on the whole logits.
+      decode_attention: attention over the KV cache: ``"dense"`` (every cache slot scored and
+        the unfilled ones masked: cost follows the cache size), ``"ragged"`` (blocks of
+        ``decode_block`` keys up to the longest filled row, online softmax:
+        :mod:`~polyglot_jax.models.decode_attention`) or ``"auto"`` (ragged wherever it
+        applies, else dense; a fallback is logged once).
+      decode_block: keys per block of the ragged path.
     """
 
     family: str = "llama"
@@ -138,6 +145,8 @@ class DecoderConfig:
     lora: LoRAConfig | None = None
     attention_impl: str = "auto"
     loss_chunk: int = 0
+    decode_attention: str = "auto"
+    decode_block: int = 128
 
     def __post_init__(self) -> None:
         for field in ("vocab_size", "embed_dim", "num_layers", "num_heads", "head_dim", "mlp_dim"):
@@ -157,6 +166,7 @@ class DecoderConfig:
             ("position", POSITIONS),
             ("remat", REMAT_POLICIES),
             ("attention_impl", ATTENTION_IMPLS),
+            ("decode_attention", DECODE_ATTENTIONS),
         ):
             if getattr(self, field) not in allowed:
                 raise ConfigError(
@@ -169,6 +179,10 @@ class DecoderConfig:
             )
         if not isinstance(self.loss_chunk, int) or self.loss_chunk < 0:
             raise ConfigError(f"DecoderConfig.loss_chunk must be >= 0, got {self.loss_chunk!r}")
+        if not isinstance(self.decode_block, int) or self.decode_block <= 0:
+            raise ConfigError(
+                f"DecoderConfig.decode_block must be a positive integer, got {self.decode_block!r}"
+            )
         if self.shared_block_norm and not self.parallel_block:
             raise ConfigError("DecoderConfig.shared_block_norm needs parallel_block = True")
         for field in ("dtype", "param_dtype"):

@@ -11,6 +11,11 @@ Both kernels see the same mask as the einsum path: causal by index, within a pac
 (segment ids, 0 = padding), and for Mistral a window of ``sliding_window`` tokens. The window
 is counted in indices, which equals the einsum path's count in positions because positions
 rise by one per token within a segment (packing and the decoder make them so).
+
+Attention over a KV cache is chosen apart, by ``DecoderConfig.decode_attention``
+(:func:`select_decode`): the dense einsum path or the ragged path of
+:mod:`~polyglot_jax.models.decode_attention`, which reads the cache only up to the longest
+filled row. ``"auto"`` takes the ragged path on every backend wherever it applies.
 """
 
 from __future__ import annotations
@@ -92,6 +97,35 @@ def select(
         _LOGGED.add((impl, reason))
         log.warning("attention_impl=%s falls back to xla: %s", cfg.attention_impl, reason)
     return "xla"
+
+
+def decode_fallback_reason(cfg: DecoderConfig, structured: bool) -> str | None:
+    """Why the ragged cache path cannot run this call (then the dense one does), or None."""
+    if not structured:
+        return "a dense mask without its positions (the ragged path builds its own)"
+    return None
+
+
+def select_decode(cfg: DecoderConfig, *, structured: bool = True) -> str:
+    """The path of an attention call that reads a KV cache: ``"dense"`` or ``"ragged"``.
+
+    Args:
+      cfg: the model; ``cfg.decode_attention`` is the request (``"auto"``: ragged wherever
+        it applies, on every backend).
+      structured: the call's mask is the decoder's own (an ``AttentionMask``: causal by cache
+        position, with the sliding window), not an arbitrary dense mask.
+
+    A fallback from the ragged path is logged once.
+    """
+    if cfg.decode_attention == "dense":
+        return "dense"
+    reason = decode_fallback_reason(cfg, structured)
+    if reason is None:
+        return "ragged"
+    if ("decode", reason) not in _LOGGED:
+        _LOGGED.add(("decode", reason))
+        log.warning("decode_attention=%s falls back to dense: %s", cfg.decode_attention, reason)
+    return "dense"
 
 
 def segment_mask(segment_ids: Array | None) -> Array | None:

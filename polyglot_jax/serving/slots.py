@@ -122,6 +122,10 @@ def decode(
     returns, and its extra tokens are ignored. ``penalties`` and ``sampling`` say whether any
     slot uses a penalty or a temperature > 0 (otherwise those paths are left out of the
     program). Idle slots compute too, but never move.
+
+    Under ``DecoderConfig.decode_attention`` ``"ragged"`` (or ``"auto"``) a step reads each
+    layer's cache up to the longest busy row only (see
+    :mod:`~polyglot_jax.models.decode_attention`); a row's tokens do not depend on that length.
     """
     rows = jnp.arange(active.shape[0])
     moved = active.astype(jnp.int32)
@@ -145,8 +149,11 @@ def decode(
                 logits, state.keys, state.steps, temperature, top_k, knobs["top_p"]
             )
             token = jnp.where(greedy[:, 0], token, drawn)
+        # Idle slots read at position 0: a step of the ragged cache path costs as much as its
+        # longest row, and a slot's cache row is written whole when a request takes it.
+        at = jnp.where(active, state.positions, 0)  # [slots]
         new_logits, cache = model.apply(
-            {"params": params}, token[:, None], state.positions[:, None], cache=state.cache
+            {"params": params}, token[:, None], at[:, None], cache=state.cache
         )
         state = state._replace(
             cache=constrain_cache(cache),
