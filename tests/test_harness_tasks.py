@@ -251,3 +251,65 @@ def test_pawsx_fetch_writes_the_registry_layout(mirror, tmp_path):
     files = registry.benchmark_files(tmp_path / "data", "pawsx", "de")
     assert set(files) == {"validation", "test"}
     assert [i["label"] for i in harness_readers.read_pawsx(files["test"], "de")] == [1, 0]
+
+
+# --- XWinograd --------------------------------------------------------------------------------
+
+SCHEMAS = [
+    ("The trophy does not fit in the suitcase because _ is too big.", "the trophy", "the suitcase"),
+    ("Paul tried to call George, but _ was not available.", "Paul", "George"),
+    ("The city council refused the demonstrators a permit because _ feared violence.",
+     "the city council", "the demonstrators"),
+    ("Anna did a lot better than her friend on the test because _ had studied hard.",
+     "Anna", "her friend"),
+]  # fmt: skip
+
+
+def xwinograd_rows(n: int) -> list[dict]:
+    """Rows in the Muennighoff/xwinograd layout."""
+    rows = []
+    for i in range(n):
+        sentence, first, second = SCHEMAS[i % 4]
+        options = (first, second) if i % 8 < 4 else (second, first)
+        answer = "1" if (i % 8 < 4) == (i % 3 != 1) else "2"
+        rows.append({"lang": "en", "sentence": sentence, "option1": options[0],
+                     "option2": options[1], "answer": answer})  # fmt: skip
+    return rows
+
+
+def test_xwinograd_reader_builds_multiple_inputs(tmp_path):
+    path = tmp_path / "xwinograd/en/test.jsonl"
+    write_jsonl(path, xwinograd_rows(2))
+    first, second = harness_readers.read_xwinograd(path, "en")
+    assert first["choices"] == [
+        "The trophy does not fit in the suitcase because the trophy",
+        "The trophy does not fit in the suitcase because the suitcase",
+    ]
+    assert first["continuation"] == "is too big." and "context" not in first
+    assert first["label"] == 0 and second["label"] == 1 and second["id"] == "xwinograd-en-1"
+    assert scoring.choice_requests(first)[1] == (first["choices"][1], " is too big.")
+    assert registry.benchmark_files(tmp_path, "xwinograd", "en") == {"test": path}
+    write_jsonl(path, [xwinograd_rows(1)[0], {**xwinograd_rows(1)[0], "sentence": "No blank."}])
+    with pytest.raises(DataError, match=rf"^{path}:2: sentence has no '_' blank$"):
+        harness_readers.read_xwinograd(path, "en")
+    write_jsonl(path, [{**xwinograd_rows(1)[0], "answer": "3"}])
+    with pytest.raises(DataError, match=rf"^{path}:1: answer '3' is not '1' or '2'$"):
+        harness_readers.read_xwinograd(path, "en")
+
+
+def test_xwinograd_scores_equal_the_harness_multiple_input_rule(tiny_llama, tmp_path):  # noqa: F811
+    path = tmp_path / "xwinograd/en/test.jsonl"
+    write_jsonl(path, xwinograd_rows(12))
+    result, _, expected = evaluate_against_reference(
+        tiny_llama, tmp_path, "xwinograd", "en", "test", path, limit=10
+    )
+    assert result["n"] == 10 and len({round(a - b, 3) for a, b in expected}) > 3
+
+
+def test_xwinograd_fetch_reads_the_jp_subset(mirror, tmp_path):
+    rows = [{**row, "answer": int(row["answer"])} for row in xwinograd_rows(3)]
+    write_jsonl(mirror / "Muennighoff/xwinograd/test/jp.jsonl", rows)
+    fetch_into(tmp_path, "xwinograd", ["ja"])
+    files = registry.benchmark_files(tmp_path / "data", "xwinograd", "ja")
+    assert files == {"test": tmp_path / "data/xwinograd/ja/test.jsonl"}
+    assert [i["label"] for i in harness_readers.read_xwinograd(files["test"], "ja")] == [0, 1, 0]

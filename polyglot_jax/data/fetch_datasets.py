@@ -5,7 +5,8 @@ validated ``{id, lang, messages}`` records; records a reader rejects (an empty a
 language the registry does not know) are skipped and counted in the log. Evaluation sets keep
 their rows and get the file layout their benchmark readers expect (``xcopa/<lang>/``,
 ``xquad/xquad.<lang>.json``, ``xnli/<lang>/<split>.jsonl``, ``X-CSQA/<folder>/<split>.jsonl``,
-``xstorycloze/<lang>/<split>.jsonl``, ``paws-x/<lang>/<split>.jsonl``).
+``xstorycloze/<lang>/<split>.jsonl``, ``paws-x/<lang>/<split>.jsonl``,
+``xwinograd/<lang>/test.jsonl``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 
 from polyglot_jax.data import formats, prompt_sets, sources, study_data, tag
 from polyglot_jax.data.fetch_io import Fetcher, Files, jsonl, staged, with_tmp
-from polyglot_jax.data.fetch_sources import SOURCES, XCSQA_FOLDERS, source
+from polyglot_jax.data.fetch_sources import SOURCES, XCSQA_FOLDERS, XWINOGRAD_SUBSETS, source
 from polyglot_jax.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -385,11 +386,16 @@ def pawsx(f: Fetcher, langs: list[str]) -> None:
     _eval_set(f, "pawsx", langs, "paws-x/{lang}/{split}.jsonl")
 
 
+def xwinograd(f: Fetcher, langs: list[str]) -> None:
+    """XWinograd as released: ``xwinograd/<lang>/test.jsonl``."""
+    _eval_set(f, "xwinograd", langs, "xwinograd/{lang}/{split}.jsonl", folder=XWINOGRAD_SUBSETS)
+
+
 FETCHERS: dict[str, Callable[[Fetcher, list[str]], None]] = {
     fn.__name__: fn
     for fn in (
         *(guanaco, lima, oasst1, lima_oasst, dolly, alpaca, bactrian_x, aya, oasst_test),
         *(alpaca_eval_polyglots, alpaca_eval_zero_shot),
-        *(xcopa, xquad, xnli, xcsqa, xstorycloze, pawsx),
+        *(xcopa, xquad, xnli, xcsqa, xstorycloze, pawsx, xwinograd),
     )
 }

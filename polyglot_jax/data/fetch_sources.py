@@ -199,6 +199,14 @@ SOURCES: dict[str, dict[str, Source]] = {
         )
         for split in ("validation", "test")
     },
+    # XWinograd: one JSONL file per language subset (Japanese is "jp").
+    "xwinograd": {
+        "test": Source(
+            "Muennighoff/xwinograd",
+            "e98b9216f60fc8dbabfe766e014534a08ff01949",
+            "test/{folder}.jsonl",
+        )
+    },
 }
 
 # Languages of the evaluation sets (the registry's codes; X-CSQA's Japanese folder is "jap").
@@ -215,8 +223,10 @@ EVAL_LANGUAGES: dict[str, tuple[str, ...]] = {
     ),
     "xstorycloze": ("ar", "en", "es", "eu", "hi", "id", "my", "ru", "sw", "te", "zh"),
     "pawsx": ("de", "en", "es", "fr", "ja", "ko", "zh"),
+    "xwinograd": ("en", "fr", "ja", "pt", "ru", "zh"),
 }
 XCSQA_FOLDERS = {"ja": "jap"}
+XWINOGRAD_SUBSETS = {"ja": "jp"}
 
 
 def source(name: str, split: str) -> Source:

@@ -176,7 +176,7 @@ def read_xwinograd(path: str | pathlib.Path, lang: str) -> list[ChoiceItem]:
         options = [_text(row, "option1", where), _text(row, "option2", where)]
         if "_" not in sentence:
             raise DataError(f"{where}: sentence has no '_' blank")
-        answer = row.get("answer")
+        answer = str(row.get("answer"))  # a string in the Hub's features
         if answer not in ("1", "2"):
             raise DataError(f"{where}: answer {answer!r} is not '1' or '2'")
         blank = sentence.index("_")

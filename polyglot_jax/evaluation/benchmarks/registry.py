@@ -98,6 +98,10 @@ def _pawsx_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
     return {split: root / f"{split}.jsonl" for split in ("validation", "test")}
 
 
+def _xwinograd_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
+    return {"test": data_dir / "xwinograd" / lang / "test.jsonl"}
+
+
 BENCHMARKS: dict[str, Benchmark] = {
     "xcopa": Benchmark(
         name="xcopa",
@@ -191,6 +195,20 @@ BENCHMARKS: dict[str, Benchmark] = {
         translation="human",
         license="other (free use; acknowledgement of Google appreciated)",
     ),
+    # lm-evaluation-harness's xwinograd_<lang> ("multiple input": one context per option, the
+    # rest of the sentence scored after each). Muennighoff/xwinograd's card: CC BY 4.0; the
+    # schemas were written or translated by people (Tikhonov & Ryabinin 2021).
+    "xwinograd": Benchmark(
+        name="xwinograd",
+        kind="choice",
+        files=_xwinograd_files,
+        read=harness_readers.read_xwinograd,
+        metrics=lambda lang, options: [metrics.ChoiceAccuracy("xwinograd_acc")],
+        languages=tuple(harness_readers.XWINOGRAD_SUBSETS),
+        report={"xwinograd_acc": ("XWinograd accuracy (%)", 100.0)},
+        translation="human",
+        license="CC BY 4.0",
+    ),
 }
 
 
@@ -269,7 +287,7 @@ def benchmark_files(data_dir: str | pathlib.Path, name: str, lang: str) -> dict[
     X-CSQA ``X-CSQA/<lang>/{dev,test}.jsonl`` (validation, test; Japanese in ``jap``);
     XNLI ``xnli/xnli.{dev,test}.tsv`` or ``xnli/<lang>/{validation,test}.{jsonl,parquet}``;
     XStoryCloze ``xstorycloze/<lang>/{train,eval}.jsonl`` (train, validation);
-    PAWS-X ``paws-x/<lang>/{validation,test}.jsonl``.
+    PAWS-X ``paws-x/<lang>/{validation,test}.jsonl``; XWinograd ``xwinograd/<lang>/test.jsonl``.
 
     Raises:
       ConfigError: unknown benchmark.
