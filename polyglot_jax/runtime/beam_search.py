@@ -151,7 +151,10 @@ def beam_search(
 
         last = (flat_lengths + step)[:, None]  # [batch * beams, 1]
         tokens = jnp.take_along_axis(running.reshape(batch * beams, total), last, axis=1)
-        logits, cache = model.apply({"params": params}, tokens, last, cache=cache)
+        # Beams of a prompt whose hypotheses are final read at position 0, so under the ragged
+        # cache path a step costs as much as the longest open prompt.
+        at = jnp.where(jnp.repeat(open_, beams)[:, None], last, 0)  # [batch * beams, 1]
+        logits, cache = model.apply({"params": params}, tokens, at, cache=cache)
         return (
             step + 1,
             logits[:, 0],

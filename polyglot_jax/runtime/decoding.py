@@ -15,6 +15,10 @@ share its batch. :class:`Sampling` holds the decoding settings:
   continuation together);
 - ``num_beams > 1``: beam search as ``transformers`` does it (:mod:`beam_search`), its own loop.
 
+Attention over the KV cache follows ``DecoderConfig.decode_attention``: with the ragged path
+(the default wherever it applies; :mod:`polyglot_jax.models.decode_attention`) a step reads
+each layer's cache only up to the longest running row, not all ``prompt + max_new_tokens``.
+
 With a mesh, parameters keep their logical-axis shardings, prompts are split over ``batch``
 (rows padded to a multiple of its shards) and the loop is jitted with those shardings.
 """
@@ -264,9 +268,10 @@ def _generate(
             seen = seen.at[rows, token].set(True)
             counts = counts.at[rows, token].add(1.0)
         done = done | jnp.isin(token, stop_ids)
-        logits, cache = model.apply(
-            {"params": params}, token[:, None], (lengths + step)[:, None], cache=cache
-        )
+        # Finished rows read at position 0 (their logits are never used again), so under the
+        # ragged cache path a step costs as much as the longest running row.
+        at = jnp.where(done, 0, lengths + step)  # [batch]
+        logits, cache = model.apply({"params": params}, token[:, None], at[:, None], cache=cache)
         return step + 1, logits[:, 0], cache, seen, counts, out, done
 
     out = jnp.full((batch, max_new_tokens), stop_ids[0], jnp.int32)
