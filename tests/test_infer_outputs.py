@@ -208,7 +208,7 @@ def slow(*args, **kwargs):
     return t.stub_generate(*args, **kwargs)
 
 decoding.generate = slow
-runs.load_model = lambda path: (None, None)
+runs.load_model = lambda path, dtype=None: (None, None)
 from polyglot_jax import cli
 sys.exit(cli.main(["infer", "--gin_file=runs/infer.gin", *sys.argv[1:]]))
 """

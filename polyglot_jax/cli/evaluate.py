@@ -67,6 +67,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         help="data,fsdp,model sizes of the device mesh the model is placed on (-1 fills)",
     )
     parser.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "checkpoint", "float32", "bfloat16"),
+        help="weights and activations (auto: bfloat16 on a GPU or TPU, the checkpoint's on CPU)",
+    )
+    parser.add_argument(
         "--squad_normalization",
         default="squad",
         choices=metrics.NORMALIZATIONS,
@@ -105,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.checkpoint_path,
         inference_mesh(common.mesh_shape(args.mesh_shape)),
         mixture_or_task_name=args.mixture if source.run_dir else None,
+        dtype=args.dtype,
     )
     out = storage.as_path(args.output_dir) if args.output_dir else source.output_dir("structured")
     results = suite.evaluate(

@@ -38,6 +38,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--module", action="append", default=["tasks"])
     parser.add_argument("--mesh_shape", default="1,-1,1", help="data,fsdp,model (-1 fills)")
+    parser.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "checkpoint", "float32", "bfloat16"),
+        help="weights and activations (auto: bfloat16 on a GPU or TPU, the checkpoint's on CPU)",
+    )
     parser.add_argument("--max_batch", type=int, default=16, help="rows decoded together")
     parser.add_argument("--max_queue", type=int, default=256, help="requests waiting, then 429")
     parser.add_argument(
@@ -96,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.checkpoint_path,
         inference_mesh(common.mesh_shape(args.mesh_shape)),
         mixture_or_task_name=args.mixture,
+        dtype=args.dtype,
     )
     positions = model.decoder.config.max_length
     if args.max_model_len is not None and args.max_model_len > positions:

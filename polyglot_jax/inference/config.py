@@ -18,6 +18,7 @@ import gin
 
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.runtime import decoding
+from polyglot_jax.runtime.model import INFERENCE_DTYPES
 from polyglot_jax.training.partitioning import AxisRules
 
 
@@ -58,6 +59,8 @@ class InferConfig:
       mesh_shape: ``(data, fsdp, model)`` sizes of the mesh the model is placed on
         (``MESH_SHAPE``; -1 fills; every device on ``fsdp`` fits whatever training fit).
       axis_rules: logical axis rules (None: the standard rules, as in training).
+      dtype: the weights' and activations' dtype (``MODEL_DTYPE``): ``auto`` (bfloat16 on a
+        GPU or TPU, the checkpoint's on CPU), ``checkpoint``, ``float32`` or ``bfloat16``.
     """
 
     checkpoint_path: str
@@ -73,6 +76,7 @@ class InferConfig:
     shard: tuple[int, int] | None = None
     mesh_shape: tuple[int, int, int] = (1, -1, 1)
     axis_rules: AxisRules | None = None
+    dtype: str = "auto"
 
     def _fail(self, macro: str, name: str, expected: str) -> None:
         setting = f"{macro} (InferConfig.{name})" if macro else f"InferConfig.{name}"
@@ -111,6 +115,8 @@ class InferConfig:
         mesh = self.mesh_shape
         if isinstance(mesh, str) or len(mesh) != 3 or not all(map(_is_int, mesh)):
             fail("MESH_SHAPE", "mesh_shape", "(data, fsdp, model) sizes, e.g. (1, -1, 1)")
+        if self.dtype not in INFERENCE_DTYPES:
+            fail("MODEL_DTYPE", "dtype", f"one of {', '.join(INFERENCE_DTYPES)}")
         freeze = object.__setattr__  # the caller's lists may change after the config is made
         freeze(self, "mesh_shape", tuple(mesh))
         freeze(self, "shard", None if shard is None else tuple(shard))

@@ -29,7 +29,7 @@ from polyglot_jax.inference.config import InferConfig
 from polyglot_jax.inference.output_files import merge_parts, part_name
 from polyglot_jax.runtime import decoding
 from polyglot_jax.runtime.chat_model import ChatModel
-from polyglot_jax.runtime.model import inference_mesh
+from polyglot_jax.runtime.model import inference_dtype, inference_mesh
 from polyglot_jax.training import (
     checkpoints,  # noqa: F401  (its gin configurables must exist before a config is locked)
     runs,
@@ -156,6 +156,7 @@ ANSWER_SETTINGS = (
     *(f.name for f in dataclasses.fields(decoding.Sampling) if f.name != "num_samples"),
     "seed",
     "split",
+    "dtype",
 )
 
 
@@ -195,13 +196,16 @@ def _infer_locked(
         "split": split,
         "hosts": count,
         "mesh_shape": list(config.mesh_shape),
+        "dtype": inference_dtype(config.dtype) or "checkpoint",
     }
     old = output_files.check_settings(out_dir, settings, ANSWER_SETTINGS)
     if old and isinstance(old.get("num_samples"), int):  # the folder keeps its extra samples
         settings["num_samples"] = max(old["num_samples"], sampling.num_samples)
     prompt_sets = list(_prompt_sets(mixture, split, config.prompt_files))
     mesh = inference_mesh(config.mesh_shape)
-    model = ChatModel.load(source.path, mesh, config.axis_rules, mixture, check_mixture=False)
+    model = ChatModel.load(
+        source.path, mesh, config.axis_rules, mixture, check_mixture=False, dtype=config.dtype
+    )
     storage.write_json(out_dir / output_files.SETTINGS_NAME, settings)  # before any answer
     wanted = set(config.languages) if config.languages is not None else None
     names, files, generated = [], [], 0

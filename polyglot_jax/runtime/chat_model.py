@@ -22,7 +22,7 @@ from polyglot_jax.data import pipeline, templates
 from polyglot_jax.errors import ConfigError, RunDirError
 from polyglot_jax.models import Decoder
 from polyglot_jax.runtime import decoding
-from polyglot_jax.runtime.model import LanguageModel
+from polyglot_jax.runtime.model import LanguageModel, inference_dtype
 from polyglot_jax.training import partitioning, runs
 
 log = logging.getLogger(__name__)
@@ -175,6 +175,7 @@ class ChatModel(LanguageModel):
         rules: partitioning.AxisRules | None = None,
         mixture_or_task_name: str | None = None,
         check_mixture: bool = True,
+        dtype: str = "auto",
     ) -> ChatModel:
         """The model at a run, ``checkpoint_<step>`` or Hugging Face folder.
 
@@ -190,12 +191,15 @@ class ChatModel(LanguageModel):
           check_mixture: refuse ``mixture_or_task_name`` when it tokenizes differently from the
             run (``infer`` names its prompts' task, whose vocabulary it never uses otherwise,
             and turns this off).
+          dtype: the weights' and activations' dtype
+            (:func:`~polyglot_jax.runtime.model.inference_dtype`: ``auto`` is bfloat16 on a
+            GPU or TPU, the checkpoint's own on CPU).
         """
         source = runs.resolve(path)
         vocabulary = model_vocabulary(source, mixture_or_task_name, check_mixture)
         model = cls(None, None, vocabulary, source.chat_format().get("template"), mesh, rules)  # type: ignore[arg-type]
         with model.context():
-            model.decoder, model.params = runs.load_model(source.path)
+            model.decoder, model.params = runs.load_model(source.path, dtype=inference_dtype(dtype))
         return model
 
     def encode(self, messages: Messages) -> list[int]:

@@ -11,6 +11,7 @@ template and stop tokens, and is what every stage loads.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -21,9 +22,37 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import Decoder
 from polyglot_jax.runtime import decoding, placement
 from polyglot_jax.training import partitioning, runs, trainer
+
+log = logging.getLogger(__name__)
+
+
+INFERENCE_DTYPES = ("auto", "checkpoint", "float32", "bfloat16")
+_logged_dtypes: set[tuple[str, str]] = set()
+
+
+def inference_dtype(name: str) -> str | None:
+    """The dtype a loaded model stores its weights and computes in (None: the checkpoint's).
+
+    ``auto`` is ``bfloat16`` on a GPU or TPU backend and the checkpoint's own dtype on CPU;
+    ``checkpoint`` always keeps the checkpoint's. The choice is logged once per backend.
+
+    Raises:
+      ConfigError: an unknown name.
+    """
+    if name not in INFERENCE_DTYPES:
+        raise ConfigError(f"inference dtype {name!r}: choose from {', '.join(INFERENCE_DTYPES)}")
+    backend = jax.default_backend()
+    chosen = name
+    if name == "auto":
+        chosen = "bfloat16" if backend in ("gpu", "tpu") else "checkpoint"
+    if (name, backend) not in _logged_dtypes:
+        _logged_dtypes.add((name, backend))
+        log.info("inference dtype %s on %s: %s", name, backend, chosen)
+    return None if chosen == "checkpoint" else chosen
 
 
 @gin.configurable

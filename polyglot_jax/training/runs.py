@@ -237,18 +237,22 @@ def load_model(
     path: str | os.PathLike,
     mesh: Mesh | None = None,
     rules: partitioning.AxisRules | None = None,
+    dtype: str | None = None,
 ) -> tuple[Decoder, Any]:
     """The decoder and its parameters from a run, a ``checkpoint_<step>`` or an HF folder.
 
     Args:
       path: what :func:`resolve` accepts.
+      dtype: store the parameters and compute in this dtype (``bfloat16``) instead of the
+        recorded ones; each array is cast as it is read.
       mesh: restore each parameter directly into its sharding on this mesh (default: the mesh
         of an enclosing ``jax.set_mesh``; with none, unsharded on the default device).
       rules: logical axis rules for ``mesh`` (default: those of an enclosing
         ``nn.logical_axis_rules``, else the standard rules).
     """
     source = resolve(path)
-    model = Decoder(source.model_config())
+    config = source.model_config()
+    model = Decoder(config if dtype is None else config.replace(dtype=dtype, param_dtype=dtype))
     active = jax.sharding.get_mesh()
     mesh = mesh if mesh is not None else (None if active.empty else active)
     if mesh is None:
