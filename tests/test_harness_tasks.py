@@ -313,3 +313,78 @@ def test_xwinograd_fetch_reads_the_jp_subset(mirror, tmp_path):
     files = registry.benchmark_files(tmp_path / "data", "xwinograd", "ja")
     assert files == {"test": tmp_path / "data/xwinograd/ja/test.jsonl"}
     assert [i["label"] for i in harness_readers.read_xwinograd(files["test"], "ja")] == [0, 1, 0]
+
+
+# --- Belebele ---------------------------------------------------------------------------------
+
+PASSAGES = [
+    ("Der Zug fährt um acht Uhr ab. Anna kommt zehn Minuten zu spät.", "Wann fährt der Zug? ",
+     ["um acht Uhr", "um zehn Uhr", "am Mittag", "nie"]),
+    ("Die Katze schläft auf dem Sofa, der Hund im Garten.", " Wo schläft der Hund?",
+     ["auf dem Sofa", "im Garten", "im Auto", "in der Küche"]),
+]  # fmt: skip
+
+
+def belebele_rows(n: int) -> list[dict]:
+    """Rows in the facebook/belebele layout (``correct_answer_num`` a string)."""
+    rows = []
+    for i in range(n):
+        passage, question, answers = PASSAGES[i % 2]
+        shift = i % 4
+        answers = answers[shift:] + answers[:shift]  # the gold answer moves
+        gold = (0 if i % 2 == 0 else 1) - shift
+        rows.append(
+            {
+                "link": f"https://example.org/{i % 2}",
+                "question_number": i,
+                "flores_passage": passage,
+                "question": question,
+                **{f"mc_answer{k + 1}": a for k, a in enumerate(answers)},
+                "correct_answer_num": str(gold % 4 + 1),
+                "dialect": "deu_Latn",
+                "ds": "2023-05-03",
+            }
+        )
+    return rows
+
+
+def test_belebele_prompt_variants_and_bad_lines(tmp_path):
+    path = tmp_path / "belebele/deu_Latn.jsonl"
+    write_jsonl(path, belebele_rows(2))
+    first, second = harness_readers.read_belebele(path, "de")
+    assert first["context"] == (
+        "P: Der Zug fährt um acht Uhr ab. Anna kommt zehn Minuten zu spät.\n"
+        "Q: Wann fährt der Zug?\nA: um acht Uhr\nB: um zehn Uhr\nC: am Mittag\nD: nie\nAnswer:"
+    )
+    assert first["choices"] == ["A", "B", "C", "D"] and first["label"] == 0
+    assert second["label"] == 0 and "\nQ: Wo schläft der Hund?\nA: im Garten\n" in second["context"]
+    assert scoring.choice_requests(first)[2] == (first["context"], " C")
+    assert registry.benchmark_files(tmp_path, "belebele", "de") == {"test": path}
+    variants = harness_readers.BELEBELE_VARIANTS
+    assert len(variants) == 115 and variants["zh"] == "zho_Hans" and variants["ar"] == "arb_Arab"
+    assert variants["no"] == "nob_Latn" and variants["acm"] == "acm_Arab"
+    assert set(harness_readers.BELEBELE_LEFT_OUT) & set(variants.values()) == set()
+    write_jsonl(path, [belebele_rows(1)[0], {**belebele_rows(1)[0], "correct_answer_num": "5"}])
+    with pytest.raises(DataError, match=rf"^{path}:2: correct_answer_num '5' is not 1, 2, 3 or 4$"):
+        harness_readers.read_belebele(path, "de")
+    write_jsonl(path, [{**belebele_rows(1)[0], "mc_answer3": None}])
+    with pytest.raises(DataError, match=rf"^{path}:1: field 'mc_answer3' must be a string"):
+        harness_readers.read_belebele(path, "de")
+
+
+def test_belebele_scores_equal_the_harness_rule(tiny_llama, tmp_path):  # noqa: F811
+    path = tmp_path / "belebele/deu_Latn.jsonl"
+    write_jsonl(path, belebele_rows(8))
+    result, _, expected = evaluate_against_reference(
+        tiny_llama, tmp_path, "belebele", "de", "test", path
+    )
+    assert result["accuracy_norm"] == result["accuracy"]  # one letter per choice
+    assert len({tuple(np.round(s, 3)) for s in expected}) > 1
+
+
+def test_belebele_fetch_writes_the_variant_file(mirror, tmp_path):
+    write_parquet(mirror / "facebook/belebele/deu_Latn/test/0000.parquet", belebele_rows(3))
+    fetch_into(tmp_path, "belebele", ["de"])
+    files = registry.benchmark_files(tmp_path / "data", "belebele", "de")
+    assert files == {"test": tmp_path / "data/belebele/deu_Latn.jsonl"}
+    assert len(harness_readers.read_belebele(files["test"], "de")) == 3

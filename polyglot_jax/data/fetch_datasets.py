@@ -6,11 +6,12 @@ language the registry does not know) are skipped and counted in the log. Evaluat
 their rows and get the file layout their benchmark readers expect (``xcopa/<lang>/``,
 ``xquad/xquad.<lang>.json``, ``xnli/<lang>/<split>.jsonl``, ``X-CSQA/<folder>/<split>.jsonl``,
 ``xstorycloze/<lang>/<split>.jsonl``, ``paws-x/<lang>/<split>.jsonl``,
-``xwinograd/<lang>/test.jsonl``).
+``xwinograd/<lang>/test.jsonl``, ``belebele/<variant>.jsonl``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -18,7 +19,13 @@ from collections.abc import Callable
 
 from polyglot_jax.data import formats, prompt_sets, sources, study_data, tag
 from polyglot_jax.data.fetch_io import Fetcher, Files, jsonl, staged, with_tmp
-from polyglot_jax.data.fetch_sources import SOURCES, XCSQA_FOLDERS, XWINOGRAD_SUBSETS, source
+from polyglot_jax.data.fetch_sources import (
+    BELEBELE_VARIANTS,
+    SOURCES,
+    XCSQA_FOLDERS,
+    XWINOGRAD_SUBSETS,
+    source,
+)
 from polyglot_jax.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -361,11 +368,19 @@ def xcsqa(f: Fetcher, langs: list[str]) -> None:
         f.job(f"X-CSQA/{folder}", outputs, produce)
 
 
-def _eval_set(
-    f: Fetcher, name: str, langs: list[str], layout: str, **values: dict[str, str]
-) -> None:
-    """Each source split of ``name`` as JSON lines at ``layout`` (``{lang}``, ``{split}`` and
-    the per-language ``values`` filled in: ``folder={"ja": "jp"}``)."""
+# lm-evaluation-harness's task sets: each source split as JSON lines at its layout, with
+# ``{lang}``, ``{split}`` and the per-language values (``folder``, ``variant``) filled in.
+_EVAL_SETS: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
+    "xstorycloze": ("xstorycloze/{lang}/{split}.jsonl", {}),  # the Hub's train and eval
+    "pawsx": ("paws-x/{lang}/{split}.jsonl", {}),
+    "xwinograd": ("xwinograd/{lang}/{split}.jsonl", {"folder": XWINOGRAD_SUBSETS}),
+    "belebele": ("belebele/{variant}.jsonl", {"variant": BELEBELE_VARIANTS}),  # deu_Latn: de
+}
+
+
+def _eval_set(f: Fetcher, langs: list[str], name: str) -> None:
+    """The files of one of :data:`_EVAL_SETS`, one job per language."""
+    layout, values = _EVAL_SETS[name]
     for lang in langs:
         filled = {"lang": lang, **{key: table.get(lang, lang) for key, table in values.items()}}
         files = {split: layout.format(split=split, **filled) for split in SOURCES[name]}
@@ -376,26 +391,12 @@ def _eval_set(
         f.job(f"{name}/{lang}", list(files.values()), produce)
 
 
-def xstorycloze(f: Fetcher, langs: list[str]) -> None:
-    """XStoryCloze in the Hub's layout: ``xstorycloze/<lang>/{train,eval}.jsonl``."""
-    _eval_set(f, "xstorycloze", langs, "xstorycloze/{lang}/{split}.jsonl")
-
-
-def pawsx(f: Fetcher, langs: list[str]) -> None:
-    """PAWS-X in the Hub's layout: ``paws-x/<lang>/{validation,test}.jsonl``."""
-    _eval_set(f, "pawsx", langs, "paws-x/{lang}/{split}.jsonl")
-
-
-def xwinograd(f: Fetcher, langs: list[str]) -> None:
-    """XWinograd as released: ``xwinograd/<lang>/test.jsonl``."""
-    _eval_set(f, "xwinograd", langs, "xwinograd/{lang}/{split}.jsonl", folder=XWINOGRAD_SUBSETS)
-
-
 FETCHERS: dict[str, Callable[[Fetcher, list[str]], None]] = {
     fn.__name__: fn
     for fn in (
         *(guanaco, lima, oasst1, lima_oasst, dolly, alpaca, bactrian_x, aya, oasst_test),
         *(alpaca_eval_polyglots, alpaca_eval_zero_shot),
-        *(xcopa, xquad, xnli, xcsqa, xstorycloze, pawsx, xwinograd),
+        *(xcopa, xquad, xnli, xcsqa),
     )
 }
+FETCHERS.update({name: functools.partial(_eval_set, name=name) for name in _EVAL_SETS})

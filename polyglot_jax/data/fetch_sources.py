@@ -17,6 +17,8 @@ import dataclasses
 import os
 import pathlib
 
+from polyglot_jax.evaluation.benchmarks.harness_readers import BELEBELE_VARIANTS
+
 ENV_MIRROR = "POLYGLOT_JAX_HUB_MIRROR"
 UNPINNED = "main"  # no commit hash could be checked for the repository: its default branch
 
@@ -207,6 +209,17 @@ SOURCES: dict[str, dict[str, Source]] = {
             "test/{folder}.jsonl",
         )
     },
+    # Belebele: the Hub's Parquet conversion of facebook/belebele (the branch
+    # refs/convert/parquet at that commit: one folder per FLORES-200 variant, its test split);
+    # the main branch's data/<variant>.jsonl were seen only at abbreviated commit hashes.
+    "belebele": {
+        "test": Source(
+            "facebook/belebele",
+            "265a5fbfba02e8f916e6e431d3615914a855d118",
+            "{variant}/**/*.parquet",
+            "parquet",
+        )
+    },
 }
 
 # Languages of the evaluation sets (the registry's codes; X-CSQA's Japanese folder is "jap").
@@ -224,6 +237,7 @@ EVAL_LANGUAGES: dict[str, tuple[str, ...]] = {
     "xstorycloze": ("ar", "en", "es", "eu", "hi", "id", "my", "ru", "sw", "te", "zh"),
     "pawsx": ("de", "en", "es", "fr", "ja", "ko", "zh"),
     "xwinograd": ("en", "fr", "ja", "pt", "ru", "zh"),
+    "belebele": tuple(BELEBELE_VARIANTS),
 }
 XCSQA_FOLDERS = {"ja": "jap"}
 XWINOGRAD_SUBSETS = {"ja": "jp"}

@@ -102,6 +102,11 @@ def _xwinograd_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Pat
     return {"test": data_dir / "xwinograd" / lang / "test.jsonl"}
 
 
+def _belebele_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
+    variant = harness_readers.BELEBELE_VARIANTS.get(lang, lang)
+    return {"test": data_dir / "belebele" / f"{variant}.jsonl"}
+
+
 BENCHMARKS: dict[str, Benchmark] = {
     "xcopa": Benchmark(
         name="xcopa",
@@ -209,6 +214,27 @@ BENCHMARKS: dict[str, Benchmark] = {
         translation="human",
         license="CC BY 4.0",
     ),
+    # lm-evaluation-harness's belebele_<variant> (the FLORES-200 variant of each language in
+    # harness_readers.BELEBELE_VARIANTS): acc and acc_norm (equal here: every choice is one
+    # letter). The facebook/belebele card: CC BY-SA 4.0; passages from FLORES-200 and questions
+    # translated by people from English.
+    "belebele": Benchmark(
+        name="belebele",
+        kind="choice",
+        files=_belebele_files,
+        read=harness_readers.read_belebele,
+        metrics=lambda lang, options: [
+            metrics.ChoiceAccuracy("belebele_acc"),
+            metrics.ChoiceAccuracy("belebele_acc_norm", "chars"),
+        ],
+        languages=tuple(harness_readers.BELEBELE_VARIANTS),
+        report={
+            "belebele_acc": ("Belebele accuracy (%)", 100.0),
+            "belebele_acc_norm": ("Belebele accuracy, per-character normalised (%)", 100.0),
+        },
+        translation="human",
+        license="CC BY-SA 4.0",
+    ),
 }
 
 
@@ -287,7 +313,8 @@ def benchmark_files(data_dir: str | pathlib.Path, name: str, lang: str) -> dict[
     X-CSQA ``X-CSQA/<lang>/{dev,test}.jsonl`` (validation, test; Japanese in ``jap``);
     XNLI ``xnli/xnli.{dev,test}.tsv`` or ``xnli/<lang>/{validation,test}.{jsonl,parquet}``;
     XStoryCloze ``xstorycloze/<lang>/{train,eval}.jsonl`` (train, validation);
-    PAWS-X ``paws-x/<lang>/{validation,test}.jsonl``; XWinograd ``xwinograd/<lang>/test.jsonl``.
+    PAWS-X ``paws-x/<lang>/{validation,test}.jsonl``; XWinograd ``xwinograd/<lang>/test.jsonl``;
+    Belebele ``belebele/<variant>.jsonl`` (test; ``deu_Latn`` for ``de``).
 
     Raises:
       ConfigError: unknown benchmark.
