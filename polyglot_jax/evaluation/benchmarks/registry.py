@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from polyglot_jax import languages
 from polyglot_jax.errors import ConfigError, MissingFileError
-from polyglot_jax.evaluation.benchmarks import harness_readers, metrics, readers
+from polyglot_jax.evaluation.benchmarks import harness_readers, metrics, mgsm, readers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +105,10 @@ def _xwinograd_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Pat
 def _belebele_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
     variant = harness_readers.BELEBELE_VARIANTS.get(lang, lang)
     return {"test": data_dir / "belebele" / f"{variant}.jsonl"}
+
+
+def _mgsm_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
+    return {"test": data_dir / "mgsm" / lang / "test.jsonl"}  # exemplars: train.jsonl beside
 
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -235,6 +239,24 @@ BENCHMARKS: dict[str, Benchmark] = {
         translation="human",
         license="CC BY-SA 4.0",
     ),
+    # lm-evaluation-harness's mgsm_native_cot_<lang> with --num_fewshot 8 (mgsm.py): greedy
+    # chain of thought, exact match after its strict and flexible extractions. The
+    # juletxara/mgsm card: CC BY-SA 4.0; GSM8K problems translated by human annotators
+    # (Shi et al. 2022).
+    "mgsm": Benchmark(
+        name="mgsm",
+        kind="generate",
+        files=_mgsm_files,
+        read=mgsm.read_mgsm,
+        metrics=lambda lang, options: [mgsm.MgsmExactMatch(lang)],
+        languages=tuple(mgsm.WORDS),
+        report={
+            "mgsm_strict": ("MGSM exact match, strict extraction (%)", 100.0),
+            "mgsm_flexible": ("MGSM exact match, flexible extraction (%)", 100.0),
+        },
+        translation="human",
+        license="CC BY-SA 4.0",
+    ),
 }
 
 
@@ -314,7 +336,8 @@ def benchmark_files(data_dir: str | pathlib.Path, name: str, lang: str) -> dict[
     XNLI ``xnli/xnli.{dev,test}.tsv`` or ``xnli/<lang>/{validation,test}.{jsonl,parquet}``;
     XStoryCloze ``xstorycloze/<lang>/{train,eval}.jsonl`` (train, validation);
     PAWS-X ``paws-x/<lang>/{validation,test}.jsonl``; XWinograd ``xwinograd/<lang>/test.jsonl``;
-    Belebele ``belebele/<variant>.jsonl`` (test; ``deu_Latn`` for ``de``).
+    Belebele ``belebele/<variant>.jsonl`` (test; ``deu_Latn`` for ``de``); MGSM
+    ``mgsm/<lang>/test.jsonl`` and its exemplars ``mgsm/<lang>/train.jsonl``.
 
     Raises:
       ConfigError: unknown benchmark.

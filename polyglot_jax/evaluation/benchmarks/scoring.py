@@ -17,12 +17,14 @@ choice as the context (:func:`choice_requests`). An item's
 prediction is the choice with the largest summed log-probability (for ``acc_norm`` /
 ``acc_bytes``, divided by the choice's characters / UTF-8 bytes; the choice texts travel in
 :class:`~polyglot_jax.evaluation.benchmarks.metrics.ChoiceTarget`). XQuAD answers are greedy,
-cut at the first newline, and scored with SQuAD's exact match and F1 (:mod:`metrics`).
+cut at the first newline, and scored with SQuAD's exact match and F1 (:mod:`metrics`); MGSM's
+items carry their own stop strings and answer length (:mod:`mgsm`).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import pathlib
 from collections.abc import Callable, Sequence
@@ -56,6 +58,9 @@ def _items_dataset(items: list[dict]) -> tf.data.Dataset:
         features["label"] = tf.constant([i["label"] for i in items], tf.int32)
     else:
         features["prompt"] = tf.constant([i["prompt"] for i in items])
+        if "stop" in items[0]:  # a benchmark's own stop strings and answer length (MGSM)
+            features["stop"] = tf.ragged.constant([i["stop"] for i in items], dtype=tf.string)
+            features["max_new_tokens"] = tf.constant([i["max_new_tokens"] for i in items])
     return tf.data.Dataset.from_tensor_slices(features)
 
 
@@ -212,17 +217,25 @@ def answers(
     batch_size: int = 8,
     max_new_tokens: int = 32,
 ) -> list[str]:
-    """Greedy answers to each item's prompt (plain text, no chat template), cut at the first
-    newline."""
+    """Greedy answers to each item's prompt (plain text, no chat template).
+
+    By default cut at the first newline and stripped (XQuAD); an item with its own ``stop``
+    strings and ``max_new_tokens`` (MGSM, as the harness's ``generate_until``) is cut at the
+    first of them and kept as generated.
+    """
     out = []
-    sampling = decoding.Sampling(stop_strings=("\n",))
-    for start in range(0, len(items), batch_size):
-        chunk = items[start : start + batch_size]
-        prompts = [model.vocabulary.encode(item["prompt"]) for item in chunk]
-        generation = model.generate(prompts, max_new_tokens, sampling)
-        for tokens in generation.tokens:
-            text, _ = decoding.cut_at_stop_strings(model.decode(tokens), sampling.stop_strings)
-            out.append(text.strip())
+    for (stops, limit), group in itertools.groupby(
+        items, key=lambda i: (tuple(i.get("stop", ())), i.get("max_new_tokens", max_new_tokens))
+    ):
+        group = list(group)
+        sampling = decoding.Sampling(stop_strings=stops or ("\n",))
+        for start in range(0, len(group), batch_size):
+            chunk = group[start : start + batch_size]
+            prompts = [model.vocabulary.encode(item["prompt"]) for item in chunk]
+            generation = model.generate(prompts, limit, sampling)
+            for tokens in generation.tokens:
+                text, _ = decoding.cut_at_stop_strings(model.decode(tokens), sampling.stop_strings)
+                out.append(text if stops else text.strip())
     return out
 
 
