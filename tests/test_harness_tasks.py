@@ -509,3 +509,35 @@ def test_mgsm_generations_equal_transformers_greedy(tiny_llama, tmp_path):  # no
     strict, flexible = 100 * np.mean(scores, axis=0)
     assert result["exact_match_strict"] == strict and result["exact_match_flexible"] == flexible
     assert result["n"] == 2
+
+
+def test_eval_command_and_report_cover_the_harness_tasks(tiny_llama, tmp_path):  # noqa: F811
+    from polyglot_jax import cli
+    from polyglot_jax.evaluation import report
+
+    _, path = tiny_llama
+    data = tmp_path / "data"
+    write_jsonl(data / "xstorycloze/sw/eval.jsonl", xstorycloze_rows(4))
+    write_jsonl(data / "paws-x/de/test.jsonl", pawsx_rows(4))
+    write_jsonl(data / "xwinograd/en/test.jsonl", xwinograd_rows(4))
+    write_jsonl(data / "belebele/deu_Latn.jsonl", belebele_rows(4))
+    write_mgsm(data)
+    out = tmp_path / "structured"
+    argv = [
+        "eval",
+        f"--checkpoint_path={path}",
+        "--benchmarks=xstorycloze:sw,pawsx:de,xwinograd:en,belebele:de,mgsm:de",
+        f"--data_dir={data}",
+        f"--output_dir={out}",
+        "--run=tiny",
+        "--limit=2",
+    ]
+    assert cli.main(argv) == 0
+    results = json.loads((out / "metrics.json").read_text())
+    assert set(results) == {"xstorycloze_sw", "pawsx_de", "xwinograd_en", "belebele_de", "mgsm_de"}
+    assert set(results["mgsm_de"]) == {"exact_match_strict", "exact_match_flexible", "n"}
+    assert all(r["n"] == 2 for r in results.values())
+    text = report.write_report([out], tmp_path / "report").read_text()
+    for title in ("XStoryCloze accuracy", "PAWS-X accuracy", "XWinograd accuracy",
+                  "Belebele accuracy", "MGSM exact match, strict extraction"):  # fmt: skip
+        assert f"## {title}" in text

@@ -301,7 +301,11 @@ def run_task(
 
 def prefix_token_id(model: ChatModel) -> int:
     """The token an empty context is scored after: the vocabulary's BOS, else its first EOS
-    (the harness's ``prefix_token_id``)."""
+    (the harness's ``prefix_token_id``).
+
+    The vocabulary's BOS is the one its tokenizer puts before a text; a tokenizer that names a
+    BOS token without adding it gets its EOS here, where the harness would take the named BOS.
+    """
     bos = getattr(model.vocabulary, "bos_id", None)
     return int(bos) if bos is not None and bos >= 0 else model.stop_ids[0]
 
