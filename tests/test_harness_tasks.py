@@ -159,26 +159,6 @@ def test_xstorycloze_reader_and_bad_lines(tmp_path):
         registry.check(["xstorycloze"], ["de"])
 
 
-def test_xstorycloze_scores_equal_the_harness_rule(tiny_llama, tmp_path):  # noqa: F811
-    path = tmp_path / "xstorycloze/sw/eval.jsonl"
-    write_jsonl(path, xstorycloze_rows(16))
-    _, _, expected = evaluate_against_reference(
-        tiny_llama, tmp_path, "xstorycloze", "sw", "validation", path, limit=12
-    )
-    assert len({round(a - b, 3) for a, b in expected}) > 4  # the items are told apart
-
-
-def test_xstorycloze_fetch_writes_the_registry_layout(mirror, tmp_path):
-    for split in ("train", "eval"):
-        rows = xstorycloze_rows(3 if split == "eval" else 1)
-        write_parquet(mirror / f"juletxara/xstory_cloze/sw/xstory_cloze-{split}.parquet", rows)
-    fetch_into(tmp_path, "xstorycloze", ["sw"])
-    files = registry.benchmark_files(tmp_path / "data", "xstorycloze", "sw")
-    assert set(files) == {"train", "validation"}
-    items = harness_readers.read_xstorycloze(files["validation"], "sw")
-    assert [i["label"] for i in items] == [0, 1, 0]
-
-
 # --- PAWS-X -----------------------------------------------------------------------------------
 
 PAWS_PAIRS = [
@@ -235,27 +215,6 @@ def test_empty_context_is_the_prefix_token_unless_the_text_starts_with_it():
         scoring.encode_pair(encode, "", "ab")
 
 
-def test_pawsx_scores_equal_the_harness_empty_context_rule(tiny_llama, tmp_path):  # noqa: F811
-    path = tmp_path / "paws-x/de/test.jsonl"
-    write_jsonl(path, pawsx_rows(12))
-    _, items, expected = evaluate_against_reference(
-        tiny_llama, tmp_path, "pawsx", "de", "test", path
-    )
-    assert len(items) == 12 and len({round(a - b, 3) for a, b in expected}) > 4
-
-
-def test_pawsx_fetch_writes_the_registry_layout(mirror, tmp_path):
-    for split in ("validation", "test"):
-        write_parquet(
-            mirror / f"google-research-datasets/paws-x/de/{split}-00000-of-00001.parquet",
-            pawsx_rows(2),
-        )
-    fetch_into(tmp_path, "pawsx", ["de"])
-    files = registry.benchmark_files(tmp_path / "data", "pawsx", "de")
-    assert set(files) == {"validation", "test"}
-    assert [i["label"] for i in harness_readers.read_pawsx(files["test"], "de")] == [1, 0]
-
-
 # --- XWinograd --------------------------------------------------------------------------------
 
 SCHEMAS = [
@@ -298,24 +257,6 @@ def test_xwinograd_reader_builds_multiple_inputs(tmp_path):
     write_jsonl(path, [{**xwinograd_rows(1)[0], "answer": "3"}])
     with pytest.raises(DataError, match=rf"^{path}:1: answer '3' is not '1' or '2'$"):
         harness_readers.read_xwinograd(path, "en")
-
-
-def test_xwinograd_scores_equal_the_harness_multiple_input_rule(tiny_llama, tmp_path):  # noqa: F811
-    path = tmp_path / "xwinograd/en/test.jsonl"
-    write_jsonl(path, xwinograd_rows(12))
-    result, _, expected = evaluate_against_reference(
-        tiny_llama, tmp_path, "xwinograd", "en", "test", path, limit=10
-    )
-    assert result["n"] == 10 and len({round(a - b, 3) for a, b in expected}) > 3
-
-
-def test_xwinograd_fetch_reads_the_jp_subset(mirror, tmp_path):
-    rows = [{**row, "answer": int(row["answer"])} for row in xwinograd_rows(3)]
-    write_jsonl(mirror / "Muennighoff/xwinograd/test/jp.jsonl", rows)
-    fetch_into(tmp_path, "xwinograd", ["ja"])
-    files = registry.benchmark_files(tmp_path / "data", "xwinograd", "ja")
-    assert files == {"test": tmp_path / "data/xwinograd/ja/test.jsonl"}
-    assert [i["label"] for i in harness_readers.read_xwinograd(files["test"], "ja")] == [0, 1, 0]
 
 
 # --- Belebele ---------------------------------------------------------------------------------
@@ -375,22 +316,68 @@ def test_belebele_prompt_variants_and_bad_lines(tmp_path):
         harness_readers.read_belebele(path, "de")
 
 
-def test_belebele_scores_equal_the_harness_rule(tiny_llama, tmp_path):  # noqa: F811
-    path = tmp_path / "belebele/deu_Latn.jsonl"
-    write_jsonl(path, belebele_rows(8))
+# --- Scores and fetch of the choice tasks -----------------------------------------------------
+
+CHOICE_TASKS = {  # name: (lang, split, file in the registry's layout, rows in the release's)
+    "xstorycloze": ("sw", "validation", "xstorycloze/sw/eval.jsonl", xstorycloze_rows),
+    "pawsx": ("de", "test", "paws-x/de/test.jsonl", pawsx_rows),  # empty context
+    "xwinograd": ("en", "test", "xwinograd/en/test.jsonl", xwinograd_rows),  # multiple input
+    "belebele": ("de", "test", "belebele/deu_Latn.jsonl", belebele_rows),
+}
+
+
+@pytest.mark.parametrize("name", CHOICE_TASKS)
+def test_scores_equal_the_harness_rule(name, tiny_llama, tmp_path):  # noqa: F811
+    lang, split, relative, rows = CHOICE_TASKS[name]
+    write_jsonl(tmp_path / relative, rows(12))
     result, _, expected = evaluate_against_reference(
-        tiny_llama, tmp_path, "belebele", "de", "test", path
+        tiny_llama, tmp_path, name, lang, split, tmp_path / relative, limit=10
     )
-    assert result["accuracy_norm"] == result["accuracy"]  # one letter per choice
-    assert len({tuple(np.round(s, 3)) for s in expected}) > 1
+    assert len({tuple(np.round(np.subtract(s, s[0]), 3)) for s in expected}) > 2  # told apart
+    assert result.get("accuracy_norm", result["accuracy"]) == result["accuracy"]  # Belebele: A-D
 
 
-def test_belebele_fetch_writes_the_variant_file(mirror, tmp_path):
-    write_parquet(mirror / "facebook/belebele/deu_Latn/test/0000.parquet", belebele_rows(3))
-    fetch_into(tmp_path, "belebele", ["de"])
-    files = registry.benchmark_files(tmp_path / "data", "belebele", "de")
-    assert files == {"test": tmp_path / "data/belebele/deu_Latn.jsonl"}
-    assert len(harness_readers.read_belebele(files["test"], "de")) == 3
+FETCHED = {  # name: (lang, {mirror file: rows}, {split: file written in the registry's layout})
+    "xstorycloze": (
+        "sw",
+        {f"juletxara/xstory_cloze/sw/xstory_cloze-{s}.parquet": xstorycloze_rows(n)
+         for s, n in (("train", 1), ("eval", 3))},
+        {"train": "xstorycloze/sw/train.jsonl", "validation": "xstorycloze/sw/eval.jsonl"},
+    ),
+    "pawsx": (
+        "de",
+        {f"google-research-datasets/paws-x/de/{s}-00000-of-00001.parquet": pawsx_rows(2)
+         for s in ("validation", "test")},
+        {"validation": "paws-x/de/validation.jsonl", "test": "paws-x/de/test.jsonl"},
+    ),
+    "xwinograd": (  # Japanese is the "jp" subset; answers as numbers
+        "ja",
+        {"Muennighoff/xwinograd/test/jp.jsonl":
+         [{**r, "answer": int(r["answer"])} for r in xwinograd_rows(3)]},
+        {"test": "xwinograd/ja/test.jsonl"},
+    ),
+    "belebele": (
+        "de",
+        {"facebook/belebele/deu_Latn/test/0000.parquet": belebele_rows(3)},
+        {"test": "belebele/deu_Latn.jsonl"},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FETCHED)
+def test_fetch_writes_the_registry_layout(name, mirror, tmp_path):
+    lang, released, written = FETCHED[name]
+    for relative, rows in released.items():
+        (write_parquet if relative.endswith(".parquet") else write_jsonl)(mirror / relative, rows)
+    fetch_into(tmp_path, name, [lang])
+    files = registry.benchmark_files(tmp_path / "data", name, lang)
+    assert files == {split: tmp_path / "data" / path for split, path in written.items()}
+    for rows, path in zip(released.values(), files.values(), strict=True):  # in split order
+        write_jsonl(tmp_path / "release.jsonl", rows)
+        expected = registry.get(name).read(tmp_path / "release.jsonl", lang)
+        assert [i["label"] for i in registry.get(name).read(path, lang)] == [
+            i["label"] for i in expected
+        ]
 
 
 # --- MGSM -------------------------------------------------------------------------------------
