@@ -193,11 +193,15 @@ SOURCES: dict[str, dict[str, Source]] = {
         )
         for split in ("train", "eval")
     },
-    # PAWS-X in the Hub's Parquet layout. UNPINNED: no commit hash of the repository could be
-    # checked.
+    # PAWS-X in the Hub's Parquet layout (<lang>/<split>-00000-of-00001.parquet), at the commit
+    # another public project pins these files at with their SHA-256 (seen in its source, not
+    # checked here against the Hub).
     "pawsx": {
         split: Source(
-            "google-research-datasets/paws-x", UNPINNED, f"{{lang}}/{split}-*.parquet", "parquet"
+            "google-research-datasets/paws-x",
+            "4cd8187c404bda33cb1f62b49b001115862acf37",
+            f"{{lang}}/{split}-*.parquet",
+            "parquet",
         )
         for split in ("validation", "test")
     },
