@@ -99,7 +99,7 @@ def select(
     return "xla"
 
 
-def decode_fallback_reason(cfg: DecoderConfig, structured: bool) -> str | None:
+def decode_fallback_reason(structured: bool) -> str | None:
     """Why the ragged cache path cannot run this call (then the dense one does), or None."""
     if not structured:
         return "a dense mask without its positions (the ragged path builds its own)"
@@ -119,7 +119,7 @@ def select_decode(cfg: DecoderConfig, *, structured: bool = True) -> str:
     """
     if cfg.decode_attention == "dense":
         return "dense"
-    reason = decode_fallback_reason(cfg, structured)
+    reason = decode_fallback_reason(structured)
     if reason is None:
         return "ragged"
     if ("decode", reason) not in _LOGGED:
