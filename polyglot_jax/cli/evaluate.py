@@ -67,6 +67,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         help="data,fsdp,model sizes of the device mesh the model is placed on (-1 fills)",
     )
     parser.add_argument(
+        "--quantization",
+        default="none",
+        choices=("none", "int8"),
+        help="int8: weight-only int8 projection kernels (a scale per output channel)",
+    )
+    parser.add_argument(
         "--dtype",
         default="auto",
         choices=("auto", "checkpoint", "float32", "bfloat16"),
@@ -112,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         inference_mesh(common.mesh_shape(args.mesh_shape)),
         mixture_or_task_name=args.mixture if source.run_dir else None,
         dtype=args.dtype,
+        quantization=args.quantization,
     )
     out = storage.as_path(args.output_dir) if args.output_dir else source.output_dir("structured")
     results = suite.evaluate(

@@ -39,6 +39,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--module", action="append", default=["tasks"])
     parser.add_argument("--mesh_shape", default="1,-1,1", help="data,fsdp,model (-1 fills)")
     parser.add_argument(
+        "--quantization",
+        default="none",
+        choices=("none", "int8"),
+        help="int8: weight-only int8 projection kernels (a scale per output channel)",
+    )
+    parser.add_argument(
         "--dtype",
         default="auto",
         choices=("auto", "checkpoint", "float32", "bfloat16"),
@@ -103,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         inference_mesh(common.mesh_shape(args.mesh_shape)),
         mixture_or_task_name=args.mixture,
         dtype=args.dtype,
+        quantization=args.quantization,
     )
     positions = model.decoder.config.max_length
     if args.max_model_len is not None and args.max_model_len > positions:

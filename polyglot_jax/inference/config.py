@@ -19,6 +19,7 @@ import gin
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.runtime import decoding
 from polyglot_jax.runtime.model import INFERENCE_DTYPES
+from polyglot_jax.runtime.quantization import QUANTIZATIONS
 from polyglot_jax.training.partitioning import AxisRules
 
 
@@ -61,6 +62,7 @@ class InferConfig:
       axis_rules: logical axis rules (None: the standard rules, as in training).
       dtype: the weights' and activations' dtype (``MODEL_DTYPE``): ``auto`` (bfloat16 on a
         GPU or TPU, the checkpoint's on CPU), ``checkpoint``, ``float32`` or ``bfloat16``.
+      quantization: ``none`` or ``int8`` weight-only quantization (``WEIGHT_QUANTIZATION``).
     """
 
     checkpoint_path: str
@@ -77,6 +79,7 @@ class InferConfig:
     mesh_shape: tuple[int, int, int] = (1, -1, 1)
     axis_rules: AxisRules | None = None
     dtype: str = "auto"
+    quantization: str = "none"
 
     def _fail(self, macro: str, name: str, expected: str) -> None:
         setting = f"{macro} (InferConfig.{name})" if macro else f"InferConfig.{name}"
@@ -117,6 +120,8 @@ class InferConfig:
             fail("MESH_SHAPE", "mesh_shape", "(data, fsdp, model) sizes, e.g. (1, -1, 1)")
         if self.dtype not in INFERENCE_DTYPES:
             fail("MODEL_DTYPE", "dtype", f"one of {', '.join(INFERENCE_DTYPES)}")
+        if self.quantization not in QUANTIZATIONS:
+            fail("WEIGHT_QUANTIZATION", "quantization", f"one of {', '.join(QUANTIZATIONS)}")
         freeze = object.__setattr__  # the caller's lists may change after the config is made
         freeze(self, "mesh_shape", tuple(mesh))
         freeze(self, "shard", None if shard is None else tuple(shard))

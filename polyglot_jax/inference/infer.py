@@ -157,6 +157,7 @@ ANSWER_SETTINGS = (
     "seed",
     "split",
     "dtype",
+    "quantization",
 )
 
 
@@ -197,6 +198,7 @@ def _infer_locked(
         "hosts": count,
         "mesh_shape": list(config.mesh_shape),
         "dtype": inference_dtype(config.dtype) or "checkpoint",
+        "quantization": config.quantization,
     }
     old = output_files.check_settings(out_dir, settings, ANSWER_SETTINGS)
     if old and isinstance(old.get("num_samples"), int):  # the folder keeps its extra samples
@@ -204,7 +206,13 @@ def _infer_locked(
     prompt_sets = list(_prompt_sets(mixture, split, config.prompt_files))
     mesh = inference_mesh(config.mesh_shape)
     model = ChatModel.load(
-        source.path, mesh, config.axis_rules, mixture, check_mixture=False, dtype=config.dtype
+        source.path,
+        mesh,
+        config.axis_rules,
+        mixture,
+        check_mixture=False,
+        dtype=config.dtype,
+        quantization=config.quantization,
     )
     storage.write_json(out_dir / output_files.SETTINGS_NAME, settings)  # before any answer
     wanted = set(config.languages) if config.languages is not None else None

@@ -136,6 +136,7 @@ class Attention(nn.Module):
         common = dict(
             dtype=cfg.compute_dtype,
             param_dtype=cfg.storage_dtype,
+            quantized=cfg.weight_quantization != "none",
             lora=cfg.lora,
             deterministic=self.deterministic,
             num_in=1,

@@ -20,6 +20,7 @@ POSITIONS = ("rope", "alibi")
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
 ATTENTION_IMPLS = ("auto", "xla", "cudnn", "splash")
 DECODE_ATTENTIONS = ("auto", "dense", "ragged")
+WEIGHT_QUANTIZATIONS = ("none", "int8")
 FAMILIES = ("llama", "mistral", "qwen2", "falcon", "bloom", "gpt_neox", "palm")
 
 
@@ -109,6 +110,9 @@ class DecoderConfig:
         :mod:`~polyglot_jax.models.decode_attention`) or ``"auto"`` (ragged wherever it
         applies, else dense; a fallback is logged once).
       decode_block: keys per block of the ragged path.
+      weight_quantization: ``"none"`` or ``"int8"``: the projection kernels are int8 with a
+        scale per output channel (a model for serving, made by
+        :func:`~polyglot_jax.runtime.quantization.quantize`).
     """
 
     family: str = "llama"
@@ -147,6 +151,7 @@ class DecoderConfig:
     loss_chunk: int = 0
     decode_attention: str = "auto"
     decode_block: int = 128
+    weight_quantization: str = "none"
 
     def __post_init__(self) -> None:
         for field in ("vocab_size", "embed_dim", "num_layers", "num_heads", "head_dim", "mlp_dim"):
@@ -167,6 +172,7 @@ class DecoderConfig:
             ("remat", REMAT_POLICIES),
             ("attention_impl", ATTENTION_IMPLS),
             ("decode_attention", DECODE_ATTENTIONS),
+            ("weight_quantization", WEIGHT_QUANTIZATIONS),
         ):
             if getattr(self, field) not in allowed:
                 raise ConfigError(

@@ -40,6 +40,7 @@ class MLP(nn.Module):
         common = dict(
             dtype=cfg.compute_dtype,
             param_dtype=cfg.storage_dtype,
+            quantized=cfg.weight_quantization != "none",
             lora=cfg.lora,
             deterministic=self.deterministic,
             use_bias=cfg.mlp_bias,
@@ -166,6 +167,7 @@ class Decoder(nn.Module):
                 1,
                 cfg.compute_dtype,
                 cfg.storage_dtype,
+                quantized=cfg.weight_quantization != "none",
                 name="lm_head",
             )(x)
         logits = constrain(logits.astype(jnp.float32), ("batch", "length", "act_vocab"))

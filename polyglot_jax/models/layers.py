@@ -77,6 +77,8 @@ class Projection(nn.Module):
       param_dtype: storage dtype.
       use_bias: add a bias over the output dimensions.
       lora: adapters, applied when this module's path matches one of its targets.
+      quantized: the kernel is quantized by qwix (``DecoderConfig.weight_quantization``): it
+        reaches the einsum as it is, in its own shape (qwix maps it to the parameter).
     """
 
     shape: tuple[int, ...]
@@ -88,6 +90,7 @@ class Projection(nn.Module):
     use_bias: bool = False
     lora: LoRAConfig | None = None
     deterministic: bool = True
+    quantized: bool = False
 
     def _equation_parts(self) -> tuple[str, str, str]:
         """``(input, kernel, output)`` subscripts of :attr:`equation`."""
@@ -112,6 +115,9 @@ class Projection(nn.Module):
         kernel = self.param(
             "kernel", partitioned(KERNEL_INIT, self.axes), self.shape, self.param_dtype
         )
+        if self.quantized:  # int8 kernels (runtime/quantization.py): qwix's einsum reads them
+            y = jnp.einsum(self.equation, x.astype(self.dtype), kernel)
+            return self._finish(y, x, lora_down)
         equation, inputs, weights = self.equation, x, kernel
         if self.num_in > 1:
             # Contract the flattened input dims in one 2-D dot: left as several dims, XLA may
@@ -121,6 +127,10 @@ class Projection(nn.Module):
             inputs = x.reshape(*x.shape[: -self.num_in], -1)
             weights = kernel.reshape(-1, *self.shape[self.num_in :])
         y = jnp.einsum(equation, inputs.astype(self.dtype), weights.astype(self.dtype))
+        return self._finish(y, x, lora_down)
+
+    def _finish(self, y: Array, x: Array, lora_down: Array | None) -> Array:
+        """``y`` with the bias and the adapters' lift added."""
         if self.use_bias:
             out_shape, out_axes = self.shape[self.num_in :], self.axes[self.num_in :]
             bias = self.param(

@@ -23,6 +23,8 @@ from polyglot_jax.errors import ConfigError, RunDirError
 from polyglot_jax.models import Decoder
 from polyglot_jax.runtime import decoding
 from polyglot_jax.runtime.model import LanguageModel, inference_dtype
+from polyglot_jax.runtime.quantization import check as check_quantization
+from polyglot_jax.runtime.quantization import quantize
 from polyglot_jax.training import partitioning, runs
 
 log = logging.getLogger(__name__)
@@ -176,6 +178,7 @@ class ChatModel(LanguageModel):
         mixture_or_task_name: str | None = None,
         check_mixture: bool = True,
         dtype: str = "auto",
+        quantization: str = "none",
     ) -> ChatModel:
         """The model at a run, ``checkpoint_<step>`` or Hugging Face folder.
 
@@ -194,12 +197,18 @@ class ChatModel(LanguageModel):
           dtype: the weights' and activations' dtype
             (:func:`~polyglot_jax.runtime.model.inference_dtype`: ``auto`` is bfloat16 on a
             GPU or TPU, the checkpoint's own on CPU).
+          quantization: ``none`` or ``int8`` (weight-only, per output channel:
+            :func:`~polyglot_jax.runtime.quantization.quantize`).
         """
+        check_quantization(quantization)  # before anything is read
         source = runs.resolve(path)
         vocabulary = model_vocabulary(source, mixture_or_task_name, check_mixture)
         model = cls(None, None, vocabulary, source.chat_format().get("template"), mesh, rules)  # type: ignore[arg-type]
         with model.context():
             model.decoder, model.params = runs.load_model(source.path, dtype=inference_dtype(dtype))
+        model.decoder, model.params = quantize(
+            model.decoder, model.params, quantization, mesh, model.rules
+        )
         return model
 
     def encode(self, messages: Messages) -> list[int]:
