@@ -327,3 +327,24 @@ def test_the_threshold_reaches_the_tagging(env, monkeypatch, capsys):
     assert seen["threshold"] == 0.7
     assert data_cli.main(["fetch", "dolly", f"--data_dir={env}"]) == 0
     assert seen["threshold"] is None  # each dataset's own: Guanaco's 0.8
+
+
+def test_aya_test_prompts_are_an_evaluation_set(env, demo_tasks):
+    """EVAL_DATASET = "aya" with EVAL_SPLIT = "test": each user prompt answered, the human
+    answer kept as the reference, the set's provenance known to the report."""
+    import seqio
+
+    from polyglot_jax.data import prompt_sets
+    from polyglot_jax.inference import infer
+    from polyglot_jax.studies import eval_sets
+
+    _fetch(env, "aya", ["es", "ar"])
+    name = eval_sets.eval_mixture("aya", ["es", "ar"])
+    assert name == "aya_eval_es_ar"
+    sets = dict(infer._prompt_sets(name, "test", None))
+    assert [r["messages"] for r in sets["aya_es"]] == [
+        [{"role": "user", "content": "Hola?"}, {"role": "assistant", "content": "Hola."}]
+    ]
+    assert infer._reference(sets["aya_ar"][0]["messages"]) == "مرحبا."
+    assert prompt_sets.PROVENANCE["aya"].translation == "human"
+    seqio.MixtureRegistry.remove(name)

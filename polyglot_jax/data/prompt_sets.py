@@ -50,6 +50,10 @@ PROVENANCE: dict[str, Provenance] = {
         "CC BY-NC 4.0",
         "Google Translate, corrected by native or fluent speakers",
     ),
+    # The Aya dataset's test split (EVAL_DATASET = "aya", EVAL_SPLIT = "test"): prompts and
+    # answers written by fluent speakers on the Aya annotation platform, not translated; the
+    # answers become each row's ``reference``. Apache-2.0 (the dataset card).
+    "aya": Provenance("human", "Apache-2.0", "written (not translated) by fluent speakers"),
 }
 
 

@@ -38,7 +38,7 @@ def inference_dtype(name: str) -> str | None:
     """The dtype a loaded model stores its weights and computes in (None: the checkpoint's).
 
     ``auto`` is ``bfloat16`` on a GPU or TPU backend and the checkpoint's own dtype on CPU;
-    ``checkpoint`` always keeps the checkpoint's. The choice is logged once per backend.
+    ``checkpoint`` always keeps the checkpoint's. A cast is logged once per backend.
 
     Raises:
       ConfigError: an unknown name.
@@ -49,7 +49,7 @@ def inference_dtype(name: str) -> str | None:
     chosen = name
     if name == "auto":
         chosen = "bfloat16" if backend in ("gpu", "tpu") else "checkpoint"
-    if (name, backend) not in _logged_dtypes:
+    if chosen != "checkpoint" and (name, backend) not in _logged_dtypes:  # a cast: said once
         _logged_dtypes.add((name, backend))
         log.info("inference dtype %s on %s: %s", name, backend, chosen)
     return None if chosen == "checkpoint" else chosen

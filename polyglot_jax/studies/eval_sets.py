@@ -4,8 +4,9 @@
 the held-out prompts of every evaluation language of a study in one run (one model load): the
 OASST test prompts (``oasst_test``), Polyglots' AlpacaEval instructions
 (``alpaca_eval_polyglots``; its language groups are ``study_data.POLYGLOTS_EVAL_GROUPS``), the
-zero-shot study's AlpacaEval test prompts (``alpaca_eval_zero_shot``), Pinch's held-out LIMA +
-OASST prompts (``lima_oasst`` ``test``) or the demo's ``validation`` prompts.
+zero-shot study's AlpacaEval test prompts (``alpaca_eval_zero_shot``), Aya's human-written
+test prompts (``aya`` ``test``, each answer kept as the row's reference), Pinch's held-out
+LIMA + OASST prompts (``lima_oasst`` ``test``) or the demo's ``validation`` prompts.
 """
 
 from __future__ import annotations
