@@ -9,9 +9,10 @@ One command on a GPU or TPU host; it names the device and prints two tables:
   ``transformers`` + PyTorch (sdpa attention, bf16 autocast) on the same device when PyTorch
   sees it. MFU = tokens/s x (6 x parameters + 12 x layers x width x length) / peak bf16 FLOP/s
   of the device (a table of data-sheet dense numbers, else a measured bf16 matmul).
-* decoding: one greedy step (bf16 weights, KV cache at ``--context`` tokens) at batch 1 and
-  32, against the floor of reading every weight and the cache once per step at the device's
-  HBM bandwidth (data sheet, else a measured copy).
+* decoding: one greedy step (bf16 weights, ``--context`` tokens filled in a cache of
+  ``--cache`` slots) at batch 1 and 32, with the dense and the ragged decode attention and with
+  int8 kernels, against the floor of reading every weight and the filled cache once per step
+  at the device's HBM bandwidth (data sheet, else a measured copy).
 
 Without an accelerator it says so and exits 0.
 
@@ -200,31 +201,39 @@ def train_hf(device: object, args: argparse.Namespace) -> float:
     return seconds
 
 
-def decode_ours(batch: int, context: int, repeats: int) -> tuple[float, float]:
-    """``(seconds per greedy step, bytes a step reads)``, bf16 weights, cache at ``context``."""
+def decode_ours(
+    batch: int, context: int, cache: int, repeats: int, attention: str, quantization: str
+) -> tuple[float, float]:
+    """``(seconds per greedy step, bytes a step must read)``: bf16 weights (int8 kernels with
+    ``quantization="int8"``), ``context`` tokens filled in a cache of ``cache`` slots, read by
+    the ``attention`` decode path (``dense`` reads every slot, ``ragged`` the filled ones)."""
     import flax.linen as nn
 
     from polyglot_jax.models import Decoder, init_cache
+    from polyglot_jax.runtime import quantization as quant
 
-    cfg = llama_1b(param_dtype="bfloat16", remat="none", max_length=context + 1)
+    cfg = llama_1b(param_dtype="bfloat16", remat="none", max_length=cache)
+    cfg = cfg.replace(decode_attention=attention)
     model = Decoder(cfg)
     init = jax.jit(lambda rng: nn.unbox(model.init(rng, jnp.ones((1, 8), jnp.int32))["params"]))
     params = init(jax.random.PRNGKey(0))
-    cache = init_cache(cfg, batch, context + 1)
+    model, params = quant.quantize(model, params, quantization)
+    kv = init_cache(model.config, batch, cache)  # int8 unrolls scanned layers
 
     @jax.jit
-    def step(params: object, cache: object, token: jax.Array) -> tuple:
+    def step(params: object, kv: object, token: jax.Array) -> tuple:
         positions = jnp.full((batch, 1), context, jnp.int32)
-        logits, cache = model.apply({"params": params}, token, positions, None, cache)
-        return jnp.argmax(logits[:, -1], -1)[:, None].astype(jnp.int32), cache
+        logits, kv = model.apply({"params": params}, token, positions, None, kv)
+        return jnp.argmax(logits[:, -1], -1)[:, None].astype(jnp.int32), kv
 
     token = jnp.ones((batch, 1), jnp.int32)
-    seconds = timed(lambda: step(params, cache, token)[0], repeats)
-    weight_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(params))
-    cache_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(cache))
-    # The embedding table is read one row per token, not whole.
+    seconds = timed(lambda: step(params, kv, token)[0], repeats)
+    weight_bytes = quant.weight_bytes(params)
+    cache_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(kv))
+    # The embedding table is read one row per token, not whole; the floor reads the filled
+    # part of the cache only.
     weight_bytes -= cfg.vocab_size * cfg.embed_dim * 2
-    return seconds, weight_bytes + cache_bytes * context / (context + 1)
+    return seconds, weight_bytes + cache_bytes * (context + 1) / cache
 
 
 def decode_hf(device: object, batch: int, context: int, new: int) -> float:
@@ -256,6 +265,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--length", type=int, default=2048)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--context", type=int, default=1024)
+    parser.add_argument("--cache", type=int, default=4096, help="KV cache slots per row")
     parser.add_argument("--new", type=int, default=64, help="tokens per generate (reference)")
     parser.add_argument("--skip_reference", action="store_true", help="no transformers rows")
     args = parser.parse_args(argv)
@@ -294,16 +304,28 @@ def main(argv: list[str]) -> int:
     else:
         print("| transformers + PyTorch | n/a: PyTorch sees no CUDA device | | |")
 
-    print(f"\ndecoding: one greedy step, bf16 weights, KV cache at {args.context} tokens\n")
+    print(
+        f"\ndecoding: one greedy step, bf16 weights, {args.context} tokens filled in a KV "
+        f"cache of {args.cache} slots; the floor reads the weights and the filled cache once\n"
+    )
     print("| batch | implementation | ms/step | floor ms (bytes / HBM) | x floor |")
     print("|---|---|---|---|---|")
+    rows = (("dense", "none"), ("ragged", "none"), ("ragged", "int8"))
     for batch in (1, 32):
-        seconds, read = decode_ours(batch, args.context, args.steps * 5)
-        floor = read / bandwidth
-        print(
-            f"| {batch} | polyglot_jax | {seconds * 1e3:.2f} | {floor * 1e3:.2f} "
-            f"| {seconds / floor:.2f} |"
-        )
+        floor = 0.0
+        for attention, quantization in rows:
+            seconds, read = decode_ours(
+                batch, args.context, args.cache, args.steps * 5, attention, quantization
+            )
+            floor = read / bandwidth if quantization == "none" else floor
+            name = f"polyglot_jax {attention}" + (
+                ", int8 kernels" if quantization != "none" else ""
+            )
+            print(
+                f"| {batch} | {name} | {seconds * 1e3:.2f} | {floor * 1e3:.2f} "
+                f"| {seconds / floor:.2f} |"
+            )
+            sys.stdout.flush()
         if reference is not None:
             hf = decode_hf(reference, batch, args.context, args.new)
             print(

@@ -15,6 +15,7 @@ from flax import linen as nn
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.inference.config import InferConfig
 from polyglot_jax.models import Decoder, DecoderConfig
+from polyglot_jax.models.decoder import stack_layers
 from polyglot_jax.runtime import quantization
 from polyglot_jax.runtime.chat_model import ChatModel
 
@@ -135,3 +136,16 @@ def test_int8_on_a_mesh_equals_one_device(tmp_path):
     for shape, (scores, tokens) in out.items():
         np.testing.assert_allclose(scores, one[0], atol=1e-5, err_msg=shape)
         assert tokens == one[1], shape
+
+
+def test_scanned_layers_are_unrolled_then_quantized():
+    params = _params()
+    scanned_config = CONFIG.replace(scan_layers=True)
+    scanned = stack_layers(params, CONFIG.num_layers)
+    model, qparams = quantization.quantize(Decoder(scanned_config), scanned, "int8")
+    assert not model.config.scan_layers and "layers_1" in qparams
+    reference_model, reference = quantization.quantize(Decoder(CONFIG), params, "int8")
+    tokens = np.arange(1, 25, dtype=np.int32)[None] % CONFIG.vocab_size
+    ours, _ = model.apply({"params": qparams}, tokens)
+    expected, _ = reference_model.apply({"params": reference}, tokens)
+    np.testing.assert_allclose(ours, expected, atol=1e-6)

@@ -2,12 +2,13 @@
 
 Every projection kernel (attention q/k/v/o, the MLP, the LM head) is stored as int8 with one
 float scale per output channel (qwix's post-training quantization: symmetric absmax, the scale
-``absmax / 127.5``, values rounded and clipped to [-128, 127]); the
-activations, norms and embedding table stay in the model's dtype. Weight bytes drop to about
-half of bfloat16's, a quarter of float32's. qwix intercepts the projections' einsums and
-dequantizes the kernels inside them (``Projection`` passes a quantized kernel to the einsum
-untouched). The quality cost is measured by ``benchmarks/quantization.py``: the log-likelihood
-difference on XCOPA and the agreement of greedy answers with the unquantized model.
+``absmax / 127.5``, values rounded and clipped to [-128, 127]); the activations, norms and
+embedding table stay in the model's dtype. Weight bytes drop to about half of bfloat16's, a
+quarter of float32's. qwix intercepts the projections' einsums and dequantizes the kernels
+inside them (``Projection`` passes a quantized kernel to the einsum untouched). A model with
+scanned layers is unrolled first (qwix scales one layer's kernel). The quality cost is
+measured by ``benchmarks/quantization.py``: the log-likelihood difference on XCOPA and the
+agreement of greedy answers with the unquantized model.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from jax.sharding import Mesh
 
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import Decoder
+from polyglot_jax.models.decoder import unstack_layers
 from polyglot_jax.training import partitioning, runs
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,9 @@ def quantize(
         return decoder, params
     rule = qwix.QuantizationRule(module_path=PROJECTIONS, weight_qtype=jnp.int8)
     config = decoder.config.replace(weight_quantization=mode)
+    if config.scan_layers:  # qwix scales one layer's kernel: unstack the scanned layers first
+        log.info("int8: the %d scanned layers are unrolled", config.num_layers)
+        config, params = config.replace(scan_layers=False), unstack_layers(params)
     model = qwix.quantize_model(Decoder(config), qwix.PtqProvider([rule]))
     abstract = runs.abstract_params(model, mesh, rules)
     quantized = qwix.quantize_params(params, abstract)
