@@ -358,7 +358,7 @@ FETCHED = {  # name: (lang, {mirror file: rows}, {split: file written in the reg
     ),
     "belebele": (
         "de",
-        {"facebook/belebele/deu_Latn/test/0000.parquet": belebele_rows(3)},
+        {"facebook/belebele/data/deu_Latn.jsonl": belebele_rows(3)},
         {"test": "belebele/deu_Latn.jsonl"},
     ),
 }  # fmt: skip

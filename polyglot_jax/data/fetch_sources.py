@@ -167,9 +167,15 @@ SOURCES: dict[str, dict[str, Source]] = {
             field="data",
         )
     },
-    # XNLI in the Hub's layout (premise, hypothesis, label). UNPINNED: no hash checked.
+    # XNLI in the Hub's layout (premise, hypothesis, label), at the commit several public
+    # projects pin <lang>/<split>-00000-of-00001.parquet at.
     "xnli": {
-        split: Source("facebook/xnli", UNPINNED, f"{{lang}}/{split}-*.parquet", "parquet")
+        split: Source(
+            "facebook/xnli",
+            "b8dd5d7af51114dbda02c0e3f6133f332186418e",
+            f"{{lang}}/{split}-*.parquet",
+            "parquet",
+        )
         for split in ("validation", "test")
     },
     # X-CSQA (X-CSR): the Hub's Parquet conversion of INK-USC/xcsr at that commit.
@@ -213,17 +219,9 @@ SOURCES: dict[str, dict[str, Source]] = {
             "test/{folder}.jsonl",
         )
     },
-    # Belebele: the Hub's Parquet conversion of facebook/belebele (the branch
-    # refs/convert/parquet at that commit: one folder per FLORES-200 variant, its test split);
-    # the main branch's data/<variant>.jsonl were seen only at abbreviated commit hashes.
-    "belebele": {
-        "test": Source(
-            "facebook/belebele",
-            "265a5fbfba02e8f916e6e431d3615914a855d118",
-            "{variant}/**/*.parquet",
-            "parquet",
-        )
-    },
+    # Belebele: data/<variant>.jsonl of facebook/belebele, the files lm-evaluation-harness's
+    # tasks and other public projects read. UNPINNED: no full commit hash could be checked.
+    "belebele": {"test": Source("facebook/belebele", UNPINNED, "data/{variant}.jsonl")},
 }
 
 # Languages of the evaluation sets (the registry's codes; X-CSQA's Japanese folder is "jap").
