@@ -84,3 +84,28 @@ def test_prices_by_prefix_and_bad_tables(tmp_path):
     row = {"run": "r", "lang": "en", "stage": "judge", "model": "other"}
     table = costs.cost_rows([{**row, "prompt_tokens": 5, "completion_tokens": 1}], prices)
     assert table[0].cost is None and "not priced: other" in costs.markdown(table, prices)
+
+
+def test_google_translate_bills_characters(tmp_path, monkeypatch):
+    from polyglot_jax.testing import mock_translate
+
+    text = "The weather is pleasant today in the park."
+    source = tmp_path / "x.jsonl"
+    messages = [{"role": "user", "content": text}]
+    source.write_text(json.dumps({"id": "a", "lang": "en", "messages": messages}) + "\n")
+    monkeypatch.setenv("GOOGLE_TRANSLATE_API_KEY", "k")
+    with mock_translate.MockTranslateServer(api_key="k") as server:
+        translator = translate_backends.GoogleTranslator("nmt", server.base_url, max_retries=0)
+        translate.translate_file(
+            source, tmp_path / "out", ["de", "fr"], translator, Checks(None), progress=False
+        )
+    rows = usage.read(translate.default_db(tmp_path / "out"))
+    assert [(r["model"], r["prompt_tokens"], r["completion_tokens"]) for r in rows] == [
+        ("google-translate/nmt", len(text), 0)
+    ] * 2
+    table = costs.cost_rows(rows, costs.load_prices())
+    assert table[0].cost == pytest.approx(len(text) * 20.0 / 1e6)  # the example price
+    text_table = costs.markdown(table, costs.load_prices())
+    assert f"| x | de | translate | google-translate/nmt | 1 | {len(text)} characters | 0 |" in (
+        text_table
+    )

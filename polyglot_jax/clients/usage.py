@@ -18,6 +18,8 @@ from typing import Any
 from polyglot_jax.clients import sqlite_cache
 from polyglot_jax.clients.http_client import Completion
 
+CHARACTER_BILLED = "google-translate"  # model prefix of usage counted in characters sent
+
 USAGE = sqlite_cache.Table(
     "usage",
     (
@@ -40,7 +42,9 @@ class Usage:
     Attributes:
       model: the model asked (as sent in the request).
       prompt_tokens: input tokens.
-      completion_tokens: output tokens.
+      completion_tokens: output tokens. A service billed by characters (Google Translate,
+        model ``google-translate/<model>``) reports the characters it was sent as
+        ``prompt_tokens`` and 0 here.
     """
 
     model: str

@@ -24,7 +24,7 @@ from typing import Protocol
 import httpx
 
 from polyglot_jax import languages
-from polyglot_jax.clients import backends, http_client
+from polyglot_jax.clients import backends, http_client, usage
 from polyglot_jax.clients.backend_spec import BackendSpec, Endpoint, parse_spec, spec_forms
 from polyglot_jax.clients.http_client import AttemptError, Completion
 from polyglot_jax.errors import ConfigError
@@ -216,12 +216,17 @@ class GoogleTranslator:
         return text
 
     def translate(self, request: Request) -> Completion:
-        """One text, retried on transient failures."""
+        """One text, retried on transient failures; an answer carries its billed usage: the
+        characters sent (the API bills per character of the source text)."""
         body = {"q": request.text, "source": request.source, "target": request.target}
         body["format"] = "text"
         if self._api_model:
             body["model"] = self._api_model
-        return self.retry.call(lambda: self._post(body), "translate")
+        completion = self.retry.call(lambda: self._post(body), "translate")
+        if completion.text is None:
+            return completion
+        billed = usage.Usage(f"{usage.CHARACTER_BILLED}/{self.model}", len(request.text), 0)
+        return usage.UsageCompletion(**dataclasses.asdict(completion), usage=billed)
 
     def iter_translate(
         self, requests: Sequence[Request], retry: bool = False

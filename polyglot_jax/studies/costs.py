@@ -9,7 +9,9 @@ few models with example prices, labelled as examples)::
    "models": {"gpt-4o": {"input": 2.5, "output": 10.0}}}
 
 A model is priced by its exact name, else by the longest listed name it starts with
-(``gpt-4o-2024-08-06`` → ``gpt-4o``); an unlisted model's cost is shown as ``n/a``.
+(``gpt-4o-2024-08-06`` → ``gpt-4o``); an unlisted model's cost is shown as ``n/a``. Google
+Translate reports the characters it bills (``google-translate/<model>``, priced per
+``per_tokens`` characters); their count is marked ``characters`` in the table.
 """
 
 from __future__ import annotations
@@ -109,6 +111,7 @@ class CostRow:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float | None = None
+    unit: str = "tokens"
 
 
 def cost_rows(rows: Iterable[dict[str, Any]], prices: Prices) -> list[CostRow]:
@@ -116,7 +119,8 @@ def cost_rows(rows: Iterable[dict[str, Any]], prices: Prices) -> list[CostRow]:
     out: dict[tuple[str, str, str, str], CostRow] = {}
     for row in rows:
         key = (row["run"] or "", row["lang"] or "", row["stage"] or "", row["model"] or "")
-        entry = out.setdefault(key, CostRow(*key))
+        unit = "characters" if key[3].startswith(usage.CHARACTER_BILLED) else "tokens"
+        entry = out.setdefault(key, CostRow(*key, unit=unit))
         entry.requests += 1
         entry.prompt_tokens += int(row["prompt_tokens"] or 0)
         entry.completion_tokens += int(row["completion_tokens"] or 0)
@@ -155,9 +159,10 @@ def markdown(rows: Sequence[CostRow], prices: Prices) -> str:
     ]
     for r in rows:
         cost = "n/a" if r.cost is None else f"{r.cost:.4f}"
+        unit = "" if r.unit == "tokens" else f" {r.unit}"
         lines.append(
-            f"| {r.run} | {r.lang} | {r.stage} | {r.model} | {r.requests} | {r.prompt_tokens} "
-            f"| {r.completion_tokens} | {cost} |"
+            f"| {r.run} | {r.lang} | {r.stage} | {r.model} | {r.requests} "
+            f"| {r.prompt_tokens}{unit} | {r.completion_tokens} | {cost} |"
         )
     priced = [r.cost for r in rows if r.cost is not None]
     unpriced = sorted({r.model for r in rows if r.cost is None})
