@@ -63,3 +63,16 @@ def test_a_planted_duplicate_is_caught_before_the_study_runs(tmp_path, data_dir)
     assert entry["contaminated"] == before + 1
     assert {"id": prompt_id, "how": "exact"} in entry["items"]
     assert contamination.read(planner.root) == planted
+
+
+def test_prompt_files_are_what_is_checked_when_infer_answers_them(tmp_path, demo_tasks):
+    from polyglot_jax.inference.config import InferConfig
+
+    path = tmp_path / "test_fi.jsonl"
+    rows = [{"id": "p1", "prompt": "Mikä on Suomen pääkaupunki?"}, {"id": "p2", "prompt": "Hei"}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    config = InferConfig("run", "demo_uniform", prompt_files=[str(path)])
+    prompts = contamination.prompts_of(config)
+    assert prompts == {"fi": [("p1", rows[0]["prompt"]), ("p2", "Hei")]}
+    result = contamination.check(["mikä on SUOMEN pääkaupunki"], prompts)
+    assert result["languages"]["fi"]["items"] == [{"id": "p1", "how": "exact"}]

@@ -341,7 +341,7 @@ def test_aya_test_prompts_are_an_evaluation_set(env, demo_tasks):
     _fetch(env, "aya", ["es", "ar"])
     name = eval_sets.eval_mixture("aya", ["es", "ar"])
     assert name == "aya_eval_es_ar"
-    sets = dict(infer._prompt_sets(name, "test", None))
+    sets = dict(infer.prompt_sets(name, "test", None))
     assert [r["messages"] for r in sets["aya_es"]] == [
         [{"role": "user", "content": "Hola?"}, {"role": "assistant", "content": "Hola."}]
     ]

@@ -17,15 +17,10 @@ import logging
 import os
 from collections.abc import Callable
 
+from polyglot_jax.data import fetch_sources as where
 from polyglot_jax.data import formats, prompt_sets, sources, study_data, tag
 from polyglot_jax.data.fetch_io import Fetcher, Files, jsonl, staged, with_tmp
-from polyglot_jax.data.fetch_sources import (
-    BELEBELE_VARIANTS,
-    SOURCES,
-    XCSQA_FOLDERS,
-    XWINOGRAD_SUBSETS,
-    source,
-)
+from polyglot_jax.data.fetch_sources import SOURCES, XCSQA_FOLDERS, source
 from polyglot_jax.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -373,8 +368,8 @@ def xcsqa(f: Fetcher, langs: list[str]) -> None:
 _EVAL_SETS: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
     "xstorycloze": ("xstorycloze/{lang}/{split}.jsonl", {}),  # the Hub's train and eval
     "pawsx": ("paws-x/{lang}/{split}.jsonl", {}),
-    "xwinograd": ("xwinograd/{lang}/{split}.jsonl", {"folder": XWINOGRAD_SUBSETS}),
-    "belebele": ("belebele/{variant}.jsonl", {"variant": BELEBELE_VARIANTS}),  # deu_Latn: de
+    "xwinograd": ("xwinograd/{lang}/{split}.jsonl", {"folder": where.XWINOGRAD_SUBSETS}),
+    "belebele": ("belebele/{variant}.jsonl", {"variant": where.BELEBELE_VARIANTS}),  # deu_Latn: de
 }
 
 

@@ -17,7 +17,7 @@ import dataclasses
 import os
 import pathlib
 
-from polyglot_jax.evaluation.benchmarks.harness_readers import BELEBELE_VARIANTS
+from polyglot_jax import languages
 
 ENV_MIRROR = "POLYGLOT_JAX_HUB_MIRROR"
 UNPINNED = "main"  # no commit hash could be checked for the repository: its default branch
@@ -223,6 +223,35 @@ SOURCES: dict[str, dict[str, Source]] = {
     # tasks and other public projects read. UNPINNED: no full commit hash could be checked.
     "belebele": {"test": Source("facebook/belebele", UNPINNED, "data/{variant}.jsonl")},
 }
+
+# The harness's 122 belebele_<variant> tasks (FLORES-200 codes), as a block of text: a list
+# literal would be 122 formatted lines.
+_BELEBELE_ALL = """
+acm_Arab afr_Latn als_Latn amh_Ethi apc_Arab arb_Arab arb_Latn ars_Arab ary_Arab arz_Arab
+asm_Beng azj_Latn bam_Latn ben_Beng ben_Latn bod_Tibt bul_Cyrl cat_Latn ceb_Latn ces_Latn
+ckb_Arab dan_Latn deu_Latn ell_Grek eng_Latn est_Latn eus_Latn fin_Latn fra_Latn fuv_Latn
+gaz_Latn grn_Latn guj_Gujr hat_Latn hau_Latn heb_Hebr hin_Deva hin_Latn hrv_Latn hun_Latn
+hye_Armn ibo_Latn ilo_Latn ind_Latn isl_Latn ita_Latn jav_Latn jpn_Jpan kac_Latn kan_Knda
+kat_Geor kaz_Cyrl kea_Latn khk_Cyrl khm_Khmr kin_Latn kir_Cyrl kor_Hang lao_Laoo lin_Latn
+lit_Latn lug_Latn luo_Latn lvs_Latn mal_Mlym mar_Deva mkd_Cyrl mlt_Latn mri_Latn mya_Mymr
+nld_Latn nob_Latn npi_Deva npi_Latn nso_Latn nya_Latn ory_Orya pan_Guru pbt_Arab pes_Arab
+plt_Latn pol_Latn por_Latn ron_Latn rus_Cyrl shn_Mymr sin_Latn sin_Sinh slk_Latn slv_Latn
+sna_Latn snd_Arab som_Latn sot_Latn spa_Latn srp_Cyrl ssw_Latn sun_Latn swe_Latn swh_Latn
+tam_Taml tel_Telu tgk_Cyrl tgl_Latn tha_Thai tir_Ethi tsn_Latn tso_Latn tur_Latn ukr_Cyrl
+urd_Arab urd_Latn uzn_Latn vie_Latn war_Latn wol_Latn xho_Latn yor_Latn zho_Hans zho_Hant
+zsm_Latn zul_Latn
+""".split()  # noqa: SIM905
+# Left out: a second variant of a language the registry already maps (its codes name no
+# script): the romanised arb_Latn, ben_Latn, hin_Latn, npi_Latn, sin_Latn and urd_Latn, and
+# zho_Hant (Traditional Chinese; zh is zho_Hans). Every other variant is one language.
+BELEBELE_LEFT_OUT = frozenset(
+    {"arb_Latn", "ben_Latn", "hin_Latn", "npi_Latn", "sin_Latn", "urd_Latn", "zho_Hant"}
+)
+# The registry's code (languages.canonical) → the Belebele variant: 115 languages.
+BELEBELE_VARIANTS: dict[str, str] = {
+    languages.canonical(v): v for v in _BELEBELE_ALL if v not in BELEBELE_LEFT_OUT
+}
+
 
 # Languages of the evaluation sets (the registry's codes; X-CSQA's Japanese folder is "jap").
 EVAL_LANGUAGES: dict[str, tuple[str, ...]] = {

@@ -101,10 +101,11 @@ def generate_records(
     return len(todo)
 
 
-def _prompt_sets(
+def prompt_sets(
     mixture_or_task_name: str, split: str, prompt_files: Sequence[str] | None
 ) -> Iterator[tuple[str, list[dict]]]:
-    """``(output name, records)`` per task of the mixture, or per prompt file."""
+    """``(output name, records)`` of what ``infer`` answers: per task of the mixture, or per
+    prompt file (``PROMPT_FILES``, which replace the tasks' split)."""
     if prompt_files:
         for file in map(storage.as_path, prompt_files):
             yield file.stem, _read_prompt_file(file)
@@ -203,7 +204,7 @@ def _infer_locked(
     old = output_files.check_settings(out_dir, settings, ANSWER_SETTINGS)
     if old and isinstance(old.get("num_samples"), int):  # the folder keeps its extra samples
         settings["num_samples"] = max(old["num_samples"], sampling.num_samples)
-    prompt_sets = list(_prompt_sets(mixture, split, config.prompt_files))
+    answered = list(prompt_sets(mixture, split, config.prompt_files))
     mesh = inference_mesh(config.mesh_shape)
     model = ChatModel.load(
         source.path,
@@ -217,7 +218,7 @@ def _infer_locked(
     storage.write_json(out_dir / output_files.SETTINGS_NAME, settings)  # before any answer
     wanted = set(config.languages) if config.languages is not None else None
     names, files, generated = [], [], 0
-    for name, records in prompt_sets:
+    for name, records in answered:
         if wanted is not None and not {r["lang"] for r in records} & wanted:
             continue
         path = out_dir / (f"{name}.jsonl" if count == 1 else part_name(name, index, count))

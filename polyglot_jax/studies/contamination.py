@@ -24,6 +24,7 @@ import seqio
 from polyglot_jax import gin_utils, storage
 from polyglot_jax.data import chat_tasks
 from polyglot_jax.errors import DataError
+from polyglot_jax.inference import infer
 from polyglot_jax.inference.config import InferConfig
 from polyglot_jax.studies.grid import Condition
 from polyglot_jax.studies.plan import Planner
@@ -173,9 +174,15 @@ def eval_prompts(planner: Planner, condition: Condition) -> dict[str, list[tuple
 
 
 def prompts_of(config: InferConfig) -> dict[str, list[tuple[str, str]]]:
-    """``{lang: [(id, prompt)]}``: the user turn of each conversation ``infer`` answers."""
+    """``{lang: [(id, prompt)]}``: the user turn of each conversation ``infer`` answers (the
+    prompt files when ``PROMPT_FILES`` names them, else the tasks' split)."""
     out: dict[str, list[tuple[str, str]]] = {}
-    for record in _records(config.mixture_or_task_name, config.split):
+    if config.prompt_files:
+        sets = infer.prompt_sets(config.mixture_or_task_name, config.split, config.prompt_files)
+        records = [r for _, rs in sets for r in rs]
+    else:
+        records = _records(config.mixture_or_task_name, config.split)
+    for record in records:
         lang = record["lang"]
         if config.languages and lang not in config.languages:
             continue

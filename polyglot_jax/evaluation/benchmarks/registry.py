@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from polyglot_jax import languages
+from polyglot_jax.data import fetch_sources
 from polyglot_jax.errors import ConfigError, MissingFileError
 from polyglot_jax.evaluation.benchmarks import harness_readers, metrics, mgsm, readers
 
@@ -103,7 +104,7 @@ def _xwinograd_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Pat
 
 
 def _belebele_files(data_dir: pathlib.Path, lang: str) -> dict[str, pathlib.Path]:
-    variant = harness_readers.BELEBELE_VARIANTS.get(lang, lang)
+    variant = fetch_sources.BELEBELE_VARIANTS.get(lang, lang)
     return {"test": data_dir / "belebele" / f"{variant}.jsonl"}
 
 
@@ -219,7 +220,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         license="CC BY 4.0",
     ),
     # lm-evaluation-harness's belebele_<variant> (the FLORES-200 variant of each language in
-    # harness_readers.BELEBELE_VARIANTS): acc and acc_norm (equal here: every choice is one
+    # fetch_sources.BELEBELE_VARIANTS): acc and acc_norm (equal here: every choice is one
     # letter). The facebook/belebele card: CC BY-SA 4.0; passages from FLORES-200 and questions
     # translated by people from English.
     "belebele": Benchmark(
@@ -231,7 +232,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             metrics.ChoiceAccuracy("belebele_acc"),
             metrics.ChoiceAccuracy("belebele_acc_norm", "chars"),
         ],
-        languages=tuple(harness_readers.BELEBELE_VARIANTS),
+        languages=tuple(fetch_sources.BELEBELE_VARIANTS),
         report={
             "belebele_acc": ("Belebele accuracy (%)", 100.0),
             "belebele_acc_norm": ("Belebele accuracy, per-character normalised (%)", 100.0),
