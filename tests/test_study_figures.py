@@ -199,6 +199,11 @@ def test_a_report_of_two_roots_labels_and_draws_each_model(two_roots, tmp_path):
     assert "| llama2_7b/lora_k1 | llama2_7b lora | 1 |" in summary
     assert "| llama_655k/lora_k3 | llama_655k lora | 3 |" in summary
     assert f"Models: llama2_7b ({roots[0]}); llama_655k ({roots[1]})" in summary
+    # Each root's runs in the provenance, cost and accelerator sections; a contamination table
+    # per root.
+    assert "| llama_655k/lora_k3 | no provenance.json |" in summary
+    assert "## Accelerator time" in summary and "## Contamination: llama2_7b" in summary
+    assert "## Contamination: llama_655k" in summary
     markdown = (out / "report.md").read_text()
     assert "| llama2_7b/lora_k3 | en |" in markdown and "| llama_655k/lora_k1 | en |" in markdown
     assert (out / "study.png").stat().st_size > 1000

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from polyglot_jax import storage
@@ -74,17 +74,33 @@ def prices_file(root: Any) -> str | None:
     return os.fspath(path) if storage.is_local(path) and path.exists() else None
 
 
-def lines(root: str | os.PathLike, conditions: Sequence[Condition]) -> list[str]:
-    """Provenance, cost and contamination sections of the runs under ``root`` (none when no
-    run folder is there, as in a report of several roots)."""
-    root_path = storage.as_path(root)
-    runs = [(c.name, root_path / c.name) for c in conditions if (root_path / c.name).is_dir()]
+def lines(
+    root: str | os.PathLike | Mapping[str, str], conditions: Sequence[Condition]
+) -> list[str]:
+    """Provenance, cost, accelerator and contamination sections of the runs under ``root``
+    (none when no run folder is there), or of several roots (``{root: label}``, a report of
+    several models: runs named ``<label>/<run>``, a contamination table per root; prices
+    from ``$POLYGLOT_JAX_PRICES`` or the first root's ``prices.json``)."""
+    labelled = dict(root) if isinstance(root, Mapping) else {os.fspath(root): ""}
+    runs, checks = [], []
+    for path, label in labelled.items():
+        root_path = storage.as_path(path)
+        prefix = f"{label}/" if label else ""
+        found = [(prefix + c.name, root_path / c.name) for c in conditions]
+        runs += [(name, run_dir) for name, run_dir in found if run_dir.is_dir()]
+        checks.append((label, contamination.read(path)))
     if not runs:
         return []
-    return [
+    prices = prices_file(next(iter(labelled)))
+    out = [
         *provenance_lines(runs),
-        *costs.section([d for _, d in runs], prices_file(root)).splitlines(),
-        *compute.section(runs, prices_file(root)).splitlines(),
+        *costs.section([d for _, d in runs], prices).splitlines(),
+        *compute.section(runs, prices).splitlines(),
         "",
-        *contamination.markdown(contamination.read(root)).splitlines(),
     ]
+    for label, result in checks:
+        section = contamination.markdown(result).splitlines()
+        if label:
+            section[0] += f": {label}"
+        out += [*section, ""]
+    return out

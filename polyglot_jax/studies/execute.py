@@ -152,17 +152,19 @@ def _write(
     out: epath.Path,
     pretraining_shares: str | None,
     notes: Sequence[str] = (),
+    audited: list[str] | None = None,
 ) -> str:
     """The report of ``(judgments, answers)`` and the study's figure into ``out``; under a
     bucket written to a local folder and copied, ``report.md`` last. Seeds of a condition are
     pooled in the study's tables (:mod:`~polyglot_jax.studies.trust`), which add their spread,
-    the paired significance tests and the judge's diagnostics."""
+    the paired significance tests and the judge's diagnostics. ``audited``: the provenance,
+    cost and contamination sections (default: those of the runs beside ``out``)."""
     judgments, answers = rows
     pooled_conditions, pooled = trust.pool_seeds(conditions, judgments)
     table = report.score_table(pooled)
     notes = [*notes, *report.language_id_lines(judgments)]
     sections = trust.lines(study, conditions, judgments, answers, figures.metrics_of(study, table))
-    sections += audit.lines(out.parent, conditions)  # provenance, costs, contamination
+    sections += audit.lines(out.parent, conditions) if audited is None else audited
     sections += calibration_section.lines(out.parent, conditions, study)  # judge vs humans
     summary = figures.write(
         study, pooled_conditions, table, out, notes, pretraining_shares, sections
@@ -213,7 +215,8 @@ def write_models_report(
     out = storage.as_path(output_dir)
     storage.write_json(out / "roots.json", labels)
     notes = ["Models: " + "; ".join(f"{label} ({root})" for root, label in labels.items())]
-    return _write(study, labelled, (judgments, answers), out, pretraining_shares, notes)
+    audited = audit.lines(labels, conditions)  # each root's runs as <label>/<run>
+    return _write(study, labelled, (judgments, answers), out, pretraining_shares, notes, audited)
 
 
 STAGES = {
