@@ -99,8 +99,9 @@ def test_a_benchmark_item_with_non_finite_scores_fails_and_is_counted(monkeypatc
     task = types.SimpleNamespace(score_metric_fns=[metrics.ChoiceAccuracy("accuracy")])
     monkeypatch.setattr(scoring.seqio, "get_mixture_or_task", lambda name: task)
     scores = [[0.0, -1.0], [math.nan, -1.0], [-3.0, -1.0]]
-    monkeypatch.setattr(scoring, "choice_scores", lambda *args: scores)
-    model = types.SimpleNamespace(vocabulary=types.SimpleNamespace(encode=lambda text: [1]))
+    monkeypatch.setattr(scoring, "choice_scores", lambda *args, **kwargs: scores)
+    vocabulary = types.SimpleNamespace(encode=lambda text: [1], bos_id=1)
+    model = types.SimpleNamespace(vocabulary=vocabulary, stop_ids=[2])
     result, rows = scoring.run_task("xcopa_et", "test", model)
     assert result == {"accuracy": 50.0, "n": 2.0, "failed": 1.0}
     assert rows[1]["status"] == "failed" and "accuracy" not in rows[1]

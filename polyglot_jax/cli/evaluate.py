@@ -44,8 +44,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--checkpoint_path", required=True, help="run, checkpoint or HF dir")
     parser.add_argument(
         "--benchmarks",
-        default=",".join(registry.BENCHMARKS),
-        help="comma-separated NAME:LANG+LANG (its own languages) or NAME (--languages)",
+        default=",".join(registry.DEFAULT_BENCHMARKS),
+        help="comma-separated NAME:LANG+LANG (its own languages) or NAME (--languages); "
+        f"default: {','.join(registry.DEFAULT_BENCHMARKS)} (the studies' benchmarks)",
     )
     parser.add_argument("--languages", help="comma-separated languages of NAME entries")
     parser.add_argument(

@@ -261,6 +261,10 @@ BENCHMARKS: dict[str, Benchmark] = {
 }
 
 
+# What ``polyglot-jax eval`` scores when no --benchmarks is given: the studies' benchmarks.
+DEFAULT_BENCHMARKS = ("xcopa", "xnli", "xcsqa", "xquad")
+
+
 def get(name: str) -> Benchmark:
     """A benchmark by name.
 
