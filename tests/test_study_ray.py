@@ -85,8 +85,11 @@ def _state(run_dir):
 
 def _report(root, name):
     """A report file, the code's commit in its provenance left out (this checkout may get a
-    commit between the two runs)."""
-    return re.sub(r"\(([0-9a-f]{10})\)", "(COMMIT)", (root / "report" / name).read_text())
+    commit between the two runs), and the accelerator table's body (wall times and nodes)."""
+    text = re.sub(r"\(([0-9a-f]{10})\)", "(COMMIT)", (root / "report" / name).read_text())
+    return re.sub(
+        r"## Accelerator time\n.*?(?=\n## |\Z)", "## Accelerator time\n", text, flags=re.S
+    )
 
 
 def test_two_runs_at_once_and_the_same_report(
@@ -104,6 +107,8 @@ def test_two_runs_at_once_and_the_same_report(
     assert (tmp_path / "report" / "study.md").read_text() == summary
     for name in ("study.md", "report.md", "scores.csv"):
         assert _report(tmp_path, name) == _report(reference, name)
+    train = re.search(r"\| lora_k1 \| train \| (\S+) \|", summary)
+    assert train and train.group(1) == one["train"][2] != "local"  # the Ray node it ran on
     lines = caplog.messages
     assert "lora_k1 train: queued (1 CPU)" in lines
     assert any(m.startswith("lora_k3 train: running on ") for m in lines)
