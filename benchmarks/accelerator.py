@@ -11,8 +11,11 @@ One command on a GPU or TPU host; it names the device and prints two tables:
   of the device (a table of data-sheet dense numbers, else a measured bf16 matmul).
 * decoding: one greedy step (bf16 weights, ``--context`` tokens filled in a cache of
   ``--cache`` slots) at batch 1 and 32, with the dense and the ragged decode attention and with
-  int8 kernels, against the floor of reading every weight and the filled cache once per step
-  at the device's HBM bandwidth (data sheet, else a measured copy).
+  int8 kernels, for TinyLlama's and Llama 2 7B's shapes, against the floor of reading every
+  bf16 weight and the filled cache once per step at the device's HBM bandwidth (data sheet,
+  else a measured copy).
+* serving: ``serve_throughput.py`` with 64 concurrent OpenAI clients against offline ``infer``
+  on the same device (``--skip_serving`` leaves it out).
 
 Without an accelerator it says so and exits 0.
 
@@ -103,6 +106,15 @@ def llama_1b(**changes: object) -> object:
         max_length=4096,
     )
     return DecoderConfig(**{**fields, **changes})
+
+
+def llama_7b(**changes: object) -> object:
+    """Llama 2 7B's shape (32 layers, width 4096, 32 heads, MLP 11008) for the decode rows."""
+    fields = dict(embed_dim=4096, num_layers=32, num_heads=32, num_kv_heads=32, head_dim=128)
+    return llama_1b(**{**fields, "mlp_dim": 11008, **changes})
+
+
+SHAPES = {"1b": llama_1b, "7b": llama_7b}
 
 
 def flops_per_token(params: int, cfg: object, length: int) -> float:
@@ -202,7 +214,13 @@ def train_hf(device: object, args: argparse.Namespace) -> float:
 
 
 def decode_ours(
-    batch: int, context: int, cache: int, repeats: int, attention: str, quantization: str
+    batch: int,
+    context: int,
+    cache: int,
+    repeats: int,
+    attention: str,
+    quantization: str,
+    shape: str = "1b",
 ) -> tuple[float, float]:
     """``(seconds per greedy step, bytes a step must read)``: bf16 weights (int8 kernels with
     ``quantization="int8"``), ``context`` tokens filled in a cache of ``cache`` slots, read by
@@ -212,7 +230,7 @@ def decode_ours(
     from polyglot_jax.models import Decoder, init_cache
     from polyglot_jax.runtime import quantization as quant
 
-    cfg = llama_1b(param_dtype="bfloat16", remat="none", max_length=cache)
+    cfg = SHAPES[shape](param_dtype="bfloat16", remat="none", max_length=cache)
     cfg = cfg.replace(decode_attention=attention)
     model = Decoder(cfg)
     init = jax.jit(lambda rng: nn.unbox(model.init(rng, jnp.ones((1, 8), jnp.int32))["params"]))
@@ -268,6 +286,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--cache", type=int, default=4096, help="KV cache slots per row")
     parser.add_argument("--new", type=int, default=64, help="tokens per generate (reference)")
     parser.add_argument("--skip_reference", action="store_true", help="no transformers rows")
+    parser.add_argument("--decode_shapes", default="1b,7b", help="decode rows: 1b and/or 7b")
+    parser.add_argument("--skip_serving", action="store_true", help="no served vs offline table")
     args = parser.parse_args(argv)
 
     device = accelerator()
@@ -308,32 +328,45 @@ def main(argv: list[str]) -> int:
         f"\ndecoding: one greedy step, bf16 weights, {args.context} tokens filled in a KV "
         f"cache of {args.cache} slots; the floor reads the weights and the filled cache once\n"
     )
-    print("| batch | implementation | ms/step | floor ms (bytes / HBM) | x floor |")
+    print("| batch | implementation | ms/step | floor ms (bf16 bytes / HBM) | x floor |")
     print("|---|---|---|---|---|")
     rows = (("dense", "none"), ("ragged", "none"), ("ragged", "int8"))
-    for batch in (1, 32):
+    for shape, batch in [(s, b) for s in args.decode_shapes.split(",") for b in (1, 32)]:
         floor = 0.0
         for attention, quantization in rows:
             seconds, read = decode_ours(
-                batch, args.context, args.cache, args.steps * 5, attention, quantization
+                batch, args.context, args.cache, args.steps * 5, attention, quantization, shape
             )
             floor = read / bandwidth if quantization == "none" else floor
-            name = f"polyglot_jax {attention}" + (
-                ", int8 kernels" if quantization != "none" else ""
-            )
+            name = f"{shape} polyglot_jax {attention}"
+            name += ", int8 kernels" if quantization != "none" else ""
             print(
                 f"| {batch} | {name} | {seconds * 1e3:.2f} | {floor * 1e3:.2f} "
                 f"| {seconds / floor:.2f} |"
             )
             sys.stdout.flush()
-        if reference is not None:
+        if reference is not None and shape == "1b":
             hf = decode_hf(reference, batch, args.context, args.new)
             print(
                 f"| {batch} | transformers generate | {hf * 1e3:.2f} | {floor * 1e3:.2f} "
                 f"| {hf / floor:.2f} |"
             )
         sys.stdout.flush()
+    if not args.skip_serving:
+        serving_table()
     return 0
+
+
+def serving_table() -> None:
+    """Served tokens/s from 64 concurrent clients vs offline ``infer`` on this device: the
+    table of ``serve_throughput.py`` with a TinyLlama-wide decoder (goal: ratio >= 0.8)."""
+    import pathlib
+    import subprocess
+
+    print("\nserving: 256 requests from 64 OpenAI clients vs offline infer, same answers\n")
+    script = pathlib.Path(__file__).with_name("serve_throughput.py")
+    argv = ["--requests=256", "--clients=64", "--max_batch=64", "--layers=22", "--hidden=2048"]
+    subprocess.run([sys.executable, str(script), *argv], check=True)
 
 
 if __name__ == "__main__":
