@@ -8,7 +8,9 @@ One command on a GPU or TPU host; it names the device and prints two tables:
   kernel (``xla`` and the backend's fused one: ``cudnn`` on GPU, ``splash`` on TPU), and
   ``transformers`` + PyTorch (sdpa attention, bf16 autocast) on the same device when PyTorch
   sees it. MFU = tokens/s x (6 x parameters + 12 x layers x width x length) / peak bf16 FLOP/s
-  of the device (a table of data-sheet dense numbers, else a measured bf16 matmul).
+  of the device (a table of data-sheet dense numbers, else a measured bf16 matmul). A Llama 2
+  7B row with rank-16 LoRA on every projection follows where memory allows (its frozen weights
+  count 4 FLOPs per parameter: forward and input gradients).
 * decoding: one greedy step (bf16 weights, ``--context`` tokens filled in a cache of
   ``--cache`` slots) at batch 1 and 32, with the dense and the ragged decode attention and with
   int8 kernels, for TinyLlama's and Llama 2 7B's shapes, against the floor of reading every
@@ -121,14 +123,20 @@ def flops_per_token(params: int, cfg: object, length: int) -> float:
     return 6 * params + 12 * cfg.num_layers * cfg.embed_dim * length
 
 
-def train_ours(impl: str, args: argparse.Namespace) -> tuple[float, int]:
-    """``(seconds per step, parameters)`` of our train step with ``attention_impl=impl``."""
+def train_ours(
+    impl: str, args: argparse.Namespace, shape: str = "1b", lora_rank: int = 0
+) -> tuple[float, int]:
+    """``(seconds per step, parameters)`` of our train step with ``attention_impl=impl``;
+    with ``lora_rank``, rank-r adapters on every projection of the frozen model."""
     import optax
 
-    from polyglot_jax.models import Decoder
+    from polyglot_jax.models import Decoder, LoRAConfig
     from polyglot_jax.training import partitioning, trainer
 
-    cfg = llama_1b(attention_impl=impl)
+    cfg = SHAPES[shape](attention_impl=impl)
+    if lora_rank:
+        targets = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+        cfg = cfg.replace(lora=LoRAConfig(targets=targets, rank=lora_rank, alpha=2.0 * lora_rank))
     steps = trainer.ShardedSteps(
         Decoder(cfg),
         optax.adamw(1e-4, b1=0.9, b2=0.95, weight_decay=0.0),
@@ -287,6 +295,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--new", type=int, default=64, help="tokens per generate (reference)")
     parser.add_argument("--skip_reference", action="store_true", help="no transformers rows")
     parser.add_argument("--decode_shapes", default="1b,7b", help="decode rows: 1b and/or 7b")
+    parser.add_argument(
+        "--lora_7b", action=argparse.BooleanOptionalAction, default=True, help="a 7B LoRA row"
+    )
     parser.add_argument("--skip_serving", action="store_true", help="no served vs offline table")
     args = parser.parse_args(argv)
 
@@ -316,6 +327,20 @@ def main(argv: list[str]) -> int:
         mfu = rate * flops_per_token(params, llama_1b(), args.length) / peak
         print(f"| polyglot_jax attention_impl={impl} | {seconds:.3f} | {rate:,.0f} | {mfu:.1%} |")
         sys.stdout.flush()
+    if args.lora_7b:
+        try:
+            seconds, params = train_ours(kernel, args, "7b", lora_rank=16)
+        except jax.errors.JaxRuntimeError as e:  # "where memory allows"
+            if "RESOURCE_EXHAUSTED" not in str(e):
+                raise
+            print(f"| 7b LoRA r=16 attention_impl={kernel} | n/a: out of device memory | | |")
+        else:
+            rate = tokens / seconds  # frozen base: forward and input gradients, 4 FLOPs/param
+            mfu = rate * (flops_per_token(params, llama_7b(), args.length) - 2 * params) / peak
+            print(
+                f"| 7b LoRA r=16 attention_impl={kernel} | {seconds:.3f} | {rate:,.0f} "
+                f"| {mfu:.1%} |"
+            )
     if reference is not None:
         seconds = train_hf(reference, args)
         rate = tokens / seconds
