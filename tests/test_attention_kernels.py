@@ -122,10 +122,9 @@ def test_auto_picks_the_backend_kernel_and_falls_back_where_a_feature_is_missing
     assert impl == "xla" and "multiple of 128" in lines[0]
 
 
-def test_splash_under_a_multi_device_mesh_falls_back(caplog, monkeypatch):
+def test_splash_under_a_multi_device_mesh_is_chosen(caplog, monkeypatch):
     monkeypatch.setattr(kernels, "mesh_devices", lambda: 8)
-    impl, lines = choose(caplog, "tpu")
-    assert impl == "xla" and "multi-device mesh" in lines[0]
+    assert choose(caplog, "tpu") == ("splash", [])
     assert choose(caplog, "gpu")[0] == "cudnn"
 
 
@@ -151,3 +150,46 @@ def test_the_model_on_cpu_runs_the_einsum_path_for_every_setting(tiny_config):
         outs.append(model.apply({"params": params}, tokens, positions, segments)[0])
     for out in outs[1:]:
         np.testing.assert_array_equal(out, outs[0])
+
+
+SPLASH_ON_A_MESH = """
+import sys
+import flax.linen as nn
+import jax
+sys.path.insert(0, {tests!r})
+import test_attention_kernels as t
+from polyglot_jax.models import DecoderConfig, kernels
+from polyglot_jax.training import partitioning
+
+cfg = DecoderConfig(vocab_size=64, embed_dim=32, num_layers=1, num_heads=4, num_kv_heads={kv},
+                    head_dim=8, mlp_dim=64, max_length=128)
+params = t.init(cfg)
+mapped, shard_map = [], jax.shard_map
+jax.shard_map = lambda f, **kw: mapped.append(kw["in_specs"]) or shard_map(f, **kw)
+with jax.set_mesh(partitioning.create_mesh(1, 2, 2)), nn.logical_axis_rules(
+    partitioning.standard_logical_axis_rules()
+):
+    expected = t.logits_and_grads(cfg, params, 128)
+    kernels.select = lambda *a, **k: "splash"
+    kernels.fused_attention = lambda _, *args: kernels.splash_attention(*args, interpret=True)
+    t.assert_same(t.logits_and_grads(cfg, params, 128), expected)
+print("specs", mapped[0][0])
+"""
+
+
+@pytest.mark.parametrize(("kv_heads", "heads_spec"), [(2, "'model'"), (1, "None")])
+def test_splash_on_a_mesh_runs_per_device_and_matches_the_einsum_path(kv_heads, heads_spec):
+    """Rows over (data, fsdp) and, when the kv heads divide, heads over model; MQA's one kv
+    head stays whole on every device."""
+    import os
+    import subprocess
+    import sys
+
+    script = SPLASH_ON_A_MESH.format(tests=os.path.dirname(__file__), kv=kv_heads)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    specs = done.stdout.strip().splitlines()[-1]
+    assert specs == f"specs P(('data', 'fsdp'), None, {heads_spec}, None)", specs

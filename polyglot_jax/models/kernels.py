@@ -4,8 +4,10 @@
 everywhere. ``"cudnn"`` is cuDNN flash attention through ``jax.nn.dot_product_attention``
 (GPU); ``"splash"`` is the Pallas splash attention kernel (TPU). ``"auto"`` takes the fused
 kernel of the backend the model is traced for, and ``"xla"`` on CPU. A fused kernel that lacks
-something the call needs falls back to ``"xla"``, and the reason is logged once per process
-(splash also under a multi-device mesh, until it is wrapped in ``shard_map``).
+something the call needs falls back to ``"xla"``, and the reason is logged once per process.
+Under a multi-device mesh splash runs in ``shard_map``: each device attends over its own rows
+(the logical ``batch`` axis) and, where the kv heads divide evenly, its own heads
+(``act_heads``); the sequence is whole on every device.
 
 Both kernels see the same mask as the einsum path: causal by index, within a packed segment
 (segment ids, 0 = padding), and for Mistral a window of ``sliding_window`` tokens. The window
@@ -22,9 +24,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec
 
 from polyglot_jax.models.config import DecoderConfig
 
@@ -54,8 +59,6 @@ def fallback_reason(
             return f"cuDNN flash attention needs bfloat16 or float16, not {cfg.dtype}"
         if cfg.head_dim > 256 or cfg.head_dim % 8:
             return f"cuDNN flash attention needs head_dim <= 256, a multiple of 8: {cfg.head_dim}"
-    if impl == "splash" and mesh_devices() > 1:
-        return "splash attention under a multi-device mesh (its shard_map is not wired yet)"
     if impl == "splash" and length % SPLASH_BLOCK:
         return f"splash attention needs a length that is a multiple of {SPLASH_BLOCK}: {length}"
     return None
@@ -201,9 +204,45 @@ def splash_attention(
     """Causal grouped-query attention by the Pallas splash kernel: [b, t, heads, d].
 
     One MQA kernel per kv head (its ``groups`` query heads share it), mapped over batch and
-    kv heads. Padding queries (segment 0) attend to padding keys here and to nothing in the
-    einsum path; their outputs are never read.
+    kv heads; under a multi-device mesh, per device (:func:`mesh_specs`). Padding queries
+    (segment 0) attend to padding keys here and to nothing in the einsum path; their outputs
+    are never read.
     """
+    local = functools.partial(_splash_local, sliding_window=sliding_window, interpret=interpret)
+    if mesh_devices() == 1:
+        return local(q, k, v, segment_ids)
+    rows, heads = mesh_specs(q.shape[2], k.shape[2])
+    if segment_ids is None:
+        specs, args = (heads, heads, heads), (q, k, v)
+        mapped = lambda a, b, c: local(a, b, c, None)  # noqa: E731
+    else:
+        specs, args, mapped = (heads, heads, heads, rows), (q, k, v, segment_ids), local
+    return jax.shard_map(mapped, in_specs=specs, out_specs=heads, check_vma=False)(*args)
+
+
+def mesh_specs(num_heads: int, kv_heads: int) -> tuple[PartitionSpec, PartitionSpec]:
+    """``(rows, heads)``: the partition specs of ``[batch, length]`` and ``[batch, length,
+    heads, head_dim]`` arrays in splash's ``shard_map``, from the logical axis rules: rows
+    over ``batch``'s mesh axes; heads over ``act_heads``'s when both head counts divide by
+    their size (else whole on every device, gathered by XLA)."""
+    batch, head = nn.logical_to_mesh_axes(("batch", "act_heads"))
+    mesh = jax.sharding.get_abstract_mesh()
+    names = () if head is None else (head,) if isinstance(head, str) else tuple(head)
+    size = math.prod(mesh.shape[name] for name in names)
+    if num_heads % size or kv_heads % size:
+        head = None
+    return PartitionSpec(batch, None), PartitionSpec(batch, None, head, None)
+
+
+def _splash_local(
+    q: Array,  # [batch, length, heads, head_dim]
+    k: Array,  # [batch, length, kv_heads, head_dim]
+    v: Array,  # [batch, length, kv_heads, head_dim]
+    segment_ids: Array | None,  # [batch, length]
+    sliding_window: int | None,
+    interpret: bool,
+) -> Array:
+    """:func:`splash_attention` on one device's arrays."""
     from jax.experimental.pallas.ops.tpu.splash_attention import (
         splash_attention_kernel as splash,
     )
