@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from test_harness_tasks import (
+from test_harness_tasks import (  # noqa: F401  (mirror: a fixture)
     belebele_rows,
+    fetch_into,
+    mirror,
     pawsx_rows,
     write_jsonl,
     xstorycloze_rows,
@@ -21,8 +23,9 @@ from test_harness_tasks import (
 )
 from test_structured import tiny_llama  # noqa: F401  (a fixture)
 
+from polyglot_jax.data import fetch_mgsm
 from polyglot_jax.errors import DataError
-from polyglot_jax.evaluation.benchmarks import mgsm, scoring
+from polyglot_jax.evaluation.benchmarks import mgsm, registry, scoring
 from polyglot_jax.runtime.chat_model import ChatModel
 
 # --- MGSM -------------------------------------------------------------------------------------
@@ -173,3 +176,44 @@ def test_eval_command_and_report_cover_the_harness_tasks(tiny_llama, tmp_path): 
     for title in ("XStoryCloze accuracy", "PAWS-X accuracy", "XWinograd accuracy",
                   "Belebele accuracy", "MGSM exact match, strict extraction"):  # fmt: skip
         assert f"## {title}" in text
+
+
+def exemplars_module(train=MGSM_TRAIN) -> str:
+    """``mgsm/exemplars.py`` in the release's shape, with a statement that must never run."""
+    pairs = {str(i + 1): {"q": r["question"], "a": r["answer"]} for i, r in enumerate(train)}
+    return (
+        '"""Prompts for mgsm."""\nraise RuntimeError("the module is parsed, never run")\n'
+        f"EXEMPLAR_NUMBER_ANSWERS = {[r['answer_number'] for r in train]!r}\n"
+        f"EXEMPLAR_EQUATION_SOLUTIONS = {[r['equation_solution'] for r in train]!r}\n"
+        f"MGSM_EXEMPLARS = {{\n    'de': {pairs!r},\n}}\n"
+    )
+
+
+def test_fetch_writes_the_release_in_the_registry_layout(mirror, tmp_path):  # noqa: F811
+    tsv = "".join(f"{r['question']}\t{r['answer_number']}\n" for r in MGSM_TEST)
+    (mirror / "juletxara/mgsm").mkdir(parents=True)
+    (mirror / "juletxara/mgsm/mgsm_de.tsv").write_text(tsv, encoding="utf-8")
+    (mirror / "google-research/url-nlp/mgsm").mkdir(parents=True)
+    (mirror / "google-research/url-nlp/mgsm/exemplars.py").write_text(exemplars_module())
+    fetch_into(tmp_path, "mgsm", ["de"])
+    data = tmp_path / "data"
+    train = [json.loads(x) for x in (data / "mgsm/de/train.jsonl").read_text().splitlines()]
+    test = [json.loads(x) for x in (data / "mgsm/de/test.jsonl").read_text().splitlines()]
+    assert train == MGSM_TRAIN and test == MGSM_TEST
+    files = registry.benchmark_files(data, "mgsm", "de")
+    expected = mgsm.read_mgsm(write_mgsm(tmp_path / "by_hand"), "de")
+    assert [i["prompt"] for i in mgsm.read_mgsm(files["test"], "de")] == [
+        i["prompt"] for i in expected
+    ]
+
+
+def test_malformed_release_files_are_named(tmp_path):
+    with pytest.raises(DataError, match=r"^t.tsv:2: expected 'question<TAB>integer answer'$"):
+        fetch_mgsm.test_records(["Q one?\t3", "Q two? no tab"], "t.tsv")
+    with pytest.raises(DataError, match=r"^x.py: no EXEMPLAR_NUMBER_ANSWERS"):
+        fetch_mgsm.exemplar_tables("MGSM_EXEMPLARS = {}\nEXEMPLAR_EQUATION_SOLUTIONS = []", "x.py")
+    with pytest.raises(DataError, match=r"^x.py:1: MGSM_EXEMPLARS is not a literal$"):
+        fetch_mgsm.exemplar_tables("MGSM_EXEMPLARS = dict()", "x.py")
+    tables = fetch_mgsm.exemplar_tables(exemplars_module(), "x.py")
+    with pytest.raises(DataError, match=r"^x.py: no 8 exemplars for 'fr'$"):
+        fetch_mgsm.train_records(tables, "fr", "x.py")

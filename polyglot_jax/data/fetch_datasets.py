@@ -6,7 +6,8 @@ language the registry does not know) are skipped and counted in the log. Evaluat
 their rows and get the file layout their benchmark readers expect (``xcopa/<lang>/``,
 ``xquad/xquad.<lang>.json``, ``xnli/<lang>/<split>.jsonl``, ``X-CSQA/<folder>/<split>.jsonl``,
 ``xstorycloze/<lang>/<split>.jsonl``, ``paws-x/<lang>/<split>.jsonl``,
-``xwinograd/<lang>/test.jsonl``, ``belebele/<variant>.jsonl``).
+``xwinograd/<lang>/test.jsonl``, ``belebele/<variant>.jsonl``, ``mgsm/<lang>/`` by
+:mod:`fetch_mgsm`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import logging
 import os
 from collections.abc import Callable
 
+from polyglot_jax.data import fetch_mgsm, formats, prompt_sets, sources, study_data, tag
 from polyglot_jax.data import fetch_sources as where
-from polyglot_jax.data import formats, prompt_sets, sources, study_data, tag
 from polyglot_jax.data.fetch_io import Fetcher, Files, jsonl, staged, with_tmp
 from polyglot_jax.data.fetch_sources import SOURCES, XCSQA_FOLDERS, source
 from polyglot_jax.errors import ConfigError
@@ -395,3 +396,4 @@ FETCHERS: dict[str, Callable[[Fetcher, list[str]], None]] = {
     )
 }
 FETCHERS.update({name: functools.partial(_eval_set, name=name) for name in _EVAL_SETS})
+FETCHERS["mgsm"] = fetch_mgsm.mgsm

@@ -219,6 +219,18 @@ SOURCES: dict[str, dict[str, Source]] = {
             "test/{folder}.jsonl",
         )
     },
+    # MGSM (Shi et al. 2022): the test questions as juletxara/mgsm ships them (the files
+    # lm-evaluation-harness reads; UNPINNED: no full commit hash could be checked) and the
+    # exemplars module of the release, at the commit it was seen at.
+    "mgsm": {
+        "test": Source("juletxara/mgsm", UNPINNED, "mgsm_{lang}.tsv", "text"),
+        "train": Source(
+            "github:google-research/url-nlp",
+            "4b1e7a43efb517abadd16041e8b47f3be975c76e",
+            "mgsm/exemplars.py",
+            "text",
+        ),
+    },
     # Belebele: data/<variant>.jsonl of facebook/belebele, the files lm-evaluation-harness's
     # tasks and other public projects read. UNPINNED: no full commit hash could be checked.
     "belebele": {"test": Source("facebook/belebele", UNPINNED, "data/{variant}.jsonl")},
@@ -269,6 +281,7 @@ EVAL_LANGUAGES: dict[str, tuple[str, ...]] = {
     "pawsx": ("de", "en", "es", "fr", "ja", "ko", "zh"),
     "xwinograd": ("en", "fr", "ja", "pt", "ru", "zh"),
     "belebele": tuple(BELEBELE_VARIANTS),
+    "mgsm": ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh"),
 }
 XCSQA_FOLDERS = {"ja": "jap"}
 XWINOGRAD_SUBSETS = {"ja": "jp"}
