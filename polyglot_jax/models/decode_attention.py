@@ -13,6 +13,10 @@ weights exactly 0), so a row's result does not depend on how long the other rows
 With a sliding window (Mistral) the loop starts at the first block any row's window reaches;
 blocks wholly left of every window are never read. ALiBi biases are added per block.
 
+A cache of at most two blocks is read in one pass, without the loop: each block the loop slices
+out is a copy (XLA materialises a dynamic slice), and reading one block and copying it costs
+more than reading two blocks in place (on CPU, ~5 % of a ``benchmarks/generate.py`` step).
+
 The design follows Pallas TPU ragged paged attention (one kernel that reads each row's cache up
 to its own length); this is its portable form in plain JAX, the same on CPU, GPU and TPU.
 """
@@ -62,7 +66,7 @@ def ragged_attention(
       k: the cache's keys after this call's keys were written.
       v: the cache's values likewise.
       positions: each query's position.
-      block: keys per block; a cache shorter than ``block`` is one block.
+      block: keys per block; a cache of at most ``2 * block`` keys is one block.
       sliding_window: Mistral's window, or None.
       slopes: ALiBi slopes per query head (bias ``slope * key_position``), or None.
       dtype: the compute dtype of the probabilities-times-values product.
@@ -73,7 +77,10 @@ def ragged_attention(
     batch, length, heads, dim = q.shape
     kv_heads, max_length = k.shape[1], k.shape[2]
     groups = heads // kv_heads
-    block = min(block, max_length)
+    # A cache of at most two blocks is read in one pass, without a loop: the loop reads at
+    # least one whole block and copies every block it slices out of the cache (a dynamic slice
+    # is materialised), which costs more than reading two blocks in place.
+    block = max_length if max_length <= 2 * block else block
     qg = q.reshape(batch, length, kv_heads, groups, dim)  # [b, t, kv_heads, groups, d]
     scale = 1.0 / jnp.sqrt(jnp.float32(dim))
     bias = None if slopes is None else slopes.reshape(kv_heads, groups)[None, :, :, None, None]
@@ -119,6 +126,9 @@ def ragged_attention(
         jnp.zeros(stats, jnp.float32),
         jnp.zeros((*stats, dim), jnp.float32),
     )
-    _, total, acc = jax.lax.fori_loop(first, end, body, init)
+    if block == max_length:
+        _, total, acc = body(jnp.int32(0), init)
+    else:
+        _, total, acc = jax.lax.fori_loop(first, end, body, init)
     out = acc / total[..., None]  # [b, kv, g, t, d]; every query sees at least its own key
     return out.transpose(0, 3, 1, 2, 4).reshape(batch, length, heads, dim).astype(dtype)

@@ -156,6 +156,27 @@ def filter_logits(logits: jax.Array, top_k: jax.Array, top_p: jax.Array) -> jax.
     return jnp.where(logits < threshold, -jnp.inf, logits)
 
 
+def greedy_tokens(logits: jax.Array) -> jax.Array:
+    """``jnp.argmax(logits, axis=-1)`` as int32, as two single-operand reductions.
+
+    The first index of the maximum (of the first NaN, if any, as ``argmax`` does). XLA:CPU runs
+    argmax's (value, index) reduction element by element; a max and then a min over the
+    indices that reach it vectorise, ~1 ms less per decode step over a 32k vocabulary.
+
+    Args:
+      logits: [batch, vocab].
+
+    Returns:
+      [batch] int32 tokens.
+    """
+    vocab = logits.shape[-1]
+    nan = jnp.isnan(logits)
+    top = logits.max(axis=-1, keepdims=True)
+    hits = jnp.where(nan.any(axis=-1, keepdims=True), nan, logits == top)
+    index = jnp.arange(vocab, dtype=jnp.int32)
+    return jnp.where(hits, index, vocab).min(axis=-1).astype(jnp.int32)
+
+
 def sample(
     logits: jax.Array,
     keys: jax.Array,
@@ -251,7 +272,7 @@ def _generate(
                 knobs["frequency_penalty"],
             )
         if greedy:
-            return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+            return greedy_tokens(logits)
         steps = jnp.full((batch,), step, jnp.int32)
         return sample(logits, keys, steps, knobs["temperature"], knobs["top_k"], knobs["top_p"])
 
