@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from polyglot_jax.models import Decoder
-from polyglot_jax.runtime import decoding
+from polyglot_jax.runtime import decoding, next_token
 
 
 def reference_greedy(model, params, prompt, max_new, eos, width=32):
@@ -66,7 +66,7 @@ def test_top_k_top_p_and_repetition_penalty_match_transformers():
     logits = rng.randn(4, 50).astype(np.float32) * 3
     ids = rng.randint(0, 50, (4, 7))
     for top_k, top_p in [(5, 1.0), (0, 0.8), (10, 0.5), (0, 1.0)]:
-        ours = np.asarray(decoding.filter_logits(jnp.asarray(logits), top_k, top_p))
+        ours = np.asarray(next_token.filter_logits(jnp.asarray(logits), top_k, top_p))
         ref = torch.tensor(logits)
         if top_k:
             ref = _hf_processor("TopKLogitsWarper", top_k)(None, ref)
@@ -78,7 +78,7 @@ def test_top_k_top_p_and_repetition_penalty_match_transformers():
 
     seen = np.zeros((4, 50), bool)
     np.put_along_axis(seen, ids, True, axis=1)
-    ours = decoding.penalize(jnp.asarray(logits), jnp.asarray(seen), jnp.zeros((4, 50)), 1.2, 0.0)
+    ours = next_token.penalize(jnp.asarray(logits), jnp.asarray(seen), jnp.zeros((4, 50)), 1.2, 0.0)
     ref = _hf_processor("RepetitionPenaltyLogitsProcessor", 1.2)(
         torch.tensor(ids), torch.tensor(logits)
     )
@@ -88,7 +88,7 @@ def test_top_k_top_p_and_repetition_penalty_match_transformers():
 def test_frequency_penalty_subtracts_per_occurrence():
     logits = jnp.zeros((1, 4))
     counts = jnp.asarray([[0.0, 1.0, 3.0, 0.0]])
-    out = decoding.penalize(logits, jnp.zeros((1, 4), bool), counts, 1.0, 0.2)
+    out = next_token.penalize(logits, jnp.zeros((1, 4), bool), counts, 1.0, 0.2)
     np.testing.assert_allclose(np.asarray(out), [[0.0, -0.2, -0.6, 0.0]], rtol=1e-6)
 
 
@@ -149,3 +149,16 @@ def test_stop_ids_and_strings():
     assert decoding.cut_at_stop_strings("plain", ["###"]) == ("plain", False)
     with pytest.raises(ValueError, match=r"Sampling\.top_p"):
         decoding.Sampling(top_p=0.0)
+
+
+def test_greedy_tokens_equal_argmax_on_ties_infinities_and_nans():
+    rng = np.random.RandomState(0)
+    logits = rng.randint(-3, 3, (8, 50)).astype(np.float32)  # many ties
+    logits[1] = -np.inf
+    logits[2, [7, 30]] = np.inf
+    logits[3, [4, 9]] = np.nan
+    logits[4, 11] = np.nan
+    logits[4, 12] = np.inf
+    ours = np.asarray(next_token.greedy_tokens(jnp.asarray(logits)))
+    np.testing.assert_array_equal(ours, np.asarray(jnp.argmax(jnp.asarray(logits), axis=-1)))
+    assert ours.dtype == np.int32 and list(ours[1:5]) == [0, 7, 4, 11]

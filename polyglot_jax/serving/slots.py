@@ -6,7 +6,7 @@ decoding settings. :func:`prefill` reads new prompts and writes their cache rows
 into free slots; :func:`decode` chooses one token for every slot and advances them all, a few
 steps per call. Shapes are fixed, so few programs compile (prefill once per bucket of rows and
 prompt width), and a row's arithmetic never depends on the other rows: a request's answer does
-not depend on who else is being served. Token choice is :mod:`decoding`'s (the same penalties,
+not depend on who else is being served. Token choice is :mod:`next_token`'s (the same penalties,
 filters and per-row keys as :func:`decoding.generate`).
 """
 
@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from polyglot_jax.models import Decoder, init_cache
 from polyglot_jax.models.decoder import cache_batch_axis, constrain_cache
-from polyglot_jax.runtime import decoding
+from polyglot_jax.runtime import next_token
 
 KNOBS = ("temperature", "top_k", "top_p", "repetition_penalty", "frequency_penalty")
 
@@ -133,7 +133,7 @@ def decode(
     def step(state: Slots, _: None) -> tuple[Slots, jax.Array]:
         knobs, logits = state.knobs, state.logits
         if penalties:
-            logits = decoding.penalize(
+            logits = next_token.penalize(
                 logits,
                 state.seen,
                 state.counts,
@@ -145,7 +145,7 @@ def decode(
             greedy = knobs["temperature"] == 0
             temperature = jnp.where(greedy, 1.0, knobs["temperature"])
             top_k = knobs["top_k"].astype(jnp.int32)
-            drawn = decoding.sample(
+            drawn = next_token.sample(
                 logits, state.keys, state.steps, temperature, top_k, knobs["top_p"]
             )
             token = jnp.where(greedy[:, 0], token, drawn)
