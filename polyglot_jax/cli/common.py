@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import importlib.abc
@@ -158,6 +159,24 @@ def import_tasks(module: str) -> None:
         if e.name and module.startswith(e.name):
             raise ConfigError(f"--module {module}: no such module") from None
         raise
+
+
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--quantization`` and ``--dtype``: how ``ChatModel.load`` stores the weights."""
+    from polyglot_jax.models.config import INFERENCE_DTYPES, WEIGHT_QUANTIZATIONS
+
+    parser.add_argument(
+        "--quantization",
+        default="none",
+        choices=WEIGHT_QUANTIZATIONS,
+        help="int8: weight-only int8 projection kernels (a scale per output channel)",
+    )
+    parser.add_argument(
+        "--dtype",
+        default="auto",
+        choices=INFERENCE_DTYPES,
+        help="weights and activations (auto: bfloat16 on a GPU or TPU, the checkpoint's on CPU)",
+    )
 
 
 def mesh_shape(value: str) -> tuple[int, int, int]:

@@ -67,18 +67,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         default="1,-1,1",
         help="data,fsdp,model sizes of the device mesh the model is placed on (-1 fills)",
     )
-    parser.add_argument(
-        "--quantization",
-        default="none",
-        choices=("none", "int8"),
-        help="int8: weight-only int8 projection kernels (a scale per output channel)",
-    )
-    parser.add_argument(
-        "--dtype",
-        default="auto",
-        choices=("auto", "checkpoint", "float32", "bfloat16"),
-        help="weights and activations (auto: bfloat16 on a GPU or TPU, the checkpoint's on CPU)",
-    )
+    common.add_load_arguments(parser)
     parser.add_argument(
         "--squad_normalization",
         default="squad",

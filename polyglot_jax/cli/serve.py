@@ -38,18 +38,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--module", action="append", default=["tasks"])
     parser.add_argument("--mesh_shape", default="1,-1,1", help="data,fsdp,model (-1 fills)")
-    parser.add_argument(
-        "--quantization",
-        default="none",
-        choices=("none", "int8"),
-        help="int8: weight-only int8 projection kernels (a scale per output channel)",
-    )
-    parser.add_argument(
-        "--dtype",
-        default="auto",
-        choices=("auto", "checkpoint", "float32", "bfloat16"),
-        help="weights and activations (auto: bfloat16 on a GPU or TPU, the checkpoint's on CPU)",
-    )
+    common.add_load_arguments(parser)
     parser.add_argument("--max_batch", type=int, default=16, help="rows decoded together")
     parser.add_argument("--max_queue", type=int, default=256, help="requests waiting, then 429")
     parser.add_argument(

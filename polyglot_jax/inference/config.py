@@ -17,9 +17,9 @@ from typing import Any
 import gin
 
 from polyglot_jax.errors import ConfigError
+from polyglot_jax.models.config import INFERENCE_DTYPES
+from polyglot_jax.models.config import WEIGHT_QUANTIZATIONS as QUANTIZATIONS
 from polyglot_jax.runtime import decoding
-from polyglot_jax.runtime.model import INFERENCE_DTYPES
-from polyglot_jax.runtime.quantization import QUANTIZATIONS
 from polyglot_jax.training.partitioning import AxisRules
 
 

@@ -21,6 +21,8 @@ REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
 ATTENTION_IMPLS = ("auto", "xla", "cudnn", "splash")
 DECODE_ATTENTIONS = ("auto", "dense", "ragged")
 WEIGHT_QUANTIZATIONS = ("none", "int8")
+# The dtype a model is loaded in for inference (runtime.model.inference_dtype).
+INFERENCE_DTYPES = ("auto", "checkpoint", "float32", "bfloat16")
 FAMILIES = ("llama", "mistral", "qwen2", "falcon", "bloom", "gpt_neox", "palm")
 
 

@@ -24,13 +24,13 @@ from jax.sharding import Mesh
 
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import Decoder
+from polyglot_jax.models.config import INFERENCE_DTYPES
 from polyglot_jax.runtime import decoding, placement
 from polyglot_jax.training import partitioning, runs, trainer
 
 log = logging.getLogger(__name__)
 
 
-INFERENCE_DTYPES = ("auto", "checkpoint", "float32", "bfloat16")
 _logged_dtypes: set[tuple[str, str]] = set()
 
 

@@ -24,12 +24,13 @@ from jax.sharding import Mesh
 
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.models import Decoder
+from polyglot_jax.models.config import WEIGHT_QUANTIZATIONS
 from polyglot_jax.models.decoder import unstack_layers
 from polyglot_jax.training import partitioning, runs
 
 log = logging.getLogger(__name__)
 
-QUANTIZATIONS = ("none", "int8")
+QUANTIZATIONS = WEIGHT_QUANTIZATIONS
 PROJECTIONS = r".*"  # qwix quantizes the einsums whose operand is a parameter: the kernels
 
 
