@@ -8,20 +8,8 @@ import pytest
 
 from polyglot_jax.errors import ConfigError
 from polyglot_jax.inference.config import InferConfig
-from polyglot_jax.models import DecoderConfig
 from polyglot_jax.runtime import model as model_lib
 from polyglot_jax.runtime.chat_model import ChatModel
-
-CONFIG = DecoderConfig(
-    vocab_size=64,
-    embed_dim=32,
-    num_layers=2,
-    num_heads=4,
-    num_kv_heads=2,
-    head_dim=8,
-    mlp_dim=64,
-    max_length=64,
-)
 
 
 def test_auto_is_bfloat16_on_accelerators_and_the_checkpoints_on_cpu(monkeypatch):
@@ -37,14 +25,16 @@ def test_auto_is_bfloat16_on_accelerators_and_the_checkpoints_on_cpu(monkeypatch
         InferConfig("run", "task", dtype="half")
 
 
-def test_a_run_served_in_bfloat16_stays_close_to_float32(tmp_path, random_run, demo_tasks):
-    run = random_run(tmp_path / "run", CONFIG, {"mixture_or_task_name": "demo_uniform"})
+def test_a_run_served_in_bfloat16_stays_close_to_float32(
+    tmp_path, random_run, demo_tasks, tiny_config
+):
+    run = random_run(tmp_path / "run", tiny_config, {"mixture_or_task_name": "demo_uniform"})
     full = ChatModel.load(run)
     half = ChatModel.load(run, dtype="bfloat16")
     assert {a.dtype for a in jax.tree.leaves(full.params)} == {jnp.dtype("float32")}
     assert {a.dtype for a in jax.tree.leaves(half.params)} == {jnp.dtype("bfloat16")}
     assert half.decoder.config.dtype == "bfloat16" and full.decoder.config.dtype == "float32"
-    tokens = np.arange(1, 25, dtype=np.int32)[None] % CONFIG.vocab_size
+    tokens = np.arange(1, 25, dtype=np.int32)[None] % tiny_config.vocab_size
     weights = np.ones_like(tokens, dtype=np.float32)
     targets = np.roll(tokens, -1, axis=1)
     ours = np.asarray(half.score(tokens, targets, weights))
