@@ -20,33 +20,12 @@ import tempfile
 
 import lm_eval
 import numpy as np
-import torch
-import transformers
 from lm_eval.tasks import TaskManager
+from random_llama import tiny_llama
 
 from polyglot_jax import cli
 from polyglot_jax.runtime.chat_model import ChatModel
 from polyglot_jax.serving import app, engine, service
-from polyglot_jax.testing import tokenizers
-
-
-def tiny_llama(folder: pathlib.Path) -> pathlib.Path:
-    """A random 2-layer Llama and a Llama-style tokenizer (BOS 1, EOS 2) in ``folder``."""
-    tokenizers.llama_style_sentencepiece(folder)
-    config = transformers.LlamaConfig(
-        vocab_size=1000,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    torch.manual_seed(0)
-    transformers.LlamaForCausalLM(config).save_pretrained(folder)
-    return folder
 
 
 def task_yaml(folder: pathlib.Path, data_dir: pathlib.Path, lang: str, split: str) -> str:

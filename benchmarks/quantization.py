@@ -21,40 +21,13 @@ import time
 
 import jax
 import numpy as np
+from random_llama import tiny_llama
 
 from polyglot_jax.evaluation.benchmarks import scoring
 from polyglot_jax.runtime import quantization
 from polyglot_jax.runtime.chat_model import ChatModel
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def tiny_llama(folder: pathlib.Path) -> pathlib.Path:
-    """A random 2-layer Llama (sharper than the default init) and a Llama-style tokenizer."""
-    import torch
-    import transformers
-
-    from polyglot_jax.testing import tokenizers
-
-    tokenizers.llama_style_sentencepiece(folder)
-    config = transformers.LlamaConfig(
-        vocab_size=1000,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    torch.manual_seed(0)
-    model = transformers.LlamaForCausalLM(config)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.copy_(torch.randn_like(param) * 0.3)
-    model.save_pretrained(folder)
-    return folder
 
 
 def choice_rows(model: ChatModel, lang: str, data_dir: pathlib.Path, limit: int) -> list[dict]:
@@ -92,7 +65,9 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = pathlib.Path(args.data_dir)
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = args.checkpoint or tiny_llama(pathlib.Path(tmp) / "tiny_llama")
+        checkpoint = args.checkpoint or tiny_llama(
+            pathlib.Path(tmp) / "tiny_llama", max_positions=512, scale=0.3
+        )
         full = ChatModel.load(checkpoint, dtype=args.dtype)
         int8 = ChatModel.load(checkpoint, dtype=args.dtype, quantization="int8")
         print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
