@@ -217,3 +217,6 @@ def test_malformed_release_files_are_named(tmp_path):
     tables = fetch_mgsm.exemplar_tables(exemplars_module(), "x.py")
     with pytest.raises(DataError, match=r"^x.py: no 8 exemplars for 'fr'$"):
         fetch_mgsm.train_records(tables, "fr", "x.py")
+    short = {**tables, "EXEMPLAR_EQUATION_SOLUTIONS": tables["EXEMPLAR_EQUATION_SOLUTIONS"][:7]}
+    with pytest.raises(DataError, match=r"^x.py: no 8 exemplars for 'de'$"):
+        fetch_mgsm.train_records(short, "de", "x.py")

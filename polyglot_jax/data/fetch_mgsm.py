@@ -57,7 +57,7 @@ def train_records(tables: dict[str, Any], lang: str, where: str) -> list[dict]:
     """
     pairs = tables["MGSM_EXEMPLARS"].get(lang)
     numbers, solutions = tables["EXEMPLAR_NUMBER_ANSWERS"], tables["EXEMPLAR_EQUATION_SOLUTIONS"]
-    if not isinstance(pairs, dict) or len(pairs) != len(numbers) != len(solutions):
+    if not isinstance(pairs, dict) or not len(pairs) == len(numbers) == len(solutions):
         raise DataError(f"{where}: no {len(numbers)} exemplars for {lang!r}")
     keys = sorted(pairs, key=int)
     return [
